@@ -1,0 +1,43 @@
+# nasvyazi — the project's commands. `just` lists them.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# List the recipes.
+default:
+    @just --list
+
+# Find or install and start PostgreSQL and NATS (JetStream); writes .data/env.
+prepare:
+    bash deploy/dev/prepare.sh
+
+# Run the whole system locally with demo settings and print where to look.
+demo: prepare
+    bash deploy/dev/demo.sh
+
+# The whole test suite against real PostgreSQL and NATS, then fmt and clippy.
+test: prepare
+    bash deploy/dev/toolchain.sh
+    . .data/env && if cargo nextest --version >/dev/null 2>&1; then \
+        cargo nextest run --workspace --no-fail-fast; \
+      else \
+        cargo test --workspace --no-fail-fast; \
+      fi
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Run all services in one process with your configuration (NASVYAZI_CONFIG or env).
+up:
+    cargo run --release -p nasvyazi-cli -- up
+
+# Format the code.
+fmt:
+    cargo fmt --all
+
+# Lint as CI does.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Benchmarks; writes target/bench/results.json.
+bench: prepare
+    . .data/env && cargo run --release -p nasvyazi-tests --bin nasvyazi-bench

@@ -1,0 +1,237 @@
+//! The `nasvyazi` command line: the all-in-one `up`, one service at a time,
+//! migrations, tokens, keys and the effective configuration.
+//!
+//! A library so tests drive the same commands in-process; `main.rs` only
+//! parses arguments and calls [`execute`].
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use nasvyazi_shared::auth::{self, Role};
+use nasvyazi_shared::crypto::Keyring;
+use nasvyazi_shared::{Config, db, shutdown, telemetry};
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nasvyazi",
+    version,
+    about = "Notifications and campaign outreach for community organisations"
+)]
+pub struct Cli {
+    /// Configuration file (TOML); also NASVYAZI_CONFIG.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run intake, scheduler and notifier in one process.
+    Up,
+    /// Run only the HTTP front door.
+    Intake,
+    /// Run only the scheduler.
+    Scheduler,
+    /// Run only the notifier.
+    Notifier,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print the effective configuration, every secret redacted.
+    Config {
+        /// Print the commented defaults file instead.
+        #[arg(long)]
+        defaults: bool,
+    },
+    /// Admin API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Print fresh encryption keys (master key and blind-index key).
+    Keygen,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it once.
+    Create {
+        #[arg(long)]
+        role: Role,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+/// Runs one command; output meant for the user goes to `out`.
+pub async fn execute(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
+    // Keys and defaults need no configuration at all.
+    match &cli.command {
+        Command::Keygen => return keygen(out),
+        Command::Config { defaults: true } => {
+            out.write_all(nasvyazi_shared::config::DEFAULTS.as_bytes())?;
+            return Ok(());
+        }
+        _ => {}
+    }
+    let config = Arc::new(Config::load(cli.config.as_deref())?);
+    telemetry::init_tracing(&config.log);
+    match cli.command {
+        Command::Up => up(config, out).await,
+        Command::Intake => one(config, Service::Intake).await,
+        Command::Scheduler => one(config, Service::Scheduler).await,
+        Command::Notifier => one(config, Service::Notifier).await,
+        Command::Migrate => {
+            let pool = db::connect(&config.database, "nasvyazi-cli").await?;
+            db::migrate(&pool).await?;
+            writeln!(out, "migrations applied")?;
+            Ok(())
+        }
+        Command::Config { .. } => {
+            out.write_all(config.to_redacted_toml().as_bytes())?;
+            Ok(())
+        }
+        Command::Token {
+            command: TokenCommand::Create { role, name },
+        } => token_create(&config, role, &name, out).await,
+        Command::Keygen => unreachable!("handled above"),
+    }
+}
+
+fn keygen(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
+    let keys = Keyring::generate();
+    writeln!(
+        out,
+        "# Fresh keys: keep them secret and back them up; losing the master key loses every contact."
+    )?;
+    writeln!(
+        out,
+        "NASVYAZI_CRYPTO__MASTER_KEY={}",
+        keys.master_base64().expose_secret()
+    )?;
+    writeln!(
+        out,
+        "NASVYAZI_CRYPTO__BLIND_INDEX_KEY={}",
+        keys.blind_base64().expose_secret()
+    )?;
+    Ok(())
+}
+
+async fn token_create(
+    config: &Config,
+    role: Role,
+    name: &str,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<()> {
+    let name = name.trim();
+    anyhow::ensure!(
+        !name.is_empty() && name.chars().count() <= 100,
+        "--name: 1 to 100 characters"
+    );
+    let pool = db::connect(&config.database, "nasvyazi-cli").await?;
+    db::migrate(&pool).await?;
+    let mut tx = pool.begin().await?;
+    let token = auth::create_token(&mut tx, role, name, "cli").await?;
+    auth::audit(
+        &mut tx,
+        "cli",
+        None,
+        "token.create",
+        Some(&token.id.to_string()),
+        serde_json::json!({ "role": role.as_str() }),
+    )
+    .await?;
+    tx.commit().await?;
+    writeln!(out, "{}", token.token.expose_secret())?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Service {
+    Intake,
+    Scheduler,
+    Notifier,
+}
+
+impl Service {
+    fn listen(self, c: &Config) -> SocketAddr {
+        match self {
+            Service::Intake => c.http.listen,
+            Service::Scheduler => c.scheduler.listen,
+            Service::Notifier => c.notifier.listen,
+        }
+    }
+
+    fn spawn(
+        self,
+        tasks: &mut JoinSet<anyhow::Result<()>>,
+        config: Arc<Config>,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) {
+        match self {
+            Service::Intake => tasks.spawn(nasvyazi_intake::run(config, listener, shutdown)),
+            Service::Scheduler => tasks.spawn(nasvyazi_scheduler::run(config, listener, shutdown)),
+            Service::Notifier => tasks.spawn(nasvyazi_notifier::run(config, listener, shutdown)),
+        };
+    }
+}
+
+async fn bind(addr: SocketAddr, key: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("{key}: cannot listen on {addr}"))
+}
+
+async fn one(config: Arc<Config>, service: Service) -> anyhow::Result<()> {
+    let key = match service {
+        Service::Intake => "http.listen",
+        Service::Scheduler => "scheduler.listen",
+        Service::Notifier => "notifier.listen",
+    };
+    let listener = bind(service.listen(&config), key).await?;
+    let shutdown_token = CancellationToken::new();
+    shutdown::cancel_on_signal(shutdown_token.clone());
+    let mut tasks = JoinSet::new();
+    service.spawn(&mut tasks, config, listener, shutdown_token.clone());
+    shutdown::supervise(tasks, shutdown_token).await
+}
+
+async fn up(config: Arc<Config>, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
+    let intake = bind(config.http.listen, "http.listen").await?;
+    let scheduler = bind(config.scheduler.listen, "scheduler.listen").await?;
+    let notifier = bind(config.notifier.listen, "notifier.listen").await?;
+    let shutdown_token = CancellationToken::new();
+    shutdown::cancel_on_signal(shutdown_token.clone());
+    writeln!(out, "nasvyazi is starting:")?;
+    writeln!(
+        out,
+        "  intake     http://{}  (public pages, API, /api/openapi.json)",
+        intake.local_addr()?
+    )?;
+    writeln!(
+        out,
+        "  scheduler  http://{}/readyz",
+        scheduler.local_addr()?
+    )?;
+    writeln!(out, "  notifier   http://{}/readyz", notifier.local_addr()?)?;
+    out.flush()?;
+    let mut tasks = JoinSet::new();
+    Service::Intake.spawn(&mut tasks, config.clone(), intake, shutdown_token.clone());
+    Service::Scheduler.spawn(
+        &mut tasks,
+        config.clone(),
+        scheduler,
+        shutdown_token.clone(),
+    );
+    Service::Notifier.spawn(&mut tasks, config, notifier, shutdown_token.clone());
+    shutdown::supervise(tasks, shutdown_token).await
+}

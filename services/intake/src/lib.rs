@@ -1,0 +1,66 @@
+//! intake: the HTTP front door. Public pages and the JSON API for
+//! supporters and appellants, the admin API for staff.
+//!
+//! It owns the tables it writes (see ARCHITECTURE.md) and announces every
+//! state change through its outbox in the same transaction. It must never
+//! reveal whether someone is subscribed, log personal data, or do slow work
+//! (sending) inline: that happens behind the outbox.
+
+pub mod auth;
+pub mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use nasvyazi_shared::outbox::{Outbox, Relay};
+use nasvyazi_shared::{Config, Infra, http, shutdown};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub infra: Infra,
+}
+
+/// Builds the full router (what tests and `run` serve).
+pub fn router(state: AppState) -> Router {
+    let config = state.infra.config.clone();
+    let openapi = routes::openapi();
+    let app =
+        routes::router(state.clone()).merge(http::basics_router(state.infra.clone(), &openapi));
+    http::with_layers(
+        app,
+        config.http.body_limit_bytes,
+        Duration::from_secs(config.http.request_timeout_secs),
+    )
+}
+
+/// Runs intake on `listener` until `shutdown`: the HTTP server and the
+/// outbox relay.
+pub async fn run(
+    config: Arc<Config>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let infra = Infra::connect(config, "intake").await?;
+    run_with(infra, listener, shutdown).await
+}
+
+/// As [`run`], on connections already made.
+pub async fn run_with(
+    infra: Infra,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let state = AppState {
+        infra: infra.clone(),
+    };
+    let mut tasks = JoinSet::new();
+    tasks.spawn(http::serve(listener, router(state), shutdown.clone()));
+    tasks.spawn(Relay::new(&infra, Outbox::Intake).run(shutdown.clone()));
+    tracing::info!("intake started");
+    shutdown::supervise(tasks, shutdown).await
+}

@@ -1,0 +1,64 @@
+//! notifier: events -> deliveries -> sent. It consumes the events that start
+//! work (a pending contact to confirm, a triggered campaign, an appeal to
+//! acknowledge), records every delivery in the ledger, and sends through
+//! the channels within provider limits.
+//!
+//! It must never hold a database transaction open across an SMTP or HTTP
+//! call, and never put personal data in a log line or an event.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nasvyazi_shared::outbox::{Outbox, Relay};
+use nasvyazi_shared::{Config, Infra, http, shutdown};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "nasvyazi notifier",
+        description = "Operations endpoints of the notifier."
+    ),
+    paths(
+        nasvyazi_shared::http::healthz,
+        nasvyazi_shared::http::readyz,
+        nasvyazi_shared::http::metrics
+    )
+)]
+struct ApiDoc;
+
+/// The notifier's HTTP surface: health, readiness, metrics, OpenAPI.
+pub fn router(infra: &Infra) -> axum::Router {
+    let c = &infra.config.http;
+    http::with_layers(
+        http::basics_router(infra.clone(), &ApiDoc::openapi()),
+        c.body_limit_bytes,
+        Duration::from_secs(c.request_timeout_secs),
+    )
+}
+
+/// Runs the notifier until `shutdown`.
+pub async fn run(
+    config: Arc<Config>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let infra = Infra::connect(config, "notifier").await?;
+    run_with(infra, listener, shutdown).await
+}
+
+/// As [`run`], on connections already made.
+pub async fn run_with(
+    infra: Infra,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut tasks = JoinSet::new();
+    tasks.spawn(http::serve(listener, router(&infra), shutdown.clone()));
+    tasks.spawn(Relay::new(&infra, Outbox::Notifier).run(shutdown.clone()));
+    tracing::info!("notifier started");
+    shutdown::supervise(tasks, shutdown).await
+}

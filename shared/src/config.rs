@@ -1,0 +1,351 @@
+//! The one typed configuration: embedded defaults < the user's TOML file <
+//! `NASVYAZI_<SECTION>__<KEY>` environment variables. Validated at load; a bad
+//! value is refused with the key's name and the reason, never its content when
+//! the key is a secret.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// The commented defaults file, also what `nasvyazi config --defaults` shows.
+pub const DEFAULTS: &str = include_str!("config.default.toml");
+
+/// The environment variable that names a configuration file.
+pub const CONFIG_ENV: &str = "NASVYAZI_CONFIG";
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub nats: NatsConfig,
+    pub http: HttpConfig,
+    pub scheduler: SchedulerConfig,
+    pub notifier: NotifierConfig,
+    pub outbox: OutboxConfig,
+    pub crypto: CryptoConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Connection URL; a secret because it may carry a password.
+    #[serde(serialize_with = "redact")]
+    pub url: SecretString,
+    pub max_connections: u32,
+    pub migrate_on_start: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsConfig {
+    pub url: String,
+    /// Optional auth token for the NATS server.
+    #[serde(default, serialize_with = "redact_opt")]
+    pub token: Option<SecretString>,
+    pub prefix: String,
+    pub replicas: usize,
+    pub duplicate_window_secs: u64,
+    pub max_age_days: u64,
+    pub max_deliver: i64,
+    pub ack_wait_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    pub public_url: String,
+    pub body_limit_bytes: usize,
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerConfig {
+    pub listen: SocketAddr,
+    pub grace_window_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifierConfig {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxConfig {
+    pub poll_interval_ms: u64,
+    pub batch_size: i64,
+    pub retention_days: i64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CryptoConfig {
+    #[serde(default, serialize_with = "redact_opt")]
+    pub master_key: Option<SecretString>,
+    #[serde(default, serialize_with = "redact_opt")]
+    pub blind_index_key: Option<SecretString>,
+    #[serde(default, serialize_with = "redact_vec")]
+    pub previous_master_keys: Vec<SecretString>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Auto,
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+/// A configuration that could not be loaded: names the key and says why.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Parse(String),
+    #[error("configuration key `{key}`: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+const REDACTED: &str = "[redacted]";
+
+fn redact<S: Serializer>(_: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(REDACTED)
+}
+
+fn redact_opt<S: Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(_) => s.serialize_str(REDACTED),
+        None => s.serialize_none(),
+    }
+}
+
+fn redact_vec<S: Serializer>(v: &[SecretString], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(v.len()))?;
+    for _ in v {
+        seq.serialize_element(REDACTED)?;
+    }
+    seq.end()
+}
+
+impl Config {
+    /// Defaults, then `file` (or the file named by `NASVYAZI_CONFIG`), then
+    /// the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let file: Option<PathBuf> = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os(CONFIG_ENV).map(PathBuf::from));
+        let mut figment = Figment::from(Toml::string(DEFAULTS));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Parse(format!(
+                    "file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(env_provider());
+        Self::from_figment(figment)
+    }
+
+    /// Defaults plus the given TOML text, without reading the environment:
+    /// what tests use to build a configuration that nothing outside changes.
+    pub fn from_toml(overrides: &str) -> Result<Self, ConfigError> {
+        Self::from_figment(Figment::from(Toml::string(DEFAULTS)).merge(Toml::string(overrides)))
+    }
+
+    fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let config: Config = figment.extract().map_err(|e| {
+            // figment's messages name the key and the expected type; for a
+            // secret key they never quote the value (secrets are strings and
+            // every string parses).
+            let errors: Vec<String> = e.into_iter().map(|e| e.to_string()).collect();
+            ConfigError::Parse(errors.join("; "))
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks that types alone cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, reason: &str| ConfigError::Invalid {
+            key,
+            reason: reason.to_string(),
+        };
+        let url = self.database.url.expose_secret();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(invalid(
+                "database.url",
+                "must start with postgres:// or postgresql://",
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid("database.max_connections", "must be at least 1"));
+        }
+        if !valid_prefix(&self.nats.prefix) {
+            return Err(invalid(
+                "nats.prefix",
+                "must be 1-32 characters of letters, digits, '_' or '-'",
+            ));
+        }
+        if !self
+            .nats
+            .url
+            .split(',')
+            .all(|u| u.trim().starts_with("nats://") || u.trim().starts_with("tls://"))
+        {
+            return Err(invalid(
+                "nats.url",
+                "every URL must start with nats:// or tls://",
+            ));
+        }
+        if !(1..=5).contains(&self.nats.replicas) {
+            return Err(invalid("nats.replicas", "must be between 1 and 5"));
+        }
+        if self.nats.max_deliver < 1 {
+            return Err(invalid("nats.max_deliver", "must be at least 1"));
+        }
+        if self.nats.duplicate_window_secs == 0 {
+            return Err(invalid("nats.duplicate_window_secs", "must be at least 1"));
+        }
+        if self.nats.ack_wait_secs == 0 {
+            return Err(invalid("nats.ack_wait_secs", "must be at least 1"));
+        }
+        let public = &self.http.public_url;
+        if !(public.starts_with("http://") || public.starts_with("https://")) || public.len() < 10 {
+            return Err(invalid(
+                "http.public_url",
+                "must be an absolute http:// or https:// URL",
+            ));
+        }
+        if self.http.body_limit_bytes < 1024 {
+            return Err(invalid("http.body_limit_bytes", "must be at least 1024"));
+        }
+        if self.outbox.batch_size < 1 {
+            return Err(invalid("outbox.batch_size", "must be at least 1"));
+        }
+        if self.outbox.poll_interval_ms < 10 {
+            return Err(invalid("outbox.poll_interval_ms", "must be at least 10"));
+        }
+        if let Some(k) = &self.crypto.master_key {
+            check_key(k).map_err(|r| invalid("crypto.master_key", r))?;
+        }
+        if let Some(k) = &self.crypto.blind_index_key {
+            check_key(k).map_err(|r| invalid("crypto.blind_index_key", r))?;
+        }
+        for k in &self.crypto.previous_master_keys {
+            check_key(k).map_err(|r| invalid("crypto.previous_master_keys", r))?;
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, every secret shown as `[redacted]`.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+
+    /// The public base URL without a trailing slash.
+    pub fn public_base(&self) -> &str {
+        self.http.public_url.trim_end_matches('/')
+    }
+}
+
+fn env_provider() -> Env {
+    Env::prefixed("NASVYAZI_")
+        .split("__")
+        // Only NASVYAZI_<SECTION>__<KEY> is configuration (the split has
+        // turned `__` into `.` by the time the filter runs): NASVYAZI_CONFIG
+        // names the file, and test variables share the prefix.
+        .filter(|k| k.as_str().contains('.'))
+}
+
+fn valid_prefix(p: &str) -> bool {
+    !p.is_empty()
+        && p.len() <= 32
+        && p.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn check_key(k: &SecretString) -> Result<(), &'static str> {
+    crate::crypto::decode_key(k.expose_secret())
+        .map(|_| ())
+        .map_err(|_| "must be the base64 of exactly 32 bytes (see `nasvyazi keygen`)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load_and_validate() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.nats.prefix, "outreach");
+        assert_eq!(c.http.listen.port(), 8080);
+    }
+
+    #[test]
+    fn bad_value_names_the_key() {
+        let e = Config::from_toml("[nats]\nprefix = \"a.b\"\n").unwrap_err();
+        assert!(e.to_string().contains("nats.prefix"), "{e}");
+        let e = Config::from_toml("[nats]\nreplicas = \"three\"\n").unwrap_err();
+        assert!(e.to_string().contains("replicas"), "{e}");
+        let e = Config::from_toml("[crypto]\nmaster_key = \"hunter2-secret\"\n").unwrap_err();
+        assert!(e.to_string().contains("crypto.master_key"), "{e}");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_toml_and_debug() {
+        let c = Config::from_toml(
+            "[database]\nurl = \"postgres://u:canary-pw-81@h/db\"\n[nats]\ntoken = \"canary-tok-81\"\n",
+        )
+        .unwrap();
+        let shown = c.to_redacted_toml();
+        let debug = format!("{c:?}");
+        for out in [&shown, &debug] {
+            assert!(!out.contains("canary-pw-81"), "{out}");
+            assert!(!out.contains("canary-tok-81"), "{out}");
+        }
+        assert!(shown.contains("[redacted]"));
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own error type
+    fn env_overrides_the_file_which_overrides_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "nasvyazi.toml",
+                "[nats]\nprefix = \"fromfile\"\nreplicas = 3\n[http]\nlisten = \"127.0.0.1:9000\"\n",
+            )?;
+            jail.set_env("NASVYAZI_NATS__PREFIX", "fromenv");
+            jail.set_env("NASVYAZI_HTTP__LISTEN", "127.0.0.1:9100");
+            let c = Config::load(Some(Path::new("nasvyazi.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.nats.prefix, "fromenv");
+            assert_eq!(c.nats.replicas, 3, "file beats defaults");
+            assert_eq!(c.http.listen.port(), 9100);
+            assert_eq!(c.scheduler.listen.port(), 8081, "defaults fill the rest");
+            jail.set_env("NASVYAZI_NATS__REPLICAS", "many");
+            let e = Config::load(Some(Path::new("nasvyazi.toml"))).unwrap_err();
+            assert!(
+                e.to_string().to_lowercase().contains("nats.replicas"),
+                "{e}"
+            );
+            Ok(())
+        });
+    }
+}

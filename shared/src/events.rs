@@ -1,0 +1,119 @@
+//! Events: past-tense facts, versioned serde JSON, ids only.
+//!
+//! An event body must never carry personal data (an address, a chat id, a
+//! name, an appeal's text): consumers read what they need from PostgreSQL by
+//! id. Adding a variant is backward compatible; changing one means a new `v`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Current envelope version.
+pub const VERSION: u16 = 1;
+
+/// What is published on NATS: the envelope around one event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Envelope format version.
+    pub v: u16,
+    /// The event's id: the outbox row id and the `Nats-Msg-Id`.
+    pub id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+impl Envelope {
+    pub fn new(event: Event) -> Self {
+        Envelope {
+            v: VERSION,
+            id: Uuid::now_v7(),
+            occurred_at: Utc::now(),
+            event,
+        }
+    }
+}
+
+/// Every event the system publishes. The serde tag is the subject suffix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum Event {
+    #[serde(rename = "contact.pending")]
+    ContactPending { contact_id: Uuid },
+    #[serde(rename = "contact.confirmed")]
+    ContactConfirmed { contact_id: Uuid },
+    #[serde(rename = "contact.unsubscribed")]
+    ContactUnsubscribed { contact_id: Uuid },
+    #[serde(rename = "appeal.received")]
+    AppealReceived { appeal_id: Uuid },
+    #[serde(rename = "appeal.status_changed")]
+    AppealStatusChanged { appeal_id: Uuid },
+    #[serde(rename = "signature.confirmed")]
+    SignatureConfirmed { signature_id: Uuid },
+    #[serde(rename = "campaign.triggered")]
+    CampaignTriggered {
+        campaign_id: Uuid,
+        occurrence_id: Uuid,
+    },
+    #[serde(rename = "delivery.sent")]
+    DeliverySent { delivery_id: Uuid },
+    #[serde(rename = "delivery.failed")]
+    DeliveryFailed { delivery_id: Uuid },
+}
+
+/// The first token of every event type: each is one subject family in the
+/// events stream.
+pub const FAMILIES: &[&str] = &["contact", "appeal", "signature", "campaign", "delivery"];
+
+impl Event {
+    /// The event type, e.g. `contact.pending`; the subject is `<prefix>.<type>`.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Event::ContactPending { .. } => "contact.pending",
+            Event::ContactConfirmed { .. } => "contact.confirmed",
+            Event::ContactUnsubscribed { .. } => "contact.unsubscribed",
+            Event::AppealReceived { .. } => "appeal.received",
+            Event::AppealStatusChanged { .. } => "appeal.status_changed",
+            Event::SignatureConfirmed { .. } => "signature.confirmed",
+            Event::CampaignTriggered { .. } => "campaign.triggered",
+            Event::DeliverySent { .. } => "delivery.sent",
+            Event::DeliveryFailed { .. } => "delivery.failed",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_format_is_tagged_and_versioned() {
+        let id = Uuid::nil();
+        let env = Envelope {
+            v: 1,
+            id,
+            occurred_at: DateTime::from_timestamp(0, 0).unwrap(),
+            event: Event::ContactPending { contact_id: id },
+        };
+        let json = serde_json::to_value(&env).unwrap();
+        assert_eq!(json["v"], 1);
+        assert_eq!(json["type"], "contact.pending");
+        assert_eq!(
+            json["data"]["contact_id"],
+            "00000000-0000-0000-0000-000000000000"
+        );
+        let back: Envelope = serde_json::from_value(json).unwrap();
+        assert_eq!(back, env);
+        for e in [
+            Event::AppealReceived { appeal_id: id },
+            Event::CampaignTriggered {
+                campaign_id: id,
+                occurrence_id: id,
+            },
+        ] {
+            let v = serde_json::to_value(&e).unwrap();
+            assert_eq!(v["type"], e.event_type());
+            assert!(FAMILIES.contains(&e.event_type().split('.').next().unwrap()));
+        }
+    }
+}

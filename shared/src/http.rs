@@ -1,0 +1,186 @@
+//! HTTP basics every service serves: `/healthz`, `/readyz`, `/metrics`,
+//! `/api/openapi.json`; request ids, tracing, body limits, timeouts, JSON
+//! errors; and a server that shuts down gracefully within a deadline.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, State};
+use axum::http::{HeaderName, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::ToSchema;
+
+use crate::Infra;
+use crate::error::ApiError;
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The process-wide Prometheus recorder (metrics are process-global by
+/// design of the `metrics` crate; `nasvyazi up` serves the same registry on
+/// every service's `/metrics`).
+pub fn metrics_handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        // Fails only if another recorder is installed; then ours stays empty.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+/// State of the basic endpoints.
+#[derive(Clone)]
+pub struct Basics {
+    pub infra: Infra,
+    /// The service's OpenAPI document, rendered once.
+    pub openapi: std::sync::Arc<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    pub status: &'static str,
+    pub database: bool,
+    pub nats: bool,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "alive", body = Health)))]
+pub async fn healthz() -> axum::Json<Health> {
+    axum::Json(Health { status: "ok" })
+}
+
+/// Readiness: the database and NATS are reachable.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "ready", body = Readiness),
+              (status = 503, description = "a dependency is unreachable", body = Readiness)))]
+pub async fn readyz(State(b): State<Basics>) -> Response {
+    let database = tokio::time::timeout(
+        Duration::from_secs(2),
+        sqlx::query("SELECT 1").execute(&b.infra.db),
+    )
+    .await
+    .map(|r| r.is_ok())
+    .unwrap_or(false);
+    let nats = b.infra.nats.connection_state() == async_nats::connection::State::Connected;
+    let ok = database && nats;
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = Readiness {
+        status: if ok { "ready" } else { "unavailable" },
+        database,
+        nats,
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+/// Prometheus text exposition.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", body = String)))]
+pub async fn metrics() -> Response {
+    let handle = metrics_handle();
+    handle.run_upkeep();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        handle.render(),
+    )
+        .into_response()
+}
+
+async fn openapi_json(State(b): State<Basics>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        b.openapi.as_str().to_owned(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found()
+}
+
+/// The basic routes, given the service's OpenAPI document.
+pub fn basics_router(infra: Infra, openapi: &utoipa::openapi::OpenApi) -> Router {
+    metrics_handle();
+    let state = Basics {
+        infra,
+        openapi: std::sync::Arc::new(openapi.to_json().expect("OpenAPI renders")),
+    };
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/openapi.json", get(openapi_json))
+        .with_state(state)
+}
+
+/// Wraps a service's router in the common layers: request ids, a trace span
+/// per request (method, path, request id; never the body or query), body
+/// limit, timeout, panics turned into 500s, and a JSON 404.
+pub fn with_layers(router: Router, body_limit: usize, timeout: Duration) -> Router {
+    router
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .layer(CatchPanicLayer::new())
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req
+                    .headers()
+                    .get(&REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                // The route template only: a concrete path or query can carry
+                // a token (`/u/{token}`), and tokens stay out of logs.
+                let route = req
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map(|p| p.as_str().to_owned())
+                    .unwrap_or_else(|| "(unmatched)".into());
+                tracing::info_span!("http", method = %req.method(), route = %route, request_id = %id)
+            }),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+}
+
+/// Serves until `shutdown`, then stops accepting and lets in-flight requests
+/// finish (the caller bounds the total with its own deadline).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await?;
+    Ok(())
+}

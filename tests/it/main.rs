@@ -1,0 +1,7 @@
+//! The one end-to-end test binary: real PostgreSQL, real NATS, real HTTP.
+
+mod admin;
+mod config;
+mod http_basics;
+mod migrations;
+mod outbox;

@@ -1,0 +1,315 @@
+//! Test support: `spawn_app()` starts intake, scheduler and notifier
+//! in-process on port 0, against a fresh PostgreSQL database and a NATS
+//! subject prefix of their own, so tests run in parallel without meeting.
+//! Every log line is captured, so tests can search it for canaries.
+//!
+//! Where the servers are comes from NASVYAZI_TEST_PG_URL and
+//! NASVYAZI_TEST_NATS_URL, or from `.data/env` written by `just prepare`.
+
+pub mod logs;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nasvyazi_shared::auth::{self, Role};
+use nasvyazi_shared::crypto::Keyring;
+use nasvyazi_shared::{Config, Infra};
+use secrecy::ExposeSecret;
+use sqlx::{Connection, PgConnection};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Where the test servers are.
+pub struct Servers {
+    /// A URL of the `postgres` maintenance database (to create databases).
+    pub pg_admin_url: String,
+    pub nats_url: String,
+}
+
+/// Reads the servers' URLs from the environment or `.data/env`.
+pub fn servers() -> Servers {
+    let from_file = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../.data/env"))
+        .unwrap_or_default();
+    let lookup = |key: &str, default: &str| {
+        std::env::var(key).ok().unwrap_or_else(|| {
+            from_file
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("export "))
+                .find_map(|l| l.strip_prefix(&format!("{key}=")))
+                .map(str::to_string)
+                .unwrap_or_else(|| default.to_string())
+        })
+    };
+    Servers {
+        pg_admin_url: lookup(
+            "NASVYAZI_TEST_PG_URL",
+            "postgres://postgres:postgres@127.0.0.1:5432/postgres",
+        ),
+        nats_url: lookup("NASVYAZI_TEST_NATS_URL", "nats://127.0.0.1:4222"),
+    }
+}
+
+/// A unique lowercase name: `<prefix>_<unix seconds>_<random>`.
+pub fn unique_name(prefix: &str) -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    format!(
+        "{prefix}_{secs}_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
+}
+
+/// A fresh, empty database; returns its URL. Databases of earlier runs
+/// older than two hours are dropped on the way.
+pub async fn create_database() -> (String, String) {
+    let servers = servers();
+    let mut admin = PgConnection::connect(&servers.pg_admin_url)
+        .await
+        .expect("connect to the PostgreSQL maintenance database (run `just prepare`)");
+    let name = unique_name("nvt");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+    drop_stale_databases(&mut admin).await;
+    let base = servers
+        .pg_admin_url
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_string())
+        .unwrap();
+    (format!("{base}/{name}"), name)
+}
+
+async fn drop_stale_databases(admin: &mut PgConnection) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let names: Vec<(String,)> =
+        sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'nvt\\_%'")
+            .fetch_all(&mut *admin)
+            .await
+            .unwrap_or_default();
+    for (name,) in names {
+        let ts: Option<u64> = name.split('_').nth(1).and_then(|t| t.parse().ok());
+        if ts.is_some_and(|t| t + 7200 < now) {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut *admin)
+                .await;
+        }
+    }
+}
+
+/// Drops a test database (best effort).
+pub async fn drop_database(name: &str) {
+    if let Ok(mut admin) = PgConnection::connect(&servers().pg_admin_url).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await;
+    }
+}
+
+/// A configuration for one test: its own database, NATS prefix, fresh keys,
+/// ephemeral ports, short timings. `extra` is TOML merged on top.
+pub fn test_config(database_url: &str, extra: &str) -> Config {
+    let servers = servers();
+    let keys = Keyring::generate();
+    let prefix = unique_name("t").replace('_', "-");
+    let toml = format!(
+        r#"
+[database]
+url = "{database_url}"
+max_connections = 5
+[nats]
+url = "{nats}"
+prefix = "{prefix}"
+max_deliver = 3
+ack_wait_secs = 2
+duplicate_window_secs = 60
+max_age_days = 1
+[http]
+listen = "127.0.0.1:0"
+public_url = "http://127.0.0.1:8080"
+[scheduler]
+listen = "127.0.0.1:0"
+[notifier]
+listen = "127.0.0.1:0"
+[outbox]
+poll_interval_ms = 200
+[crypto]
+master_key = "{master}"
+blind_index_key = "{blind}"
+[log]
+filter = "info,nasvyazi_shared=debug,nasvyazi_intake=debug,nasvyazi_notifier=debug,nasvyazi_scheduler=debug"
+"#,
+        nats = servers.nats_url,
+        master = keys.master_base64().expose_secret(),
+        blind = keys.blind_base64().expose_secret(),
+    );
+    let merged = merge_toml(&toml, extra);
+    Config::from_toml(&merged).expect("test configuration is valid")
+}
+
+fn merge_toml(base: &str, extra: &str) -> String {
+    let mut a: toml::Table = base.parse().expect("base TOML");
+    let b: toml::Table = extra.parse().expect("extra TOML");
+    for (k, v) in b {
+        match (a.get_mut(&k), v) {
+            (Some(toml::Value::Table(t)), toml::Value::Table(u)) => t.extend(u),
+            (_, v) => {
+                a.insert(k, v);
+            }
+        }
+    }
+    toml::to_string(&a).unwrap()
+}
+
+/// The three services running in-process for one test.
+pub struct TestApp {
+    pub config: Arc<Config>,
+    /// Direct handles on the test's database and NATS.
+    pub infra: Infra,
+    pub intake: SocketAddr,
+    pub scheduler: SocketAddr,
+    pub notifier: SocketAddr,
+    pub http: reqwest::Client,
+    pub db_name: String,
+    pub shutdown: CancellationToken,
+    tasks: Option<JoinSet<anyhow::Result<()>>>,
+}
+
+/// Starts the app with the default test configuration.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with("").await
+}
+
+/// Starts the app with `extra` TOML merged into the test configuration.
+pub async fn spawn_app_with(extra: &str) -> TestApp {
+    logs::init();
+    let (url, db_name) = create_database().await;
+    let config = Arc::new(test_config(&url, extra));
+    // Migrate and create streams once, before the services race to.
+    let infra = Infra::connect(config.clone(), "test").await.expect("infra");
+    let bind = || async { TcpListener::bind("127.0.0.1:0").await.unwrap() };
+    let (li, ls, ln) = (bind().await, bind().await, bind().await);
+    let (intake, scheduler, notifier) = (
+        li.local_addr().unwrap(),
+        ls.local_addr().unwrap(),
+        ln.local_addr().unwrap(),
+    );
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    tasks.spawn(nasvyazi_intake::run(config.clone(), li, shutdown.clone()));
+    tasks.spawn(nasvyazi_scheduler::run(
+        config.clone(),
+        ls,
+        shutdown.clone(),
+    ));
+    tasks.spawn(nasvyazi_notifier::run(config.clone(), ln, shutdown.clone()));
+    let app = TestApp {
+        config,
+        infra,
+        intake,
+        scheduler,
+        notifier,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        db_name,
+        shutdown,
+        tasks: Some(tasks),
+    };
+    for addr in [intake, scheduler, notifier] {
+        app.wait_ready(addr).await;
+    }
+    app
+}
+
+impl TestApp {
+    /// `http://<intake>/<path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.intake, path)
+    }
+
+    async fn wait_ready(&self, addr: SocketAddr) {
+        let url = format!("http://{addr}/readyz");
+        for _ in 0..200 {
+            if let Ok(r) = self.http.get(&url).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{url} never became ready");
+    }
+
+    /// A fresh admin API token of `role`.
+    pub async fn token(&self, role: Role) -> String {
+        let mut tx = self.infra.db.begin().await.unwrap();
+        let t = auth::create_token(&mut tx, role, "test", "test")
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        t.token.expose_secret().to_string()
+    }
+
+    /// Stops the services (as SIGTERM would) and waits for them; returns
+    /// how long they took. Then removes the test's database and streams.
+    pub async fn stop(mut self) -> Duration {
+        let started = std::time::Instant::now();
+        self.shutdown.cancel();
+        if let Some(mut tasks) = self.tasks.take() {
+            while let Some(r) = tasks.join_next().await {
+                r.expect("service task panicked").expect("service failed");
+            }
+        }
+        let took = started.elapsed();
+        self.cleanup().await;
+        took
+    }
+
+    async fn cleanup(&self) {
+        let _ = self
+            .infra
+            .js
+            .delete_stream(self.infra.subjects.events_stream())
+            .await;
+        let _ = self
+            .infra
+            .js
+            .delete_stream(self.infra.subjects.dlq_stream())
+            .await;
+        self.infra.db.close().await;
+        drop_database(&self.db_name).await;
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Polls `f` until it returns `Some`, for at most `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("condition not met within {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
