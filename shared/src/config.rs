@@ -28,6 +28,9 @@ pub struct Config {
     pub outbox: OutboxConfig,
     pub crypto: CryptoConfig,
     pub log: LogConfig,
+    pub organisation: OrganisationConfig,
+    pub subscriptions: SubscriptionsConfig,
+    pub email: EmailConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -75,6 +78,52 @@ pub struct SchedulerConfig {
 #[serde(deny_unknown_fields)]
 pub struct NotifierConfig {
     pub listen: SocketAddr,
+    pub batch_size: i64,
+    pub concurrency: usize,
+    pub lease_secs: u64,
+    pub max_attempts: i32,
+    pub poll_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganisationConfig {
+    pub name: String,
+    pub contact: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionsConfig {
+    pub confirm_ttl_hours: u32,
+    pub pending_ttl_hours: u32,
+    pub resend_after_minutes: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailTransport {
+    Outbox,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    pub transport: EmailTransport,
+    pub outbox_dir: PathBuf,
+    #[serde(serialize_with = "redact")]
+    pub smtp_url: SecretString,
+    pub from: String,
+    pub unsubscribe_mailto: String,
+    pub pool_size: u32,
+    pub timeout_secs: u64,
+    pub max_per_second: u32,
+    pub max_per_domain_per_minute: u32,
+    pub dkim_selector: String,
+    pub dkim_domain: String,
+    #[serde(default, serialize_with = "redact_opt")]
+    pub dkim_private_key: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -241,6 +290,48 @@ impl Config {
         }
         if self.outbox.poll_interval_ms < 10 {
             return Err(invalid("outbox.poll_interval_ms", "must be at least 10"));
+        }
+        if self.notifier.batch_size < 1 || self.notifier.concurrency < 1 {
+            return Err(invalid(
+                "notifier.batch_size",
+                "batch_size and concurrency must be at least 1",
+            ));
+        }
+        if self.notifier.max_attempts < 1 {
+            return Err(invalid("notifier.max_attempts", "must be at least 1"));
+        }
+        if self.subscriptions.confirm_ttl_hours == 0 {
+            return Err(invalid("subscriptions.confirm_ttl_hours", "must be at least 1"));
+        }
+        if crate::email::parse_mailbox(&self.email.from).is_none() {
+            return Err(invalid(
+                "email.from",
+                "must be an address like `Name <noreply@example.org>`",
+            ));
+        }
+        let smtp = self.email.smtp_url.expose_secret();
+        if !(smtp.starts_with("smtp://") || smtp.starts_with("smtps://")) {
+            return Err(invalid(
+                "email.smtp_url",
+                "must start with smtp:// or smtps://",
+            ));
+        }
+        if self.email.pool_size == 0 || self.email.max_per_second == 0 || self.email.max_per_domain_per_minute == 0 {
+            return Err(invalid(
+                "email.pool_size",
+                "pool_size, max_per_second and max_per_domain_per_minute must be at least 1",
+            ));
+        }
+        let dkim = [
+            !self.email.dkim_selector.is_empty(),
+            !self.email.dkim_domain.is_empty(),
+            self.email.dkim_private_key.is_some(),
+        ];
+        if dkim.iter().any(|x| *x) && !dkim.iter().all(|x| *x) {
+            return Err(invalid(
+                "email.dkim_selector",
+                "DKIM needs dkim_selector, dkim_domain and dkim_private_key together",
+            ));
         }
         if let Some(k) = &self.crypto.master_key {
             check_key(k).map_err(|r| invalid("crypto.master_key", r))?;

@@ -8,13 +8,17 @@
 //! live encrypted in PostgreSQL and are read by id.
 
 pub mod auth;
+pub mod channel;
 pub mod config;
 pub mod consumer;
+pub mod contacts;
 pub mod crypto;
 pub mod db;
+pub mod email;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod i18n;
 pub mod nats;
 pub mod outbox;
 pub mod regions;

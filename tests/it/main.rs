@@ -5,3 +5,5 @@ mod config;
 mod http_basics;
 mod migrations;
 mod outbox;
+mod smtp_server;
+mod telegram_fake;

@@ -7,6 +7,7 @@
 //! NASVYAZI_TEST_NATS_URL, or from `.data/env` written by `just prepare`.
 
 pub mod logs;
+pub mod smtp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -116,6 +117,11 @@ pub async fn drop_database(name: &str) {
 /// A configuration for one test: its own database, NATS prefix, fresh keys,
 /// ephemeral ports, short timings. `extra` is TOML merged on top.
 pub fn test_config(database_url: &str, extra: &str) -> Config {
+    test_config_at(database_url, "http://127.0.0.1:8080", extra)
+}
+
+/// As [`test_config`], with links in messages pointing at `public_url`.
+pub fn test_config_at(database_url: &str, public_url: &str, extra: &str) -> Config {
     let servers = servers();
     let keys = Keyring::generate();
     let prefix = unique_name("t").replace('_', "-");
@@ -133,13 +139,17 @@ duplicate_window_secs = 60
 max_age_days = 1
 [http]
 listen = "127.0.0.1:0"
-public_url = "http://127.0.0.1:8080"
+public_url = "{public_url}"
 [scheduler]
 listen = "127.0.0.1:0"
 [notifier]
 listen = "127.0.0.1:0"
 [outbox]
 poll_interval_ms = 200
+[notifier]
+poll_interval_ms = 200
+[email]
+outbox_dir = "{outbox_dir}"
 [crypto]
 master_key = "{master}"
 blind_index_key = "{blind}"
@@ -149,6 +159,7 @@ filter = "info,nasvyazi_shared=debug,nasvyazi_intake=debug,nasvyazi_notifier=deb
         nats = servers.nats_url,
         master = keys.master_base64().expose_secret(),
         blind = keys.blind_base64().expose_secret(),
+        outbox_dir = std::env::temp_dir().join(unique_name("outbox")).display(),
     );
     let merged = merge_toml(&toml, extra);
     Config::from_toml(&merged).expect("test configuration is valid")
@@ -191,11 +202,12 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(extra: &str) -> TestApp {
     logs::init();
     let (url, db_name) = create_database().await;
-    let config = Arc::new(test_config(&url, extra));
-    // Migrate and create streams once, before the services race to.
-    let infra = Infra::connect(config.clone(), "test").await.expect("infra");
     let bind = || async { TcpListener::bind("127.0.0.1:0").await.unwrap() };
     let (li, ls, ln) = (bind().await, bind().await, bind().await);
+    let public_url = format!("http://{}", li.local_addr().unwrap());
+    let config = Arc::new(test_config_at(&url, &public_url, extra));
+    // Migrate and create streams once, before the services race to.
+    let infra = Infra::connect(config.clone(), "test").await.expect("infra");
     let (intake, scheduler, notifier) = (
         li.local_addr().unwrap(),
         ls.local_addr().unwrap(),

@@ -58,6 +58,12 @@ pub enum Command {
     },
     /// Print fresh encryption keys (master key and blind-index key).
     Keygen,
+    /// Erase a supporter for good (crypto-shredding), e.g. on request.
+    Erase {
+        /// The supporter's email address.
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,6 +108,7 @@ pub async fn execute(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<(
         Command::Token {
             command: TokenCommand::Create { role, name },
         } => token_create(&config, role, &name, out).await,
+        Command::Erase { email } => erase(&config, &email, out).await,
         Command::Keygen => unreachable!("handled above"),
     }
 }
@@ -151,6 +158,18 @@ async fn token_create(
     .await?;
     tx.commit().await?;
     writeln!(out, "{}", token.token.expose_secret())?;
+    Ok(())
+}
+
+async fn erase(config: &Config, email: &str, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
+    let email = nasvyazi_shared::email::EmailAddress::parse(email)?;
+    let keys = nasvyazi_shared::crypto::Keyring::from_config(&config.crypto)?;
+    let pool = db::connect(&config.database, "nasvyazi-cli").await?;
+    db::migrate(&pool).await?;
+    match nasvyazi_intake::subscriptions::erase_by_email(&pool, &keys, &email, "cli").await? {
+        Some(id) => writeln!(out, "erased contact {id}")?,
+        None => writeln!(out, "no contact with this address")?,
+    }
     Ok(())
 }
 

@@ -7,12 +7,15 @@
 //! (sending) inline: that happens behind the outbox.
 
 pub mod auth;
+pub mod pages;
 pub mod routes;
+pub mod subscriptions;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use nasvyazi_shared::crypto::Keyring;
 use nasvyazi_shared::outbox::{Outbox, Relay};
 use nasvyazi_shared::{Config, Infra, http, shutdown};
 use tokio::net::TcpListener;
@@ -23,6 +26,23 @@ use tokio_util::sync::CancellationToken;
 #[derive(Clone)]
 pub struct AppState {
     pub infra: Infra,
+    /// Keys for sealing contacts and computing blind indexes.
+    pub keys: Arc<Keyring>,
+    /// Page templates, parsed once.
+    pub templates: Arc<minijinja::Environment<'static>>,
+    pub timing: subscriptions::Timing,
+}
+
+impl AppState {
+    pub fn new(infra: Infra) -> anyhow::Result<Self> {
+        let keys = Keyring::from_config(&infra.config.crypto)?;
+        Ok(AppState {
+            timing: subscriptions::Timing::from_config(&infra.config.subscriptions),
+            infra,
+            keys: Arc::new(keys),
+            templates: pages::templates(),
+        })
+    }
 }
 
 /// Builds the full router (what tests and `run` serve).
@@ -55,12 +75,26 @@ pub async fn run_with(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let state = AppState {
-        infra: infra.clone(),
-    };
+    let state = AppState::new(infra.clone())?;
     let mut tasks = JoinSet::new();
     tasks.spawn(http::serve(listener, router(state), shutdown.clone()));
     tasks.spawn(Relay::new(&infra, Outbox::Intake).run(shutdown.clone()));
+    tasks.spawn(janitor(infra.clone(), shutdown.clone()));
     tracing::info!("intake started");
     shutdown::supervise(tasks, shutdown).await
+}
+
+/// Periodic clean-up of what intake owns: pending contacts that never
+/// confirmed.
+async fn janitor(infra: Infra, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let ttl = chrono::Duration::hours(infra.config.subscriptions.pending_ttl_hours as i64);
+    loop {
+        if let Err(e) = subscriptions::delete_stale_pending(&infra.db, ttl).await {
+            tracing::warn!(error = %e, "janitor: cannot delete stale pending contacts");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+        }
+    }
 }

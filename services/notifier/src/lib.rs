@@ -6,8 +6,17 @@
 //! It must never hold a database transaction open across an SMTP or HTTP
 //! call, and never put personal data in a log line or an event.
 
+pub mod channels;
+pub mod deliveries;
+pub mod handlers;
+pub mod render;
+pub mod worker;
+
 use std::sync::Arc;
 use std::time::Duration;
+
+use nasvyazi_shared::consumer::{ConsumerRunner, ConsumerSpec, Inbox};
+use nasvyazi_shared::crypto::Keyring;
 
 use nasvyazi_shared::outbox::{Outbox, Relay};
 use nasvyazi_shared::{Config, Infra, http, shutdown};
@@ -56,9 +65,43 @@ pub async fn run_with(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let worker = Arc::new(worker::Worker {
+        infra: infra.clone(),
+        keys: Arc::new(Keyring::from_config(&infra.config.crypto)?),
+        email: channels::email_channel(&infra.config)?,
+        templates: render::templates(),
+    });
     let mut tasks = JoinSet::new();
     tasks.spawn(http::serve(listener, router(&infra), shutdown.clone()));
     tasks.spawn(Relay::new(&infra, Outbox::Notifier).run(shutdown.clone()));
+    tasks.spawn(
+        ConsumerRunner::new(
+            &infra,
+            ConsumerSpec {
+                durable: "notifier-contact-pending".into(),
+                event_type: "contact.pending".into(),
+                inbox: Inbox::Notifier,
+            },
+            Arc::new(handlers::ContactPending),
+        )
+        .run(shutdown.clone()),
+    );
+    tasks.spawn(worker.run(shutdown.clone()));
+    tasks.spawn(reconcile(infra.clone(), shutdown.clone()));
     tracing::info!("notifier started");
     shutdown::supervise(tasks, shutdown).await
+}
+
+/// The PostgreSQL side of "NATS is the doorbell": work whose event was lost
+/// is found in the ledger's sources and queued anyway.
+async fn reconcile(infra: Infra, shutdown: CancellationToken) -> anyhow::Result<()> {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+        }
+        if let Err(e) = deliveries::reconcile_confirmations(&infra.db, Duration::from_secs(120)).await {
+            tracing::warn!(error = %e, "reconciliation failed");
+        }
+    }
 }

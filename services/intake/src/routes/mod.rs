@@ -2,9 +2,12 @@
 
 pub mod admin;
 pub mod regions;
+pub mod subscriptions;
 
 use axum::Router;
 use axum::routing::{delete, get, post};
+
+use crate::pages::{self, subscribe as page};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -12,7 +15,15 @@ use crate::AppState;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(page::home))
+        .route("/static/site.css", get(pages::stylesheet))
+        .route("/subscribe", get(page::subscribe_form).post(page::subscribe_submit))
+        .route("/confirm/{token}", get(page::confirm_page).post(page::confirm_submit))
+        .route("/u/{token}", get(page::unsubscribe_page).post(page::unsubscribe_submit))
+        .route("/forget/{token}", get(page::unsubscribe_page).post(page::forget_submit))
         .route("/api/v1/regions", get(regions::list))
+        .route("/api/v1/topics", get(subscriptions::list_topics))
+        .route("/api/v1/subscriptions", post(subscriptions::create))
         .route("/api/v1/admin/whoami", get(admin::whoami))
         .route(
             "/api/v1/admin/tokens",
@@ -44,6 +55,8 @@ impl Modify for BearerAuth {
         nasvyazi_shared::http::readyz,
         nasvyazi_shared::http::metrics,
         regions::list,
+        subscriptions::list_topics,
+        subscriptions::create,
         admin::whoami,
         admin::create_token,
         admin::list_tokens,

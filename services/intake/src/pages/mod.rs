@@ -1,0 +1,188 @@
+//! Server-rendered public pages in ru / kk / en: no JavaScript needed,
+//! nothing loaded from third parties, a strict Content-Security-Policy,
+//! CSRF protection on every form (double-submit cookie).
+
+pub mod subscribe;
+
+use std::sync::Arc;
+
+use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use minijinja::Environment;
+use nasvyazi_shared::crypto::random_token;
+use nasvyazi_shared::i18n::{self, Lang};
+use serde::Serialize;
+
+use crate::AppState;
+
+/// The page templates, embedded in the binary.
+pub fn templates() -> Arc<Environment<'static>> {
+    let mut env = Environment::new();
+    for (name, src) in [
+        ("base.html", include_str!("../../templates/base.html")),
+        ("home.html", include_str!("../../templates/home.html")),
+        ("subscribe.html", include_str!("../../templates/subscribe.html")),
+        ("message.html", include_str!("../../templates/message.html")),
+        ("confirm.html", include_str!("../../templates/confirm.html")),
+        ("unsubscribe.html", include_str!("../../templates/unsubscribe.html")),
+    ] {
+        env.add_template(name, src).expect("page template parses");
+    }
+    i18n::register(&mut env);
+    Arc::new(env)
+}
+
+/// The Content-Security-Policy of every response: our own CSS, nothing else.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+                       frame-ancestors 'none'; base-uri 'none'";
+
+/// Security headers on every intake response.
+pub async fn security_headers(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Links carry tokens: never send them on as a referrer.
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    res
+}
+
+/// The language of a page: `?lang=`, then the `lang` cookie, then
+/// `Accept-Language`, then Russian.
+pub fn language(query_lang: Option<&str>, headers: &HeaderMap) -> Lang {
+    query_lang
+        .and_then(Lang::parse)
+        .or_else(|| cookie(headers, "lang").and_then(|v| Lang::parse(&v)))
+        .or_else(|| {
+            headers
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(Lang::from_accept_language)
+        })
+        .unwrap_or(Lang::Ru)
+}
+
+/// A cookie's value from the request.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+const CSRF_COOKIE: &str = "nsv_csrf";
+
+/// The CSRF token for a form page: the cookie's if present, else a new one
+/// (returned with its Set-Cookie).
+pub fn csrf_token(state: &AppState, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
+    if let Some(t) = cookie(headers, CSRF_COOKIE).filter(|t| t.len() >= 32 && t.len() <= 64) {
+        return (t, None);
+    }
+    let t = random_token(24);
+    let secure = if state.infra.config.http.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!("{CSRF_COOKIE}={t}; Path=/; HttpOnly; SameSite=Strict{secure}");
+    (t, HeaderValue::from_str(&cookie).ok())
+}
+
+/// Whether a posted form carries the token its cookie holds.
+pub fn csrf_ok(headers: &HeaderMap, posted: Option<&str>) -> bool {
+    match (cookie(headers, CSRF_COOKIE), posted) {
+        (Some(c), Some(p)) if !c.is_empty() => {
+            use subtle_eq::ct_eq;
+            ct_eq(c.as_bytes(), p.as_bytes())
+        }
+        _ => false,
+    }
+}
+
+mod subtle_eq {
+    /// Constant-time comparison for equal-length secrets.
+    pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
+/// Renders `template` with the common context (lang, organisation) plus
+/// `ctx`.
+pub fn render<C: Serialize>(
+    state: &AppState,
+    lang: Lang,
+    template: &str,
+    status: StatusCode,
+    ctx: C,
+    set_cookie: Option<HeaderValue>,
+) -> Response {
+    let org = &state.infra.config.organisation;
+    let context = minijinja::context! {
+        lang => lang.code(),
+        org => &org.name,
+        org_contact => &org.contact,
+        ..minijinja::Value::from_serialize(&ctx)
+    };
+    let html = match state.templates.get_template(template).and_then(|t| t.render(context)) {
+        Ok(html) => html,
+        Err(e) => {
+            tracing::error!(template, error = %e, "page template failed");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+        }
+    };
+    let mut res = (status, Html(html)).into_response();
+    let h = res.headers_mut();
+    if let Some(c) = set_cookie {
+        h.append(header::SET_COOKIE, c);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("lang={}; Path=/; SameSite=Lax", lang.code())) {
+        h.append(header::SET_COOKIE, v);
+    }
+    h.insert(header::CONTENT_LANGUAGE, HeaderValue::from_static(lang.code()));
+    res
+}
+
+/// A page with a title and a paragraph (results, errors).
+pub fn message(state: &AppState, lang: Lang, status: StatusCode, title: &str, body: &str) -> Response {
+    render(
+        state,
+        lang,
+        "message.html",
+        status,
+        minijinja::context! { title, body, back => format!("/?lang={}", lang.code()) },
+        None,
+    )
+}
+
+/// Static files (the stylesheet), embedded.
+pub async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/site.css"),
+    )
+        .into_response()
+}
+
+/// Parses an `application/x-www-form-urlencoded` body (repeated keys kept).
+pub fn parse_form(body: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(body).into_owned().collect()
+}
+
+/// The first value of `key` in a parsed form.
+pub fn field<'a>(form: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}

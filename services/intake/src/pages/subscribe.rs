@@ -1,0 +1,242 @@
+//! The subscription pages: `/`, `/subscribe`, `/confirm/{token}`,
+//! `/u/{token}` (RFC 8058 one-click unsubscribe) and `/forget/{token}`.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use nasvyazi_shared::contacts::topics;
+use serde::Deserialize;
+
+use super::{csrf_ok, csrf_token, field, language, message, parse_form, render};
+use crate::AppState;
+use crate::subscriptions::{self, Subscription};
+
+#[derive(Debug, Deserialize)]
+pub struct LangQuery {
+    pub lang: Option<String>,
+}
+
+pub async fn home(State(state): State<AppState>, Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
+    let lang = language(q.lang.as_deref(), &headers);
+    render(&state, lang, "home.html", StatusCode::OK, (), None)
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+struct FormValues {
+    email: String,
+    language: String,
+    topics: Vec<String>,
+    region: String,
+}
+
+async fn subscribe_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    lang: nasvyazi_shared::i18n::Lang,
+    status: StatusCode,
+    form: FormValues,
+    error: Option<&str>,
+) -> Response {
+    let (csrf, set_cookie) = csrf_token(state, headers);
+    let regions = crate::routes::regions::load(state).await.unwrap_or_default();
+    let form = FormValues {
+        language: if form.language.is_empty() {
+            lang.code().to_string()
+        } else {
+            form.language
+        },
+        ..form
+    };
+    render(
+        state,
+        lang,
+        "subscribe.html",
+        status,
+        minijinja::context! { csrf, form, error, topics => topics(), regions },
+        set_cookie,
+    )
+}
+
+pub async fn subscribe_form(
+    State(state): State<AppState>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = language(q.lang.as_deref(), &headers);
+    subscribe_page(&state, &headers, lang, StatusCode::OK, FormValues::default(), None).await
+}
+
+pub async fn subscribe_submit(
+    State(state): State<AppState>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let lang = language(q.lang.as_deref(), &headers);
+    let form = parse_form(&body);
+    if !csrf_ok(&headers, field(&form, "csrf")) {
+        return message(&state, lang, StatusCode::FORBIDDEN, "error.title", "error.csrf");
+    }
+    let values = FormValues {
+        email: field(&form, "email").unwrap_or("").to_string(),
+        language: field(&form, "language").unwrap_or("").to_string(),
+        topics: form
+            .iter()
+            .filter(|(k, _)| k == "topics")
+            .map(|(_, v)| v.clone())
+            .collect(),
+        region: field(&form, "region").unwrap_or("").to_string(),
+    };
+    // A filled honeypot is a bot: answer as if accepted, store nothing.
+    if field(&form, "website").is_some_and(|v| !v.is_empty()) {
+        return message(&state, lang, StatusCode::OK, "subscribe.accepted_title", "subscribe.accepted_body");
+    }
+    let known = match crate::routes::regions::load(&state).await {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot load regions");
+            return message(&state, lang, StatusCode::INTERNAL_SERVER_ERROR, "error.title", "error.internal");
+        }
+    };
+    let sub = match Subscription::parse(
+        &values.email,
+        &values.language,
+        &values.topics,
+        Some(&values.region),
+        &known,
+    ) {
+        Ok(s) => s,
+        Err(invalid) => {
+            let key = invalid.message_key();
+            return subscribe_page(&state, &headers, lang, StatusCode::UNPROCESSABLE_ENTITY, values, Some(key)).await;
+        }
+    };
+    match subscriptions::subscribe(&state.infra.db, &state.keys, state.timing, &sub).await {
+        Ok(()) => message(&state, lang, StatusCode::OK, "subscribe.accepted_title", "subscribe.accepted_body"),
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "subscription failed");
+            message(&state, lang, StatusCode::INTERNAL_SERVER_ERROR, "error.title", "error.internal")
+        }
+    }
+}
+
+pub async fn confirm_page(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = language(q.lang.as_deref(), &headers);
+    // Showing the page confirms nothing: mail scanners open links.
+    let (csrf, set_cookie) = csrf_token(&state, &headers);
+    render(
+        &state,
+        lang,
+        "confirm.html",
+        StatusCode::OK,
+        minijinja::context! { csrf, token => url_safe(&token) },
+        set_cookie,
+    )
+}
+
+pub async fn confirm_submit(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let lang = language(q.lang.as_deref(), &headers);
+    let form = parse_form(&body);
+    if !csrf_ok(&headers, field(&form, "csrf")) {
+        return message(&state, lang, StatusCode::FORBIDDEN, "error.title", "error.csrf");
+    }
+    match subscriptions::confirm(&state.infra.db, &token).await {
+        Ok(Some(_)) => message(&state, lang, StatusCode::OK, "confirm.done_title", "confirm.done_body"),
+        Ok(None) => message(&state, lang, StatusCode::NOT_FOUND, "confirm.invalid_title", "confirm.invalid_body"),
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "confirmation failed");
+            message(&state, lang, StatusCode::INTERNAL_SERVER_ERROR, "error.title", "error.internal")
+        }
+    }
+}
+
+pub async fn unsubscribe_page(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = language(q.lang.as_deref(), &headers);
+    match subscriptions::unsubscribe_token_known(&state.infra.db, &token).await {
+        Ok(true) => {
+            let (csrf, set_cookie) = csrf_token(&state, &headers);
+            render(
+                &state,
+                lang,
+                "unsubscribe.html",
+                StatusCode::OK,
+                minijinja::context! { csrf, token => url_safe(&token) },
+                set_cookie,
+            )
+        }
+        Ok(false) => message(&state, lang, StatusCode::NOT_FOUND, "unsubscribe.invalid_title", "unsubscribe.invalid_body"),
+        Err(e) => {
+            tracing::error!(error = %e, "unsubscribe page failed");
+            message(&state, lang, StatusCode::INTERNAL_SERVER_ERROR, "error.title", "error.internal")
+        }
+    }
+}
+
+/// RFC 8058 one-click: a mail provider POSTs `List-Unsubscribe=One-Click`
+/// with no cookie and no further question. The token in the URL is the
+/// authority, so no CSRF token is asked for here.
+pub async fn unsubscribe_submit(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = language(q.lang.as_deref(), &headers);
+    match subscriptions::unsubscribe(&state.infra.db, &token).await {
+        Ok(true) => message(&state, lang, StatusCode::OK, "unsubscribe.done_title", "unsubscribe.done_body"),
+        Ok(false) => message(&state, lang, StatusCode::NOT_FOUND, "unsubscribe.invalid_title", "unsubscribe.invalid_body"),
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "unsubscribe failed");
+            message(&state, lang, StatusCode::INTERNAL_SERVER_ERROR, "error.title", "error.internal")
+        }
+    }
+}
+
+/// "Forget me": the same page offers it; the GET shows that page.
+pub async fn forget_submit(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let lang = language(q.lang.as_deref(), &headers);
+    let form = parse_form(&body);
+    if !csrf_ok(&headers, field(&form, "csrf")) {
+        return message(&state, lang, StatusCode::FORBIDDEN, "error.title", "error.csrf");
+    }
+    match subscriptions::forget(&state.infra.db, &token).await {
+        Ok(true) => message(&state, lang, StatusCode::OK, "unsubscribe.forget_done_title", "unsubscribe.forget_done_body"),
+        Ok(false) => message(&state, lang, StatusCode::NOT_FOUND, "unsubscribe.invalid_title", "unsubscribe.invalid_body"),
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "erasure failed");
+            message(&state, lang, StatusCode::INTERNAL_SERVER_ERROR, "error.title", "error.internal")
+        }
+    }
+}
+
+/// Tokens are base64url; anything else is dropped before it reaches HTML.
+fn url_safe(token: &str) -> String {
+    token
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(100)
+        .collect()
+}

@@ -1,0 +1,352 @@
+//! Supporters' email subscriptions: subscribe (double opt-in), confirm,
+//! unsubscribe, forget (crypto-shredding) and the pending-contact janitor.
+//!
+//! `subscribe` does the same amount of work and returns the same nothing
+//! whatever the address's state (new, pending, active, unsubscribed,
+//! suppressed), so neither the answer nor its timing tells anyone whether a
+//! person is subscribed. Sending happens behind the outbox.
+
+use chrono::{Duration as ChronoDuration, Utc};
+use nasvyazi_shared::contacts::{aad, topics};
+use nasvyazi_shared::crypto::{Keyring, random_token, token_hash};
+use nasvyazi_shared::email::EmailAddress;
+use nasvyazi_shared::events::Event;
+use nasvyazi_shared::i18n::Lang;
+use nasvyazi_shared::outbox::{self, Outbox};
+use nasvyazi_shared::regions;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+/// A subscription request after parsing.
+pub struct Subscription {
+    pub email: EmailAddress,
+    pub language: Lang,
+    pub topics: Vec<String>,
+    pub region: Option<String>,
+}
+
+/// What was wrong with a request; the field name and a catalog key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invalid {
+    Email,
+    Language,
+    Topic,
+    Region,
+}
+
+impl Invalid {
+    pub fn field(self) -> &'static str {
+        match self {
+            Invalid::Email => "email",
+            Invalid::Language => "language",
+            Invalid::Topic => "topics",
+            Invalid::Region => "region",
+        }
+    }
+
+    pub fn message_key(self) -> &'static str {
+        match self {
+            Invalid::Email => "subscribe.invalid_email",
+            Invalid::Language => "subscribe.invalid_language",
+            Invalid::Topic => "subscribe.invalid_topic",
+            Invalid::Region => "subscribe.invalid_region",
+        }
+    }
+}
+
+impl Subscription {
+    /// Parses raw fields; `known_regions` is the merged reference list.
+    pub fn parse(
+        email: &str,
+        language: &str,
+        topic_list: &[String],
+        region: Option<&str>,
+        known_regions: &[regions::Region],
+    ) -> Result<Self, Invalid> {
+        let email = EmailAddress::parse(email).map_err(|_| Invalid::Email)?;
+        let language = Lang::parse(language).ok_or(Invalid::Language)?;
+        let mut chosen: Vec<String> = Vec::new();
+        for t in topic_list {
+            if !topics().iter().any(|k| k == t) {
+                return Err(Invalid::Topic);
+            }
+            if !chosen.contains(t) {
+                chosen.push(t.clone());
+            }
+        }
+        let region = region.map(str::trim).filter(|r| !r.is_empty());
+        if let Some(r) = region
+            && !regions::is_known(known_regions, r, None)
+        {
+            return Err(Invalid::Region);
+        }
+        Ok(Subscription {
+            email,
+            language,
+            topics: chosen,
+            region: region.map(str::to_string),
+        })
+    }
+}
+
+/// Settings that shape the flow.
+#[derive(Clone, Copy)]
+pub struct Timing {
+    pub confirm_ttl: ChronoDuration,
+    pub resend_after: ChronoDuration,
+}
+
+impl Timing {
+    pub fn from_config(c: &nasvyazi_shared::config::SubscriptionsConfig) -> Self {
+        Timing {
+            confirm_ttl: ChronoDuration::hours(c.confirm_ttl_hours as i64),
+            resend_after: ChronoDuration::minutes(c.resend_after_minutes as i64),
+        }
+    }
+}
+
+/// A fresh confirmation token for `contact_id`: (nonce, hash, sealed).
+fn confirm_token(key: &nasvyazi_shared::crypto::Key, contact_id: Uuid) -> (Uuid, Vec<u8>, Vec<u8>) {
+    let token = random_token(32);
+    (
+        Uuid::new_v4(),
+        token_hash(&token),
+        key.seal(token.as_bytes(), &aad(contact_id, "confirm")),
+    )
+}
+
+/// Records a subscription request. Whatever the address's state, the
+/// caller answers the same.
+pub async fn subscribe(
+    db: &PgPool,
+    keys: &Keyring,
+    timing: Timing,
+    sub: &Subscription,
+) -> anyhow::Result<()> {
+    let bi = keys.blind_index("email", &sub.email.normalised());
+    let mut tx = db.begin().await?;
+    let suppressed: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM suppressions WHERE channel = 'email' AND blind_index = $1)",
+    )
+    .bind(&bi)
+    .fetch_one(&mut *tx)
+    .await?;
+    type Existing = (Uuid, String, Option<chrono::DateTime<Utc>>, Vec<u8>);
+    let existing: Option<Existing> = sqlx::query_as(
+        "SELECT id, status, confirm_issued_at, data_key FROM contacts
+         WHERE channel = 'email' AND blind_index = $1 FOR UPDATE",
+    )
+    .bind(&bi)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let now = Utc::now();
+    match existing {
+        _ if suppressed => {
+            tracing::info!("subscription request for a suppressed address; ignored");
+        }
+        None => {
+            let id = Uuid::now_v7();
+            let (key, wrapped) = keys.new_data_key();
+            let (nonce, confirm_hash, confirm_ct) = confirm_token(&key, id);
+            let unsub = random_token(32);
+            let inserted = sqlx::query(
+                "INSERT INTO contacts (id, channel, status, blind_index, data_key, address_ct, language, topics, region,
+                     confirm_nonce, confirm_token_hash, confirm_token_ct, confirm_issued_at, confirm_expires_at,
+                     unsub_token_hash, unsub_token_ct)
+                 VALUES ($1, 'email', 'pending', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                 ON CONFLICT (channel, blind_index) DO NOTHING",
+            )
+            .bind(id)
+            .bind(&bi)
+            .bind(&wrapped)
+            .bind(key.seal(sub.email.expose().as_bytes(), &aad(id, "address")))
+            .bind(sub.language.code())
+            .bind(&sub.topics)
+            .bind(&sub.region)
+            .bind(nonce)
+            .bind(&confirm_hash)
+            .bind(&confirm_ct)
+            .bind(now)
+            .bind(now + timing.confirm_ttl)
+            .bind(token_hash(&unsub))
+            .bind(key.seal(unsub.as_bytes(), &aad(id, "unsubscribe")))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted == 1 {
+                outbox::enqueue(&mut tx, Outbox::Intake, Event::ContactPending { contact_id: id })
+                    .await?;
+                tracing::info!(contact_id = %id, "new pending contact");
+            }
+        }
+        Some((id, status, issued, wrapped)) => {
+            let reissue = match status.as_str() {
+                "unsubscribed" => true,
+                "pending" => issued.is_none_or(|t| t + timing.resend_after <= now),
+                _ => false, // active: preferences change only through a confirmed channel
+            };
+            if reissue {
+                let key = keys.unwrap_data_key(&wrapped)?;
+                let (nonce, confirm_hash, confirm_ct) = confirm_token(&key, id);
+                sqlx::query(
+                    "UPDATE contacts SET status = 'pending', language = $2, topics = $3, region = $4,
+                         confirm_nonce = $5, confirm_token_hash = $6, confirm_token_ct = $7,
+                         confirm_issued_at = $8, confirm_expires_at = $9, updated_at = now()
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(sub.language.code())
+                .bind(&sub.topics)
+                .bind(&sub.region)
+                .bind(nonce)
+                .bind(&confirm_hash)
+                .bind(&confirm_ct)
+                .bind(now)
+                .bind(now + timing.confirm_ttl)
+                .execute(&mut *tx)
+                .await?;
+                outbox::enqueue(&mut tx, Outbox::Intake, Event::ContactPending { contact_id: id })
+                    .await?;
+                tracing::info!(contact_id = %id, previous = %status, "confirmation reissued");
+            } else {
+                tracing::info!(contact_id = %id, "subscription request changes nothing");
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Confirms with a token from the confirmation mail. `Some(id)` if it was
+/// valid and unused.
+pub async fn confirm(db: &PgPool, token: &str) -> anyhow::Result<Option<Uuid>> {
+    let mut tx = db.begin().await?;
+    let id: Option<Uuid> = sqlx::query_scalar(
+        "UPDATE contacts SET status = 'active', confirmed_at = now(), updated_at = now(),
+             confirm_token_hash = NULL, confirm_token_ct = NULL, confirm_expires_at = NULL
+         WHERE confirm_token_hash = $1 AND status = 'pending' AND confirm_expires_at > now()
+         RETURNING id",
+    )
+    .bind(token_hash(token))
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(id) = id {
+        outbox::enqueue(&mut tx, Outbox::Intake, Event::ContactConfirmed { contact_id: id }).await?;
+        tracing::info!(contact_id = %id, "contact confirmed");
+    }
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Whether an unsubscribe token belongs to a contact (for the GET page).
+pub async fn unsubscribe_token_known(db: &PgPool, token: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM contacts WHERE unsub_token_hash = $1)")
+        .bind(token_hash(token))
+        .fetch_one(db)
+        .await
+}
+
+/// Unsubscribes (idempotent). `false` if the token is unknown.
+pub async fn unsubscribe(db: &PgPool, token: &str) -> anyhow::Result<bool> {
+    let mut tx = db.begin().await?;
+    let row: Option<(Uuid, String)> = sqlx::query_as(
+        "SELECT id, status FROM contacts WHERE unsub_token_hash = $1 FOR UPDATE",
+    )
+    .bind(token_hash(token))
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((id, status)) = row else {
+        return Ok(false);
+    };
+    if status != "unsubscribed" {
+        sqlx::query(
+            "UPDATE contacts SET status = 'unsubscribed', unsubscribed_at = now(), updated_at = now(),
+                 confirm_token_hash = NULL, confirm_token_ct = NULL, confirm_expires_at = NULL
+             WHERE id = $1",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        outbox::enqueue(&mut tx, Outbox::Intake, Event::ContactUnsubscribed { contact_id: id })
+            .await?;
+        tracing::info!(contact_id = %id, "contact unsubscribed");
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Erases a contact: the row, and with it the wrapped data key, goes.
+/// Whatever ciphertext survives elsewhere (a backup) can no longer be
+/// opened once the backup rotates out.
+pub async fn erase(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
+    let gone = sqlx::query("DELETE FROM contacts WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+        == 1;
+    if gone {
+        outbox::enqueue(conn, Outbox::Intake, Event::ContactUnsubscribed { contact_id: id }).await?;
+        tracing::info!(contact_id = %id, "contact erased");
+    }
+    Ok(gone)
+}
+
+/// "Forget me" from a link: erases the contact the token belongs to.
+pub async fn forget(db: &PgPool, token: &str) -> anyhow::Result<bool> {
+    let mut tx = db.begin().await?;
+    let id: Option<Uuid> = sqlx::query_scalar("SELECT id FROM contacts WHERE unsub_token_hash = $1")
+        .bind(token_hash(token))
+        .fetch_optional(&mut *tx)
+        .await?;
+    let gone = match id {
+        Some(id) => erase(&mut tx, id).await?,
+        None => false,
+    };
+    tx.commit().await?;
+    Ok(gone)
+}
+
+/// Erases by address (the CLI and, later, the console). Returns the id.
+pub async fn erase_by_email(
+    db: &PgPool,
+    keys: &Keyring,
+    email: &EmailAddress,
+    actor: &str,
+) -> anyhow::Result<Option<Uuid>> {
+    let bi = keys.blind_index("email", &email.normalised());
+    let mut tx = db.begin().await?;
+    let id: Option<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM contacts WHERE channel = 'email' AND blind_index = $1",
+    )
+    .bind(&bi)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(id) = id {
+        erase(&mut tx, id).await?;
+        nasvyazi_shared::auth::audit(
+            &mut tx,
+            actor,
+            None,
+            "contact.erase",
+            Some(&id.to_string()),
+            serde_json::json!({}),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Deletes pending contacts older than `ttl` that never confirmed.
+pub async fn delete_stale_pending(db: &PgPool, ttl: ChronoDuration) -> sqlx::Result<u64> {
+    let n = sqlx::query("DELETE FROM contacts WHERE status = 'pending' AND COALESCE(confirm_issued_at, created_at) < $1")
+        .bind(Utc::now() - ttl)
+        .execute(db)
+        .await?
+        .rows_affected();
+    if n > 0 {
+        tracing::info!(deleted = n, "stale pending contacts deleted");
+    }
+    Ok(n)
+}

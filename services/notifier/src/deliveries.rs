@@ -1,0 +1,185 @@
+//! The deliveries ledger: one row per (kind, reference, contact, channel).
+//!
+//! Workers claim rows with `FOR UPDATE SKIP LOCKED` and a lease, commit,
+//! send, then record the outcome: no transaction is open during an SMTP or
+//! HTTP call. A worker that dies leaves rows in `sending` whose lease
+//! expires; another worker reclaims them. Broadcasts are therefore
+//! at-least-once: duplicates are bounded by what was in flight.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+/// The channel that wakes delivery workers.
+pub const WAKE: &str = "deliveries_wake";
+
+/// A claimed delivery.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Claimed {
+    pub id: Uuid,
+    pub kind: String,
+    pub ref_id: Uuid,
+    pub contact_id: Uuid,
+    pub channel: String,
+    /// Including this one.
+    pub attempts: i32,
+}
+
+/// Queues the confirmation email of a pending contact (idempotent: one per
+/// confirmation nonce) and wakes the workers.
+pub async fn queue_confirmation(conn: &mut PgConnection, contact_id: Uuid) -> sqlx::Result<u64> {
+    let n = sqlx::query(
+        "INSERT INTO deliveries (id, kind, ref_id, contact_id, channel)
+         SELECT gen_random_uuid(), 'confirmation', confirm_nonce, id, 'email'
+         FROM contacts
+         WHERE id = $1 AND status = 'pending' AND confirm_nonce IS NOT NULL AND confirm_expires_at > now()
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(contact_id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    wake(conn).await?;
+    Ok(n)
+}
+
+/// Reconciliation: confirmations whose `contact.pending` event was lost
+/// (NATS acknowledged it but crashed before it reached disk) are queued
+/// from PostgreSQL after `grace`.
+pub async fn reconcile_confirmations(db: &PgPool, grace: Duration) -> sqlx::Result<u64> {
+    let mut conn = db.acquire().await?;
+    let n = sqlx::query(
+        "INSERT INTO deliveries (id, kind, ref_id, contact_id, channel)
+         SELECT gen_random_uuid(), 'confirmation', confirm_nonce, id, 'email'
+         FROM contacts
+         WHERE status = 'pending' AND confirm_nonce IS NOT NULL AND confirm_expires_at > now()
+           AND confirm_issued_at < now() - make_interval(secs => $1)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(grace.as_secs_f64())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if n > 0 {
+        tracing::info!(queued = n, "reconciliation queued confirmations whose event was lost");
+        wake(&mut conn).await?;
+    }
+    Ok(n)
+}
+
+pub async fn wake(conn: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(WAKE)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Claims up to `limit` due rows (and rows whose lease expired) for `lease`.
+pub async fn claim(db: &PgPool, limit: i64, lease: Duration) -> sqlx::Result<Vec<Claimed>> {
+    sqlx::query_as::<_, Claimed>(
+        "WITH due AS (
+             SELECT id FROM deliveries
+             WHERE (status IN ('queued', 'retry') AND next_attempt_at <= now())
+                OR (status = 'sending' AND locked_until < now())
+             ORDER BY next_attempt_at
+             LIMIT $1
+             FOR UPDATE SKIP LOCKED)
+         UPDATE deliveries d
+         SET status = 'sending', attempts = d.attempts + 1,
+             locked_until = now() + make_interval(secs => $2), updated_at = now()
+         FROM due WHERE d.id = due.id
+         RETURNING d.id, d.kind, d.ref_id, d.contact_id, d.channel, d.attempts",
+    )
+    .bind(limit)
+    .bind(lease.as_secs_f64())
+    .fetch_all(db)
+    .await
+}
+
+/// The provider accepted it.
+pub async fn mark_sent(
+    db: &PgPool,
+    id: Uuid,
+    provider_message_id: Option<&str>,
+    reply: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE deliveries SET status = 'sent', sent_at = now(), locked_until = NULL, updated_at = now(),
+             provider_message_id = $2, provider_reply = $3, last_error = NULL
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(provider_message_id)
+    .bind(reply)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Try again at `at`.
+pub async fn mark_retry(db: &PgPool, id: Uuid, at: DateTime<Utc>, error: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE deliveries SET status = 'retry', next_attempt_at = $2, locked_until = NULL,
+             last_error = $3, updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(at)
+    .bind(error)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Failed for good, or skipped (nothing to send any more).
+pub async fn mark_final(db: &PgPool, id: Uuid, status: &str, error: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE deliveries SET status = $2, locked_until = NULL, last_error = $3, updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(error)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Puts a released row back in the queue (shutdown while holding it).
+pub async fn release(db: &PgPool, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE deliveries SET status = 'queued', attempts = greatest(attempts - 1, 0), locked_until = NULL,
+             updated_at = now()
+         WHERE id = $1 AND status = 'sending'",
+    )
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Stops contacting an address (hard bounce, complaint).
+pub async fn suppress(db: &PgPool, channel: &str, blind_index: &[u8], reason: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO suppressions (channel, blind_index, reason) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(channel)
+    .bind(blind_index)
+    .bind(reason)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn is_suppressed(db: &PgPool, channel: &str, blind_index: &[u8]) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM suppressions WHERE channel = $1 AND blind_index = $2)",
+    )
+    .bind(channel)
+    .bind(blind_index)
+    .fetch_one(db)
+    .await
+}

@@ -1,0 +1,102 @@
+//! Email rendering: minijinja templates per layout, strings from the shared
+//! ru / kk / en catalogs (missing strings fall back kk -> ru -> en), text +
+//! HTML, and the RFC 8058 unsubscribe headers every subscriber email carries.
+
+use std::sync::Arc;
+
+use minijinja::Environment;
+use nasvyazi_shared::Config;
+use nasvyazi_shared::channel::EmailMessage;
+use nasvyazi_shared::email::{EmailAddress, parse_mailbox};
+use nasvyazi_shared::i18n::{self, Lang};
+use uuid::Uuid;
+
+/// Email templates, parsed once.
+pub fn templates() -> Arc<Environment<'static>> {
+    let mut env = Environment::new();
+    for (name, src) in [
+        ("email/confirm.txt", include_str!("../templates/email/confirm.txt")),
+        ("email/confirm.html", include_str!("../templates/email/confirm.html")),
+    ] {
+        env.add_template(name, src).expect("email template parses");
+    }
+    i18n::register(&mut env);
+    Arc::new(env)
+}
+
+/// Links and headers for one subscriber.
+pub struct SubscriberLinks {
+    pub unsubscribe_url: String,
+    pub forget_url: String,
+}
+
+impl SubscriberLinks {
+    pub fn new(config: &Config, unsubscribe_token: &str, lang: Lang) -> Self {
+        let base = config.public_base();
+        SubscriberLinks {
+            unsubscribe_url: format!("{base}/u/{unsubscribe_token}?lang={}", lang.code()),
+            forget_url: format!("{base}/forget/{unsubscribe_token}?lang={}", lang.code()),
+        }
+    }
+
+    /// RFC 8058 one-click headers (and RFC 2369's mailto form if configured).
+    pub fn headers(&self, config: &Config, unsubscribe_token: &str) -> Vec<(String, String)> {
+        let mut value = format!("<{}>", self.unsubscribe_url);
+        if !config.email.unsubscribe_mailto.is_empty() {
+            value.push_str(&format!(
+                ", <mailto:{}?subject=unsubscribe%20{unsubscribe_token}>",
+                config.email.unsubscribe_mailto
+            ));
+        }
+        vec![
+            ("List-Unsubscribe".into(), value),
+            ("List-Unsubscribe-Post".into(), "List-Unsubscribe=One-Click".into()),
+        ]
+    }
+}
+
+/// `<uuid>@<sender's domain>`: stable per delivery.
+pub fn message_id(config: &Config, delivery_id: Uuid) -> String {
+    let domain = parse_mailbox(&config.email.from)
+        .map(|(_, a)| a.domain().to_string())
+        .unwrap_or_else(|| "nasvyazi.local".into());
+    format!("{delivery_id}@{domain}")
+}
+
+/// The double opt-in confirmation email.
+pub fn confirmation(
+    env: &Environment<'static>,
+    config: &Config,
+    delivery_id: Uuid,
+    to: EmailAddress,
+    lang: Lang,
+    confirm_token: &str,
+    unsubscribe_token: &str,
+) -> Result<EmailMessage, minijinja::Error> {
+    let links = SubscriberLinks::new(config, unsubscribe_token, lang);
+    let confirm_url = format!(
+        "{}/confirm/{confirm_token}?lang={}",
+        config.public_base(),
+        lang.code()
+    );
+    let ctx = minijinja::context! {
+        lang => lang.code(),
+        org => &config.organisation.name,
+        confirm_url,
+        unsubscribe_url => &links.unsubscribe_url,
+        forget_url => &links.forget_url,
+    };
+    let text = env.get_template("email/confirm.txt")?.render(&ctx)?;
+    let html = env.get_template("email/confirm.html")?.render(&ctx)?;
+    Ok(EmailMessage {
+        to,
+        from: config.email.from.clone(),
+        reply_to: None,
+        subject: i18n::t(lang, "email.confirm_subject"),
+        text,
+        html: Some(html),
+        message_id: message_id(config, delivery_id),
+        language: lang.code().to_string(),
+        headers: links.headers(config, unsubscribe_token),
+    })
+}

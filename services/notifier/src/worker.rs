@@ -1,0 +1,221 @@
+//! The delivery worker: claim a batch, commit, send each message with
+//! bounded concurrency, record each outcome. Woken by NOTIFY, with a poll
+//! as fallback; on shutdown it stops claiming, finishes what it is sending
+//! within the deadline, and releases the rest.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::StreamExt;
+use minijinja::Environment;
+use nasvyazi_shared::channel::{Channel, Outgoing, SendError};
+use nasvyazi_shared::contacts::{self, ContactForSending};
+use nasvyazi_shared::crypto::Keyring;
+use nasvyazi_shared::{Config, Infra};
+use sqlx::postgres::PgListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::deliveries::{self, Claimed};
+use crate::render;
+
+/// Everything a worker needs, shared by its concurrent sends.
+pub struct Worker {
+    pub infra: Infra,
+    pub keys: Arc<Keyring>,
+    pub email: Arc<dyn Channel>,
+    pub templates: Arc<Environment<'static>>,
+}
+
+/// What to do with a claimed row after trying it.
+enum Outcome {
+    Sent { id: Option<String>, reply: String },
+    Retry(SendError),
+    Failed { reason: String, suppress: Option<Vec<u8>> },
+    Skipped(&'static str),
+}
+
+impl Worker {
+    fn config(&self) -> &Config {
+        &self.infra.config
+    }
+
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let mut listener = PgListener::connect_with(&self.infra.db).await?;
+        listener.listen(deliveries::WAKE).await?;
+        let poll = Duration::from_millis(self.config().notifier.poll_interval_ms);
+        let lease = Duration::from_secs(self.config().notifier.lease_secs);
+        let batch = self.config().notifier.batch_size;
+        while !shutdown.is_cancelled() {
+            match deliveries::claim(&self.infra.db, batch, lease).await {
+                Ok(rows) if !rows.is_empty() => {
+                    self.clone().process(rows, &shutdown).await;
+                    continue; // there may be more
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot claim deliveries"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = listener.recv() => if r.is_err() { tokio::time::sleep(poll).await },
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a claimed batch with bounded concurrency.
+    pub async fn process(self: Arc<Self>, rows: Vec<Claimed>, shutdown: &CancellationToken) {
+        let concurrency = self.config().notifier.concurrency;
+        futures::stream::iter(rows)
+            .for_each_concurrent(concurrency, |row| {
+                let me = self.clone();
+                let shutdown = shutdown.clone();
+                async move {
+                    if shutdown.is_cancelled() {
+                        if let Err(e) = deliveries::release(&me.infra.db, row.id).await {
+                            tracing::warn!(delivery_id = %row.id, error = %e, "cannot release delivery");
+                        }
+                        return;
+                    }
+                    me.deliver(row).await;
+                }
+            })
+            .await;
+    }
+
+    #[tracing::instrument(skip_all, fields(delivery_id = %row.id, kind = %row.kind, attempt = row.attempts))]
+    async fn deliver(&self, row: Claimed) {
+        let outcome = self.attempt(&row).await;
+        let db = &self.infra.db;
+        let channel = row.channel.clone();
+        let (label, result) = match outcome {
+            Outcome::Sent { id, reply } => {
+                tracing::info!("sent");
+                ("sent", deliveries::mark_sent(db, row.id, id.as_deref(), &reply).await)
+            }
+            Outcome::Skipped(reason) => {
+                tracing::info!(reason, "skipped");
+                ("skipped", deliveries::mark_final(db, row.id, "skipped", reason).await)
+            }
+            Outcome::Failed { reason, suppress } => {
+                tracing::warn!(%reason, "failed permanently");
+                if let Some(bi) = suppress
+                    && let Err(e) = deliveries::suppress(db, &channel, &bi, "hard_bounce").await
+                {
+                    tracing::warn!(error = %e, "cannot record suppression");
+                }
+                ("failed", deliveries::mark_final(db, row.id, "failed", &reason).await)
+            }
+            Outcome::Retry(err) => {
+                let max = self.config().notifier.max_attempts;
+                if row.attempts >= max {
+                    tracing::warn!(error = %err, "giving up after the last attempt");
+                    let reason = format!("gave up after {} attempts: {err}", row.attempts);
+                    ("failed", deliveries::mark_final(db, row.id, "failed", &reason).await)
+                } else {
+                    let delay = match &err {
+                        SendError::Transient { retry_after: Some(d), .. } => *d,
+                        _ => nasvyazi_shared::consumer::backoff(row.attempts as i64),
+                    };
+                    tracing::info!(error = %err, ?delay, "transient failure; will retry");
+                    let at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                    ("retry", deliveries::mark_retry(db, row.id, at, &err.to_string()).await)
+                }
+            }
+        };
+        metrics::counter!("nasvyazi_deliveries_total", "kind" => row.kind.clone(), "channel" => channel, "outcome" => label)
+            .increment(1);
+        if let Err(e) = result {
+            // The lease expires and another worker retries: at-least-once.
+            tracing::error!(error = %e, "cannot record the outcome");
+        }
+    }
+
+    async fn attempt(&self, row: &Claimed) -> Outcome {
+        let contact = match contacts::load_for_sending(&self.infra.db, &self.keys, row.contact_id).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return Outcome::Skipped("contact erased"),
+            Err(contacts::LoadError::Db(e)) => {
+                return Outcome::Retry(SendError::Transient {
+                    reason: format!("database: {e}"),
+                    retry_after: None,
+                });
+            }
+            Err(contacts::LoadError::Crypto(_)) => {
+                return Outcome::Failed {
+                    reason: "contact cannot be decrypted (wrong master key?)".into(),
+                    suppress: None,
+                };
+            }
+        };
+        match deliveries::is_suppressed(&self.infra.db, &contact.channel, &contact.blind_index).await {
+            Ok(true) => return Outcome::Skipped("suppressed"),
+            Ok(false) => {}
+            Err(e) => {
+                return Outcome::Retry(SendError::Transient {
+                    reason: format!("database: {e}"),
+                    retry_after: None,
+                });
+            }
+        }
+        let message = match self.compose(row, &contact) {
+            Ok(m) => m,
+            Err(skip) => return skip,
+        };
+        let channel = match message {
+            Outgoing::Email(_) => &self.email,
+            Outgoing::Telegram(_) => {
+                return Outcome::Failed {
+                    reason: "no Telegram channel configured".into(),
+                    suppress: None,
+                };
+            }
+        };
+        match channel.send(&message).await {
+            Ok(sent) => Outcome::Sent {
+                id: sent.provider_message_id,
+                reply: sent.reply,
+            },
+            Err(e @ SendError::Transient { .. }) => Outcome::Retry(e),
+            Err(SendError::Permanent { reason, suppress }) => Outcome::Failed {
+                reason,
+                suppress: suppress.then(|| contact.blind_index.clone()),
+            },
+        }
+    }
+
+    /// Renders the message a row stands for, or says why there is none.
+    fn compose(&self, row: &Claimed, contact: &ContactForSending) -> Result<Outgoing, Outcome> {
+        match row.kind.as_str() {
+            "confirmation" => {
+                let token = match (&contact.confirm_token, contact.confirm_nonce) {
+                    (Some(t), Some(n)) if n == row.ref_id && contact.status == "pending" => t,
+                    _ => return Err(Outcome::Skipped("confirmation no longer current")),
+                };
+                let to = contact.email().ok_or(Outcome::Failed {
+                    reason: "stored address is not an email address".into(),
+                    suppress: None,
+                })?;
+                render::confirmation(
+                    &self.templates,
+                    self.config(),
+                    row.id,
+                    to,
+                    contact.language,
+                    token,
+                    &contact.unsubscribe_token,
+                )
+                .map(Outgoing::Email)
+                .map_err(|e| Outcome::Failed {
+                    reason: format!("template: {e}"),
+                    suppress: None,
+                })
+            }
+            _ => Err(Outcome::Failed {
+                reason: "unknown delivery kind".into(),
+                suppress: None,
+            }),
+        }
+    }
+}

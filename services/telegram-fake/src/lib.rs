@@ -1,0 +1,1 @@
+//! A faithful local Telegram Bot API (work in progress).
