@@ -5,6 +5,8 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 . .data/env
+export NASVYAZI_DATABASE__URL="$NASVYAZI_DEMO_DATABASE_URL"
+export NASVYAZI_NATS__URL="$NASVYAZI_DEMO_NATS_URL"
 cargo build -p nasvyazi-cli
 bin="$root/target/debug/nasvyazi"
 if [ ! -f .data/demo.env ]; then
@@ -13,12 +15,6 @@ if [ ! -f .data/demo.env ]; then
   chmod 600 .data/demo.env
 fi
 set -a; . .data/demo.env; set +a
-# Settings the demo adds to the defaults (drop the email line until the
-# email channel exists).
-if ! "$bin" config >/dev/null 2>&1; then
-  sed -i '/NASVYAZI_EMAIL__/d' .data/demo.env
-  unset NASVYAZI_EMAIL__OUTBOX_DIR
-fi
 "$bin" migrate >/dev/null
 token=$("$bin" token create --role admin --name "demo-$(date +%Y%m%d-%H%M%S)")
 cat <<MSG

@@ -129,9 +129,11 @@ ensure_postgres
 ensure_nats
 
 cat > "$data/env" <<ENV
-# Written by deploy/dev/prepare.sh: where the local services are.
-export NASVYAZI_DATABASE__URL=postgres://postgres:postgres@127.0.0.1:${PG_PORT}/nasvyazi
-export NASVYAZI_NATS__URL=nats://127.0.0.1:${NATS_PORT}
+# Written by deploy/dev/prepare.sh: where the local services are. These
+# are not configuration keys (no double underscore): demo.sh maps the DEMO ones onto
+# NASVYAZI_DATABASE__URL and NASVYAZI_NATS__URL; tests read the TEST ones.
+export NASVYAZI_DEMO_DATABASE_URL=postgres://postgres:postgres@127.0.0.1:${PG_PORT}/nasvyazi
+export NASVYAZI_DEMO_NATS_URL=nats://127.0.0.1:${NATS_PORT}
 export NASVYAZI_TEST_PG_URL=${PG_ADMIN_URL}
 export NASVYAZI_TEST_NATS_URL=nats://127.0.0.1:${NATS_PORT}
 ENV

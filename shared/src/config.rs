@@ -301,7 +301,10 @@ impl Config {
             return Err(invalid("notifier.max_attempts", "must be at least 1"));
         }
         if self.subscriptions.confirm_ttl_hours == 0 {
-            return Err(invalid("subscriptions.confirm_ttl_hours", "must be at least 1"));
+            return Err(invalid(
+                "subscriptions.confirm_ttl_hours",
+                "must be at least 1",
+            ));
         }
         if crate::email::parse_mailbox(&self.email.from).is_none() {
             return Err(invalid(
@@ -316,7 +319,10 @@ impl Config {
                 "must start with smtp:// or smtps://",
             ));
         }
-        if self.email.pool_size == 0 || self.email.max_per_second == 0 || self.email.max_per_domain_per_minute == 0 {
+        if self.email.pool_size == 0
+            || self.email.max_per_second == 0
+            || self.email.max_per_domain_per_minute == 0
+        {
             return Err(invalid(
                 "email.pool_size",
                 "pool_size, max_per_second and max_per_domain_per_minute must be at least 1",

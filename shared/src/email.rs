@@ -30,9 +30,10 @@ impl EmailAddress {
         if local.is_empty() || local.len() > 64 || local.contains('@') {
             return Err(InvalidEmail);
         }
-        let local_ok = local.chars().all(|c| {
-            c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c)
-        }) && !local.starts_with('.')
+        let local_ok = local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c))
+            && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..");
         let labels: Vec<&str> = domain.split('.').collect();
@@ -50,7 +51,10 @@ impl EmailAddress {
         if !(local_ok && domain_ok) {
             return Err(InvalidEmail);
         }
-        Ok(EmailAddress(format!("{local}@{}", domain.to_ascii_lowercase())))
+        Ok(EmailAddress(format!(
+            "{local}@{}",
+            domain.to_ascii_lowercase()
+        )))
     }
 
     /// The address as given (domain lower-cased), for sending only.
@@ -95,10 +99,17 @@ mod tests {
 
     #[test]
     fn valid_and_invalid_addresses() {
-        for ok in ["a@b.kz", "First.Last+tag@Mail.Example.ORG", "x_y-z@xn--80ak6aa92e.com"] {
+        for ok in [
+            "a@b.kz",
+            "First.Last+tag@Mail.Example.ORG",
+            "x_y-z@xn--80ak6aa92e.com",
+        ] {
             assert!(EmailAddress::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "a", "a@b", "@b.kz", "a@@b.kz", "a b@c.kz", "a@b..kz", "a@-b.kz", ".a@b.kz", "a@b.1"] {
+        for bad in [
+            "", "a", "a@b", "@b.kz", "a@@b.kz", "a b@c.kz", "a@b..kz", "a@-b.kz", ".a@b.kz",
+            "a@b.1",
+        ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad}");
         }
     }

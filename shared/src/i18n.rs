@@ -209,14 +209,23 @@ mod tests {
     fn missing_kazakh_string_falls_back_to_russian() {
         let mut c = catalogs().clone();
         c.get_mut(&Lang::Kk).unwrap().remove("subscribe.title");
-        assert_eq!(lookup(&c, Lang::Kk, "subscribe.title"), c[&Lang::Ru]["subscribe.title"]);
+        assert_eq!(
+            lookup(&c, Lang::Kk, "subscribe.title"),
+            c[&Lang::Ru]["subscribe.title"]
+        );
         assert_eq!(lookup(&c, Lang::Kk, "no.such.key"), "no.such.key");
     }
 
     #[test]
     fn plural_rules() {
-        let cats: Vec<_> = [1, 2, 5, 11, 21, 22, 25, 112].iter().map(|n| plural_category(Lang::Ru, *n)).collect();
-        assert_eq!(cats, ["one", "few", "many", "many", "one", "few", "many", "many"]);
+        let cats: Vec<_> = [1, 2, 5, 11, 21, 22, 25, 112]
+            .iter()
+            .map(|n| plural_category(Lang::Ru, *n))
+            .collect();
+        assert_eq!(
+            cats,
+            ["one", "few", "many", "many", "one", "few", "many", "many"]
+        );
         assert_eq!(plural_category(Lang::Kk, 1), "one");
         assert_eq!(plural_category(Lang::En, 2), "other");
     }
@@ -224,7 +233,10 @@ mod tests {
     #[test]
     fn accept_language() {
         assert_eq!(Lang::from_accept_language("kk-KZ,ru;q=0.8"), Some(Lang::Kk));
-        assert_eq!(Lang::from_accept_language("de,en;q=0.5,ru;q=0.9"), Some(Lang::Ru));
+        assert_eq!(
+            Lang::from_accept_language("de,en;q=0.5,ru;q=0.9"),
+            Some(Lang::Ru)
+        );
         assert_eq!(Lang::from_accept_language("de"), None);
     }
 }

@@ -6,4 +6,5 @@ mod http_basics;
 mod migrations;
 mod outbox;
 mod smtp_server;
+mod subscriptions;
 mod telegram_fake;

@@ -144,9 +144,8 @@ public_url = "{public_url}"
 listen = "127.0.0.1:0"
 [notifier]
 listen = "127.0.0.1:0"
-[outbox]
 poll_interval_ms = 200
-[notifier]
+[outbox]
 poll_interval_ms = 200
 [email]
 outbox_dir = "{outbox_dir}"

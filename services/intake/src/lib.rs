@@ -49,8 +49,9 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let config = state.infra.config.clone();
     let openapi = routes::openapi();
-    let app =
-        routes::router(state.clone()).merge(http::basics_router(state.infra.clone(), &openapi));
+    let app = routes::router(state.clone())
+        .merge(http::basics_router(state.infra.clone(), &openapi))
+        .layer(axum::middleware::from_fn(pages::security_headers));
     http::with_layers(
         app,
         config.http.body_limit_bytes,

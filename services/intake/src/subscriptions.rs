@@ -174,8 +174,12 @@ pub async fn subscribe(
             .await?
             .rows_affected();
             if inserted == 1 {
-                outbox::enqueue(&mut tx, Outbox::Intake, Event::ContactPending { contact_id: id })
-                    .await?;
+                outbox::enqueue(
+                    &mut tx,
+                    Outbox::Intake,
+                    Event::ContactPending { contact_id: id },
+                )
+                .await?;
                 tracing::info!(contact_id = %id, "new pending contact");
             }
         }
@@ -205,8 +209,12 @@ pub async fn subscribe(
                 .bind(now + timing.confirm_ttl)
                 .execute(&mut *tx)
                 .await?;
-                outbox::enqueue(&mut tx, Outbox::Intake, Event::ContactPending { contact_id: id })
-                    .await?;
+                outbox::enqueue(
+                    &mut tx,
+                    Outbox::Intake,
+                    Event::ContactPending { contact_id: id },
+                )
+                .await?;
                 tracing::info!(contact_id = %id, previous = %status, "confirmation reissued");
             } else {
                 tracing::info!(contact_id = %id, "subscription request changes nothing");
@@ -231,7 +239,12 @@ pub async fn confirm(db: &PgPool, token: &str) -> anyhow::Result<Option<Uuid>> {
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(id) = id {
-        outbox::enqueue(&mut tx, Outbox::Intake, Event::ContactConfirmed { contact_id: id }).await?;
+        outbox::enqueue(
+            &mut tx,
+            Outbox::Intake,
+            Event::ContactConfirmed { contact_id: id },
+        )
+        .await?;
         tracing::info!(contact_id = %id, "contact confirmed");
     }
     tx.commit().await?;
@@ -249,12 +262,11 @@ pub async fn unsubscribe_token_known(db: &PgPool, token: &str) -> sqlx::Result<b
 /// Unsubscribes (idempotent). `false` if the token is unknown.
 pub async fn unsubscribe(db: &PgPool, token: &str) -> anyhow::Result<bool> {
     let mut tx = db.begin().await?;
-    let row: Option<(Uuid, String)> = sqlx::query_as(
-        "SELECT id, status FROM contacts WHERE unsub_token_hash = $1 FOR UPDATE",
-    )
-    .bind(token_hash(token))
-    .fetch_optional(&mut *tx)
-    .await?;
+    let row: Option<(Uuid, String)> =
+        sqlx::query_as("SELECT id, status FROM contacts WHERE unsub_token_hash = $1 FOR UPDATE")
+            .bind(token_hash(token))
+            .fetch_optional(&mut *tx)
+            .await?;
     let Some((id, status)) = row else {
         return Ok(false);
     };
@@ -267,8 +279,12 @@ pub async fn unsubscribe(db: &PgPool, token: &str) -> anyhow::Result<bool> {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        outbox::enqueue(&mut tx, Outbox::Intake, Event::ContactUnsubscribed { contact_id: id })
-            .await?;
+        outbox::enqueue(
+            &mut tx,
+            Outbox::Intake,
+            Event::ContactUnsubscribed { contact_id: id },
+        )
+        .await?;
         tracing::info!(contact_id = %id, "contact unsubscribed");
     }
     tx.commit().await?;
@@ -286,7 +302,12 @@ pub async fn erase(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
         .rows_affected()
         == 1;
     if gone {
-        outbox::enqueue(conn, Outbox::Intake, Event::ContactUnsubscribed { contact_id: id }).await?;
+        outbox::enqueue(
+            conn,
+            Outbox::Intake,
+            Event::ContactUnsubscribed { contact_id: id },
+        )
+        .await?;
         tracing::info!(contact_id = %id, "contact erased");
     }
     Ok(gone)
@@ -295,10 +316,11 @@ pub async fn erase(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
 /// "Forget me" from a link: erases the contact the token belongs to.
 pub async fn forget(db: &PgPool, token: &str) -> anyhow::Result<bool> {
     let mut tx = db.begin().await?;
-    let id: Option<Uuid> = sqlx::query_scalar("SELECT id FROM contacts WHERE unsub_token_hash = $1")
-        .bind(token_hash(token))
-        .fetch_optional(&mut *tx)
-        .await?;
+    let id: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM contacts WHERE unsub_token_hash = $1")
+            .bind(token_hash(token))
+            .fetch_optional(&mut *tx)
+            .await?;
     let gone = match id {
         Some(id) => erase(&mut tx, id).await?,
         None => false,
@@ -316,12 +338,11 @@ pub async fn erase_by_email(
 ) -> anyhow::Result<Option<Uuid>> {
     let bi = keys.blind_index("email", &email.normalised());
     let mut tx = db.begin().await?;
-    let id: Option<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM contacts WHERE channel = 'email' AND blind_index = $1",
-    )
-    .bind(&bi)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let id: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM contacts WHERE channel = 'email' AND blind_index = $1")
+            .bind(&bi)
+            .fetch_optional(&mut *tx)
+            .await?;
     if let Some(id) = id {
         erase(&mut tx, id).await?;
         nasvyazi_shared::auth::audit(

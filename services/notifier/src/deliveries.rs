@@ -63,7 +63,10 @@ pub async fn reconcile_confirmations(db: &PgPool, grace: Duration) -> sqlx::Resu
     .await?
     .rows_affected();
     if n > 0 {
-        tracing::info!(queued = n, "reconciliation queued confirmations whose event was lost");
+        tracing::info!(
+            queued = n,
+            "reconciliation queued confirmations whose event was lost"
+        );
         wake(&mut conn).await?;
     }
     Ok(n)
@@ -162,7 +165,12 @@ pub async fn release(db: &PgPool, id: Uuid) -> sqlx::Result<()> {
 }
 
 /// Stops contacting an address (hard bounce, complaint).
-pub async fn suppress(db: &PgPool, channel: &str, blind_index: &[u8], reason: &str) -> sqlx::Result<()> {
+pub async fn suppress(
+    db: &PgPool,
+    channel: &str,
+    blind_index: &[u8],
+    reason: &str,
+) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO suppressions (channel, blind_index, reason) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
     )

@@ -100,7 +100,9 @@ async fn reconcile(infra: Infra, shutdown: CancellationToken) -> anyhow::Result<
             _ = shutdown.cancelled() => return Ok(()),
             _ = tokio::time::sleep(Duration::from_secs(60)) => {}
         }
-        if let Err(e) = deliveries::reconcile_confirmations(&infra.db, Duration::from_secs(120)).await {
+        if let Err(e) =
+            deliveries::reconcile_confirmations(&infra.db, Duration::from_secs(120)).await
+        {
             tracing::warn!(error = %e, "reconciliation failed");
         }
     }

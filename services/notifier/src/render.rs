@@ -15,8 +15,14 @@ use uuid::Uuid;
 pub fn templates() -> Arc<Environment<'static>> {
     let mut env = Environment::new();
     for (name, src) in [
-        ("email/confirm.txt", include_str!("../templates/email/confirm.txt")),
-        ("email/confirm.html", include_str!("../templates/email/confirm.html")),
+        (
+            "email/confirm.txt",
+            include_str!("../templates/email/confirm.txt"),
+        ),
+        (
+            "email/confirm.html",
+            include_str!("../templates/email/confirm.html"),
+        ),
     ] {
         env.add_template(name, src).expect("email template parses");
     }
@@ -50,7 +56,10 @@ impl SubscriberLinks {
         }
         vec![
             ("List-Unsubscribe".into(), value),
-            ("List-Unsubscribe-Post".into(), "List-Unsubscribe=One-Click".into()),
+            (
+                "List-Unsubscribe-Post".into(),
+                "List-Unsubscribe=One-Click".into(),
+            ),
         ]
     }
 }
@@ -79,12 +88,15 @@ pub fn confirmation(
         config.public_base(),
         lang.code()
     );
+    // Our own URLs (base from config, base64url tokens): marked safe so the
+    // HTML keeps them readable instead of escaping every `/`.
+    let url = |u: &str| minijinja::Value::from_safe_string(u.to_string());
     let ctx = minijinja::context! {
         lang => lang.code(),
         org => &config.organisation.name,
-        confirm_url,
-        unsubscribe_url => &links.unsubscribe_url,
-        forget_url => &links.forget_url,
+        confirm_url => url(&confirm_url),
+        unsubscribe_url => url(&links.unsubscribe_url),
+        forget_url => url(&links.forget_url),
     };
     let text = env.get_template("email/confirm.txt")?.render(&ctx)?;
     let html = env.get_template("email/confirm.html")?.render(&ctx)?;

@@ -29,9 +29,15 @@ pub struct Worker {
 
 /// What to do with a claimed row after trying it.
 enum Outcome {
-    Sent { id: Option<String>, reply: String },
+    Sent {
+        id: Option<String>,
+        reply: String,
+    },
     Retry(SendError),
-    Failed { reason: String, suppress: Option<Vec<u8>> },
+    Failed {
+        reason: String,
+        suppress: Option<Vec<u8>>,
+    },
     Skipped(&'static str),
 }
 
@@ -92,11 +98,17 @@ impl Worker {
         let (label, result) = match outcome {
             Outcome::Sent { id, reply } => {
                 tracing::info!("sent");
-                ("sent", deliveries::mark_sent(db, row.id, id.as_deref(), &reply).await)
+                (
+                    "sent",
+                    deliveries::mark_sent(db, row.id, id.as_deref(), &reply).await,
+                )
             }
             Outcome::Skipped(reason) => {
                 tracing::info!(reason, "skipped");
-                ("skipped", deliveries::mark_final(db, row.id, "skipped", reason).await)
+                (
+                    "skipped",
+                    deliveries::mark_final(db, row.id, "skipped", reason).await,
+                )
             }
             Outcome::Failed { reason, suppress } => {
                 tracing::warn!(%reason, "failed permanently");
@@ -105,22 +117,34 @@ impl Worker {
                 {
                     tracing::warn!(error = %e, "cannot record suppression");
                 }
-                ("failed", deliveries::mark_final(db, row.id, "failed", &reason).await)
+                (
+                    "failed",
+                    deliveries::mark_final(db, row.id, "failed", &reason).await,
+                )
             }
             Outcome::Retry(err) => {
                 let max = self.config().notifier.max_attempts;
                 if row.attempts >= max {
                     tracing::warn!(error = %err, "giving up after the last attempt");
                     let reason = format!("gave up after {} attempts: {err}", row.attempts);
-                    ("failed", deliveries::mark_final(db, row.id, "failed", &reason).await)
+                    (
+                        "failed",
+                        deliveries::mark_final(db, row.id, "failed", &reason).await,
+                    )
                 } else {
                     let delay = match &err {
-                        SendError::Transient { retry_after: Some(d), .. } => *d,
+                        SendError::Transient {
+                            retry_after: Some(d),
+                            ..
+                        } => *d,
                         _ => nasvyazi_shared::consumer::backoff(row.attempts as i64),
                     };
                     tracing::info!(error = %err, ?delay, "transient failure; will retry");
                     let at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
-                    ("retry", deliveries::mark_retry(db, row.id, at, &err.to_string()).await)
+                    (
+                        "retry",
+                        deliveries::mark_retry(db, row.id, at, &err.to_string()).await,
+                    )
                 }
             }
         };
@@ -133,23 +157,26 @@ impl Worker {
     }
 
     async fn attempt(&self, row: &Claimed) -> Outcome {
-        let contact = match contacts::load_for_sending(&self.infra.db, &self.keys, row.contact_id).await {
-            Ok(Some(c)) => c,
-            Ok(None) => return Outcome::Skipped("contact erased"),
-            Err(contacts::LoadError::Db(e)) => {
-                return Outcome::Retry(SendError::Transient {
-                    reason: format!("database: {e}"),
-                    retry_after: None,
-                });
-            }
-            Err(contacts::LoadError::Crypto(_)) => {
-                return Outcome::Failed {
-                    reason: "contact cannot be decrypted (wrong master key?)".into(),
-                    suppress: None,
-                };
-            }
-        };
-        match deliveries::is_suppressed(&self.infra.db, &contact.channel, &contact.blind_index).await {
+        let contact =
+            match contacts::load_for_sending(&self.infra.db, &self.keys, row.contact_id).await {
+                Ok(Some(c)) => c,
+                Ok(None) => return Outcome::Skipped("contact erased"),
+                Err(contacts::LoadError::Db(e)) => {
+                    return Outcome::Retry(SendError::Transient {
+                        reason: format!("database: {e}"),
+                        retry_after: None,
+                    });
+                }
+                Err(contacts::LoadError::Crypto(_)) => {
+                    return Outcome::Failed {
+                        reason: "contact cannot be decrypted (wrong master key?)".into(),
+                        suppress: None,
+                    };
+                }
+            };
+        match deliveries::is_suppressed(&self.infra.db, &contact.channel, &contact.blind_index)
+            .await
+        {
             Ok(true) => return Outcome::Skipped("suppressed"),
             Ok(false) => {}
             Err(e) => {

@@ -491,7 +491,11 @@ pub fn normalize_url(url: &str) -> Option<String> {
         None if url.contains('.') => ("http".to_string(), url),
         None => return None,
     };
-    if scheme.is_empty() || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || c == '+') {
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '+')
+    {
         return None;
     }
     if scheme != "http" && scheme != "https" {
@@ -503,7 +507,10 @@ pub fn normalize_url(url: &str) -> Option<String> {
         return None;
     }
     let slash = if tail.starts_with('/') { "" } else { "/" };
-    Some(format!("{scheme}://{}{slash}{tail}", host.to_ascii_lowercase()))
+    Some(format!(
+        "{scheme}://{}{slash}{tail}",
+        host.to_ascii_lowercase()
+    ))
 }
 
 #[cfg(test)]
@@ -531,7 +538,10 @@ mod tests {
     #[test]
     fn refuses_like_telegram() {
         let s = "🏟 🏟&lt;";
-        assert_eq!(err(&format!("{s}<abacaba")), "Unclosed start tag at byte offset 13");
+        assert_eq!(
+            err(&format!("{s}<abacaba")),
+            "Unclosed start tag at byte offset 13"
+        );
         assert_eq!(
             err(&format!("{s}<abac aba>")),
             "Unsupported start tag \"abac\" at byte offset 13"
@@ -556,9 +566,18 @@ mod tests {
             err(&format!("{s}<i    aba  =  \"&lt;&gt;&quot;>")),
             "Unclosed start tag at byte offset 13"
         );
-        assert_eq!(err(&format!("{s}</")), "Unexpected end tag at byte offset 13");
-        assert_eq!(err(&format!("{s}<b></b></")), "Unexpected end tag at byte offset 20");
-        assert_eq!(err(&format!("{s}<i>a</i   ")), "Unclosed end tag at byte offset 17");
+        assert_eq!(
+            err(&format!("{s}</")),
+            "Unexpected end tag at byte offset 13"
+        );
+        assert_eq!(
+            err(&format!("{s}<b></b></")),
+            "Unexpected end tag at byte offset 20"
+        );
+        assert_eq!(
+            err(&format!("{s}<i>a</i   ")),
+            "Unclosed end tag at byte offset 17"
+        );
         assert_eq!(
             err(&format!("{s}<i>a</em   >")),
             "Unmatched end tag at byte offset 17, expected \"</i>\", found \"</em>\""

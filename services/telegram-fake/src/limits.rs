@@ -114,9 +114,15 @@ mod tests {
         let t0 = Instant::now();
         assert_eq!(limits.check(1, 10, true, t0), Ok(()));
         limits.record(1, 10, true, t0);
-        assert_eq!(limits.check(1, 10, true, t0 + Duration::from_millis(100)), Err(1));
+        assert_eq!(
+            limits.check(1, 10, true, t0 + Duration::from_millis(100)),
+            Err(1)
+        );
         assert_eq!(limits.check(1, 11, true, t0), Ok(()));
-        assert_eq!(limits.check(1, 10, true, t0 + Duration::from_millis(1000)), Ok(()));
+        assert_eq!(
+            limits.check(1, 10, true, t0 + Duration::from_millis(1000)),
+            Ok(())
+        );
     }
 
     #[test]
@@ -132,7 +138,13 @@ mod tests {
         for _ in 0..20 {
             limits.record(1, -5, false, t0);
         }
-        assert_eq!(limits.check(1, -5, false, t0 + Duration::from_millis(500)), Err(60));
-        assert_eq!(limits.check(1, -5, false, t0 + Duration::from_secs(60)), Ok(()));
+        assert_eq!(
+            limits.check(1, -5, false, t0 + Duration::from_millis(500)),
+            Err(60)
+        );
+        assert_eq!(
+            limits.check(1, -5, false, t0 + Duration::from_secs(60)),
+            Ok(())
+        );
     }
 }

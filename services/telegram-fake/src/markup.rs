@@ -115,7 +115,9 @@ fn button(button: &Value) -> Result<Value, ApiError> {
     {
         out.insert(key.into(), value);
     } else {
-        return Err(button_error("Text buttons are unallowed in the inline keyboard"));
+        return Err(button_error(
+            "Text buttons are unallowed in the inline keyboard",
+        ));
     }
     Ok(Value::Object(out))
 }
@@ -136,10 +138,14 @@ mod tests {
 
     #[test]
     fn checks_inline_keyboards() {
-        let ok = read_json(json!({"inline_keyboard": [[{"text": "A", "callback_data": "a"}, {"text": "B", "url": "https://example.com"}]]}));
+        let ok = read_json(
+            json!({"inline_keyboard": [[{"text": "A", "callback_data": "a"}, {"text": "B", "url": "https://example.com"}]]}),
+        );
         assert_eq!(
             ok,
-            Ok(Markup::Inline(json!({"inline_keyboard": [[{"text": "A", "callback_data": "a"}, {"text": "B", "url": "https://example.com/"}]]})))
+            Ok(Markup::Inline(
+                json!({"inline_keyboard": [[{"text": "A", "callback_data": "a"}, {"text": "B", "url": "https://example.com/"}]]})
+            ))
         );
         assert_eq!(
             read_json(json!({"inline_keyboard": [{"text": "A"}]})),
@@ -150,9 +156,14 @@ mod tests {
             Err("Bad Request: can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard".into())
         );
         assert_eq!(
-            read_json(json!({"inline_keyboard": [[{"text": "A", "callback_data": "x".repeat(65)}]]})),
+            read_json(
+                json!({"inline_keyboard": [[{"text": "A", "callback_data": "x".repeat(65)}]]})
+            ),
             Err("Bad Request: BUTTON_DATA_INVALID".into())
         );
-        assert_eq!(read_json(json!({"remove_keyboard": true})), Ok(Markup::Other));
+        assert_eq!(
+            read_json(json!({"remove_keyboard": true})),
+            Ok(Markup::Other)
+        );
     }
 }

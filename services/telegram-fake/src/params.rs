@@ -13,7 +13,11 @@ pub struct Params(Map<String, Value>);
 
 impl Params {
     /// Reads the query string, then the body (whose values win).
-    pub fn read(query: Option<&str>, content_type: Option<&str>, body: &[u8]) -> Result<Params, ApiError> {
+    pub fn read(
+        query: Option<&str>,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<Params, ApiError> {
         let mut params = Map::new();
         if let Some(query) = query {
             for (k, v) in form_urlencoded::parse(query.as_bytes()) {
@@ -72,7 +76,10 @@ impl Params {
     /// Telegram.
     pub fn int(&self, name: &str) -> Option<i64> {
         match self.get(name)? {
-            Value::Number(n) => Some(n.as_i64().unwrap_or_else(|| n.as_f64().unwrap_or(0.0) as i64)),
+            Value::Number(n) => Some(
+                n.as_i64()
+                    .unwrap_or_else(|| n.as_f64().unwrap_or(0.0) as i64),
+            ),
             _ => self.string(name).map(|s| s.trim().parse().unwrap_or(0)),
         }
     }
@@ -82,7 +89,9 @@ impl Params {
         match self.get(name) {
             Some(Value::Bool(b)) => *b,
             Some(Value::Number(n)) => n.as_i64().is_some_and(|n| n != 0),
-            Some(Value::String(s)) => matches!(s.trim().to_ascii_lowercase().as_str(), "true" | "1"),
+            Some(Value::String(s)) => {
+                matches!(s.trim().to_ascii_lowercase().as_str(), "true" | "1")
+            }
             _ => false,
         }
     }
@@ -141,15 +150,24 @@ mod tests {
         let p = Params::read(Some("chat_id=5&text=a%20b"), None, b"").expect("query");
         assert_eq!(p.int("chat_id"), Some(5));
         assert_eq!(p.string("text").as_deref(), Some("a b"));
-        let p = Params::read(None, Some("application/x-www-form-urlencoded"), b"text=%3Cb%3E&x=1")
-            .expect("form");
+        let p = Params::read(
+            None,
+            Some("application/x-www-form-urlencoded"),
+            b"text=%3Cb%3E&x=1",
+        )
+        .expect("form");
         assert_eq!(p.string("text").as_deref(), Some("<b>"));
-        let p = Params::read(None, Some("application/json"), br#"{"chat_id":-100,"reply_markup":{"a":1}}"#)
-            .expect("json");
+        let p = Params::read(
+            None,
+            Some("application/json"),
+            br#"{"chat_id":-100,"reply_markup":{"a":1}}"#,
+        )
+        .expect("json");
         assert_eq!(p.int("chat_id"), Some(-100));
         assert_eq!(p.json("reply_markup"), Ok(Some(serde_json::json!({"a":1}))));
         let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\nhi there\r\n--XyZ--\r\n";
-        let p = Params::read(None, Some("multipart/form-data; boundary=XyZ"), body).expect("multipart");
+        let p =
+            Params::read(None, Some("multipart/form-data; boundary=XyZ"), body).expect("multipart");
         assert_eq!(p.string("text").as_deref(), Some("hi there"));
         assert!(Params::read(None, Some("application/json"), b"[1]").is_err());
     }

@@ -384,7 +384,12 @@ impl State {
     }
 
     /// The message `message_id` in a bot's chat.
-    pub fn find_message(&mut self, bot_id: i64, chat_id: i64, message_id: i64) -> Option<&mut StoredMessage> {
+    pub fn find_message(
+        &mut self,
+        bot_id: i64,
+        chat_id: i64,
+        message_id: i64,
+    ) -> Option<&mut StoredMessage> {
         self.messages
             .iter_mut()
             .rev()
@@ -425,7 +430,9 @@ impl State {
     pub fn add_chat(&mut self, chat: NewChat) -> Result<(), String> {
         let private = chat.kind == ChatKind::Private;
         if chat.id == 0 || (chat.id > 0) != private {
-            return Err("private chats have positive ids, groups and channels negative ones".into());
+            return Err(
+                "private chats have positive ids, groups and channels negative ones".into(),
+            );
         }
         let title = chat.title.unwrap_or_else(|| {
             if private {
@@ -505,7 +512,9 @@ impl State {
                         .get(&chat_id)
                         .filter(|c| c.kind != ChatKind::Private)
                         .cloned()
-                        .ok_or_else(|| format!("declare chat {chat_id} first (POST /control/chats)"))?
+                        .ok_or_else(|| {
+                            format!("declare chat {chat_id} first (POST /control/chats)")
+                        })?
                 };
                 let bot = self.bot_mut(&token)?;
                 if chat.kind == ChatKind::Private {
@@ -526,7 +535,8 @@ impl State {
                 if text.starts_with('/') {
                     let command = text.split_whitespace().next().unwrap_or_default();
                     let length: usize = command.chars().map(char::len_utf16).sum();
-                    message["entities"] = json!([{"offset": 0, "length": length, "type": "bot_command"}]);
+                    message["entities"] =
+                        json!([{"offset": 0, "length": length, "type": "bot_command"}]);
                 }
                 self.store(StoredMessage {
                     bot_id,
@@ -551,10 +561,18 @@ impl State {
                     .find_message(bot_id, chat_id, message_id)
                     .filter(|m| m.outgoing)
                     .map(|m| m.message.clone())
-                    .ok_or_else(|| format!("the bot sent no message {message_id} to chat {chat_id}"))?;
+                    .ok_or_else(|| {
+                        format!("the bot sent no message {message_id} to chat {chat_id}")
+                    })?;
                 self.next_callback_query += 1;
-                let id = format!("{}{:08}", bot_id.unsigned_abs() % 1_000_000_000, self.next_callback_query);
-                let chat_instance = (chat_id.wrapping_mul(7_919) ^ bot_id).wrapping_abs().to_string();
+                let id = format!(
+                    "{}{:08}",
+                    bot_id.unsigned_abs() % 1_000_000_000,
+                    self.next_callback_query
+                );
+                let chat_instance = (chat_id.wrapping_mul(7_919) ^ bot_id)
+                    .wrapping_abs()
+                    .to_string();
                 let query = json!({
                     "id": id,
                     "from": user.to_json(),
@@ -587,7 +605,8 @@ impl State {
         let from = if chat.kind == ChatKind::Private {
             self.user(chat_id, None, None, None).to_json()
         } else {
-            self.user(777_000, Some("Telegram".into()), None, None).to_json()
+            self.user(777_000, Some("Telegram".into()), None, None)
+                .to_json()
         };
         let (old, new) = if blocked {
             ("member", "kicked")
@@ -608,7 +627,8 @@ impl State {
             "old_chat_member": member(old),
             "new_chat_member": member(new),
         });
-        self.push_update(token, "my_chat_member", update).map(|_| ())
+        self.push_update(token, "my_chat_member", update)
+            .map(|_| ())
     }
 
     /// Records an answerCallbackQuery; false when the query is unknown or

@@ -6,8 +6,8 @@ pub mod subscribe;
 
 use std::sync::Arc;
 
-use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::StatusCode;
+use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
 use minijinja::Environment;
 use nasvyazi_shared::crypto::random_token;
@@ -22,10 +22,16 @@ pub fn templates() -> Arc<Environment<'static>> {
     for (name, src) in [
         ("base.html", include_str!("../../templates/base.html")),
         ("home.html", include_str!("../../templates/home.html")),
-        ("subscribe.html", include_str!("../../templates/subscribe.html")),
+        (
+            "subscribe.html",
+            include_str!("../../templates/subscribe.html"),
+        ),
         ("message.html", include_str!("../../templates/message.html")),
         ("confirm.html", include_str!("../../templates/confirm.html")),
-        ("unsubscribe.html", include_str!("../../templates/unsubscribe.html")),
+        (
+            "unsubscribe.html",
+            include_str!("../../templates/unsubscribe.html"),
+        ),
     ] {
         env.add_template(name, src).expect("page template parses");
     }
@@ -44,11 +50,20 @@ pub async fn security_headers(
 ) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     // Links carry tokens: never send them on as a referrer.
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     res
@@ -134,7 +149,11 @@ pub fn render<C: Serialize>(
         org_contact => &org.contact,
         ..minijinja::Value::from_serialize(&ctx)
     };
-    let html = match state.templates.get_template(template).and_then(|t| t.render(context)) {
+    let html = match state
+        .templates
+        .get_template(template)
+        .and_then(|t| t.render(context))
+    {
         Ok(html) => html,
         Err(e) => {
             tracing::error!(template, error = %e, "page template failed");
@@ -149,12 +168,21 @@ pub fn render<C: Serialize>(
     if let Ok(v) = HeaderValue::from_str(&format!("lang={}; Path=/; SameSite=Lax", lang.code())) {
         h.append(header::SET_COOKIE, v);
     }
-    h.insert(header::CONTENT_LANGUAGE, HeaderValue::from_static(lang.code()));
+    h.insert(
+        header::CONTENT_LANGUAGE,
+        HeaderValue::from_static(lang.code()),
+    );
     res
 }
 
 /// A page with a title and a paragraph (results, errors).
-pub fn message(state: &AppState, lang: Lang, status: StatusCode, title: &str, body: &str) -> Response {
+pub fn message(
+    state: &AppState,
+    lang: Lang,
+    status: StatusCode,
+    title: &str,
+    body: &str,
+) -> Response {
     render(
         state,
         lang,

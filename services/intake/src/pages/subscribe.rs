@@ -17,7 +17,11 @@ pub struct LangQuery {
     pub lang: Option<String>,
 }
 
-pub async fn home(State(state): State<AppState>, Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
+pub async fn home(
+    State(state): State<AppState>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
     render(&state, lang, "home.html", StatusCode::OK, (), None)
 }
@@ -39,7 +43,9 @@ async fn subscribe_page(
     error: Option<&str>,
 ) -> Response {
     let (csrf, set_cookie) = csrf_token(state, headers);
-    let regions = crate::routes::regions::load(state).await.unwrap_or_default();
+    let regions = crate::routes::regions::load(state)
+        .await
+        .unwrap_or_default();
     let form = FormValues {
         language: if form.language.is_empty() {
             lang.code().to_string()
@@ -64,7 +70,15 @@ pub async fn subscribe_form(
     headers: HeaderMap,
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
-    subscribe_page(&state, &headers, lang, StatusCode::OK, FormValues::default(), None).await
+    subscribe_page(
+        &state,
+        &headers,
+        lang,
+        StatusCode::OK,
+        FormValues::default(),
+        None,
+    )
+    .await
 }
 
 pub async fn subscribe_submit(
@@ -76,7 +90,13 @@ pub async fn subscribe_submit(
     let lang = language(q.lang.as_deref(), &headers);
     let form = parse_form(&body);
     if !csrf_ok(&headers, field(&form, "csrf")) {
-        return message(&state, lang, StatusCode::FORBIDDEN, "error.title", "error.csrf");
+        return message(
+            &state,
+            lang,
+            StatusCode::FORBIDDEN,
+            "error.title",
+            "error.csrf",
+        );
     }
     let values = FormValues {
         email: field(&form, "email").unwrap_or("").to_string(),
@@ -90,13 +110,25 @@ pub async fn subscribe_submit(
     };
     // A filled honeypot is a bot: answer as if accepted, store nothing.
     if field(&form, "website").is_some_and(|v| !v.is_empty()) {
-        return message(&state, lang, StatusCode::OK, "subscribe.accepted_title", "subscribe.accepted_body");
+        return message(
+            &state,
+            lang,
+            StatusCode::OK,
+            "subscribe.accepted_title",
+            "subscribe.accepted_body",
+        );
     }
     let known = match crate::routes::regions::load(&state).await {
         Ok(k) => k,
         Err(e) => {
             tracing::error!(error = %e, "cannot load regions");
-            return message(&state, lang, StatusCode::INTERNAL_SERVER_ERROR, "error.title", "error.internal");
+            return message(
+                &state,
+                lang,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "error.title",
+                "error.internal",
+            );
         }
     };
     let sub = match Subscription::parse(
@@ -109,14 +141,34 @@ pub async fn subscribe_submit(
         Ok(s) => s,
         Err(invalid) => {
             let key = invalid.message_key();
-            return subscribe_page(&state, &headers, lang, StatusCode::UNPROCESSABLE_ENTITY, values, Some(key)).await;
+            return subscribe_page(
+                &state,
+                &headers,
+                lang,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                values,
+                Some(key),
+            )
+            .await;
         }
     };
     match subscriptions::subscribe(&state.infra.db, &state.keys, state.timing, &sub).await {
-        Ok(()) => message(&state, lang, StatusCode::OK, "subscribe.accepted_title", "subscribe.accepted_body"),
+        Ok(()) => message(
+            &state,
+            lang,
+            StatusCode::OK,
+            "subscribe.accepted_title",
+            "subscribe.accepted_body",
+        ),
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "subscription failed");
-            message(&state, lang, StatusCode::INTERNAL_SERVER_ERROR, "error.title", "error.internal")
+            message(
+                &state,
+                lang,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "error.title",
+                "error.internal",
+            )
         }
     }
 }
@@ -150,14 +202,38 @@ pub async fn confirm_submit(
     let lang = language(q.lang.as_deref(), &headers);
     let form = parse_form(&body);
     if !csrf_ok(&headers, field(&form, "csrf")) {
-        return message(&state, lang, StatusCode::FORBIDDEN, "error.title", "error.csrf");
+        return message(
+            &state,
+            lang,
+            StatusCode::FORBIDDEN,
+            "error.title",
+            "error.csrf",
+        );
     }
     match subscriptions::confirm(&state.infra.db, &token).await {
-        Ok(Some(_)) => message(&state, lang, StatusCode::OK, "confirm.done_title", "confirm.done_body"),
-        Ok(None) => message(&state, lang, StatusCode::NOT_FOUND, "confirm.invalid_title", "confirm.invalid_body"),
+        Ok(Some(_)) => message(
+            &state,
+            lang,
+            StatusCode::OK,
+            "confirm.done_title",
+            "confirm.done_body",
+        ),
+        Ok(None) => message(
+            &state,
+            lang,
+            StatusCode::NOT_FOUND,
+            "confirm.invalid_title",
+            "confirm.invalid_body",
+        ),
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "confirmation failed");
-            message(&state, lang, StatusCode::INTERNAL_SERVER_ERROR, "error.title", "error.internal")
+            message(
+                &state,
+                lang,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "error.title",
+                "error.internal",
+            )
         }
     }
 }
@@ -181,10 +257,22 @@ pub async fn unsubscribe_page(
                 set_cookie,
             )
         }
-        Ok(false) => message(&state, lang, StatusCode::NOT_FOUND, "unsubscribe.invalid_title", "unsubscribe.invalid_body"),
+        Ok(false) => message(
+            &state,
+            lang,
+            StatusCode::NOT_FOUND,
+            "unsubscribe.invalid_title",
+            "unsubscribe.invalid_body",
+        ),
         Err(e) => {
             tracing::error!(error = %e, "unsubscribe page failed");
-            message(&state, lang, StatusCode::INTERNAL_SERVER_ERROR, "error.title", "error.internal")
+            message(
+                &state,
+                lang,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "error.title",
+                "error.internal",
+            )
         }
     }
 }
@@ -200,11 +288,29 @@ pub async fn unsubscribe_submit(
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
     match subscriptions::unsubscribe(&state.infra.db, &token).await {
-        Ok(true) => message(&state, lang, StatusCode::OK, "unsubscribe.done_title", "unsubscribe.done_body"),
-        Ok(false) => message(&state, lang, StatusCode::NOT_FOUND, "unsubscribe.invalid_title", "unsubscribe.invalid_body"),
+        Ok(true) => message(
+            &state,
+            lang,
+            StatusCode::OK,
+            "unsubscribe.done_title",
+            "unsubscribe.done_body",
+        ),
+        Ok(false) => message(
+            &state,
+            lang,
+            StatusCode::NOT_FOUND,
+            "unsubscribe.invalid_title",
+            "unsubscribe.invalid_body",
+        ),
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "unsubscribe failed");
-            message(&state, lang, StatusCode::INTERNAL_SERVER_ERROR, "error.title", "error.internal")
+            message(
+                &state,
+                lang,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "error.title",
+                "error.internal",
+            )
         }
     }
 }
@@ -220,14 +326,38 @@ pub async fn forget_submit(
     let lang = language(q.lang.as_deref(), &headers);
     let form = parse_form(&body);
     if !csrf_ok(&headers, field(&form, "csrf")) {
-        return message(&state, lang, StatusCode::FORBIDDEN, "error.title", "error.csrf");
+        return message(
+            &state,
+            lang,
+            StatusCode::FORBIDDEN,
+            "error.title",
+            "error.csrf",
+        );
     }
     match subscriptions::forget(&state.infra.db, &token).await {
-        Ok(true) => message(&state, lang, StatusCode::OK, "unsubscribe.forget_done_title", "unsubscribe.forget_done_body"),
-        Ok(false) => message(&state, lang, StatusCode::NOT_FOUND, "unsubscribe.invalid_title", "unsubscribe.invalid_body"),
+        Ok(true) => message(
+            &state,
+            lang,
+            StatusCode::OK,
+            "unsubscribe.forget_done_title",
+            "unsubscribe.forget_done_body",
+        ),
+        Ok(false) => message(
+            &state,
+            lang,
+            StatusCode::NOT_FOUND,
+            "unsubscribe.invalid_title",
+            "unsubscribe.invalid_body",
+        ),
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "erasure failed");
-            message(&state, lang, StatusCode::INTERNAL_SERVER_ERROR, "error.title", "error.internal")
+            message(
+                &state,
+                lang,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "error.title",
+                "error.internal",
+            )
         }
     }
 }

@@ -17,10 +17,22 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(page::home))
         .route("/static/site.css", get(pages::stylesheet))
-        .route("/subscribe", get(page::subscribe_form).post(page::subscribe_submit))
-        .route("/confirm/{token}", get(page::confirm_page).post(page::confirm_submit))
-        .route("/u/{token}", get(page::unsubscribe_page).post(page::unsubscribe_submit))
-        .route("/forget/{token}", get(page::unsubscribe_page).post(page::forget_submit))
+        .route(
+            "/subscribe",
+            get(page::subscribe_form).post(page::subscribe_submit),
+        )
+        .route(
+            "/confirm/{token}",
+            get(page::confirm_page).post(page::confirm_submit),
+        )
+        .route(
+            "/u/{token}",
+            get(page::unsubscribe_page).post(page::unsubscribe_submit),
+        )
+        .route(
+            "/forget/{token}",
+            get(page::unsubscribe_page).post(page::forget_submit),
+        )
         .route("/api/v1/regions", get(regions::list))
         .route("/api/v1/topics", get(subscriptions::list_topics))
         .route("/api/v1/subscriptions", post(subscriptions::create))

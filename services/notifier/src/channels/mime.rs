@@ -53,7 +53,11 @@ pub fn build(msg: &EmailMessage, dkim: Option<&Dkim>) -> Result<Message, SendErr
         .message_id(Some(format!("<{}>", msg.message_id)))
         .date_now();
     if let Some(reply_to) = &msg.reply_to {
-        builder = builder.reply_to(reply_to.parse().map_err(|_| permanent("invalid Reply-To"))?);
+        builder = builder.reply_to(
+            reply_to
+                .parse()
+                .map_err(|_| permanent("invalid Reply-To"))?,
+        );
     }
     let body = match &msg.html {
         Some(html) => MultiPart::alternative()
@@ -66,7 +70,8 @@ pub fn build(msg: &EmailMessage, dkim: Option<&Dkim>) -> Result<Message, SendErr
         .map_err(|_| permanent("cannot build the message"))?;
     let language = [("Content-Language".to_string(), msg.language.clone())];
     for (name, value) in language.iter().chain(&msg.headers) {
-        let name = HeaderName::new_from_ascii(name.clone()).map_err(|_| permanent("invalid header name"))?;
+        let name = HeaderName::new_from_ascii(name.clone())
+            .map_err(|_| permanent("invalid header name"))?;
         message
             .headers_mut()
             .insert_raw(HeaderValue::new(name, value.clone()));
