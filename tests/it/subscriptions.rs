@@ -584,3 +584,82 @@ async fn folder_outbox_writes_eml_files_and_the_cli_erases_by_address() {
     app.stop().await;
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test]
+async fn key_rotation_rewraps_data_keys_without_touching_contents() {
+    let app = nasvyazi_tests::spawn_app().await;
+    let email = canary();
+    assert_eq!(subscribe(&app, &email, "en").await.status(), 202);
+    let (id, address_ct): (Uuid, Vec<u8>) = sqlx::query_as("SELECT id, address_ct FROM contacts")
+        .fetch_one(&app.infra.db)
+        .await
+        .unwrap();
+    let fresh = Keyring::generate();
+    let new_master = fresh.master_base64().expose_secret().to_string();
+    let old_master = app
+        .config
+        .crypto
+        .master_key
+        .as_ref()
+        .unwrap()
+        .expose_secret()
+        .to_string();
+    let blind = app
+        .config
+        .crypto
+        .blind_index_key
+        .as_ref()
+        .unwrap()
+        .expose_secret()
+        .to_string();
+    let dir = std::env::temp_dir().join(nasvyazi_tests::unique_name("rotate"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("cli.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[database]\nurl = \"{}\"\n[crypto]\nmaster_key = \"{new_master}\"\nblind_index_key = \"{blind}\"\nprevious_master_keys = [\"{old_master}\"]\n",
+            app.config.database.url.expose_secret(),
+        ),
+    )
+    .unwrap();
+    use clap::Parser;
+    let cli = nasvyazi_cli::Cli::parse_from([
+        "nasvyazi",
+        "--config",
+        cfg.to_str().unwrap(),
+        "keys",
+        "rewrap",
+    ]);
+    let mut out = Vec::new();
+    nasvyazi_cli::execute(cli, &mut out).await.unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap().trim(),
+        "re-wrapped 1 data keys"
+    );
+    // The contents were not re-encrypted; only the new key is needed now.
+    let (after_ct,): (Vec<u8>,) = sqlx::query_as("SELECT address_ct FROM contacts")
+        .fetch_one(&app.infra.db)
+        .await
+        .unwrap();
+    assert_eq!(after_ct, address_ct);
+    let only_new = nasvyazi_shared::config::CryptoConfig {
+        master_key: Some(new_master.into()),
+        blind_index_key: Some(blind.into()),
+        previous_master_keys: vec![],
+    };
+    let keys = Keyring::from_config(&only_new).unwrap();
+    let contact = nasvyazi_shared::contacts::load_for_sending(&app.infra.db, &keys, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(contact.address, email);
+    assert!(
+        nasvyazi_shared::contacts::load_for_sending(&app.infra.db, &self::keys(&app), id)
+            .await
+            .is_err(),
+        "the old key alone no longer opens it"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    app.stop().await;
+}

@@ -58,12 +58,24 @@ pub enum Command {
     },
     /// Print fresh encryption keys (master key and blind-index key).
     Keygen,
+    /// Key maintenance.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Erase a supporter for good (crypto-shredding), e.g. on request.
     Erase {
         /// The supporter's email address.
         #[arg(long)]
         email: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Re-wrap every data key under the current master key (after moving
+    /// the old one to crypto.previous_master_keys).
+    Rewrap,
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,6 +121,27 @@ pub async fn execute(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<(
             command: TokenCommand::Create { role, name },
         } => token_create(&config, role, &name, out).await,
         Command::Erase { email } => erase(&config, &email, out).await,
+        Command::Keys {
+            command: KeysCommand::Rewrap,
+        } => {
+            let keys = Keyring::from_config(&config.crypto)?;
+            let pool = db::connect(&config.database, "nasvyazi-cli").await?;
+            db::migrate(&pool).await?;
+            let n = nasvyazi_intake::subscriptions::rewrap_all(&pool, &keys).await?;
+            let mut tx = pool.begin().await?;
+            auth::audit(
+                &mut tx,
+                "cli",
+                None,
+                "keys.rewrap",
+                None,
+                serde_json::json!({ "contacts": n }),
+            )
+            .await?;
+            tx.commit().await?;
+            writeln!(out, "re-wrapped {n} data keys")?;
+            Ok(())
+        }
         Command::Keygen => unreachable!("handled above"),
     }
 }

@@ -371,3 +371,32 @@ pub async fn delete_stale_pending(db: &PgPool, ttl: ChronoDuration) -> sqlx::Res
     }
     Ok(n)
 }
+
+/// Re-wraps every contact's data key under the current master key (after a
+/// rotation). Contents are never decrypted. Returns how many.
+pub async fn rewrap_all(db: &PgPool, keys: &Keyring) -> anyhow::Result<u64> {
+    let mut done = 0;
+    let mut after = Uuid::nil();
+    loop {
+        let mut tx = db.begin().await?;
+        let rows: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, data_key FROM contacts WHERE id > $1 ORDER BY id LIMIT 500 FOR UPDATE",
+        )
+        .bind(after)
+        .fetch_all(&mut *tx)
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.0;
+        for (id, wrapped) in &rows {
+            let rewrapped = keys.rewrap(wrapped)?;
+            sqlx::query("UPDATE contacts SET data_key = $2 WHERE id = $1")
+                .bind(id)
+                .bind(rewrapped)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        done += rows.len() as u64;
+    }
+    Ok(done)
+}
