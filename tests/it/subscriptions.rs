@@ -663,3 +663,25 @@ async fn key_rotation_rewraps_data_keys_without_touching_contents() {
     std::fs::remove_dir_all(&dir).ok();
     app.stop().await;
 }
+
+#[tokio::test]
+async fn unconfirmed_contacts_are_deleted_after_the_pending_period() {
+    let app = nasvyazi_tests::spawn_app().await;
+    let (old, fresh) = (canary(), canary());
+    for e in [&old, &fresh] {
+        assert_eq!(subscribe(&app, e, "ru").await.status(), 202);
+    }
+    let k = keys(&app);
+    let bi = k.blind_index("email", &EmailAddress::parse(&old).unwrap().normalised());
+    sqlx::query("UPDATE contacts SET created_at = now() - interval '8 days', confirm_issued_at = now() - interval '8 days' WHERE blind_index = $1")
+        .bind(bi)
+        .execute(&app.infra.db)
+        .await
+        .unwrap();
+    let ttl = chrono::Duration::hours(app.config.subscriptions.pending_ttl_hours as i64);
+    let n = nasvyazi_intake::subscriptions::delete_stale_pending(&app.infra.db, ttl).await.unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(status_of(&app, &old).await, None);
+    assert_eq!(status_of(&app, &fresh).await.as_deref(), Some("pending"));
+    app.stop().await;
+}

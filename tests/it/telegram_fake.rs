@@ -453,15 +453,19 @@ async fn twenty_one_messages_to_a_channel_in_a_minute_is_429() {
     assert!(retry_after > 1 && retry_after <= 60, "{retry_after}");
 }
 
-/// A webhook receiver: answers 200 to each POST and passes on the secret
-/// header and the JSON body.
-async fn webhook_receiver() -> (String, mpsc::Receiver<(Option<String>, Value)>) {
+/// A webhook receiver: answers 500 to the first `failures` POSTs and 200 to
+/// the others, and passes on the secret header and the JSON body of each
+/// POST it accepts.
+async fn webhook_receiver(failures: usize) -> (String, mpsc::Receiver<(Option<String>, Value)>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
+        let mut seen = 0;
         while let Ok((mut socket, _)) = listener.accept().await {
             let tx = tx.clone();
+            seen += 1;
+            let fail = seen <= failures;
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 4096];
@@ -493,14 +497,18 @@ async fn webhook_receiver() -> (String, mpsc::Receiver<(Option<String>, Value)>)
                     }
                     let body = serde_json::from_slice(&buf[end + 4..end + 4 + length])
                         .unwrap_or(Value::Null);
-                    let _ = tx
-                        .send((header("x-telegram-bot-api-secret-token"), body))
-                        .await;
-                    let _ = socket
-                        .write_all(
-                            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                        )
-                        .await;
+                    let status = if fail {
+                        "500 Internal Server Error"
+                    } else {
+                        let _ = tx
+                            .send((header("x-telegram-bot-api-secret-token"), body))
+                            .await;
+                        "200 OK"
+                    };
+                    let reply = format!(
+                        "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    );
+                    let _ = socket.write_all(reply.as_bytes()).await;
                     return;
                 }
             });
@@ -512,7 +520,7 @@ async fn webhook_receiver() -> (String, mpsc::Receiver<(Option<String>, Value)>)
 #[tokio::test]
 async fn webhook_gets_updates_with_the_secret_and_locks_out_get_updates() {
     let fake = fake().await;
-    let (url, mut received) = webhook_receiver().await;
+    let (url, mut received) = webhook_receiver(0).await;
     assert_refused(
         &call(
             &fake,
@@ -712,4 +720,34 @@ async fn the_control_api_works_over_http() {
         400,
         "Bad Request: chat not found",
     );
+}
+
+#[tokio::test]
+async fn a_failed_webhook_delivery_is_retried() {
+    let fake = fake().await;
+    let (url, mut received) = webhook_receiver(2).await;
+    let (status, _) = call(&fake, "setWebhook", json!({"url": url})).await;
+    assert_eq!(status, 200);
+    fake.inject_text(TOKEN, USER, USER, "ещё раз")
+        .expect("inject");
+    let (secret, update) = tokio::time::timeout(Duration::from_secs(5), received.recv())
+        .await
+        .expect("delivered in time")
+        .expect("delivered");
+    assert_eq!(secret, None);
+    assert_eq!(update["message"]["text"], json!("ещё раз"));
+    // The fake counts the delivery once it has read the receiver's answer.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while fake.stats().webhook_deliveries == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(fake.stats().webhook_deliveries, 1);
+    assert_eq!(fake.stats().webhook_failures, 2);
+    let (_, info) = call(&fake, "getWebhookInfo", json!({})).await;
+    assert_eq!(
+        info["result"]["last_error_message"],
+        json!("Wrong response from the webhook: 500 Internal Server Error")
+    );
+    assert!(info["result"]["last_error_date"].is_i64());
+    assert_eq!(info["result"]["pending_update_count"], json!(0));
 }

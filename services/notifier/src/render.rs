@@ -112,3 +112,36 @@ pub fn confirmation(
         headers: links.headers(config, unsubscribe_token),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn confirmation_renders_in_every_language_with_unsubscribe_headers() {
+        let config = Config::from_toml(
+            "[http]\npublic_url = \"https://forum.example.kz/\"\n[email]\nfrom = \"Forum <noreply@forum.example.kz>\"\nunsubscribe_mailto = \"u@forum.example.kz\"\n",
+        )
+        .unwrap();
+        let env = templates();
+        let to = EmailAddress::parse("someone@example.kz").unwrap();
+        let id = Uuid::nil();
+        let mut subjects = Vec::new();
+        for lang in Lang::ALL {
+            let m = confirmation(&env, &config, id, to.clone(), lang, "CONFIRM", "UNSUB").unwrap();
+            assert!(m.text.contains("https://forum.example.kz/confirm/CONFIRM?lang="), "{}", m.text);
+            let html = m.html.as_deref().unwrap();
+            assert!(html.contains("href=\"https://forum.example.kz/confirm/CONFIRM"), "{html}");
+            assert!(html.contains(&format!("<html lang=\"{}\">", lang.code())));
+            assert!(!m.text.contains("email."), "no untranslated key in {}", lang.code());
+            assert_eq!(m.message_id, format!("{id}@forum.example.kz"));
+            let lu = &m.headers[0];
+            assert_eq!(lu.0, "List-Unsubscribe");
+            assert!(lu.1.starts_with("<https://forum.example.kz/u/UNSUB"), "{}", lu.1);
+            assert!(lu.1.contains("<mailto:u@forum.example.kz?subject=unsubscribe%20UNSUB>"));
+            assert_eq!(m.headers[1], ("List-Unsubscribe-Post".into(), "List-Unsubscribe=One-Click".into()));
+            subjects.push(m.subject);
+        }
+        assert_eq!(subjects, ["Подтвердите подписку", "Жазылымды растаңыз", "Confirm your subscription"]);
+    }
+}

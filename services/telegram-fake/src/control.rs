@@ -49,14 +49,14 @@ fn refuse(error: String) -> Response {
 }
 
 /// Reads a JSON body into `T`, or refuses with serde's reason.
-fn body<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, Response> {
-    serde_json::from_value(value).map_err(|e| refuse(e.to_string()))
+fn body<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, Box<Response>> {
+    serde_json::from_value(value).map_err(|e| Box::new(refuse(e.to_string())))
 }
 
 async fn inject(State(shared): State<Arc<Shared>>, Json(value): Json<Value>) -> Response {
     let request: Inject = match body(value) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     match shared.lock().inject(request) {
         Ok(update) => Json(update).into_response(),
@@ -73,7 +73,7 @@ struct BlockRequest {
 fn set_blocked(shared: &Shared, value: Value, blocked: bool) -> Response {
     let request: BlockRequest = match body(value) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     match shared
         .lock()
@@ -95,7 +95,7 @@ async fn unblock(State(shared): State<Arc<Shared>>, Json(value): Json<Value>) ->
 async fn add_chat(State(shared): State<Arc<Shared>>, Json(value): Json<Value>) -> Response {
     let chat: NewChat = match body(value) {
         Ok(chat) => chat,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     match shared.lock().add_chat(chat) {
         Ok(()) => Json(json!({"ok": true})).into_response(),

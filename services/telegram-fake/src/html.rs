@@ -180,12 +180,12 @@ pub fn parse(text: &str) -> Result<Parsed, String> {
     let mut i = 0usize;
     while i < size {
         let c = input.at(i);
-        if c == b'&' {
-            if let Some((code, next)) = decode_entity(&input, i) {
-                utf16 += push_code(&mut out, code)?;
-                i = next;
-                continue;
-            }
+        if c == b'&'
+            && let Some((code, next)) = decode_entity(&input, i)
+        {
+            utf16 += push_code(&mut out, code)?;
+            i = next;
+            continue;
         }
         if c != b'<' {
             if c & 0xc0 != 0x80 {
@@ -446,29 +446,27 @@ fn add_entity(entry: Open, utf16: usize, out: &[u8], entities: &mut Vec<Entity>)
         "pre" => {
             // <pre><code class="language-x">..</code></pre> is one pre entity
             // with a language.
-            if let Some(last) = entities.last_mut() {
-                if last.kind == "code"
-                    && last.offset == offset
-                    && last.length == length
-                    && !last.argument.is_empty()
-                {
-                    last.kind = "pre";
-                    return;
-                }
+            if let Some(last) = entities.last_mut()
+                && last.kind == "code"
+                && last.offset == offset
+                && last.length == length
+                && !last.argument.is_empty()
+            {
+                last.kind = "pre";
+                return;
             }
             simple("pre")
         }
         _ => {
             // "code"
-            if let Some(last) = entities.last_mut() {
-                if last.kind == "pre"
-                    && last.offset == offset
-                    && last.length == length
-                    && !entry.argument.is_empty()
-                {
-                    last.argument = entry.argument;
-                    return;
-                }
+            if let Some(last) = entities.last_mut()
+                && last.kind == "pre"
+                && last.offset == offset
+                && last.length == length
+                && !entry.argument.is_empty()
+            {
+                last.argument = entry.argument;
+                return;
             }
             Entity {
                 argument: entry.argument,

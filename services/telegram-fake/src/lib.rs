@@ -8,7 +8,7 @@
 //! with the HTTP status equal to the error code and Telegram's own
 //! descriptions. It enforces what Telegram enforces: HTML entity parsing
 //! (a port of Telegram's parser, [`html`]), the 4096-character limit, unknown
-//! chats, blocked users, flood limits with `retry_after` ([`limits`]), the
+//! chats, blocked users, flood limits with `retry_after` ([`PER_BOT_PER_SECOND`] and others), the
 //! webhook/getUpdates exclusivity, long polling and update confirmation.
 //! Methods: getMe, getUpdates, setWebhook, deleteWebhook, getWebhookInfo,
 //! sendMessage, editMessageText, answerCallbackQuery.
@@ -34,7 +34,7 @@ mod api;
 mod control;
 mod error;
 pub mod html;
-pub mod limits;
+mod limits;
 mod markup;
 mod params;
 mod state;
@@ -52,6 +52,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::error::ApiError;
+pub use crate::limits::{PER_BOT_PER_SECOND, PER_GROUP_PER_MINUTE, PER_PRIVATE_CHAT_PER_SECOND};
 pub use crate::state::{ChatKind, Inject, NewChat, Stats};
 
 /// How the fake is set up.

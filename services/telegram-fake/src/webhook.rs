@@ -51,37 +51,32 @@ pub async fn run(shared: Arc<Shared>, token: String, cancel: CancellationToken) 
             }
         };
         let outcome = tokio::select! {
-            outcome = deliver(&shared, &url, secret.as_deref(), &update) => outcome,
+            outcome = deliver(&shared, &token, &url, secret.as_deref(), &update) => outcome,
             () = cancel.cancelled() => return,
         };
         let update_id = update["update_id"].as_i64();
         {
             let mut state = shared.lock();
-            let failed = outcome.is_err();
             if let Some(bot) = state.bots.get_mut(&token) {
                 bot.pending.retain(|u| u["update_id"].as_i64() != update_id);
-                if let (Some(webhook), Err(message)) = (bot.webhook.as_mut(), &outcome) {
-                    webhook.last_error_date = Some(unix_now());
-                    webhook.last_error_message = Some(message.clone());
-                }
             }
-            if !failed {
+            if outcome.is_ok() {
                 state.stats.webhook_deliveries += 1;
             }
         }
-        if let Ok(Some(Value::Object(mut reply))) = outcome {
-            if let Some(Value::String(method)) = reply.remove("method") {
-                let _ =
-                    crate::api::call(&shared, &token, &method, Params::from_object(reply)).await;
-            }
+        if let Ok(Some(Value::Object(mut reply))) = outcome
+            && let Some(Value::String(method)) = reply.remove("method")
+        {
+            let _ = crate::api::call(&shared, &token, &method, Params::from_object(reply)).await;
         }
     }
 }
 
 /// POSTs one update, retrying; returns the reply's JSON (if any) or the last
-/// error as getWebhookInfo words it.
+/// error. Each failure shows in getWebhookInfo's last_error_message.
 async fn deliver(
     shared: &Shared,
+    token: &str,
     url: &str,
     secret: Option<&str>,
     update: &Value,
@@ -105,7 +100,14 @@ async fn deliver(
             Err(e) if e.is_connect() => last_error = "Connection refused".to_string(),
             Err(e) => last_error = format!("Failed to deliver: {e}"),
         }
-        shared.lock().stats.webhook_failures += 1;
+        {
+            let mut state = shared.lock();
+            state.stats.webhook_failures += 1;
+            if let Some(webhook) = state.bots.get_mut(token).and_then(|b| b.webhook.as_mut()) {
+                webhook.last_error_date = Some(unix_now());
+                webhook.last_error_message = Some(last_error.clone());
+            }
+        }
         tracing::debug!(attempt, %last_error, "webhook delivery failed");
         if attempt < ATTEMPTS {
             tokio::time::sleep(pause).await;
