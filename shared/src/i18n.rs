@@ -97,14 +97,22 @@ fn parse_catalog(src: &str) -> Catalog {
     out
 }
 
+/// Every catalog file, by language. A feature may bring its own file
+/// (`<feature>.<lang>.toml`); keys must not repeat across files.
+const FILES: &[(Lang, &str)] = &[
+    (Lang::Ru, include_str!("../i18n/ru.toml")),
+    (Lang::Kk, include_str!("../i18n/kk.toml")),
+    (Lang::En, include_str!("../i18n/en.toml")),
+];
+
 fn catalogs() -> &'static HashMap<Lang, Catalog> {
     static CATALOGS: OnceLock<HashMap<Lang, Catalog>> = OnceLock::new();
     CATALOGS.get_or_init(|| {
-        HashMap::from([
-            (Lang::Ru, parse_catalog(include_str!("../i18n/ru.toml"))),
-            (Lang::Kk, parse_catalog(include_str!("../i18n/kk.toml"))),
-            (Lang::En, parse_catalog(include_str!("../i18n/en.toml"))),
-        ])
+        let mut all: HashMap<Lang, Catalog> = HashMap::new();
+        for (lang, src) in FILES {
+            all.entry(*lang).or_default().extend(parse_catalog(src));
+        }
+        all
     })
 }
 

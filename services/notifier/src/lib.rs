@@ -7,6 +7,7 @@
 //! call, and never put personal data in a log line or an event.
 
 pub mod channels;
+pub mod compose;
 pub mod deliveries;
 pub mod handlers;
 pub mod render;
@@ -69,6 +70,7 @@ pub async fn run_with(
         infra: infra.clone(),
         keys: Arc::new(Keyring::from_config(&infra.config.crypto)?),
         email: channels::email_channel(&infra.config)?,
+        telegram: None,
         templates: render::templates(),
     });
     let mut tasks = JoinSet::new();

@@ -10,20 +10,21 @@ use chrono::Utc;
 use futures::StreamExt;
 use minijinja::Environment;
 use nasvyazi_shared::channel::{Channel, Outgoing, SendError};
-use nasvyazi_shared::contacts::{self, ContactForSending};
 use nasvyazi_shared::crypto::Keyring;
 use nasvyazi_shared::{Config, Infra};
 use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::compose::{self, NotReady};
 use crate::deliveries::{self, Claimed};
-use crate::render;
 
 /// Everything a worker needs, shared by its concurrent sends.
 pub struct Worker {
     pub infra: Infra,
     pub keys: Arc<Keyring>,
     pub email: Arc<dyn Channel>,
+    /// The Telegram channel, when a bot token is configured.
+    pub telegram: Option<Arc<dyn Channel>>,
     pub templates: Arc<Environment<'static>>,
 }
 
@@ -42,7 +43,7 @@ enum Outcome {
 }
 
 impl Worker {
-    fn config(&self) -> &Config {
+    pub fn config(&self) -> &Config {
         &self.infra.config
     }
 
@@ -157,49 +158,28 @@ impl Worker {
     }
 
     async fn attempt(&self, row: &Claimed) -> Outcome {
-        let contact =
-            match contacts::load_for_sending(&self.infra.db, &self.keys, row.contact_id).await {
-                Ok(Some(c)) => c,
-                Ok(None) => return Outcome::Skipped("contact erased"),
-                Err(contacts::LoadError::Db(e)) => {
-                    return Outcome::Retry(SendError::Transient {
-                        reason: format!("database: {e}"),
-                        retry_after: None,
-                    });
-                }
-                Err(contacts::LoadError::Crypto(_)) => {
-                    return Outcome::Failed {
-                        reason: "contact cannot be decrypted (wrong master key?)".into(),
-                        suppress: None,
-                    };
-                }
-            };
-        match deliveries::is_suppressed(&self.infra.db, &contact.channel, &contact.blind_index)
-            .await
-        {
-            Ok(true) => return Outcome::Skipped("suppressed"),
-            Ok(false) => {}
-            Err(e) => {
-                return Outcome::Retry(SendError::Transient {
-                    reason: format!("database: {e}"),
-                    retry_after: None,
-                });
-            }
-        }
-        let message = match self.compose(row, &contact) {
-            Ok(m) => m,
-            Err(skip) => return skip,
-        };
-        let channel = match message {
-            Outgoing::Email(_) => &self.email,
-            Outgoing::Telegram(_) => {
+        let prepared = match compose::prepare(self, row).await {
+            Ok(p) => p,
+            Err(NotReady::Skip(reason)) => return Outcome::Skipped(reason),
+            Err(NotReady::Retry(e)) => return Outcome::Retry(e),
+            Err(NotReady::Fail(reason)) => {
                 return Outcome::Failed {
-                    reason: "no Telegram channel configured".into(),
+                    reason,
                     suppress: None,
                 };
             }
         };
-        match channel.send(&message).await {
+        let channel = match &prepared.message {
+            Outgoing::Email(_) => Some(&self.email),
+            Outgoing::Telegram(_) => self.telegram.as_ref(),
+        };
+        let Some(channel) = channel else {
+            return Outcome::Failed {
+                reason: "no Telegram channel configured".into(),
+                suppress: None,
+            };
+        };
+        match channel.send(&prepared.message).await {
             Ok(sent) => Outcome::Sent {
                 id: sent.provider_message_id,
                 reply: sent.reply,
@@ -207,42 +187,8 @@ impl Worker {
             Err(e @ SendError::Transient { .. }) => Outcome::Retry(e),
             Err(SendError::Permanent { reason, suppress }) => Outcome::Failed {
                 reason,
-                suppress: suppress.then(|| contact.blind_index.clone()),
+                suppress: if suppress { prepared.suppress_key } else { None },
             },
-        }
-    }
-
-    /// Renders the message a row stands for, or says why there is none.
-    fn compose(&self, row: &Claimed, contact: &ContactForSending) -> Result<Outgoing, Outcome> {
-        match row.kind.as_str() {
-            "confirmation" => {
-                let token = match (&contact.confirm_token, contact.confirm_nonce) {
-                    (Some(t), Some(n)) if n == row.ref_id && contact.status == "pending" => t,
-                    _ => return Err(Outcome::Skipped("confirmation no longer current")),
-                };
-                let to = contact.email().ok_or(Outcome::Failed {
-                    reason: "stored address is not an email address".into(),
-                    suppress: None,
-                })?;
-                render::confirmation(
-                    &self.templates,
-                    self.config(),
-                    row.id,
-                    to,
-                    contact.language,
-                    token,
-                    &contact.unsubscribe_token,
-                )
-                .map(Outgoing::Email)
-                .map_err(|e| Outcome::Failed {
-                    reason: format!("template: {e}"),
-                    suppress: None,
-                })
-            }
-            _ => Err(Outcome::Failed {
-                reason: "unknown delivery kind".into(),
-                suppress: None,
-            }),
         }
     }
 }

@@ -51,7 +51,6 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use crate::error::ApiError;
 pub use crate::limits::{PER_BOT_PER_SECOND, PER_GROUP_PER_MINUTE, PER_PRIVATE_CHAT_PER_SECOND};
 pub use crate::state::{ChatKind, Inject, NewChat, Stats};
 
@@ -121,7 +120,7 @@ fn router(shared: Arc<Shared>) -> axum::Router {
     axum::Router::new()
         .merge(control::router())
         .route("/{bot_token}/{method}", any(api::handle))
-        .fallback(|| async { ApiError::not_found().into_response() })
+        .fallback(|| async { error::ApiError::not_found().into_response() })
         .with_state(shared)
 }
 

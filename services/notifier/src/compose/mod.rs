@@ -1,0 +1,45 @@
+//! From a claimed ledger row to a rendered message: each delivery kind
+//! resolves its recipient (decrypting only here, only for sending) and
+//! renders its template. Adding a kind means a module and a match arm.
+
+pub mod confirmation;
+pub mod subscriber;
+
+use nasvyazi_shared::channel::{Outgoing, SendError};
+
+use crate::deliveries::Claimed;
+use crate::worker::Worker;
+
+/// A message ready to send.
+pub struct Prepared {
+    pub message: Outgoing,
+    /// The recipient's blind index, to suppress on a permanent refusal.
+    pub suppress_key: Option<Vec<u8>>,
+}
+
+/// Why there is nothing to send (yet).
+pub enum NotReady {
+    /// Nothing to send any more (erased, suppressed, superseded).
+    Skip(&'static str),
+    /// Try again later (database busy).
+    Retry(SendError),
+    /// Cannot ever be sent; the reason carries no personal data.
+    Fail(String),
+}
+
+impl From<sqlx::Error> for NotReady {
+    fn from(e: sqlx::Error) -> Self {
+        NotReady::Retry(SendError::Transient {
+            reason: format!("database: {e}"),
+            retry_after: None,
+        })
+    }
+}
+
+/// Prepares the message a row stands for.
+pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotReady> {
+    match row.kind.as_str() {
+        "confirmation" => confirmation::prepare(worker, row).await,
+        other => Err(NotReady::Fail(format!("unknown delivery kind {other}"))),
+    }
+}
