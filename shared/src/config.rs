@@ -31,6 +31,9 @@ pub struct Config {
     pub organisation: OrganisationConfig,
     pub subscriptions: SubscriptionsConfig,
     pub email: EmailConfig,
+    pub telegram: TelegramConfig,
+    pub campaigns: CampaignsConfig,
+    pub appeals: AppealsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -83,6 +86,45 @@ pub struct NotifierConfig {
     pub lease_secs: u64,
     pub max_attempts: i32,
     pub poll_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TelegramMode {
+    Polling,
+    Webhook,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelegramConfig {
+    pub api_base: String,
+    #[serde(default, serialize_with = "redact_opt")]
+    pub token: Option<SecretString>,
+    pub mode: TelegramMode,
+    #[serde(default, serialize_with = "redact_opt")]
+    pub webhook_secret: Option<SecretString>,
+    pub channel: String,
+    pub staff_chat: String,
+    pub max_per_second: u32,
+    pub private_chat_interval_ms: u64,
+    pub group_per_minute: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignsConfig {
+    pub default_time_zone: String,
+    pub quiet_hours_start: String,
+    pub quiet_hours_end: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppealsConfig {
+    pub retention_days: u32,
+    pub rate_limit_per_minute: u32,
+    pub staff_email: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -338,6 +380,70 @@ impl Config {
                 "email.dkim_selector",
                 "DKIM needs dkim_selector, dkim_domain and dkim_private_key together",
             ));
+        }
+        let tg = &self.telegram;
+        if !(tg.api_base.starts_with("http://") || tg.api_base.starts_with("https://")) {
+            return Err(invalid(
+                "telegram.api_base",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        if let Some(t) = &tg.token {
+            let t = t.expose_secret();
+            let ok = t.split_once(':').is_some_and(|(id, rest)| {
+                !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) && !rest.is_empty()
+            });
+            if !ok {
+                return Err(invalid(
+                    "telegram.token",
+                    "must look like 123456:ABC-DEF (from @BotFather)",
+                ));
+            }
+        }
+        if tg.mode == TelegramMode::Webhook && tg.webhook_secret.is_none() {
+            return Err(invalid(
+                "telegram.webhook_secret",
+                "is required in webhook mode",
+            ));
+        }
+        if tg.max_per_second == 0 || tg.group_per_minute == 0 {
+            return Err(invalid(
+                "telegram.max_per_second",
+                "limits must be at least 1",
+            ));
+        }
+        if self
+            .campaigns
+            .default_time_zone
+            .parse::<chrono_tz::Tz>()
+            .is_err()
+        {
+            return Err(invalid(
+                "campaigns.default_time_zone",
+                "must be an IANA time zone such as Asia/Almaty",
+            ));
+        }
+        for (key, v) in [
+            (
+                "campaigns.quiet_hours_start",
+                &self.campaigns.quiet_hours_start,
+            ),
+            ("campaigns.quiet_hours_end", &self.campaigns.quiet_hours_end),
+        ] {
+            if chrono::NaiveTime::parse_from_str(v, "%H:%M").is_err() {
+                return Err(invalid(key, "must be a time like 22:00"));
+            }
+        }
+        if self.appeals.rate_limit_per_minute == 0 {
+            return Err(invalid(
+                "appeals.rate_limit_per_minute",
+                "must be at least 1",
+            ));
+        }
+        if !self.appeals.staff_email.is_empty()
+            && crate::email::EmailAddress::parse(&self.appeals.staff_email).is_err()
+        {
+            return Err(invalid("appeals.staff_email", "must be an email address"));
         }
         if let Some(k) = &self.crypto.master_key {
             check_key(k).map_err(|r| invalid("crypto.master_key", r))?;

@@ -50,7 +50,11 @@ async fn keygen_prints_two_distinct_valid_keys() {
 #[test]
 fn the_example_production_config_is_valid() {
     let example = include_str!("../../deploy/nasvyazi.example.toml");
-    let c = nasvyazi_shared::Config::from_toml(example).expect("deploy/nasvyazi.example.toml loads");
+    let c =
+        nasvyazi_shared::Config::from_toml(example).expect("deploy/nasvyazi.example.toml loads");
     assert_eq!(c.nats.replicas, 3);
-    assert_eq!(c.email.transport, nasvyazi_shared::config::EmailTransport::Smtp);
+    assert_eq!(
+        c.email.transport,
+        nasvyazi_shared::config::EmailTransport::Smtp
+    );
 }

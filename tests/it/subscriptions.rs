@@ -679,7 +679,9 @@ async fn unconfirmed_contacts_are_deleted_after_the_pending_period() {
         .await
         .unwrap();
     let ttl = chrono::Duration::hours(app.config.subscriptions.pending_ttl_hours as i64);
-    let n = nasvyazi_intake::subscriptions::delete_stale_pending(&app.infra.db, ttl).await.unwrap();
+    let n = nasvyazi_intake::subscriptions::delete_stale_pending(&app.infra.db, ttl)
+        .await
+        .unwrap();
     assert_eq!(n, 1);
     assert_eq!(status_of(&app, &old).await, None);
     assert_eq!(status_of(&app, &fresh).await.as_deref(), Some("pending"));

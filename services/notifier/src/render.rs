@@ -129,19 +129,48 @@ mod tests {
         let mut subjects = Vec::new();
         for lang in Lang::ALL {
             let m = confirmation(&env, &config, id, to.clone(), lang, "CONFIRM", "UNSUB").unwrap();
-            assert!(m.text.contains("https://forum.example.kz/confirm/CONFIRM?lang="), "{}", m.text);
+            assert!(
+                m.text
+                    .contains("https://forum.example.kz/confirm/CONFIRM?lang="),
+                "{}",
+                m.text
+            );
             let html = m.html.as_deref().unwrap();
-            assert!(html.contains("href=\"https://forum.example.kz/confirm/CONFIRM"), "{html}");
+            assert!(
+                html.contains("href=\"https://forum.example.kz/confirm/CONFIRM"),
+                "{html}"
+            );
             assert!(html.contains(&format!("<html lang=\"{}\">", lang.code())));
-            assert!(!m.text.contains("email."), "no untranslated key in {}", lang.code());
+            assert!(
+                !m.text.contains("email."),
+                "no untranslated key in {}",
+                lang.code()
+            );
             assert_eq!(m.message_id, format!("{id}@forum.example.kz"));
             let lu = &m.headers[0];
             assert_eq!(lu.0, "List-Unsubscribe");
-            assert!(lu.1.starts_with("<https://forum.example.kz/u/UNSUB"), "{}", lu.1);
+            assert!(
+                lu.1.starts_with("<https://forum.example.kz/u/UNSUB"),
+                "{}",
+                lu.1
+            );
             assert!(lu.1.contains("<mailto:u@forum.example.kz?subject=unsubscribe%20UNSUB>"));
-            assert_eq!(m.headers[1], ("List-Unsubscribe-Post".into(), "List-Unsubscribe=One-Click".into()));
+            assert_eq!(
+                m.headers[1],
+                (
+                    "List-Unsubscribe-Post".into(),
+                    "List-Unsubscribe=One-Click".into()
+                )
+            );
             subjects.push(m.subject);
         }
-        assert_eq!(subjects, ["Подтвердите подписку", "Жазылымды растаңыз", "Confirm your subscription"]);
+        assert_eq!(
+            subjects,
+            [
+                "Подтвердите подписку",
+                "Жазылымды растаңыз",
+                "Confirm your subscription"
+            ]
+        );
     }
 }

@@ -187,7 +187,11 @@ impl Worker {
             Err(e @ SendError::Transient { .. }) => Outcome::Retry(e),
             Err(SendError::Permanent { reason, suppress }) => Outcome::Failed {
                 reason,
-                suppress: if suppress { prepared.suppress_key } else { None },
+                suppress: if suppress {
+                    prepared.suppress_key
+                } else {
+                    None
+                },
             },
         }
     }

@@ -10,7 +10,8 @@ use crate::worker::Worker;
 
 /// The contact to send to, if there still is one to send to.
 pub async fn load(worker: &Worker, contact_id: Uuid) -> Result<ContactForSending, NotReady> {
-    let contact = match contacts::load_for_sending(&worker.infra.db, &worker.keys, contact_id).await {
+    let contact = match contacts::load_for_sending(&worker.infra.db, &worker.keys, contact_id).await
+    {
         Ok(Some(c)) => c,
         Ok(None) => return Err(NotReady::Skip("contact erased")),
         Err(contacts::LoadError::Db(e)) => return Err(e.into()),
