@@ -203,7 +203,23 @@ impl<H: Handler> ConsumerRunner<H> {
         };
         let span = tracing::info_span!("event", durable = %self.spec.durable, event_id = %envelope.id, r#type = envelope.event.event_type());
         let _g = span.enter();
-        match self.handle_once(&envelope).await {
+        // A long handler (a million-row fan-out) tells the server it is
+        // still working, so the message is not redelivered meanwhile.
+        let work = self.handle_once(&envelope);
+        tokio::pin!(work);
+        let mut beat = tokio::time::interval(self.ack_wait / 3);
+        beat.tick().await;
+        let result = loop {
+            tokio::select! {
+                r = &mut work => break r,
+                _ = beat.tick() => {
+                    if let Err(e) = msg.ack_with(AckKind::Progress).await {
+                        tracing::debug!(error = %e, "progress acknowledgement failed");
+                    }
+                }
+            }
+        };
+        match result {
             Ok(()) => Outcome::Done,
             Err(HandleError::Permanent(e)) => {
                 tracing::warn!(error = %format!("{e:#}"), "permanent failure");

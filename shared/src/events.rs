@@ -55,6 +55,13 @@ pub enum Event {
         campaign_id: Uuid,
         occurrence_id: Uuid,
     },
+    /// An organiser asked to send the failed deliveries of a campaign again.
+    #[serde(rename = "campaign.resend_requested")]
+    CampaignResendRequested { campaign_id: Uuid },
+    /// An organiser asked for a test send (the address is in
+    /// `campaign_test_sends`, sealed).
+    #[serde(rename = "campaign.test_requested")]
+    CampaignTestRequested { test_send_id: Uuid },
     #[serde(rename = "delivery.sent")]
     DeliverySent { delivery_id: Uuid },
     #[serde(rename = "delivery.failed")]
@@ -76,6 +83,8 @@ impl Event {
             Event::AppealStatusChanged { .. } => "appeal.status_changed",
             Event::SignatureConfirmed { .. } => "signature.confirmed",
             Event::CampaignTriggered { .. } => "campaign.triggered",
+            Event::CampaignResendRequested { .. } => "campaign.resend_requested",
+            Event::CampaignTestRequested { .. } => "campaign.test_requested",
             Event::DeliverySent { .. } => "delivery.sent",
             Event::DeliveryFailed { .. } => "delivery.failed",
         }

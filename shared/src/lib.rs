@@ -8,6 +8,7 @@
 //! live encrypted in PostgreSQL and are read by id.
 
 pub mod auth;
+pub mod campaigns;
 pub mod channel;
 pub mod config;
 pub mod consumer;
@@ -22,6 +23,7 @@ pub mod i18n;
 pub mod nats;
 pub mod outbox;
 pub mod regions;
+pub mod schedule;
 pub mod shutdown;
 pub mod telemetry;
 

@@ -7,6 +7,7 @@
 //! (sending) inline: that happens behind the outbox.
 
 pub mod auth;
+pub mod campaigns;
 pub mod pages;
 pub mod routes;
 pub mod subscriptions;

@@ -85,8 +85,12 @@ pub async fn claim(db: &PgPool, limit: i64, lease: Duration) -> sqlx::Result<Vec
     sqlx::query_as::<_, Claimed>(
         "WITH due AS (
              SELECT id FROM deliveries
-             WHERE (status IN ('queued', 'retry') AND next_attempt_at <= now())
-                OR (status = 'sending' AND locked_until < now())
+             WHERE ((status IN ('queued', 'retry') AND next_attempt_at <= now())
+                    OR (status = 'sending' AND locked_until < now()))
+               -- A paused campaign's deliveries wait where they are.
+               AND NOT (kind = 'campaign' AND EXISTS (
+                   SELECT 1 FROM occurrences o JOIN campaigns c ON c.id = o.campaign_id
+                   WHERE o.id = deliveries.ref_id AND c.status = 'paused'))
              ORDER BY next_attempt_at
              LIMIT $1
              FOR UPDATE SKIP LOCKED)
@@ -189,5 +193,40 @@ pub async fn is_suppressed(db: &PgPool, channel: &str, blind_index: &[u8]) -> sq
     .bind(channel)
     .bind(blind_index)
     .fetch_one(db)
+    .await
+}
+
+/// "Resend failed": one query puts a campaign's failed deliveries back in
+/// the queue.
+pub async fn resend_failed(conn: &mut PgConnection, campaign_id: Uuid) -> sqlx::Result<u64> {
+    let n = sqlx::query(
+        "UPDATE deliveries d SET status = 'queued', attempts = 0, next_attempt_at = now(),
+             last_error = NULL, locked_until = NULL, updated_at = now()
+         FROM occurrences o
+         WHERE o.id = d.ref_id AND o.campaign_id = $1 AND d.kind = 'campaign' AND d.status = 'failed'",
+    )
+    .bind(campaign_id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    wake(conn).await?;
+    Ok(n)
+}
+
+/// Reconciliation: occurrences triggered more than `grace` ago and never
+/// expanded (their `campaign.triggered` was lost).
+pub async fn unexpanded_occurrences(
+    db: &PgPool,
+    grace: Duration,
+) -> sqlx::Result<Vec<(Uuid, Uuid)>> {
+    sqlx::query_as(
+        "SELECT o.id, o.campaign_id FROM occurrences o
+         WHERE o.status = 'triggered' AND o.triggered_at < now() - make_interval(secs => $1)
+           AND o.triggered_at > now() - interval '2 days'
+           AND NOT EXISTS (SELECT 1 FROM fanouts f WHERE f.occurrence_id = o.id)
+         ORDER BY o.triggered_at LIMIT 100",
+    )
+    .bind(grace.as_secs_f64())
+    .fetch_all(db)
     .await
 }

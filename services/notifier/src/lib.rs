@@ -9,6 +9,7 @@
 pub mod channels;
 pub mod compose;
 pub mod deliveries;
+pub mod fanout;
 pub mod handlers;
 pub mod render;
 pub mod worker;
@@ -72,6 +73,7 @@ pub async fn run_with(
         email: channels::email_channel(&infra.config)?,
         telegram: None,
         templates: render::templates(),
+        campaigns: Default::default(),
     });
     let mut tasks = JoinSet::new();
     tasks.spawn(http::serve(listener, router(&infra), shutdown.clone()));
@@ -88,6 +90,31 @@ pub async fn run_with(
         )
         .run(shutdown.clone()),
     );
+    for (durable, event_type) in [
+        ("notifier-campaign-triggered", "campaign.triggered"),
+        ("notifier-campaign-resend", "campaign.resend_requested"),
+        ("notifier-campaign-test", "campaign.test_requested"),
+    ] {
+        let spec = ConsumerSpec {
+            durable: durable.into(),
+            event_type: event_type.into(),
+            inbox: Inbox::Notifier,
+        };
+        match event_type {
+            "campaign.triggered" => tasks.spawn(
+                ConsumerRunner::new(&infra, spec, Arc::new(handlers::CampaignTriggered))
+                    .run(shutdown.clone()),
+            ),
+            "campaign.resend_requested" => tasks.spawn(
+                ConsumerRunner::new(&infra, spec, Arc::new(handlers::CampaignResend))
+                    .run(shutdown.clone()),
+            ),
+            _ => tasks.spawn(
+                ConsumerRunner::new(&infra, spec, Arc::new(handlers::CampaignTest))
+                    .run(shutdown.clone()),
+            ),
+        };
+    }
     tasks.spawn(worker.run(shutdown.clone()));
     tasks.spawn(reconcile(infra.clone(), shutdown.clone()));
     tracing::info!("notifier started");
@@ -107,5 +134,30 @@ async fn reconcile(infra: Infra, shutdown: CancellationToken) -> anyhow::Result<
         {
             tracing::warn!(error = %e, "reconciliation failed");
         }
+        if let Err(e) = reconcile_occurrences(&infra).await {
+            tracing::warn!(error = %format!("{e:#}"), "occurrence reconciliation failed");
+        }
     }
+}
+
+/// Occurrences whose `campaign.triggered` never arrived are expanded from
+/// PostgreSQL.
+async fn reconcile_occurrences(infra: &Infra) -> anyhow::Result<()> {
+    for (occurrence_id, campaign_id) in
+        deliveries::unexpanded_occurrences(&infra.db, Duration::from_secs(120)).await?
+    {
+        let Some(campaign) =
+            nasvyazi_shared::campaigns::Campaign::load(&infra.db, campaign_id).await?
+        else {
+            continue;
+        };
+        if campaign.status == "cancelled" {
+            continue;
+        }
+        let mut tx = infra.db.begin().await?;
+        let n = fanout::expand(&mut tx, &campaign, occurrence_id, chrono::Utc::now()).await?;
+        tx.commit().await?;
+        tracing::info!(%occurrence_id, deliveries = n, "reconciliation expanded an occurrence whose event was lost");
+    }
+    Ok(())
 }

@@ -26,6 +26,8 @@ pub struct Worker {
     /// The Telegram channel, when a bot token is configured.
     pub telegram: Option<Arc<dyn Channel>>,
     pub templates: Arc<Environment<'static>>,
+    /// Campaigns by occurrence, briefly cached.
+    pub campaigns: crate::compose::campaign::Cache,
 }
 
 /// What to do with a claimed row after trying it.

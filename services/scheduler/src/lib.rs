@@ -5,8 +5,12 @@
 //! It must never fire an occurrence twice: the occurrence row is unique per
 //! (campaign, instant) and its id is the event's `Nats-Msg-Id`.
 
+pub mod engine;
+
 use std::sync::Arc;
 use std::time::Duration;
+
+use sqlx::postgres::PgListener;
 
 use nasvyazi_shared::outbox::{Outbox, Relay};
 use nasvyazi_shared::{Config, Infra, http, shutdown};
@@ -58,6 +62,50 @@ pub async fn run_with(
     let mut tasks = JoinSet::new();
     tasks.spawn(http::serve(listener, router(&infra), shutdown.clone()));
     tasks.spawn(Relay::new(&infra, Outbox::Scheduler).run(shutdown.clone()));
+    tasks.spawn(schedule_loop(infra.clone(), shutdown.clone()));
     tracing::info!("scheduler started");
     shutdown::supervise(tasks, shutdown).await
+}
+
+/// Syncs and fires, then sleeps until the next due instant (at most one
+/// second, and less when intake says a campaign changed).
+async fn schedule_loop(infra: Infra, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let engine = engine::Engine {
+        db: infra.db.clone(),
+        grace: Duration::from_secs(infra.config.scheduler.grace_window_secs),
+    };
+    let mut listener = PgListener::connect_with(&infra.db).await?;
+    listener.listen(engine::CHANGED).await?;
+    while !shutdown.is_cancelled() {
+        let now = chrono::Utc::now();
+        if let Err(e) = engine.sync(now).await {
+            tracing::warn!(error = %format!("{e:#}"), "schedule sync failed");
+        }
+        match engine.fire_due(chrono::Utc::now()).await {
+            Ok(f) if f.triggered + f.skipped > 0 => {
+                tracing::info!(
+                    triggered = f.triggered,
+                    skipped = f.skipped,
+                    "occurrences fired"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "firing due occurrences failed"),
+        }
+        let wait = match engine.next_due().await {
+            Ok(Some(t)) => (t - chrono::Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .min(Duration::from_secs(1)),
+            _ => Duration::from_secs(1),
+        };
+        // Never spin: a few milliseconds at least between passes.
+        let wait = wait.max(Duration::from_millis(5));
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            r = listener.recv() => if r.is_err() { tokio::time::sleep(wait).await },
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+    Ok(())
 }

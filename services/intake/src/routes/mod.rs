@@ -1,6 +1,7 @@
 //! intake's routes and its OpenAPI document.
 
 pub mod admin;
+pub mod admin_campaigns;
 pub mod regions;
 pub mod subscriptions;
 
@@ -44,6 +45,50 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/admin/tokens/{id}", delete(admin::revoke_token))
         .route("/api/v1/admin/places", post(admin::add_place))
         .route("/api/v1/admin/audit", get(admin::audit_log))
+        .route(
+            "/api/v1/admin/campaigns",
+            post(admin_campaigns::create).get(admin_campaigns::list),
+        )
+        .route(
+            "/api/v1/admin/campaigns/{id}",
+            get(admin_campaigns::get_one).put(admin_campaigns::update),
+        )
+        .route(
+            "/api/v1/admin/campaigns/{id}/approve",
+            post(admin_campaigns::approve),
+        )
+        .route(
+            "/api/v1/admin/campaigns/{id}/pause",
+            post(admin_campaigns::pause),
+        )
+        .route(
+            "/api/v1/admin/campaigns/{id}/resume",
+            post(admin_campaigns::resume),
+        )
+        .route(
+            "/api/v1/admin/campaigns/{id}/cancel",
+            post(admin_campaigns::cancel),
+        )
+        .route(
+            "/api/v1/admin/campaigns/{id}/preview",
+            post(admin_campaigns::preview),
+        )
+        .route(
+            "/api/v1/admin/campaigns/{id}/test-send",
+            post(admin_campaigns::test_send),
+        )
+        .route(
+            "/api/v1/admin/campaigns/{id}/progress",
+            get(admin_campaigns::progress),
+        )
+        .route(
+            "/api/v1/admin/campaigns/{id}/resend-failed",
+            post(admin_campaigns::resend_failed),
+        )
+        .route(
+            "/api/v1/admin/awareness-days",
+            get(admin_campaigns::days).post(admin_campaigns::add_day),
+        )
         .with_state(state)
 }
 
@@ -75,6 +120,20 @@ impl Modify for BearerAuth {
         admin::revoke_token,
         admin::add_place,
         admin::audit_log,
+        admin_campaigns::create,
+        admin_campaigns::list,
+        admin_campaigns::get_one,
+        admin_campaigns::update,
+        admin_campaigns::approve,
+        admin_campaigns::pause,
+        admin_campaigns::resume,
+        admin_campaigns::cancel,
+        admin_campaigns::preview,
+        admin_campaigns::test_send,
+        admin_campaigns::progress,
+        admin_campaigns::resend_failed,
+        admin_campaigns::days,
+        admin_campaigns::add_day,
     ),
     components(schemas(nasvyazi_shared::error::ErrorBody, nasvyazi_shared::error::ErrorDetail)),
     modifiers(&BearerAuth),

@@ -2,6 +2,7 @@
 //! resolves its recipient (decrypting only here, only for sending) and
 //! renders its template. Adding a kind means a module and a match arm.
 
+pub mod campaign;
 pub mod confirmation;
 pub mod subscriber;
 
@@ -40,6 +41,8 @@ impl From<sqlx::Error> for NotReady {
 pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotReady> {
     match row.kind.as_str() {
         "confirmation" => confirmation::prepare(worker, row).await,
+        "campaign" => campaign::prepare(worker, row).await,
+        "campaign_test" => campaign::prepare_test(worker, row).await,
         other => Err(NotReady::Fail(format!("unknown delivery kind {other}"))),
     }
 }
