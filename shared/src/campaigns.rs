@@ -188,9 +188,13 @@ fn render(env: &Environment<'_>, src: &str, ctx: &Value) -> Result<String, Rende
 pub struct Context {
     pub org: String,
     pub campaign: String,
-    /// The awareness day's name in the message's language, if any.
+    /// The awareness day's name in the message's language, if any
+    /// (absent values render as nothing).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub day: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub unsubscribe_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub forget_url: Option<String>,
 }
 

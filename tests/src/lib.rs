@@ -199,6 +199,16 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the app with `extra` TOML merged into the test configuration.
 pub async fn spawn_app_with(extra: &str) -> TestApp {
+    spawn(extra, true).await
+}
+
+/// As [`spawn_app_with`] without a notifier: the test starts (and kills)
+/// notifiers itself with [`TestApp::start_notifier`].
+pub async fn spawn_app_without_notifier(extra: &str) -> TestApp {
+    spawn(extra, false).await
+}
+
+async fn spawn(extra: &str, with_notifier: bool) -> TestApp {
     logs::init();
     let (url, db_name) = create_database().await;
     let bind = || async { TcpListener::bind("127.0.0.1:0").await.unwrap() };
@@ -220,7 +230,13 @@ pub async fn spawn_app_with(extra: &str) -> TestApp {
         ls,
         shutdown.clone(),
     ));
-    tasks.spawn(nasvyazi_notifier::run(config.clone(), ln, shutdown.clone()));
+    let notifier = if with_notifier {
+        tasks.spawn(nasvyazi_notifier::run(config.clone(), ln, shutdown.clone()));
+        notifier
+    } else {
+        drop(ln);
+        scheduler
+    };
     let app = TestApp {
         config,
         infra,
@@ -241,6 +257,22 @@ pub async fn spawn_app_with(extra: &str) -> TestApp {
     app
 }
 
+/// A notifier started by a test, which can stop it gracefully or kill it.
+pub struct RunningNotifier {
+    pub addr: SocketAddr,
+    pub shutdown: CancellationToken,
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningNotifier {
+    /// Simulates a crash: the task is dropped where it stands, nothing is
+    /// released or recorded.
+    pub async fn kill(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
 impl TestApp {
     /// `http://<intake>/<path>`.
     pub fn url(&self, path: &str) -> String {
@@ -258,6 +290,48 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("{url} never became ready");
+    }
+
+    /// Starts one more notifier on this app's database and NATS prefix.
+    pub async fn start_notifier(&self) -> RunningNotifier {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = self.shutdown.child_token();
+        let task = tokio::spawn(nasvyazi_notifier::run(self.config.clone(), listener, shutdown.clone()));
+        self.wait_ready(addr).await;
+        RunningNotifier { addr, shutdown, task }
+    }
+
+    /// Inserts a contact directly, sealed as intake seals it (for fan-out
+    /// and campaign tests that need many contacts fast).
+    pub async fn insert_contact(&self, c: NewContact<'_>) -> uuid::Uuid {
+        use nasvyazi_shared::contacts::aad;
+        use nasvyazi_shared::crypto::{random_token, token_hash};
+        let keys = Keyring::from_config(&self.config.crypto).unwrap();
+        let id = uuid::Uuid::now_v7();
+        let normalised = if c.channel == "email" { c.address.to_lowercase() } else { c.address.to_string() };
+        let (key, wrapped) = keys.new_data_key();
+        let unsub = random_token(32);
+        sqlx::query(
+            "INSERT INTO contacts (id, channel, status, blind_index, data_key, address_ct, language, topics, region,
+                 unsub_token_hash, unsub_token_ct, confirmed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now())",
+        )
+        .bind(id)
+        .bind(c.channel)
+        .bind(c.status)
+        .bind(keys.blind_index(c.channel, &normalised))
+        .bind(wrapped)
+        .bind(key.seal(c.address.as_bytes(), &aad(id, "address")))
+        .bind(c.language)
+        .bind(c.topics.iter().map(|t| t.to_string()).collect::<Vec<_>>())
+        .bind(c.region)
+        .bind(token_hash(&unsub))
+        .bind(key.seal(unsub.as_bytes(), &aad(id, "unsubscribe")))
+        .execute(&self.infra.db)
+        .await
+        .unwrap();
+        id
     }
 
     /// A fresh admin API token of `role`.
@@ -304,6 +378,23 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
+    }
+}
+
+/// A contact for [`TestApp::insert_contact`].
+pub struct NewContact<'a> {
+    pub channel: &'a str,
+    pub address: &'a str,
+    pub status: &'a str,
+    pub language: &'a str,
+    pub topics: &'a [&'a str],
+    pub region: Option<&'a str>,
+}
+
+impl<'a> NewContact<'a> {
+    /// An active email contact in Russian with no topics or region.
+    pub fn email(address: &'a str) -> Self {
+        NewContact { channel: "email", address, status: "active", language: "ru", topics: &[], region: None }
     }
 }
 
