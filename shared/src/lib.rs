@@ -7,6 +7,7 @@
 //! metric label or an error message. Types here carry ids; personal values
 //! live encrypted in PostgreSQL and are read by id.
 
+pub mod appeals;
 pub mod auth;
 pub mod campaigns;
 pub mod channel;

@@ -1,0 +1,199 @@
+//! A small Bot API client: one JSON POST per method at
+//! `{api_base}/bot{token}/{method}`, and Telegram's envelope read back:
+//! `{"ok":true,"result":...}` or `{"ok":false,"error_code","description",
+//! "parameters":{"retry_after"}}`.
+//!
+//! The token is in every URL, so no error here carries a URL (reqwest's
+//! errors do by default: they are stripped); descriptions are Telegram's
+//! own words, which name no chat.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+use crate::config::TelegramConfig;
+
+/// How long an ordinary method call may take.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A Bot API client for one bot token. Cheap to clone.
+#[derive(Clone)]
+pub struct BotApi {
+    http: reqwest::Client,
+    /// `https://api.telegram.org`, or the fake's address; no trailing `/`.
+    base: String,
+    token: SecretString,
+    bot_id: String,
+}
+
+impl std::fmt::Debug for BotApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BotApi")
+            .field("base", &self.base)
+            .field("bot_id", &self.bot_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    /// Telegram answered and refused (`ok: false`), or answered with an
+    /// HTTP error and no envelope.
+    #[error("Bot API error {code}: {description}")]
+    Refused {
+        code: u16,
+        description: String,
+        /// `parameters.retry_after` of a 429.
+        retry_after: Option<Duration>,
+    },
+    /// No usable answer: connection refused or reset, timeout, garbage.
+    #[error("Bot API unreachable: {0}")]
+    Transport(String),
+}
+
+impl BotApi {
+    /// A client for `token` at `api_base`.
+    pub fn new(api_base: &str, token: SecretString) -> anyhow::Result<BotApi> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("nasvyazi/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot build the Bot API client: {}", e.without_url()))?;
+        let bot_id = super::bot_id(token.expose_secret()).to_string();
+        Ok(BotApi {
+            http,
+            base: api_base.trim_end_matches('/').to_string(),
+            token,
+            bot_id,
+        })
+    }
+
+    /// The client the configuration asks for; `None` without a token
+    /// (Telegram is then off).
+    pub fn from_config(c: &TelegramConfig) -> anyhow::Result<Option<BotApi>> {
+        c.token
+            .as_ref()
+            .map(|t| BotApi::new(&c.api_base, t.clone()))
+            .transpose()
+    }
+
+    /// The bot's public id (the number before `:` in the token).
+    pub fn bot_id(&self) -> &str {
+        &self.bot_id
+    }
+
+    /// Calls `method` with JSON `params`; the `result` on success.
+    pub async fn call(&self, method: &str, params: &Value) -> Result<Value, ApiError> {
+        self.call_with_timeout(method, params, CALL_TIMEOUT).await
+    }
+
+    /// As [`call`](Self::call), with its own deadline (long polls).
+    pub async fn call_with_timeout(
+        &self,
+        method: &str,
+        params: &Value,
+        timeout: Duration,
+    ) -> Result<Value, ApiError> {
+        let url = format!("{}/bot{}/{method}", self.base, self.token.expose_secret());
+        let response = self
+            .http
+            .post(url)
+            .timeout(timeout)
+            .json(params)
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(transport)?;
+        read_envelope(status, &body)
+    }
+}
+
+/// A reqwest error without its URL (which holds the token), with causes.
+fn transport(e: reqwest::Error) -> ApiError {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    ApiError::Transport(text)
+}
+
+/// Reads Telegram's answer envelope.
+pub fn read_envelope(status: u16, body: &[u8]) -> Result<Value, ApiError> {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    match parsed {
+        Some(Value::Object(mut map)) if map.get("ok") == Some(&Value::Bool(true)) => {
+            Ok(map.remove("result").unwrap_or(Value::Null))
+        }
+        Some(Value::Object(map)) if map.get("ok") == Some(&Value::Bool(false)) => {
+            let code = map
+                .get("error_code")
+                .and_then(Value::as_u64)
+                .and_then(|c| u16::try_from(c).ok())
+                .unwrap_or(status);
+            let description = map
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or("no description")
+                .chars()
+                .take(300)
+                .collect();
+            let retry_after = map
+                .get("parameters")
+                .and_then(|p| p.get("retry_after"))
+                .and_then(Value::as_u64)
+                .map(Duration::from_secs);
+            Err(ApiError::Refused {
+                code,
+                description,
+                retry_after,
+            })
+        }
+        _ if status >= 400 => Err(ApiError::Refused {
+            code: status,
+            description: format!("HTTP {status} without a Bot API answer"),
+            retry_after: None,
+        }),
+        _ => Err(ApiError::Transport(format!(
+            "HTTP {status}: not a Bot API answer"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes() {
+        assert_eq!(
+            read_envelope(200, br#"{"ok":true,"result":{"message_id":7}}"#).unwrap()["message_id"],
+            7
+        );
+        match read_envelope(
+            429,
+            br#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 3","parameters":{"retry_after":3}}"#,
+        ) {
+            Err(ApiError::Refused {
+                code: 429,
+                retry_after: Some(d),
+                ..
+            }) => assert_eq!(d, Duration::from_secs(3)),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            read_envelope(502, b"<html>Bad Gateway</html>"),
+            Err(ApiError::Refused { code: 502, .. })
+        ));
+        assert!(matches!(
+            read_envelope(200, b"nonsense"),
+            Err(ApiError::Transport(_))
+        ));
+    }
+}
