@@ -38,6 +38,10 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# Benchmarks; writes target/bench/results.json.
-bench: prepare
-    . .data/env && cargo run --release -p nasvyazi-tests --bin nasvyazi-bench
+# Benchmarks against references measured in the same run; writes
+# target/bench/results.json. Sections: smtp scheduler fanout (and telegram);
+# e.g. `just bench smtp`.
+bench *sections: prepare
+    bash deploy/dev/bench-tools.sh
+    cargo build --release -p nasvyazi-cli -p nasvyazi-tests --bin nasvyazi --bin nasvyazi-bench
+    . .data/env && ./target/release/nasvyazi-bench {{sections}}

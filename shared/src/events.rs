@@ -44,6 +44,10 @@ pub enum Event {
     ContactConfirmed { contact_id: Uuid },
     #[serde(rename = "contact.unsubscribed")]
     ContactUnsubscribed { contact_id: Uuid },
+    /// A Telegram chat blocked the bot (a send got 403); intake, which owns
+    /// the contact, unsubscribes it.
+    #[serde(rename = "contact.blocked")]
+    ContactBlocked { contact_id: Uuid },
     #[serde(rename = "appeal.received")]
     AppealReceived { appeal_id: Uuid },
     #[serde(rename = "appeal.status_changed")]
@@ -79,6 +83,7 @@ impl Event {
             Event::ContactPending { .. } => "contact.pending",
             Event::ContactConfirmed { .. } => "contact.confirmed",
             Event::ContactUnsubscribed { .. } => "contact.unsubscribed",
+            Event::ContactBlocked { .. } => "contact.blocked",
             Event::AppealReceived { .. } => "appeal.received",
             Event::AppealStatusChanged { .. } => "appeal.status_changed",
             Event::SignatureConfirmed { .. } => "signature.confirmed",

@@ -103,6 +103,9 @@ const FILES: &[(Lang, &str)] = &[
     (Lang::Ru, include_str!("../i18n/ru.toml")),
     (Lang::Kk, include_str!("../i18n/kk.toml")),
     (Lang::En, include_str!("../i18n/en.toml")),
+    (Lang::Ru, include_str!("../i18n/telegram.ru.toml")),
+    (Lang::Kk, include_str!("../i18n/telegram.kk.toml")),
+    (Lang::En, include_str!("../i18n/telegram.en.toml")),
 ];
 
 fn catalogs() -> &'static HashMap<Lang, Catalog> {

@@ -21,11 +21,13 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod i18n;
+pub mod lease;
 pub mod nats;
 pub mod outbox;
 pub mod regions;
 pub mod schedule;
 pub mod shutdown;
+pub mod telegram;
 pub mod telemetry;
 
 use std::sync::Arc;

@@ -5,18 +5,27 @@
 //! Each section lives in its own module and adds figures to [`Results`].
 //! Sections that need a tool this machine lacks record why they skipped.
 
+mod fanout;
 mod results;
+mod scheduler;
 mod smtp;
+mod support;
 
 use results::Results;
 
-#[tokio::main]
+#[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     let only: Vec<String> = std::env::args().skip(1).collect();
     let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     let mut results = Results::default();
     if wanted("smtp") {
         section(&mut results, "smtp", smtp::run()).await;
+    }
+    if wanted("scheduler") {
+        section(&mut results, "scheduler", scheduler::run()).await;
+    }
+    if wanted("fanout") {
+        section(&mut results, "fanout", fanout::run()).await;
     }
     results.print_table();
     let path = results.write("target/bench/results.json")?;

@@ -43,7 +43,7 @@ impl Results {
     }
 
     /// A figure with a numeric reference and a target on the ratio.
-    #[allow(dead_code, clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments)]
     pub fn ratio(
         &mut self,
         name: &str,
