@@ -117,6 +117,7 @@ pub async fn run_with(
     }
     tasks.spawn(worker.run(shutdown.clone()));
     tasks.spawn(reconcile(infra.clone(), shutdown.clone()));
+    tasks.spawn(progress_gauges(infra.clone(), shutdown.clone()));
     tracing::info!("notifier started");
     shutdown::supervise(tasks, shutdown).await
 }
@@ -160,4 +161,36 @@ async fn reconcile_occurrences(infra: &Infra) -> anyhow::Result<()> {
         tracing::info!(%occurrence_id, deliveries = n, "reconciliation expanded an occurrence whose event was lost");
     }
     Ok(())
+}
+
+/// Campaign progress on `/metrics`: deliveries per recent occurrence,
+/// channel and state (ids only; the 50 latest occurrences of the last day,
+/// so the label set stays bounded).
+async fn progress_gauges(infra: Infra, shutdown: CancellationToken) -> anyhow::Result<()> {
+    loop {
+        let rows: Result<Vec<(uuid::Uuid, uuid::Uuid, String, String, i64)>, _> = sqlx::query_as(
+            "WITH recent AS (SELECT id, campaign_id FROM occurrences WHERE status = 'triggered'
+                               AND triggered_at > now() - interval '1 day' ORDER BY triggered_at DESC LIMIT 50)
+             SELECT r.campaign_id, d.ref_id, d.channel, d.status, count(*)
+             FROM deliveries d JOIN recent r ON r.id = d.ref_id
+             WHERE d.kind = 'campaign' GROUP BY 1, 2, 3, 4",
+        )
+        .fetch_all(&infra.db)
+        .await;
+        match rows {
+            Ok(rows) => {
+                for (campaign, occurrence, channel, status, n) in rows {
+                    metrics::gauge!("nasvyazi_campaign_deliveries",
+                        "campaign_id" => campaign.to_string(), "occurrence_id" => occurrence.to_string(),
+                        "channel" => channel, "status" => status)
+                    .set(n as f64);
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "progress gauges not updated"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(Duration::from_secs(15)) => {}
+        }
+    }
 }
