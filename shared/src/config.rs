@@ -34,6 +34,7 @@ pub struct Config {
     pub telegram: TelegramConfig,
     pub campaigns: CampaignsConfig,
     pub appeals: AppealsConfig,
+    pub letters: LettersConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -125,6 +126,23 @@ pub struct AppealsConfig {
     pub retention_days: u32,
     pub rate_limit_per_minute: u32,
     pub staff_email: String,
+}
+
+/// Letters to officials: the defaults a letter campaign or an official may
+/// override.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LettersConfig {
+    /// Office hours of officials imported without any, e.g. `Mon-Fri 09:00-18:00`.
+    pub office_hours: String,
+    /// Minimum minutes between two letters to one official (0: none).
+    pub official_interval_minutes: u32,
+    /// Letters per minute to one recipient domain, evenly spaced.
+    pub domain_per_minute: u32,
+    /// Letters per official per local day, unless the official has a cap (0: none).
+    pub official_daily_cap: u32,
+    /// A letter still `sending` after this is flagged `unknown`, never resent.
+    pub lease_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -444,6 +462,18 @@ impl Config {
             && crate::email::EmailAddress::parse(&self.appeals.staff_email).is_err()
         {
             return Err(invalid("appeals.staff_email", "must be an email address"));
+        }
+        if crate::letters::OfficeHours::parse(&self.letters.office_hours).is_err() {
+            return Err(invalid(
+                "letters.office_hours",
+                "must look like Mon-Fri 09:00-18:00",
+            ));
+        }
+        if self.letters.domain_per_minute == 0 || self.letters.lease_secs < 2 {
+            return Err(invalid(
+                "letters.domain_per_minute",
+                "domain_per_minute must be at least 1 and lease_secs at least 2",
+            ));
         }
         if let Some(k) = &self.crypto.master_key {
             check_key(k).map_err(|r| invalid("crypto.master_key", r))?;

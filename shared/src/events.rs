@@ -52,6 +52,9 @@ pub enum Event {
     AppealReceived { appeal_id: Uuid },
     #[serde(rename = "appeal.status_changed")]
     AppealStatusChanged { appeal_id: Uuid },
+    /// A letter was signed; the signer must confirm by email.
+    #[serde(rename = "signature.pending")]
+    SignaturePending { signature_id: Uuid },
     #[serde(rename = "signature.confirmed")]
     SignatureConfirmed { signature_id: Uuid },
     #[serde(rename = "campaign.triggered")]
@@ -86,6 +89,7 @@ impl Event {
             Event::ContactBlocked { .. } => "contact.blocked",
             Event::AppealReceived { .. } => "appeal.received",
             Event::AppealStatusChanged { .. } => "appeal.status_changed",
+            Event::SignaturePending { .. } => "signature.pending",
             Event::SignatureConfirmed { .. } => "signature.confirmed",
             Event::CampaignTriggered { .. } => "campaign.triggered",
             Event::CampaignResendRequested { .. } => "campaign.resend_requested",

@@ -106,6 +106,12 @@ const FILES: &[(Lang, &str)] = &[
     (Lang::Ru, include_str!("../i18n/telegram.ru.toml")),
     (Lang::Kk, include_str!("../i18n/telegram.kk.toml")),
     (Lang::En, include_str!("../i18n/telegram.en.toml")),
+    (Lang::Ru, include_str!("../i18n/appeals.ru.toml")),
+    (Lang::Kk, include_str!("../i18n/appeals.kk.toml")),
+    (Lang::En, include_str!("../i18n/appeals.en.toml")),
+    (Lang::Ru, include_str!("../i18n/letters.ru.toml")),
+    (Lang::Kk, include_str!("../i18n/letters.kk.toml")),
+    (Lang::En, include_str!("../i18n/letters.en.toml")),
 ];
 
 fn catalogs() -> &'static HashMap<Lang, Catalog> {

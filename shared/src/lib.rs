@@ -22,6 +22,7 @@ pub mod events;
 pub mod http;
 pub mod i18n;
 pub mod lease;
+pub mod letters;
 pub mod nats;
 pub mod outbox;
 pub mod regions;

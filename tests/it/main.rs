@@ -8,4 +8,5 @@ mod migrations;
 mod outbox;
 mod smtp_server;
 mod subscriptions;
+mod telegram;
 mod telegram_fake;

@@ -415,3 +415,55 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Searches captured logs, every message in the NATS streams and a
+/// `pg_dump` of the database for `needle` (a canary address, chat id ...),
+/// case-insensitively; panics where it is found.
+pub async fn assert_no_plaintext(app: &TestApp, needle: &str) {
+    let needle_lc = needle.to_lowercase();
+    let logs = logs::captured().to_lowercase();
+    assert!(!logs.contains(&needle_lc), "the canary is in a log line");
+
+    for stream in [
+        app.infra.subjects.events_stream(),
+        app.infra.subjects.dlq_stream(),
+    ] {
+        let s = app.infra.js.get_stream(&stream).await.unwrap();
+        let last = s.clone().info().await.unwrap().state.last_sequence;
+        for seq in 1..=last {
+            if let Ok(m) = s.get_raw_message(seq).await {
+                let body = String::from_utf8_lossy(&m.payload).to_lowercase();
+                assert!(
+                    !body.contains(&needle_lc),
+                    "the canary is in NATS message {seq}"
+                );
+                assert!(
+                    !format!("{:?}", m.headers)
+                        .to_lowercase()
+                        .contains(&needle_lc)
+                );
+            }
+        }
+    }
+
+    let url = app.config.database.url.expose_secret().to_string();
+    let dump = std::process::Command::new("pg_dump")
+        .arg("--no-owner")
+        .arg(&url)
+        .output()
+        .expect("pg_dump runs (postgresql-client)");
+    assert!(
+        dump.status.success(),
+        "pg_dump: {}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    let dump = String::from_utf8_lossy(&dump.stdout).to_lowercase();
+    assert!(
+        dump.contains("create table public.contacts"),
+        "the dump is real"
+    );
+    assert!(
+        !dump.contains(&needle_lc),
+        "the canary is in the database in plain text"
+    );
+}

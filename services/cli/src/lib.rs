@@ -69,6 +69,16 @@ pub enum Command {
         #[arg(long)]
         email: String,
     },
+    /// Run the local Telegram Bot API fake (tests and the demo; never with
+    /// a real bot token or real people).
+    TelegramFake {
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: SocketAddr,
+        /// A bot token it accepts, e.g. 123456:DEMO (repeatable).
+        #[arg(long = "token", required = true)]
+        tokens: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,6 +104,9 @@ pub async fn execute(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<(
     // Keys and defaults need no configuration at all.
     match &cli.command {
         Command::Keygen => return keygen(out),
+        Command::TelegramFake { listen, tokens } => {
+            return telegram_fake(*listen, tokens.clone(), out).await;
+        }
         Command::Config { defaults: true } => {
             out.write_all(nasvyazi_shared::config::DEFAULTS.as_bytes())?;
             return Ok(());
@@ -142,8 +155,35 @@ pub async fn execute(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<(
             writeln!(out, "re-wrapped {n} data keys")?;
             Ok(())
         }
-        Command::Keygen => unreachable!("handled above"),
+        Command::Keygen | Command::TelegramFake { .. } => unreachable!("handled above"),
     }
+}
+
+/// `nasvyazi telegram-fake`: serves the fake until SIGINT / SIGTERM.
+async fn telegram_fake(
+    listen: SocketAddr,
+    tokens: Vec<String>,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<()> {
+    let listener = bind(listen, "--listen").await?;
+    let bots: Vec<&str> = tokens
+        .iter()
+        .map(|t| nasvyazi_shared::telegram::bot_id(t))
+        .collect();
+    writeln!(
+        out,
+        "Telegram Bot API fake on http://{} (bots {}); control API under /control/",
+        listener.local_addr()?,
+        bots.join(", ")
+    )?;
+    out.flush()?;
+    let shutdown_token = CancellationToken::new();
+    shutdown::cancel_on_signal(shutdown_token.clone());
+    let config = nasvyazi_telegram_fake::FakeConfig {
+        tokens,
+        rate_limits: true,
+    };
+    nasvyazi_telegram_fake::serve(listener, config, shutdown_token).await
 }
 
 fn keygen(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {

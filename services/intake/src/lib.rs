@@ -6,11 +6,15 @@
 //! reveal whether someone is subscribed, log personal data, or do slow work
 //! (sending) inline: that happens behind the outbox.
 
+pub mod appeals;
 pub mod auth;
 pub mod campaigns;
+pub mod letters;
+pub mod officials;
 pub mod pages;
 pub mod routes;
 pub mod subscriptions;
+pub mod telegram;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,15 +36,23 @@ pub struct AppState {
     /// Page templates, parsed once.
     pub templates: Arc<minijinja::Environment<'static>>,
     pub timing: subscriptions::Timing,
+    /// The Telegram bot, when a bot token is configured.
+    pub telegram: Option<Arc<telegram::Bot>>,
+    /// The appeals rate limit (keyed by an hourly keyed hash of addresses).
+    pub appeal_limit: Arc<appeals::AppealRateLimit>,
 }
 
 impl AppState {
     pub fn new(infra: Infra) -> anyhow::Result<Self> {
-        let keys = Keyring::from_config(&infra.config.crypto)?;
+        let keys = Arc::new(Keyring::from_config(&infra.config.crypto)?);
         Ok(AppState {
             timing: subscriptions::Timing::from_config(&infra.config.subscriptions),
+            telegram: telegram::Bot::from_config(&infra, keys.clone())?,
+            appeal_limit: Arc::new(appeals::AppealRateLimit::new(
+                infra.config.appeals.rate_limit_per_minute,
+            )),
             infra,
-            keys: Arc::new(keys),
+            keys,
             templates: pages::templates(),
         })
     }
@@ -79,9 +91,11 @@ pub async fn run_with(
 ) -> anyhow::Result<()> {
     let state = AppState::new(infra.clone())?;
     let mut tasks = JoinSet::new();
+    telegram::spawn(&infra, state.telegram.clone(), &mut tasks, &shutdown);
     tasks.spawn(http::serve(listener, router(state), shutdown.clone()));
     tasks.spawn(Relay::new(&infra, Outbox::Intake).run(shutdown.clone()));
     tasks.spawn(janitor(infra.clone(), shutdown.clone()));
+    tasks.spawn(appeals::retention::run(infra.clone(), shutdown.clone()));
     tracing::info!("intake started");
     shutdown::supervise(tasks, shutdown).await
 }

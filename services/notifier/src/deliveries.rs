@@ -81,7 +81,14 @@ pub async fn wake(conn: &mut PgConnection) -> sqlx::Result<()> {
 }
 
 /// Claims up to `limit` due rows (and rows whose lease expired) for `lease`.
-pub async fn claim(db: &PgPool, limit: i64, lease: Duration) -> sqlx::Result<Vec<Claimed>> {
+/// Without `telegram` (another notifier holds the bot's sending lease), rows
+/// on Telegram channels (`telegram`, `telegram_channel`, ...) are left alone.
+pub async fn claim(
+    db: &PgPool,
+    limit: i64,
+    lease: Duration,
+    telegram: bool,
+) -> sqlx::Result<Vec<Claimed>> {
     sqlx::query_as::<_, Claimed>(
         "WITH due AS (
              SELECT id FROM deliveries
@@ -91,6 +98,7 @@ pub async fn claim(db: &PgPool, limit: i64, lease: Duration) -> sqlx::Result<Vec
                AND NOT (kind = 'campaign' AND EXISTS (
                    SELECT 1 FROM occurrences o JOIN campaigns c ON c.id = o.campaign_id
                    WHERE o.id = deliveries.ref_id AND c.status = 'paused'))
+               AND ($3 OR channel NOT LIKE 'telegram%')
              ORDER BY next_attempt_at
              LIMIT $1
              FOR UPDATE SKIP LOCKED)
@@ -102,6 +110,7 @@ pub async fn claim(db: &PgPool, limit: i64, lease: Duration) -> sqlx::Result<Vec
     )
     .bind(limit)
     .bind(lease.as_secs_f64())
+    .bind(telegram)
     .fetch_all(db)
     .await
 }

@@ -6,12 +6,14 @@
 //! It must never hold a database transaction open across an SMTP or HTTP
 //! call, and never put personal data in a log line or an event.
 
+pub mod appeals;
 pub mod channels;
 pub mod compose;
 pub mod deliveries;
 pub mod fanout;
 pub mod handlers;
 pub mod render;
+pub mod telegram;
 pub mod worker;
 
 use std::sync::Arc;
@@ -67,15 +69,36 @@ pub async fn run_with(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let sender = telegram::Sender::from_config(&infra.config)?;
     let worker = Arc::new(worker::Worker {
         infra: infra.clone(),
         keys: Arc::new(Keyring::from_config(&infra.config.crypto)?),
         email: channels::email_channel(&infra.config)?,
-        telegram: None,
+        telegram: sender.as_ref().map(|s| s.channel.clone()),
+        telegram_lease: sender.as_ref().map(|s| s.lease.clone()),
         templates: render::templates(),
         campaigns: Default::default(),
     });
     let mut tasks = JoinSet::new();
+    if let Some(sender) = sender {
+        let (db, shutdown) = (infra.db.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            sender.lease.keep(&db, &shutdown).await;
+            Ok(())
+        });
+    }
+    tasks.spawn(
+        ConsumerRunner::new(
+            &infra,
+            ConsumerSpec {
+                durable: "notifier-contact-confirmed".into(),
+                event_type: "contact.confirmed".into(),
+                inbox: Inbox::Notifier,
+            },
+            Arc::new(telegram::blocked::ContactConfirmed),
+        )
+        .run(shutdown.clone()),
+    );
     tasks.spawn(http::serve(listener, router(&infra), shutdown.clone()));
     tasks.spawn(Relay::new(&infra, Outbox::Notifier).run(shutdown.clone()));
     tasks.spawn(
@@ -115,6 +138,29 @@ pub async fn run_with(
             ),
         };
     }
+    let appeal_consumer = |durable: &str, event_type: &str| ConsumerSpec {
+        durable: durable.into(),
+        event_type: event_type.into(),
+        inbox: Inbox::Notifier,
+    };
+    tasks.spawn(
+        ConsumerRunner::new(
+            &infra,
+            appeal_consumer("notifier-appeal-received", "appeal.received"),
+            Arc::new(appeals::AppealReceived {
+                staff: appeals::staff_channels(&infra.config),
+            }),
+        )
+        .run(shutdown.clone()),
+    );
+    tasks.spawn(
+        ConsumerRunner::new(
+            &infra,
+            appeal_consumer("notifier-appeal-status", "appeal.status_changed"),
+            Arc::new(appeals::AppealStatusChanged),
+        )
+        .run(shutdown.clone()),
+    );
     tasks.spawn(worker.run(shutdown.clone()));
     tasks.spawn(reconcile(infra.clone(), shutdown.clone()));
     tasks.spawn(progress_gauges(infra.clone(), shutdown.clone()));
@@ -137,6 +183,10 @@ async fn reconcile(infra: Infra, shutdown: CancellationToken) -> anyhow::Result<
         }
         if let Err(e) = reconcile_occurrences(&infra).await {
             tracing::warn!(error = %format!("{e:#}"), "occurrence reconciliation failed");
+        }
+        let staff = appeals::staff_channels(&infra.config);
+        if let Err(e) = appeals::reconcile(&infra.db, &staff, Duration::from_secs(120)).await {
+            tracing::warn!(error = %e, "appeal reconciliation failed");
         }
     }
 }

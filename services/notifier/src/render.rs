@@ -23,6 +23,38 @@ pub fn templates() -> Arc<Environment<'static>> {
             "email/confirm.html",
             include_str!("../templates/email/confirm.html"),
         ),
+        (
+            "email/appeal_ack.txt",
+            include_str!("../templates/email/appeal_ack.txt"),
+        ),
+        (
+            "email/appeal_ack.html",
+            include_str!("../templates/email/appeal_ack.html"),
+        ),
+        (
+            "email/appeal_status.txt",
+            include_str!("../templates/email/appeal_status.txt"),
+        ),
+        (
+            "email/appeal_status.html",
+            include_str!("../templates/email/appeal_status.html"),
+        ),
+        (
+            "email/staff_alert.txt",
+            include_str!("../templates/email/staff_alert.txt"),
+        ),
+        (
+            "email/staff_alert.html",
+            include_str!("../templates/email/staff_alert.html"),
+        ),
+        (
+            "telegram/appeal.html",
+            include_str!("../templates/telegram/appeal.html"),
+        ),
+        (
+            "telegram/staff_alert.html",
+            include_str!("../templates/telegram/staff_alert.html"),
+        ),
     ] {
         env.add_template(name, src).expect("email template parses");
     }

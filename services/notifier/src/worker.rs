@@ -25,6 +25,9 @@ pub struct Worker {
     pub email: Arc<dyn Channel>,
     /// The Telegram channel, when a bot token is configured.
     pub telegram: Option<Arc<dyn Channel>>,
+    /// The bot's sending lease (with a token): without it, this worker
+    /// claims no Telegram deliveries.
+    pub telegram_lease: Option<Arc<nasvyazi_shared::lease::Lease>>,
     pub templates: Arc<Environment<'static>>,
     /// Campaigns by occurrence, briefly cached.
     pub campaigns: crate::compose::campaign::Cache,
@@ -56,7 +59,9 @@ impl Worker {
         let lease = Duration::from_secs(self.config().notifier.lease_secs);
         let batch = self.config().notifier.batch_size;
         while !shutdown.is_cancelled() {
-            match deliveries::claim(&self.infra.db, batch, lease).await {
+            // Without a token, Telegram rows are claimed and fail visibly.
+            let telegram = self.telegram_lease.as_ref().is_none_or(|l| l.is_held());
+            match deliveries::claim(&self.infra.db, batch, lease, telegram).await {
                 Ok(rows) if !rows.is_empty() => {
                     self.clone().process(rows, &shutdown).await;
                     continue; // there may be more
@@ -115,9 +120,15 @@ impl Worker {
             }
             Outcome::Failed { reason, suppress } => {
                 tracing::warn!(%reason, "failed permanently");
-                if let Some(bi) = suppress
-                    && let Err(e) = deliveries::suppress(db, &channel, &bi, "hard_bounce").await
-                {
+                let suppressed = match &suppress {
+                    // A chat that blocked the bot: intake unsubscribes it.
+                    Some(bi) if channel == "telegram" => {
+                        crate::telegram::blocked::record(db, row.contact_id, bi).await
+                    }
+                    Some(bi) => deliveries::suppress(db, &channel, bi, "hard_bounce").await,
+                    None => Ok(()),
+                };
+                if let Err(e) = suppressed {
                     tracing::warn!(error = %e, "cannot record suppression");
                 }
                 (

@@ -56,7 +56,10 @@ fn token(html: &str, i: usize) -> (Token, usize) {
         let units = if rest[1..].starts_with('#') { 2 } else { 1 };
         return (Token::Text(units), i + end + 1);
     }
-    let c = rest.chars().next().expect("i is a char boundary inside html");
+    let c = rest
+        .chars()
+        .next()
+        .expect("i is a char boundary inside html");
     (Token::Text(c.len_utf16()), i + c.len_utf8())
 }
 
@@ -196,7 +199,11 @@ mod tests {
     fn never_cuts_inside_a_tag_or_an_entity() {
         let html = format!("<b>{}</b> tail", "x y ".repeat(10));
         for part in split(&html, 20) {
-            assert_eq!(part.matches("<b>").count(), part.matches("</b>").count(), "{part}");
+            assert_eq!(
+                part.matches("<b>").count(),
+                part.matches("</b>").count(),
+                "{part}"
+            );
             assert!(visible_len(&part) <= 20);
         }
         let parts = split("&amp;&amp;&amp;&amp;", 3);

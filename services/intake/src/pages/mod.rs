@@ -2,6 +2,7 @@
 //! nothing loaded from third parties, a strict Content-Security-Policy,
 //! CSRF protection on every form (double-submit cookie).
 
+pub mod appeal;
 pub mod subscribe;
 
 use std::sync::Arc;
@@ -31,6 +32,19 @@ pub fn templates() -> Arc<Environment<'static>> {
         (
             "unsubscribe.html",
             include_str!("../../templates/unsubscribe.html"),
+        ),
+        ("appeal.html", include_str!("../../templates/appeal.html")),
+        (
+            "appeal_created.html",
+            include_str!("../../templates/appeal_created.html"),
+        ),
+        (
+            "appeal_status_form.html",
+            include_str!("../../templates/appeal_status_form.html"),
+        ),
+        (
+            "appeal_status.html",
+            include_str!("../../templates/appeal_status.html"),
         ),
     ] {
         env.add_template(name, src).expect("page template parses");

@@ -1,6 +1,8 @@
 //! intake's routes and its OpenAPI document.
 
 pub mod admin;
+pub mod admin_appeals;
+pub mod appeals;
 pub mod admin_campaigns;
 pub mod regions;
 pub mod subscriptions;
@@ -36,7 +38,12 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/regions", get(regions::list))
         .route("/api/v1/topics", get(subscriptions::list_topics))
+        .route(
+            crate::telegram::webhook::PATH,
+            post(crate::telegram::webhook::receive),
+        )
         .route("/api/v1/subscriptions", post(subscriptions::create))
+        .merge(appeal_routes())
         .route("/api/v1/admin/whoami", get(admin::whoami))
         .route(
             "/api/v1/admin/tokens",
@@ -92,6 +99,67 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Appeals: pages, public API and admin API. Appeal bodies may be larger
+/// than the default limit (10,000 Cyrillic characters, percent-encoded).
+fn appeal_routes() -> Router<AppState> {
+    use crate::pages::appeal as form;
+    use axum::extract::DefaultBodyLimit;
+    let limit = || DefaultBodyLimit::max(256 * 1024);
+    Router::new()
+        .route(
+            "/appeal",
+            get(form::appeal_form)
+                .post(form::appeal_submit)
+                .layer(limit()),
+        )
+        .route(
+            "/appeal/status",
+            get(form::status_form).post(form::status_submit),
+        )
+        .route(
+            "/appeal/status/add",
+            post(form::add_submit).layer(limit()),
+        )
+        .route("/api/v1/appeals", post(appeals::create).layer(limit()))
+        .route("/api/v1/appeals/status", post(appeals::status))
+        .route(
+            "/api/v1/appeals/information",
+            post(appeals::add_information).layer(limit()),
+        )
+        .route("/api/v1/sites", get(appeals::list_sites))
+        .route("/api/v1/admin/appeals", get(admin_appeals::list))
+        .route("/api/v1/admin/appeals/stats", get(admin_appeals::stats))
+        .route(
+            "/api/v1/admin/appeals/stats.csv",
+            get(admin_appeals::stats_csv),
+        )
+        .route("/api/v1/admin/appeals/{id}", get(admin_appeals::read))
+        .route(
+            "/api/v1/admin/appeals/{id}/assign",
+            post(admin_appeals::assign),
+        )
+        .route(
+            "/api/v1/admin/appeals/{id}/notes",
+            post(admin_appeals::add_note),
+        )
+        .route(
+            "/api/v1/admin/appeals/{id}/status",
+            post(admin_appeals::set_status),
+        )
+        .route(
+            "/api/v1/admin/appeals/{id}/forward",
+            post(admin_appeals::forward),
+        )
+        .route(
+            "/api/v1/admin/sites",
+            get(admin_appeals::list_sites).post(admin_appeals::add_site),
+        )
+        .route(
+            "/api/v1/admin/sites/{code}",
+            delete(admin_appeals::deactivate_site),
+        )
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -114,6 +182,21 @@ impl Modify for BearerAuth {
         regions::list,
         subscriptions::list_topics,
         subscriptions::create,
+        appeals::create,
+        appeals::status,
+        appeals::add_information,
+        appeals::list_sites,
+        admin_appeals::list,
+        admin_appeals::read,
+        admin_appeals::assign,
+        admin_appeals::add_note,
+        admin_appeals::set_status,
+        admin_appeals::forward,
+        admin_appeals::stats,
+        admin_appeals::stats_csv,
+        admin_appeals::list_sites,
+        admin_appeals::add_site,
+        admin_appeals::deactivate_site,
         admin::whoami,
         admin::create_token,
         admin::list_tokens,

@@ -5,7 +5,8 @@
 use lettre::Message;
 use lettre::message::dkim::{DkimConfig, DkimSigningAlgorithm, DkimSigningKey};
 use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use nasvyazi_shared::channel::{EmailMessage, SendError};
 use nasvyazi_shared::config::EmailConfig;
 use secrecy::ExposeSecret;
@@ -37,6 +38,14 @@ fn permanent(reason: &str) -> SendError {
     }
 }
 
+/// A text part sent as 8bit when its lines allow it (readable in the raw
+/// message and in the outbox folder, links intact), else lettre's choice.
+fn part(content_type: ContentType, text: &str) -> SinglePart {
+    let body = Body::new_with_encoding(text.to_string(), ContentTransferEncoding::EightBit)
+        .unwrap_or_else(|_| Body::new(text.to_string()));
+    SinglePart::builder().header(content_type).body(body)
+}
+
 /// Builds the message; a malformed one is a permanent failure (never
 /// worth a retry) whose reason does not quote the address.
 pub fn build(msg: &EmailMessage, dkim: Option<&Dkim>) -> Result<Message, SendError> {
@@ -61,9 +70,9 @@ pub fn build(msg: &EmailMessage, dkim: Option<&Dkim>) -> Result<Message, SendErr
     }
     let body = match &msg.html {
         Some(html) => MultiPart::alternative()
-            .singlepart(SinglePart::plain(msg.text.clone()))
-            .singlepart(SinglePart::html(html.clone())),
-        None => MultiPart::mixed().singlepart(SinglePart::plain(msg.text.clone())),
+            .singlepart(part(ContentType::TEXT_PLAIN, &msg.text))
+            .singlepart(part(ContentType::TEXT_HTML, html)),
+        None => MultiPart::mixed().singlepart(part(ContentType::TEXT_PLAIN, &msg.text)),
     };
     let mut message = builder
         .multipart(body)

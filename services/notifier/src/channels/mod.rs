@@ -1,9 +1,11 @@
 //! Channel adapters: `outbox` (a folder of `.eml` files, the default),
-//! `smtp` (lettre), and later `telegram`. Selected by configuration.
+//! `smtp` (lettre), and `telegram` (the Bot API; on when a bot token is
+//! configured). Selected by configuration.
 
 pub mod folder;
 pub mod mime;
 pub mod smtp;
+pub mod telegram;
 
 use std::sync::Arc;
 

@@ -2,8 +2,11 @@
 //! resolves its recipient (decrypting only here, only for sending) and
 //! renders its template. Adding a kind means a module and a match arm.
 
+pub mod appeal_ack;
+pub mod appeal_status;
 pub mod campaign;
 pub mod confirmation;
+pub mod staff_alert;
 pub mod subscriber;
 
 use nasvyazi_shared::channel::{Outgoing, SendError};
@@ -43,6 +46,9 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
         "confirmation" => confirmation::prepare(worker, row).await,
         "campaign" => campaign::prepare(worker, row).await,
         "campaign_test" => campaign::prepare_test(worker, row).await,
+        "appeal_ack" => appeal_ack::prepare(worker, row).await,
+        "appeal_status" => appeal_status::prepare(worker, row).await,
+        "staff_alert" => staff_alert::prepare(worker, row).await,
         other => Err(NotReady::Fail(format!("unknown delivery kind {other}"))),
     }
 }

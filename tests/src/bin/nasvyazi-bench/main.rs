@@ -10,6 +10,7 @@ mod results;
 mod scheduler;
 mod smtp;
 mod support;
+mod telegram;
 
 use results::Results;
 
@@ -26,6 +27,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if wanted("fanout") {
         section(&mut results, "fanout", fanout::run()).await;
+    }
+    if wanted("telegram") {
+        section(&mut results, "telegram", telegram::run()).await;
     }
     results.print_table();
     let path = results.write("target/bench/results.json")?;

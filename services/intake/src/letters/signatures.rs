@@ -1,0 +1,333 @@
+//! Signatures (intake owns `letter_signatures`): sign, confirm by email
+//! (the subscription machinery again: a single-use token stored hashed for
+//! look-up and sealed so the notifier can put it in the link), withdraw
+//! until the letter is sent, and the janitor for unconfirmed ones.
+//!
+//! `sign` answers the same whatever the address's state (new, pending,
+//! confirmed), so the page reveals nobody's signature. Name, city, note and
+//! address are sealed under the row's data key; withdrawal wipes them.
+
+use chrono::Utc;
+use nasvyazi_shared::crypto::{Key, Keyring, random_token, token_hash};
+use nasvyazi_shared::email::EmailAddress;
+use nasvyazi_shared::events::Event;
+use nasvyazi_shared::i18n::Lang;
+use nasvyazi_shared::letters::signature_aad;
+use nasvyazi_shared::outbox::{self, Outbox};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::subscriptions::Timing;
+
+/// A signature as submitted, parsed.
+pub struct Signing {
+    pub name: String,
+    pub city: String,
+    pub note: Option<String>,
+    pub email: EmailAddress,
+    pub language: Lang,
+    pub allow_reply_to: bool,
+}
+
+/// What was wrong with the form: a catalog key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invalid {
+    Name,
+    City,
+    Email,
+    Note,
+    Consent,
+}
+
+impl Invalid {
+    pub fn message_key(self) -> &'static str {
+        match self {
+            Invalid::Name => "letters.invalid_name",
+            Invalid::City => "letters.invalid_city",
+            Invalid::Email => "letters.invalid_email",
+            Invalid::Note => "letters.invalid_note",
+            Invalid::Consent => "letters.invalid_consent",
+        }
+    }
+}
+
+fn one_line(s: &str, max: usize) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control))
+        .then(|| s.to_string())
+}
+
+impl Signing {
+    pub fn parse(
+        name: &str,
+        city: &str,
+        email: &str,
+        note: &str,
+        consent: bool,
+        allow_reply_to: bool,
+        language: Lang,
+    ) -> Result<Self, Invalid> {
+        let name = one_line(name, 200).ok_or(Invalid::Name)?;
+        let city = one_line(city, 100).ok_or(Invalid::City)?;
+        let email = EmailAddress::parse(email).map_err(|_| Invalid::Email)?;
+        let note = note.trim().replace("\r\n", "\n");
+        if note.chars().count() > 1000 || note.chars().any(|c| c.is_control() && c != '\n') {
+            return Err(Invalid::Note);
+        }
+        if !consent {
+            return Err(Invalid::Consent);
+        }
+        Ok(Signing {
+            name,
+            city,
+            note: (!note.is_empty()).then_some(note),
+            email,
+            language,
+            allow_reply_to,
+        })
+    }
+}
+
+/// Sealed fields and fresh tokens for row `id`.
+struct Sealed {
+    wrapped: Vec<u8>,
+    name: Vec<u8>,
+    city: Vec<u8>,
+    note: Option<Vec<u8>>,
+    email: Vec<u8>,
+    nonce: Uuid,
+    confirm_hash: Vec<u8>,
+    confirm_ct: Vec<u8>,
+    withdraw_hash: Vec<u8>,
+    withdraw_ct: Vec<u8>,
+}
+
+fn seal(keys: &Keyring, id: Uuid, s: &Signing) -> Sealed {
+    let (key, wrapped) = keys.new_data_key();
+    let put = |k: &Key, v: &str, field| k.seal(v.as_bytes(), &signature_aad(id, field));
+    let confirm = random_token(32);
+    let withdraw = random_token(32);
+    Sealed {
+        name: put(&key, &s.name, "name"),
+        city: put(&key, &s.city, "city"),
+        note: s.note.as_deref().map(|n| put(&key, n, "note")),
+        email: put(&key, s.email.expose(), "email"),
+        nonce: Uuid::new_v4(),
+        confirm_hash: token_hash(&confirm),
+        confirm_ct: put(&key, &confirm, "confirm"),
+        withdraw_hash: token_hash(&withdraw),
+        withdraw_ct: put(&key, &withdraw, "withdraw"),
+        wrapped,
+    }
+}
+
+/// Records a signature request for `letter_id` (which must be collecting:
+/// the caller checks). Whatever the address's state, the caller answers
+/// the same.
+pub async fn sign(
+    db: &PgPool,
+    keys: &Keyring,
+    timing: Timing,
+    letter_id: Uuid,
+    s: &Signing,
+) -> anyhow::Result<()> {
+    let bi = keys.blind_index("email", &s.email.normalised());
+    let mut tx = db.begin().await?;
+    type Existing = (Uuid, Option<chrono::DateTime<Utc>>, Option<chrono::DateTime<Utc>>, Option<chrono::DateTime<Utc>>);
+    let existing: Option<Existing> = sqlx::query_as(
+        "SELECT id, confirmed_at, withdrawn_at, confirm_issued_at FROM letter_signatures
+         WHERE letter_id = $1 AND email_bi = $2 FOR UPDATE",
+    )
+    .bind(letter_id)
+    .bind(&bi)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let now = Utc::now();
+    let (id, fresh) = match existing {
+        None => (Uuid::now_v7(), true),
+        // Withdrawn: signing again starts over (its data is gone).
+        Some((id, _, Some(_), _)) => (id, false),
+        // Pending: a new confirmation at most every resend_after.
+        Some((id, None, None, issued)) if issued.is_none_or(|t| t + timing.resend_after <= now) => {
+            (id, false)
+        }
+        Some((id, _, _, _)) => {
+            tracing::info!(signature_id = %id, "signature request changes nothing");
+            tx.commit().await?;
+            return Ok(());
+        }
+    };
+    let x = seal(keys, id, s);
+    let sql = if fresh {
+        "INSERT INTO letter_signatures (id, letter_id, email_bi, data_key, name_ct, city_ct, note_ct, email_ct,
+             language, allow_reply_to, consent_at, confirm_nonce, confirm_token_hash, confirm_token_ct,
+             confirm_issued_at, confirm_expires_at, withdraw_token_hash, withdraw_token_ct)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $11, $15, $16, $17)"
+    } else {
+        "UPDATE letter_signatures SET data_key = $4, name_ct = $5, city_ct = $6, note_ct = $7, email_ct = $8,
+             language = $9, allow_reply_to = $10, consent_at = $11, confirm_nonce = $12,
+             confirm_token_hash = $13, confirm_token_ct = $14, confirm_issued_at = $11,
+             confirm_expires_at = $15, withdraw_token_hash = $16, withdraw_token_ct = $17,
+             confirmed_at = NULL, withdrawn_at = NULL
+         WHERE id = $1 AND letter_id = $2 AND email_bi = $3"
+    };
+    sqlx::query(sql)
+        .bind(id)
+        .bind(letter_id)
+        .bind(&bi)
+        .bind(&x.wrapped)
+        .bind(&x.name)
+        .bind(&x.city)
+        .bind(&x.note)
+        .bind(&x.email)
+        .bind(s.language.code())
+        .bind(s.allow_reply_to)
+        .bind(now)
+        .bind(x.nonce)
+        .bind(&x.confirm_hash)
+        .bind(&x.confirm_ct)
+        .bind(now + timing.confirm_ttl)
+        .bind(&x.withdraw_hash)
+        .bind(&x.withdraw_ct)
+        .execute(&mut *tx)
+        .await?;
+    outbox::enqueue(
+        &mut tx,
+        Outbox::Intake,
+        Event::SignaturePending { signature_id: id },
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(signature_id = %id, %letter_id, "signature pending confirmation");
+    Ok(())
+}
+
+/// Confirms with the token from the email, while the letter collects.
+/// `Some(id)` if it was valid and unused.
+pub async fn confirm(db: &PgPool, token: &str) -> anyhow::Result<Option<Uuid>> {
+    let mut tx = db.begin().await?;
+    let id: Option<Uuid> = sqlx::query_scalar(
+        "UPDATE letter_signatures s SET confirmed_at = now(), confirm_token_hash = NULL,
+             confirm_token_ct = NULL, confirm_expires_at = NULL
+         FROM letters l
+         WHERE s.confirm_token_hash = $1 AND s.confirmed_at IS NULL AND s.withdrawn_at IS NULL
+           AND s.confirm_expires_at > now() AND l.id = s.letter_id AND l.status = 'approved'
+           AND (l.closes_at IS NULL OR l.closes_at > now())
+         RETURNING s.id",
+    )
+    .bind(token_hash(token))
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(id) = id {
+        outbox::enqueue(
+            &mut tx,
+            Outbox::Intake,
+            Event::SignatureConfirmed { signature_id: id },
+        )
+        .await?;
+        tracing::info!(signature_id = %id, "signature confirmed");
+    }
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Whether a withdrawal token belongs to a signature not yet withdrawn.
+pub async fn withdraw_token_known(db: &PgPool, token: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM letter_signatures WHERE withdraw_token_hash = $1 AND withdrawn_at IS NULL)",
+    )
+    .bind(token_hash(token))
+    .fetch_one(db)
+    .await
+}
+
+/// What a withdrawal did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Withdrawal {
+    Done,
+    /// A letter bearing the signature is sent (or being sent): too late.
+    TooLate,
+    /// Unknown token, or withdrawn already.
+    Invalid,
+}
+
+/// Withdraws a signature and wipes its data, unless a letter bearing it is
+/// already out. The row lock orders this against the notifier's claim,
+/// which holds a share lock on the signatures it sends.
+pub async fn withdraw(db: &PgPool, token: &str) -> anyhow::Result<Withdrawal> {
+    let mut tx = db.begin().await?;
+    let row: Option<(Uuid, Uuid, String)> = sqlx::query_as(
+        "SELECT s.id, s.letter_id, l.mode FROM letter_signatures s JOIN letters l ON l.id = s.letter_id
+         WHERE s.withdraw_token_hash = $1 AND s.withdrawn_at IS NULL
+         FOR UPDATE OF s",
+    )
+    .bind(token_hash(token))
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((id, letter_id, mode)) = row else {
+        return Ok(Withdrawal::Invalid);
+    };
+    if letter_out(&mut tx, id, letter_id, &mode).await? {
+        return Ok(Withdrawal::TooLate);
+    }
+    sqlx::query(
+        "UPDATE letter_signatures SET withdrawn_at = now(), data_key = NULL, name_ct = NULL, city_ct = NULL,
+             note_ct = NULL, email_ct = NULL, confirm_token_hash = NULL, confirm_token_ct = NULL,
+             confirm_expires_at = NULL, withdraw_token_ct = NULL
+         WHERE id = $1",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    tracing::info!(signature_id = %id, %letter_id, "signature withdrawn");
+    Ok(Withdrawal::Done)
+}
+
+/// Whether a letter bearing the signature left (or may have left).
+async fn letter_out(conn: &mut PgConnection, id: Uuid, letter_id: Uuid, mode: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM deliveries d JOIN letter_targets t ON t.id = d.ref_id
+                        WHERE d.kind = 'letter' AND t.letter_id = $2
+                          AND d.status IN ('sending', 'sent', 'unknown')
+                          AND (d.contact_id = $1 OR $3 = 'collective'))",
+    )
+    .bind(id)
+    .bind(letter_id)
+    .bind(mode)
+    .fetch_one(conn)
+    .await
+}
+
+/// Deletes signatures never confirmed within `ttl`.
+pub async fn delete_stale_pending(db: &PgPool, ttl: chrono::Duration) -> sqlx::Result<u64> {
+    let n = sqlx::query(
+        "DELETE FROM letter_signatures WHERE confirmed_at IS NULL AND withdrawn_at IS NULL
+             AND coalesce(confirm_issued_at, created_at) < $1",
+    )
+    .bind(Utc::now() - ttl)
+    .execute(db)
+    .await?
+    .rows_affected();
+    if n > 0 {
+        tracing::info!(deleted = n, "stale pending signatures deleted");
+    }
+    Ok(n)
+}
+
+/// The janitor: pending signatures that never confirmed go.
+pub async fn janitor(
+    infra: nasvyazi_shared::Infra,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    let ttl = chrono::Duration::hours(infra.config.subscriptions.pending_ttl_hours as i64);
+    loop {
+        if let Err(e) = delete_stale_pending(&infra.db, ttl).await {
+            tracing::warn!(error = %e, "janitor: cannot delete stale pending signatures");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(std::time::Duration::from_secs(600)) => {}
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! The conversation: `/start [code]` -> language buttons -> topic buttons ->
+//! "done" makes the chat an active contact; `/stop` unsubscribes; `/lang`
+//! changes the language; `/help` tells who we are. A chat that blocks the
+//! bot is unsubscribed (Telegram tells us with a my_chat_member update).
+//!
+//! Only private chats are spoken to: the bot may sit in the staff group,
+//! where it listens to nothing. The person's name, username and messages
+//! are read for the command only and kept nowhere.
+
+use nasvyazi_shared::contacts::topics;
+use nasvyazi_shared::i18n::{Lang, t};
+use serde_json::Value;
+use sqlx::PgConnection;
+
+use super::Bot;
+use super::replies::Reply;
+use super::store::{self, TgContact};
+use super::ui::{self, data};
+
+/// What an update asks of the bot.
+#[derive(Debug, PartialEq)]
+pub enum Incoming {
+    /// A command in a private chat; `arg` is what follows it.
+    Command {
+        chat: i64,
+        command: String,
+        arg: Option<String>,
+        /// The person's client language, a hint for the first answer.
+        hint: Option<Lang>,
+    },
+    /// Other text in a private chat.
+    Text { chat: i64 },
+    /// A button under one of the bot's messages in a private chat.
+    Button {
+        chat: i64,
+        message_id: i64,
+        callback_id: String,
+        data: String,
+    },
+    /// The person blocked the bot.
+    Blocked { chat: i64 },
+    /// Anything else (groups, edits, the person unblocking the bot).
+    Ignored,
+}
+
+impl Incoming {
+    /// Reads what matters from an update; never fails.
+    pub fn parse(update: &Value) -> Incoming {
+        let private = |chat: &Value| chat["type"] == "private";
+        if let Some(m) = update.get("message") {
+            let (chat, text) = (&m["chat"], m["text"].as_str().unwrap_or_default());
+            let Some(id) = chat["id"].as_i64().filter(|_| private(chat)) else {
+                return Incoming::Ignored;
+            };
+            if let Some(command) = text.strip_prefix('/') {
+                let mut words = command.split_whitespace();
+                let command = words.next().unwrap_or_default();
+                // `/start@our_bot` in a client that adds the bot's name.
+                let command = command.split('@').next().unwrap_or_default();
+                return Incoming::Command {
+                    chat: id,
+                    command: command.to_ascii_lowercase(),
+                    arg: words.next().map(str::to_string),
+                    hint: m["from"]["language_code"]
+                        .as_str()
+                        .and_then(|c| Lang::parse(c.split('-').next().unwrap_or_default())),
+                };
+            }
+            return Incoming::Text { chat: id };
+        }
+        if let Some(q) = update.get("callback_query") {
+            let m = &q["message"];
+            return match (
+                m["chat"]["id"].as_i64(),
+                m["message_id"].as_i64(),
+                q["id"].as_str(),
+            ) {
+                (Some(chat), Some(message_id), Some(id)) if private(&m["chat"]) => {
+                    Incoming::Button {
+                        chat,
+                        message_id,
+                        callback_id: id.to_string(),
+                        data: q["data"].as_str().unwrap_or_default().to_string(),
+                    }
+                }
+                _ => Incoming::Ignored,
+            };
+        }
+        if let Some(m) = update.get("my_chat_member")
+            && private(&m["chat"])
+            && m["new_chat_member"]["status"] == "kicked"
+            && let Some(chat) = m["chat"]["id"].as_i64()
+        {
+            return Incoming::Blocked { chat };
+        }
+        Incoming::Ignored
+    }
+}
+
+/// A deep-link code as Telegram allows it; anything else is dropped.
+fn start_code(arg: Option<&str>) -> Option<&str> {
+    arg.filter(|a| {
+        (1..=64).contains(&a.len())
+            && a.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    })
+}
+
+/// Applies what an update asks in the transaction; returns the answers to
+/// send once it has committed.
+pub async fn apply(
+    tx: &mut PgConnection,
+    bot: &Bot,
+    incoming: Incoming,
+) -> anyhow::Result<Vec<Reply>> {
+    let config = &bot.config;
+    let send = |chat: i64, html: String, keyboard: Option<Value>| Reply::Send {
+        chat,
+        html,
+        keyboard,
+    };
+    Ok(match incoming {
+        Incoming::Ignored => Vec::new(),
+        Incoming::Text { chat } => {
+            let lang = contact(tx, bot, chat).await?.map_or(Lang::Ru, |c| c.lang());
+            vec![send(chat, t(lang, "telegram.unknown"), None)]
+        }
+        Incoming::Blocked { chat } => {
+            if let Some(c) = contact(tx, bot, chat).await? {
+                store::unsubscribe(tx, c.id, "blocked the bot").await?;
+            }
+            Vec::new()
+        }
+        Incoming::Command {
+            chat,
+            command,
+            arg,
+            hint,
+        } => match command.as_str() {
+            "start" => {
+                let code = start_code(arg.as_deref());
+                let c = match contact(tx, bot, chat).await? {
+                    Some(c) => store::restart(tx, c.id, code).await?,
+                    None => {
+                        let lang = hint.unwrap_or(Lang::Ru);
+                        store::create_pending(tx, &bot.keys, chat, lang, code).await?
+                    }
+                };
+                vec![send(
+                    chat,
+                    ui::welcome(config, c.lang()),
+                    Some(ui::language_keyboard(data::LANG)),
+                )]
+            }
+            "stop" => match contact(tx, bot, chat).await? {
+                Some(c) if c.status != "unsubscribed" => {
+                    store::unsubscribe(tx, c.id, "/stop").await?;
+                    vec![send(chat, t(c.lang(), "telegram.stopped"), None)]
+                }
+                c => {
+                    let lang = c.map_or(hint.unwrap_or(Lang::Ru), |c| c.lang());
+                    vec![send(chat, t(lang, "telegram.not_subscribed"), None)]
+                }
+            },
+            "lang" => match contact(tx, bot, chat).await? {
+                Some(c) if c.status != "unsubscribed" => vec![send(
+                    chat,
+                    t(c.lang(), "telegram.change_language"),
+                    Some(ui::language_keyboard(data::SET_LANG)),
+                )],
+                c => {
+                    let lang = c.map_or(hint.unwrap_or(Lang::Ru), |c| c.lang());
+                    vec![send(chat, t(lang, "telegram.not_subscribed"), None)]
+                }
+            },
+            "help" => {
+                let lang = contact(tx, bot, chat)
+                    .await?
+                    .map_or(hint.unwrap_or(Lang::Ru), |c| c.lang());
+                vec![send(chat, ui::help(config, lang), None)]
+            }
+            _ => {
+                let lang = contact(tx, bot, chat)
+                    .await?
+                    .map_or(hint.unwrap_or(Lang::Ru), |c| c.lang());
+                vec![send(chat, t(lang, "telegram.unknown"), None)]
+            }
+        },
+        Incoming::Button {
+            chat,
+            message_id,
+            callback_id,
+            data,
+        } => {
+            let mut replies = vec![Reply::Answer { callback_id }];
+            let edit = |html: String, keyboard: Option<Value>| Reply::Edit {
+                chat,
+                message_id,
+                html,
+                keyboard,
+            };
+            let c = contact(tx, bot, chat)
+                .await?
+                .filter(|c| c.status != "unsubscribed");
+            let Some(c) = c else {
+                replies.push(edit(t(Lang::Ru, "telegram.stale_button"), None));
+                return Ok(replies);
+            };
+            if let Some(code) = data.strip_prefix(data::LANG) {
+                let lang = Lang::parse(code).unwrap_or(c.lang());
+                store::set_language(tx, c.id, lang).await?;
+                replies.push(edit(
+                    ui::choose_topics(lang),
+                    Some(ui::topics_keyboard(lang, &c.topics)),
+                ));
+            } else if let Some(code) = data.strip_prefix(data::SET_LANG) {
+                let lang = Lang::parse(code).unwrap_or(c.lang());
+                store::set_language(tx, c.id, lang).await?;
+                replies.push(edit(t(lang, "telegram.language_changed"), None));
+            } else if let Some(key) = data.strip_prefix(data::TOPIC) {
+                if topics().iter().any(|k| k == key) {
+                    let chosen = store::toggle_topic(tx, c.id, key).await?;
+                    replies.push(edit(
+                        ui::choose_topics(c.lang()),
+                        Some(ui::topics_keyboard(c.lang(), &chosen)),
+                    ));
+                }
+            } else if data == data::DONE {
+                let newly = store::activate(tx, c.id).await?;
+                replies.push(edit(ui::finished(c.lang(), newly, &c.topics), None));
+            }
+            replies
+        }
+    })
+}
+
+/// The chat's contact, if it has one (locked for the transaction).
+async fn contact(tx: &mut PgConnection, bot: &Bot, chat: i64) -> sqlx::Result<Option<TgContact>> {
+    store::find(tx, &store::blind_index(&bot.keys, chat)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_commands_buttons_and_blocks_from_private_chats_only() {
+        let msg = |chat_type: &str, text: &str| {
+            json!({"update_id": 1, "message": {"message_id": 1, "text": text,
+                "from": {"id": 5, "language_code": "kk"},
+                "chat": {"id": 5, "type": chat_type}}})
+        };
+        assert_eq!(
+            Incoming::parse(&msg("private", "/start@fake_bot spring-2026")),
+            Incoming::Command {
+                chat: 5,
+                command: "start".into(),
+                arg: Some("spring-2026".into()),
+                hint: Some(Lang::Kk)
+            }
+        );
+        assert_eq!(Incoming::parse(&msg("group", "/start")), Incoming::Ignored);
+        assert_eq!(
+            Incoming::parse(&msg("private", "hello")),
+            Incoming::Text { chat: 5 }
+        );
+        let block = json!({"update_id": 2, "my_chat_member": {"chat": {"id": 5, "type": "private"},
+            "new_chat_member": {"status": "kicked"}}});
+        assert_eq!(Incoming::parse(&block), Incoming::Blocked { chat: 5 });
+        assert_eq!(start_code(Some("spring-2026")), Some("spring-2026"));
+        assert_eq!(start_code(Some("bad code!")), None);
+    }
+}

@@ -1,0 +1,102 @@
+//! The Telegram bot: the front door for supporters who prefer Telegram.
+//! Updates arrive by long polling (the default: no public address needed;
+//! one poller per bot token, by lease) or by webhook (`POST
+//! /telegram/webhook`, with the secret-token check); either way each update
+//! is applied in one transaction that also records its id, so an update
+//! seen twice changes nothing twice. Answers are sent after the commit.
+//!
+//! Chat ids are personal data: sealed in `contacts`, found by blind index,
+//! never logged, never on the bus. Log lines carry contact and update ids.
+
+pub mod blocked;
+pub mod dialog;
+pub mod poll;
+pub mod replies;
+pub mod store;
+pub mod ui;
+pub mod webhook;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nasvyazi_shared::config::TelegramMode;
+use nasvyazi_shared::crypto::Keyring;
+use nasvyazi_shared::telegram::api::BotApi;
+use nasvyazi_shared::{Config, Infra};
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use self::dialog::Incoming;
+use self::replies::Replies;
+
+/// The update types the bot asks for.
+pub const ALLOWED_UPDATES: [&str; 3] = ["message", "callback_query", "my_chat_member"];
+
+/// The bot: its API client, the database and the keys.
+pub struct Bot {
+    pub config: Arc<Config>,
+    pub db: PgPool,
+    pub keys: Arc<Keyring>,
+    pub replies: Replies,
+}
+
+impl Bot {
+    /// The bot the configuration asks for; `None` without a token.
+    pub fn from_config(infra: &Infra, keys: Arc<Keyring>) -> anyhow::Result<Option<Arc<Bot>>> {
+        let config = infra.config.clone();
+        let Some(api) = BotApi::from_config(&config.telegram)? else {
+            return Ok(None);
+        };
+        let interval = Duration::from_millis(config.telegram.private_chat_interval_ms);
+        Ok(Some(Arc::new(Bot {
+            replies: Replies::new(api, interval),
+            db: infra.db.clone(),
+            keys,
+            config,
+        })))
+    }
+
+    pub fn api(&self) -> &BotApi {
+        self.replies.api()
+    }
+
+    /// Applies one update (once, whatever how often it comes) and answers.
+    pub async fn handle_update(&self, update: &Value) -> anyhow::Result<()> {
+        let Some(update_id) = update["update_id"].as_i64() else {
+            return Ok(());
+        };
+        let mut tx = self.db.begin().await?;
+        if !store::claim_update(&mut tx, self.api().bot_id(), update_id).await? {
+            tracing::debug!(update_id, "update already processed");
+            return Ok(());
+        }
+        let replies = dialog::apply(&mut tx, self, Incoming::parse(update)).await?;
+        tx.commit().await?;
+        tracing::debug!(update_id, answers = replies.len(), "update applied");
+        self.replies.send_all(replies).await;
+        Ok(())
+    }
+}
+
+/// Starts what the bot needs beside the HTTP server: the consumer that
+/// unsubscribes blocked chats (always), and the poller or the webhook
+/// registration (with a token).
+pub fn spawn(
+    infra: &Infra,
+    bot: Option<Arc<Bot>>,
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+    shutdown: &CancellationToken,
+) {
+    tasks.spawn(blocked::runner(infra).run(shutdown.clone()));
+    let Some(bot) = bot else { return };
+    match infra.config.telegram.mode {
+        TelegramMode::Polling => {
+            tasks.spawn(poll::run(bot, shutdown.clone()));
+        }
+        TelegramMode::Webhook => {
+            tasks.spawn(webhook::register(bot, shutdown.clone()));
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! The acknowledgement an appellant who left a contact gets: the case
+//! number and where to check the status, never the access code or the
+//! text. Also the appellant-side helpers `appeal_status` shares: load the
+//! appeal and its contact (decrypted only here, only to send), and turn a
+//! rendered message into an email or a Telegram message.
+
+use minijinja::Value;
+use nasvyazi_shared::appeals::{self, AppealSummary, Contact};
+use nasvyazi_shared::channel::{EmailMessage, Outgoing, TelegramMessage};
+use nasvyazi_shared::contacts::LoadError;
+use nasvyazi_shared::i18n::{self, Lang};
+
+use super::{NotReady, Prepared};
+use crate::deliveries::{self, Claimed};
+use crate::render;
+use crate::worker::Worker;
+
+/// The appeal and the contact to write to, if there still is one.
+pub(super) async fn appellant(
+    worker: &Worker,
+    row: &Claimed,
+) -> Result<(AppealSummary, Contact), NotReady> {
+    let db = &worker.infra.db;
+    let Some(summary) = appeals::load_summary(db, row.contact_id).await? else {
+        return Err(NotReady::Skip("appeal erased"));
+    };
+    let contact = match appeals::load_contact(db, &worker.keys, row.contact_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return Err(NotReady::Skip("appeal erased or without contact")),
+        Err(LoadError::Db(e)) => return Err(e.into()),
+        Err(LoadError::Crypto(_)) => {
+            return Err(NotReady::Fail(
+                "appeal contact cannot be decrypted (wrong master key?)".into(),
+            ));
+        }
+    };
+    if contact.channel() != row.channel {
+        return Err(NotReady::Fail("ledger channel differs from the contact's".into()));
+    }
+    Ok((summary, contact))
+}
+
+/// Where the appellant checks the status (with their access code).
+pub(super) fn status_url(worker: &Worker, lang: Lang) -> Value {
+    Value::from_safe_string(format!(
+        "{}/appeal/status?lang={}",
+        worker.config().public_base(),
+        lang.code()
+    ))
+}
+
+/// Renders `<name>.txt` / `<name>.html` (email) or `telegram/appeal.html`
+/// for the appellant's contact.
+pub(super) async fn to_appellant(
+    worker: &Worker,
+    row: &Claimed,
+    contact: Contact,
+    lang: Lang,
+    name: &str,
+    subject: String,
+    ctx: Value,
+) -> Result<Prepared, NotReady> {
+    let env = &worker.templates;
+    let fail = |e: minijinja::Error| NotReady::Fail(format!("template {name}: {e}"));
+    match contact {
+        Contact::Email(to) => {
+            let suppress = worker.keys.blind_index("email", &to.normalised());
+            if deliveries::is_suppressed(&worker.infra.db, "email", &suppress).await? {
+                return Err(NotReady::Skip("suppressed"));
+            }
+            let ctx = minijinja::context! { subject => &subject, ..ctx };
+            let text = env
+                .get_template(&format!("email/{name}.txt"))
+                .and_then(|t| t.render(&ctx))
+                .map_err(fail)?;
+            let html = env
+                .get_template(&format!("email/{name}.html"))
+                .and_then(|t| t.render(&ctx))
+                .map_err(fail)?;
+            let config = worker.config();
+            Ok(Prepared {
+                message: Outgoing::Email(EmailMessage {
+                    to,
+                    from: config.email.from.clone(),
+                    reply_to: None,
+                    subject,
+                    text,
+                    html: Some(html),
+                    message_id: render::message_id(config, row.id),
+                    language: lang.code().to_string(),
+                    headers: Vec::new(),
+                }),
+                suppress_key: Some(suppress),
+            })
+        }
+        Contact::Telegram(chat) => {
+            if worker.telegram.is_none() {
+                return Err(NotReady::Skip("no Telegram bot configured"));
+            }
+            if chat.starts_with('@') {
+                // A bot cannot open a chat by username; the caseworker can.
+                return Err(NotReady::Skip("telegram username, no chat id"));
+            }
+            let html = env
+                .get_template("telegram/appeal.html")
+                .and_then(|t| t.render(&ctx))
+                .map_err(fail)?;
+            Ok(Prepared {
+                message: Outgoing::Telegram(TelegramMessage {
+                    chat,
+                    html: html.trim().to_string(),
+                    reply_markup: None,
+                }),
+                // Not a subscriber: a block must not touch `contacts`.
+                suppress_key: None,
+            })
+        }
+    }
+}
+
+pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotReady> {
+    let (summary, contact) = appellant(worker, row).await?;
+    let lang = summary.lang();
+    let org = &worker.config().organisation.name;
+    let case = &summary.case_number;
+    let ctx = minijinja::context! {
+        lang => lang.code(),
+        org,
+        case,
+        status_url => status_url(worker, lang),
+        headline => i18n::fill(&i18n::t(lang, "appeal_mail.ack_body"), &[("case", case), ("org", org)]),
+    };
+    let subject = i18n::fill(&i18n::t(lang, "appeal_mail.ack_subject"), &[("case", case)]);
+    to_appellant(worker, row, contact, lang, "appeal_ack", subject, ctx).await
+}

@@ -1,0 +1,38 @@
+//! The message an appellant who left a contact gets when their appeal's
+//! status changes: the case number and the new status, never the text.
+//! A row whose status nonce is no longer current is skipped: a newer
+//! change has its own message.
+
+use nasvyazi_shared::i18n;
+
+use super::appeal_ack::{appellant, status_url, to_appellant};
+use super::{NotReady, Prepared};
+use crate::deliveries::Claimed;
+use crate::worker::Worker;
+
+pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotReady> {
+    let (summary, contact) = appellant(worker, row).await?;
+    if summary.status_nonce != row.ref_id {
+        return Err(NotReady::Skip("superseded by a newer status"));
+    }
+    let lang = summary.lang();
+    let org = &worker.config().organisation.name;
+    let case = &summary.case_number;
+    let status_name = i18n::t(lang, &format!("appeal_status.{}", summary.status));
+    let ctx = minijinja::context! {
+        lang => lang.code(),
+        org,
+        case,
+        status_name => &status_name,
+        status_url => status_url(worker, lang),
+        headline => i18n::fill(
+            &i18n::t(lang, "appeal_mail.status_body"),
+            &[("case", case), ("status", &status_name)],
+        ),
+    };
+    let subject = i18n::fill(
+        &i18n::t(lang, "appeal_mail.status_subject"),
+        &[("case", case)],
+    );
+    to_appellant(worker, row, contact, lang, "appeal_status", subject, ctx).await
+}

@@ -1,0 +1,49 @@
+//! Telegram in the notifier: the sender (the `telegram` channel adapter
+//! with its lease), what a block does, and the messages to the configured
+//! channel and staff chat.
+//!
+//! One process sends for a bot token at a time (lease `telegram-send:<bot
+//! id>`), so replicas never exceed the bot's limits together: a notifier
+//! without the lease claims no Telegram deliveries (every ledger channel
+//! whose name starts with `telegram`). Interactive answers to a person's
+//! own action are intake's (see ARCHITECTURE.md).
+
+pub mod blocked;
+pub mod posts;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use nasvyazi_shared::Config;
+use nasvyazi_shared::channel::Channel;
+use nasvyazi_shared::lease::Lease;
+
+use crate::channels::telegram::Telegram;
+
+/// The sending lease lasts this long and is renewed every third of it; a
+/// notifier that dies hands over within it.
+pub const LEASE_TTL: Duration = Duration::from_secs(15);
+
+/// The Telegram channel and its sending lease.
+pub struct Sender {
+    pub channel: Arc<dyn Channel>,
+    pub lease: Arc<Lease>,
+}
+
+impl Sender {
+    /// The sender the configuration asks for; `None` without a token.
+    pub fn from_config(config: &Config) -> anyhow::Result<Option<Sender>> {
+        Ok(Telegram::from_config(&config.telegram)?.map(|t| Sender {
+            lease: Arc::new(Lease::new(
+                format!("telegram-send:{}", t.bot_id()),
+                LEASE_TTL,
+            )),
+            channel: Arc::new(t),
+        }))
+    }
+}
+
+/// Whether deliveries on ledger channel `channel` go through Telegram.
+pub fn is_telegram(channel: &str) -> bool {
+    channel.starts_with("telegram")
+}
