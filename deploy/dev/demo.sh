@@ -16,6 +16,30 @@ if [ ! -f .data/demo.env ]; then
 fi
 set -a; . .data/demo.env; set +a
 "$bin" migrate >/dev/null
+
+# Telegram: the local Bot API fake beside the system (no account needed).
+tg="http://127.0.0.1:8090"
+tg_token="123456:DEMO-nasvyazi"
+staff_chat=-1001000000001
+channel_chat=-1001000000002
+export NASVYAZI_TELEGRAM__API_BASE="$tg"
+export NASVYAZI_TELEGRAM__TOKEN="$tg_token"
+export NASVYAZI_TELEGRAM__STAFF_CHAT="$staff_chat"
+export NASVYAZI_TELEGRAM__CHANNEL="@nasvyazi_demo"
+# Appeals: staff alerts land in the outbox folder (and the staff chat).
+export NASVYAZI_APPEALS__STAFF_EMAIL="staff@nasvyazi.local"
+"$bin" telegram-fake --listen 127.0.0.1:8090 --token "$tg_token" >/dev/null &
+fake_pid=$!
+trap 'kill "$fake_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 50); do
+  curl -sf "$tg/bot$tg_token/getMe" >/dev/null && break
+  sleep 0.1
+done
+# The staff group and the public channel, so alerts and posts can land.
+curl -sf -X POST "$tg/control/chats" -H 'content-type: application/json' \
+  -d "{\"id\": $staff_chat, \"type\": \"supergroup\", \"title\": \"Staff\"}" >/dev/null
+curl -sf -X POST "$tg/control/chats" -H 'content-type: application/json' \
+  -d "{\"id\": $channel_chat, \"type\": \"channel\", \"title\": \"News\", \"username\": \"nasvyazi_demo\"}" >/dev/null
 token=$("$bin" token create --role admin --name "demo-$(date +%Y%m%d-%H%M%S)")
 cat <<MSG
 
@@ -28,8 +52,23 @@ cat <<MSG
   Admin token     $token
                   curl -H "Authorization: Bearer $token" http://127.0.0.1:8080/api/v1/admin/whoami
   Metrics         http://127.0.0.1:8080/metrics  (scheduler :8081, notifier :8082)
+  Appeals         http://127.0.0.1:8080/appeal  (staff alert: .data/outbox/, and the staff chat below)
+                  curl -H "Authorization: Bearer $token" http://127.0.0.1:8080/api/v1/admin/appeals
+
+  Telegram        a local Bot API fake on $tg (bot token $tg_token)
+    a person (id 1001) sends /start to the bot:
+      curl -s -X POST $tg/control/updates -H 'content-type: application/json' \\
+        -d '{"kind": "message", "token": "$tg_token", "from": 1001, "text": "/start"}'
+    what the chat received (the language buttons; the bot's message is message_id 2):
+      curl -s '$tg/control/sent?chat_id=1001'
+    press a button ("lang:ru", then "topic:ost", then "done"):
+      curl -s -X POST $tg/control/updates -H 'content-type: application/json' \\
+        -d '{"kind": "callback_query", "token": "$tg_token", "from": 1001, "chat_id": 1001, "message_id": 2, "data": "lang:ru"}'
+    staff alerts and channel posts:
+      curl -s '$tg/control/sent?chat_id=$staff_chat'
+      curl -s '$tg/control/sent?chat_id=$channel_chat'
 
   Stop with Ctrl-C.
 
 MSG
-exec "$bin" up
+"$bin" up

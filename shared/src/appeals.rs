@@ -97,10 +97,7 @@ pub fn normalise_telegram(raw: &str) -> Option<String> {
         .or_else(|| s.strip_prefix("t.me/"))
         .unwrap_or(s);
     let digits = s.strip_prefix('-').unwrap_or(s);
-    if !digits.is_empty()
-        && digits.len() <= 20
-        && digits.bytes().all(|b| b.is_ascii_digit())
-    {
+    if !digits.is_empty() && digits.len() <= 20 && digits.bytes().all(|b| b.is_ascii_digit()) {
         return Some(s.to_string());
     }
     let name = s.strip_prefix('@').unwrap_or(s);
@@ -149,7 +146,8 @@ pub async fn load_contact(
     keys: &Keyring,
     id: Uuid,
 ) -> Result<Option<Contact>, LoadError> {
-    let row: Option<(Vec<u8>, Option<String>, Option<Vec<u8>>)> =
+    type Row = (Vec<u8>, Option<String>, Option<Vec<u8>>);
+    let row: Option<Row> =
         sqlx::query_as("SELECT data_key, contact_channel, contact_ct FROM appeals WHERE id = $1")
             .bind(id)
             .fetch_optional(db)

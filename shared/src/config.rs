@@ -105,7 +105,11 @@ pub struct TelegramConfig {
     pub mode: TelegramMode,
     #[serde(default, serialize_with = "redact_opt")]
     pub webhook_secret: Option<SecretString>,
+    /// `@name` or a chat id; a bare number (as an environment variable
+    /// gives it) is taken as the id.
+    #[serde(deserialize_with = "chat_id")]
     pub channel: String,
+    #[serde(deserialize_with = "chat_id")]
     pub staff_chat: String,
     pub max_per_second: u32,
     pub private_chat_interval_ms: u64,
@@ -240,6 +244,20 @@ fn redact_opt<S: Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S:
         Some(_) => s.serialize_str(REDACTED),
         None => s.serialize_none(),
     }
+}
+
+/// A Telegram chat: a string, or an integer id.
+fn chat_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Chat {
+        Id(i64),
+        Name(String),
+    }
+    Ok(match Chat::deserialize(d)? {
+        Chat::Id(id) => id.to_string(),
+        Chat::Name(name) => name,
+    })
 }
 
 fn redact_vec<S: Serializer>(v: &[SecretString], s: S) -> Result<S::Ok, S::Error> {
@@ -423,6 +441,18 @@ impl Config {
                 "telegram.webhook_secret",
                 "is required in webhook mode",
             ));
+        }
+        if let Some(s) = &tg.webhook_secret {
+            let s = s.expose_secret();
+            let ok = (1..=256).contains(&s.len())
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !ok {
+                return Err(invalid(
+                    "telegram.webhook_secret",
+                    "must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)",
+                ));
+            }
         }
         if tg.max_per_second == 0 || tg.group_per_minute == 0 {
             return Err(invalid(

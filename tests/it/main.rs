@@ -1,6 +1,7 @@
 //! The one end-to-end test binary: real PostgreSQL, real NATS, real HTTP.
 
 mod admin;
+mod appeals;
 mod campaigns;
 mod config;
 mod http_basics;

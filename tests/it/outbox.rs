@@ -268,6 +268,9 @@ async fn poison_message_goes_to_dead_letters_with_reason() {
     let reader = dlq
         .create_consumer(async_nats::jetstream::consumer::pull::Config {
             durable_name: Some("test-reader".into()),
+            // Only this test's consumer: the notifier's own consumer of
+            // `appeal.received` dead-letters the garbage body too.
+            filter_subject: app.infra.subjects.dead_letter("test-poison"),
             ..Default::default()
         })
         .await

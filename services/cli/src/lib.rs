@@ -63,6 +63,11 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// The officials directory (letters): CSV import and export.
+    Officials {
+        #[command(subcommand)]
+        command: OfficialsCommand,
+    },
     /// Erase a supporter for good (crypto-shredding), e.g. on request.
     Erase {
         /// The supporter's email address.
@@ -79,6 +84,16 @@ pub enum Command {
         #[arg(long = "token", required = true)]
         tokens: Vec<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OfficialsCommand {
+    /// Import a CSV file (name,position,organisation,email,language,
+    /// time_zone,office_hours,daily_cap): every row, or, if any row is bad,
+    /// none, with a report of every bad row.
+    Import { file: PathBuf },
+    /// Print the directory as CSV (the import's format, with ids).
+    Export,
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,6 +149,7 @@ pub async fn execute(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<(
             command: TokenCommand::Create { role, name },
         } => token_create(&config, role, &name, out).await,
         Command::Erase { email } => erase(&config, &email, out).await,
+        Command::Officials { command } => officials(&config, command, out).await,
         Command::Keys {
             command: KeysCommand::Rewrap,
         } => {
@@ -231,6 +247,41 @@ async fn token_create(
     .await?;
     tx.commit().await?;
     writeln!(out, "{}", token.token.expose_secret())?;
+    Ok(())
+}
+
+async fn officials(
+    config: &Config,
+    command: OfficialsCommand,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<()> {
+    use nasvyazi_intake::officials;
+    let keys = Keyring::from_config(&config.crypto)?;
+    let pool = db::connect(&config.database, "nasvyazi-cli").await?;
+    db::migrate(&pool).await?;
+    match command {
+        OfficialsCommand::Import { file } => {
+            let bytes = std::fs::read(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            match officials::import_csv(&pool, &keys, config, &bytes, "cli").await? {
+                Ok(done) => writeln!(
+                    out,
+                    "imported: {} new, {} updated",
+                    done.created, done.updated
+                )?,
+                Err(rows) => {
+                    for r in &rows {
+                        writeln!(out, "row {}, column {}: {}", r.row, r.column, r.reason)?;
+                    }
+                    anyhow::bail!("{} bad row(s); nothing was imported", rows.len());
+                }
+            }
+        }
+        OfficialsCommand::Export => {
+            let all = officials::list(&pool, &keys).await?;
+            out.write_all(&officials::csv_io::export(&all)?)?;
+        }
+    }
     Ok(())
 }
 

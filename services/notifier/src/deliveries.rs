@@ -99,6 +99,8 @@ pub async fn claim(
                    SELECT 1 FROM occurrences o JOIN campaigns c ON c.id = o.campaign_id
                    WHERE o.id = deliveries.ref_id AND c.status = 'paused'))
                AND ($3 OR channel NOT LIKE 'telegram%')
+               -- Letters are at-most-once: only the letter sender takes them.
+               AND kind <> 'letter'
              ORDER BY next_attempt_at
              LIMIT $1
              FOR UPDATE SKIP LOCKED)

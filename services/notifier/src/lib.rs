@@ -12,6 +12,7 @@ pub mod compose;
 pub mod deliveries;
 pub mod fanout;
 pub mod handlers;
+pub mod letters;
 pub mod render;
 pub mod telegram;
 pub mod worker;
@@ -70,16 +71,19 @@ pub async fn run_with(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let sender = telegram::Sender::from_config(&infra.config)?;
+    let keys = Arc::new(Keyring::from_config(&infra.config.crypto)?);
+    let email = channels::email_channel(&infra.config)?;
     let worker = Arc::new(worker::Worker {
         infra: infra.clone(),
-        keys: Arc::new(Keyring::from_config(&infra.config.crypto)?),
-        email: channels::email_channel(&infra.config)?,
+        keys: keys.clone(),
+        email: email.clone(),
         telegram: sender.as_ref().map(|s| s.channel.clone()),
         telegram_lease: sender.as_ref().map(|s| s.lease.clone()),
         templates: render::templates(),
         campaigns: Default::default(),
     });
     let mut tasks = JoinSet::new();
+    letters::spawn(&infra, keys, email, &mut tasks, &shutdown);
     if let Some(sender) = sender {
         let (db, shutdown) = (infra.db.clone(), shutdown.clone());
         tasks.spawn(async move {

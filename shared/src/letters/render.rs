@@ -72,12 +72,24 @@ pub struct LetterContext {
     pub org: String,
     pub letter: String,
     pub official: OfficialCtx,
-    /// `each`: the signer; collective: absent.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// `each`: the signer; collective: none (templates see empty fields).
+    #[serde(serialize_with = "signer_or_empty")]
     pub signer: Option<SignerCtx>,
     /// collective: every confirmed, non-withdrawn signatory.
     pub signatories: Vec<SignerCtx>,
     pub count: usize,
+}
+
+fn signer_or_empty<S: serde::Serializer>(s: &Option<SignerCtx>, ser: S) -> Result<S::Ok, S::Error> {
+    match s {
+        Some(s) => s.serialize(ser),
+        None => SignerCtx {
+            name: String::new(),
+            city: String::new(),
+            note: String::new(),
+        }
+        .serialize(ser),
+    }
 }
 
 impl std::fmt::Debug for LetterContext {

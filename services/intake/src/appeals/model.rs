@@ -260,19 +260,69 @@ mod tests {
         let max = "я".repeat(MAX_TEXT_CHARS);
         let tg = ContactInput::Telegram("not a name".into());
         for (input, want) in [
-            (Input { category: "nope", ..base }, Invalid::Category),
-            (Input { city: "taraz", ..base }, Invalid::Place),
-            (Input { region: "atlantis", ..base }, Invalid::Place),
-            (Input { site: Some("x"), ..base }, Invalid::Site),
-            (Input { region: "jambyl", city: "taraz", ..base }, Invalid::Site),
+            (
+                Input {
+                    category: "nope",
+                    ..base
+                },
+                Invalid::Category,
+            ),
+            (
+                Input {
+                    city: "taraz",
+                    ..base
+                },
+                Invalid::Place,
+            ),
+            (
+                Input {
+                    region: "atlantis",
+                    ..base
+                },
+                Invalid::Place,
+            ),
+            (
+                Input {
+                    site: Some("x"),
+                    ..base
+                },
+                Invalid::Site,
+            ),
+            (
+                Input {
+                    region: "jambyl",
+                    city: "taraz",
+                    ..base
+                },
+                Invalid::Site,
+            ),
             (Input { text: " ", ..base }, Invalid::Text),
-            (Input { text: &long, ..base }, Invalid::Text),
-            (Input { contact: Some(&tg), ..base }, Invalid::Contact),
+            (
+                Input {
+                    text: &long,
+                    ..base
+                },
+                Invalid::Text,
+            ),
+            (
+                Input {
+                    contact: Some(&tg),
+                    ..base
+                },
+                Invalid::Contact,
+            ),
         ] {
             assert_eq!(input.validate(places, &sites).err(), Some(want));
         }
-        assert!(Input { text: &max, site: None, contact: None, ..base }
+        assert!(
+            Input {
+                text: &max,
+                site: None,
+                contact: None,
+                ..base
+            }
             .validate(places, &sites)
-            .is_ok());
+            .is_ok()
+        );
     }
 }

@@ -216,7 +216,8 @@ pub async fn read(
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
-    let notes: Vec<(Uuid, String, String, Vec<u8>, DateTime<Utc>)> = sqlx::query_as(
+    type NoteRow = (Uuid, String, String, Vec<u8>, DateTime<Utc>);
+    let notes: Vec<NoteRow> = sqlx::query_as(
         "SELECT id, kind, author, body_ct, created_at FROM appeal_notes WHERE appeal_id = $1 ORDER BY created_at, id",
     )
     .bind(id)
@@ -462,7 +463,14 @@ pub async fn forward(
     if from != "forwarded" {
         write_status(&mut tx, who, id, &from, "forwarded").await?;
     }
-    audit(&mut tx, who, "appeal.forward", Some(id), serde_json::json!({})).await?;
+    audit(
+        &mut tx,
+        who,
+        "appeal.forward",
+        Some(id),
+        serde_json::json!({}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

@@ -72,7 +72,12 @@ pub async fn submit(db: &PgPool, keys: &Keyring, appeal: &Valid) -> anyhow::Resu
         if inserted == 0 {
             continue;
         }
-        outbox::enqueue(&mut tx, Outbox::Intake, Event::AppealReceived { appeal_id: id }).await?;
+        outbox::enqueue(
+            &mut tx,
+            Outbox::Intake,
+            Event::AppealReceived { appeal_id: id },
+        )
+        .await?;
         tx.commit().await?;
         tracing::info!(appeal_id = %id, "appeal received");
         metrics::counter!("nasvyazi_appeals_received_total").increment(1);

@@ -307,6 +307,21 @@ pub async fn import(
     Ok(done)
 }
 
+/// Parses and stores a CSV file (the CLI's and the API's import): the
+/// counts, or every bad row and nothing stored.
+pub async fn import_csv(
+    db: &PgPool,
+    keys: &Keyring,
+    config: &Config,
+    bytes: &[u8],
+    actor: &str,
+) -> anyhow::Result<Result<Imported, Vec<csv_io::RowError>>> {
+    match csv_io::parse(config, bytes) {
+        Ok(rows) => Ok(Ok(import(db, keys, actor, None, &rows).await?)),
+        Err(errors) => Ok(Err(errors)),
+    }
+}
+
 async fn audit(
     tx: &mut PgConnection,
     who: &Principal,

@@ -3,6 +3,7 @@
 //! CSRF protection on every form (double-submit cookie).
 
 pub mod appeal;
+pub mod letters;
 pub mod subscribe;
 
 use std::sync::Arc;
@@ -45,6 +46,15 @@ pub fn templates() -> Arc<Environment<'static>> {
         (
             "appeal_status.html",
             include_str!("../../templates/appeal_status.html"),
+        ),
+        ("letter.html", include_str!("../../templates/letter.html")),
+        (
+            "letter_confirm.html",
+            include_str!("../../templates/letter_confirm.html"),
+        ),
+        (
+            "letter_withdraw.html",
+            include_str!("../../templates/letter_withdraw.html"),
         ),
     ] {
         env.add_template(name, src).expect("page template parses");

@@ -32,13 +32,15 @@ impl From<StaffError> for ApiError {
             StaffError::NoConsent => {
                 ApiError::new(StatusCode::CONFLICT, "no_consent", e.to_string())
             }
-            StaffError::BadAssignee | StaffError::ForwardOnly => ApiError::validation(e.to_string()),
+            StaffError::BadAssignee | StaffError::ForwardOnly => {
+                ApiError::validation(e.to_string())
+            }
             StaffError::Internal(e) => ApiError::internal(e),
         }
     }
 }
 
-fn known<'a>(list: &'a [&'static str], value: &str, field: &str) -> Result<&'static str, ApiError> {
+fn known(list: &[&'static str], value: &str, field: &str) -> Result<&'static str, ApiError> {
     list.iter()
         .find(|v| **v == value)
         .copied()
@@ -172,9 +174,8 @@ pub async fn add_note(
     ApiJson(body): ApiJson<NoteRequest>,
 ) -> Result<(StatusCode, ApiJson<NoteCreated>), ApiError> {
     let who = admin.require(&[Role::Caseworker])?;
-    let text = model::valid_text(&body.text).ok_or_else(|| {
-        ApiError::validation(format!("text: 1 to {MAX_TEXT_CHARS} characters"))
-    })?;
+    let text = model::valid_text(&body.text)
+        .ok_or_else(|| ApiError::validation(format!("text: 1 to {MAX_TEXT_CHARS} characters")))?;
     let id = resolve(&state, &key).await?;
     let note = staff::add_note(&state.infra.db, &state.keys, who, id, &text).await?;
     Ok((StatusCode::CREATED, ApiJson(NoteCreated { id: note })))
@@ -259,7 +260,12 @@ pub struct StatsQuery {
     pub format: Option<String>,
 }
 
-async fn stats_response(state: &AppState, admin: &Admin, q: StatsQuery, csv: bool) -> Result<Response, ApiError> {
+async fn stats_response(
+    state: &AppState,
+    admin: &Admin,
+    q: StatsQuery,
+    csv: bool,
+) -> Result<Response, ApiError> {
     let who = admin.require(&[Role::Caseworker])?;
     let csv = csv
         || match q.format.as_deref() {

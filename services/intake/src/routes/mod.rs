@@ -2,8 +2,10 @@
 
 pub mod admin;
 pub mod admin_appeals;
-pub mod appeals;
 pub mod admin_campaigns;
+pub mod admin_letters;
+pub mod admin_officials;
+pub mod appeals;
 pub mod regions;
 pub mod subscriptions;
 
@@ -44,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/subscriptions", post(subscriptions::create))
         .merge(appeal_routes())
+        .merge(admin_letters::routes())
         .route("/api/v1/admin/whoami", get(admin::whoami))
         .route(
             "/api/v1/admin/tokens",
@@ -116,10 +119,7 @@ fn appeal_routes() -> Router<AppState> {
             "/appeal/status",
             get(form::status_form).post(form::status_submit),
         )
-        .route(
-            "/appeal/status/add",
-            post(form::add_submit).layer(limit()),
-        )
+        .route("/appeal/status/add", post(form::add_submit).layer(limit()))
         .route("/api/v1/appeals", post(appeals::create).layer(limit()))
         .route("/api/v1/appeals/status", post(appeals::status))
         .route(
@@ -224,5 +224,7 @@ impl Modify for BearerAuth {
 struct ApiDoc;
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    doc.merge(admin_letters::openapi());
+    doc
 }

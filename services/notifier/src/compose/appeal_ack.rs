@@ -35,7 +35,9 @@ pub(super) async fn appellant(
         }
     };
     if contact.channel() != row.channel {
-        return Err(NotReady::Fail("ledger channel differs from the contact's".into()));
+        return Err(NotReady::Fail(
+            "ledger channel differs from the contact's".into(),
+        ));
     }
     Ok((summary, contact))
 }
@@ -132,4 +134,54 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
     };
     let subject = i18n::fill(&i18n::t(lang, "appeal_mail.ack_subject"), &[("case", case)]);
     to_appellant(worker, row, contact, lang, "appeal_ack", subject, ctx).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appellant_and_staff_templates_render_in_every_language() {
+        let env = render::templates();
+        for lang in Lang::ALL {
+            let ctx = minijinja::context! {
+                lang => lang.code(), org => "Forum <KZ>", case => "KZ-7F3K-9QX2",
+                status_name => "X", subject => "S", category => "C", region => "R",
+                status_url => Value::from_safe_string("https://f.kz/appeal/status?lang=ru".into()),
+                admin_url => Value::from_safe_string("https://f.kz/api/v1/admin/appeals/1".into()),
+                headline => "H & <b>",
+            };
+            for name in [
+                "email/appeal_ack.txt",
+                "email/appeal_ack.html",
+                "email/appeal_status.txt",
+                "email/appeal_status.html",
+                "email/staff_alert.txt",
+                "email/staff_alert.html",
+                "telegram/appeal.html",
+                "telegram/staff_alert.html",
+            ] {
+                let out = env.get_template(name).unwrap().render(&ctx).unwrap();
+                assert!(
+                    !out.contains("appeal_mail."),
+                    "{name} {}: {out}",
+                    lang.code()
+                );
+                if name.ends_with(".html") {
+                    assert!(!out.contains("<KZ>"), "escaped in {name}");
+                }
+                if name.starts_with("email/appeal") {
+                    assert!(
+                        out.contains("KZ-7F3K-9QX2") && out.contains("https://f.kz/appeal/status")
+                    );
+                }
+            }
+            let tg = env
+                .get_template("telegram/appeal.html")
+                .unwrap()
+                .render(&ctx)
+                .unwrap();
+            assert!(tg.contains("H &amp; &lt;b&gt;"), "{tg}");
+        }
+    }
 }

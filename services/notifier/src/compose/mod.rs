@@ -6,6 +6,8 @@ pub mod appeal_ack;
 pub mod appeal_status;
 pub mod campaign;
 pub mod confirmation;
+pub mod letter;
+pub mod letter_confirmation;
 pub mod staff_alert;
 pub mod subscriber;
 
@@ -46,6 +48,7 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
         "confirmation" => confirmation::prepare(worker, row).await,
         "campaign" => campaign::prepare(worker, row).await,
         "campaign_test" => campaign::prepare_test(worker, row).await,
+        "signature_confirmation" => letter_confirmation::prepare(worker, row).await,
         "appeal_ack" => appeal_ack::prepare(worker, row).await,
         "appeal_status" => appeal_status::prepare(worker, row).await,
         "staff_alert" => staff_alert::prepare(worker, row).await,

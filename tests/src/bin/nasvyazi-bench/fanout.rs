@@ -208,7 +208,7 @@ fn sink() -> anyhow::Result<(Sink, u16)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     if std::path::Path::new("/usr/sbin/smtp-sink").exists() {
         let c = Command::new("/usr/sbin/smtp-sink")
-            .args([&format!("127.0.0.1:{port}"), "1024"])
+            .args(crate::support::sink_args(port))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;

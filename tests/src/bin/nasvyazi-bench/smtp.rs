@@ -27,7 +27,7 @@ pub async fn run() -> anyhow::Result<Results> {
         Some((sink, source)) => {
             let port = free_port()?;
             let mut sink_proc = Command::new(&sink)
-                .args([&format!("127.0.0.1:{port}"), "1024"])
+                .args(crate::support::sink_args(port))
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()?;

@@ -153,3 +153,21 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     let idx = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
     sorted[idx.min(sorted.len() - 1)]
 }
+
+/// Arguments for Postfix's smtp-sink on `port` (as root it must drop to
+/// an unprivileged user).
+pub fn sink_args(port: u16) -> Vec<String> {
+    let mut args = Vec::new();
+    if nix_is_root() {
+        args.extend(["-u".to_string(), "nobody".to_string()]);
+    }
+    args.extend([format!("127.0.0.1:{port}"), "1024".to_string()]);
+    args
+}
+
+fn nix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false)
+}

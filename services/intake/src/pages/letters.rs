@@ -1,0 +1,303 @@
+//! The signing pages: `/letters/{slug}` (the form), `/letters/confirm/{token}`
+//! and `/letters/withdraw/{token}` (GET shows a button, POST acts: mail
+//! scanners open links). ru / kk / en, no JavaScript, CSRF on every form.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use chrono::Utc;
+use nasvyazi_shared::i18n::Lang;
+use nasvyazi_shared::letters::render::{Field, pick};
+
+use super::subscribe::LangQuery;
+use super::{csrf_ok, csrf_token, field, language, message, parse_form, render};
+use crate::AppState;
+use crate::letters::Letter;
+use crate::letters::signatures::{self, Signing, Withdrawal};
+
+#[derive(Debug, Default, serde::Serialize)]
+struct FormValues {
+    name: String,
+    city: String,
+    email: String,
+    note: String,
+    consent: bool,
+    reply_to: bool,
+}
+
+fn internal(state: &AppState, lang: Lang, what: &str, e: anyhow::Error) -> Response {
+    tracing::error!(error = %format!("{e:#}"), "{what} failed");
+    message(state, lang, StatusCode::INTERNAL_SERVER_ERROR, "error.title", "error.internal")
+}
+
+/// The letter if it takes signatures now, else the page to show instead.
+async fn collecting(state: &AppState, lang: Lang, slug: &str) -> Result<Letter, Response> {
+    let letter = match Letter::by_slug(&state.infra.db, slug).await {
+        Ok(l) => l,
+        Err(e) => return Err(internal(state, lang, "letter page", e.into())),
+    };
+    match letter {
+        Some(l) if l.collecting(Utc::now()) => Ok(l),
+        Some(l) if l.status == "approved" || l.status == "cancelled" => Err(message(
+            state,
+            lang,
+            StatusCode::GONE,
+            "letters.closed_title",
+            "letters.closed_body",
+        )),
+        _ => Err(message(
+            state,
+            lang,
+            StatusCode::NOT_FOUND,
+            "letters.not_found_title",
+            "letters.not_found_body",
+        )),
+    }
+}
+
+async fn form_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    lang: Lang,
+    letter: &Letter,
+    status: StatusCode,
+    form: FormValues,
+    error: Option<&str>,
+) -> Response {
+    let db = &state.infra.db;
+    let count: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM letter_signatures WHERE letter_id = $1 AND confirmed_at IS NOT NULL AND withdrawn_at IS NULL",
+    )
+    .bind(letter.id)
+    .fetch_one(db)
+    .await
+    .unwrap_or(0);
+    // Whom the letter goes to: positions and organisations (the public
+    // page of a public letter), never addresses.
+    let mut targets = Vec::new();
+    for id in letter.targets(db).await.unwrap_or_default() {
+        if let Ok(Some(o)) = nasvyazi_shared::letters::records::load_official(db, &state.keys, id).await {
+            targets.push(format!("{}, {}", o.position, o.organisation));
+        }
+    }
+    let page_text: Vec<String> = pick(&letter.templates, lang, Field::PageText)
+        .unwrap_or("")
+        .split("\n\n")
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect();
+    let (csrf, set_cookie) = csrf_token(state, headers);
+    render(
+        state,
+        lang,
+        "letter.html",
+        status,
+        minijinja::context! {
+            csrf, form, error, targets, page_text, count,
+            slug => &letter.slug, letter_name => &letter.name,
+        },
+        set_cookie,
+    )
+}
+
+pub async fn sign_form(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = language(q.lang.as_deref(), &headers);
+    match collecting(&state, lang, &slug).await {
+        Ok(letter) => {
+            let form = FormValues {
+                consent: false,
+                ..Default::default()
+            };
+            form_page(&state, &headers, lang, &letter, StatusCode::OK, form, None).await
+        }
+        Err(page) => page,
+    }
+}
+
+pub async fn sign_submit(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let lang = language(q.lang.as_deref(), &headers);
+    let form = parse_form(&body);
+    if !csrf_ok(&headers, field(&form, "csrf")) {
+        return message(&state, lang, StatusCode::FORBIDDEN, "error.title", "error.csrf");
+    }
+    let letter = match collecting(&state, lang, &slug).await {
+        Ok(l) => l,
+        Err(page) => return page,
+    };
+    let accepted = || {
+        message(
+            &state,
+            lang,
+            StatusCode::OK,
+            "letters.accepted_title",
+            "letters.accepted_body",
+        )
+    };
+    // A filled honeypot is a bot: answer as if accepted, store nothing.
+    if field(&form, "website").is_some_and(|v| !v.is_empty()) {
+        return accepted();
+    }
+    let values = FormValues {
+        name: field(&form, "name").unwrap_or("").to_string(),
+        city: field(&form, "city").unwrap_or("").to_string(),
+        email: field(&form, "email").unwrap_or("").to_string(),
+        note: field(&form, "note").unwrap_or("").to_string(),
+        consent: field(&form, "consent").is_some(),
+        reply_to: field(&form, "reply_to").is_some(),
+    };
+    let signing = match Signing::parse(
+        &values.name,
+        &values.city,
+        &values.email,
+        &values.note,
+        values.consent,
+        values.reply_to,
+        lang,
+    ) {
+        Ok(s) => s,
+        Err(invalid) => {
+            let key = invalid.message_key();
+            return form_page(
+                &state,
+                &headers,
+                lang,
+                &letter,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                values,
+                Some(key),
+            )
+            .await;
+        }
+    };
+    match signatures::sign(&state.infra.db, &state.keys, state.timing, letter.id, &signing).await {
+        Ok(()) => accepted(),
+        Err(e) => internal(&state, lang, "signature", e),
+    }
+}
+
+pub async fn confirm_page(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = language(q.lang.as_deref(), &headers);
+    let (csrf, set_cookie) = csrf_token(&state, &headers);
+    render(
+        &state,
+        lang,
+        "letter_confirm.html",
+        StatusCode::OK,
+        minijinja::context! { csrf, token => url_safe(&token) },
+        set_cookie,
+    )
+}
+
+pub async fn confirm_submit(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let lang = language(q.lang.as_deref(), &headers);
+    if !csrf_ok(&headers, field(&parse_form(&body), "csrf")) {
+        return message(&state, lang, StatusCode::FORBIDDEN, "error.title", "error.csrf");
+    }
+    match signatures::confirm(&state.infra.db, &token).await {
+        Ok(Some(_)) => message(
+            &state,
+            lang,
+            StatusCode::OK,
+            "letters.confirm_done_title",
+            "letters.confirm_done_body",
+        ),
+        Ok(None) => message(
+            &state,
+            lang,
+            StatusCode::NOT_FOUND,
+            "letters.confirm_invalid_title",
+            "letters.confirm_invalid_body",
+        ),
+        Err(e) => internal(&state, lang, "signature confirmation", e),
+    }
+}
+
+pub async fn withdraw_page(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = language(q.lang.as_deref(), &headers);
+    match signatures::withdraw_token_known(&state.infra.db, &token).await {
+        Ok(true) => {
+            let (csrf, set_cookie) = csrf_token(&state, &headers);
+            render(
+                &state,
+                lang,
+                "letter_withdraw.html",
+                StatusCode::OK,
+                minijinja::context! { csrf, token => url_safe(&token) },
+                set_cookie,
+            )
+        }
+        Ok(false) => message(
+            &state,
+            lang,
+            StatusCode::NOT_FOUND,
+            "letters.withdraw_invalid_title",
+            "letters.withdraw_invalid_body",
+        ),
+        Err(e) => internal(&state, lang, "withdrawal page", e.into()),
+    }
+}
+
+pub async fn withdraw_submit(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let lang = language(q.lang.as_deref(), &headers);
+    if !csrf_ok(&headers, field(&parse_form(&body), "csrf")) {
+        return message(&state, lang, StatusCode::FORBIDDEN, "error.title", "error.csrf");
+    }
+    let (status, title, body) = match signatures::withdraw(&state.infra.db, &token).await {
+        Ok(Withdrawal::Done) => (StatusCode::OK, "letters.withdraw_done_title", "letters.withdraw_done_body"),
+        Ok(Withdrawal::TooLate) => (
+            StatusCode::CONFLICT,
+            "letters.withdraw_too_late_title",
+            "letters.withdraw_too_late_body",
+        ),
+        Ok(Withdrawal::Invalid) => (
+            StatusCode::NOT_FOUND,
+            "letters.withdraw_invalid_title",
+            "letters.withdraw_invalid_body",
+        ),
+        Err(e) => return internal(&state, lang, "withdrawal", e),
+    };
+    message(&state, lang, status, title, body)
+}
+
+/// Tokens are base64url; anything else is dropped before it reaches HTML.
+fn url_safe(token: &str) -> String {
+    token
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(100)
+        .collect()
+}

@@ -1,0 +1,446 @@
+//! `/api/v1/admin/letters` (role organiser or admin, every change audited):
+//! letter campaigns, their preview for any official and signer, approval,
+//! closing and cancelling, progress per official, the CSV report, and the
+//! resolution of letters whose fate is unknown. Also every letters route
+//! (pages, officials) and their OpenAPI part, merged by `routes::router`.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use nasvyazi_shared::auth::Role;
+use nasvyazi_shared::error::{ApiError, ApiJson};
+use nasvyazi_shared::i18n::Lang;
+use nasvyazi_shared::letters::render::{LetterContext, OfficialCtx, RenderedLetter, SignerCtx, render};
+use nasvyazi_shared::letters::{COLLECTIVE, message_id};
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::Admin;
+use crate::letters::progress::{self, Progress};
+use crate::letters::{self as domain, Conflict, Letter, LetterInput, Step};
+
+const ROLES: &[Role] = &[Role::Organiser];
+type E = nasvyazi_shared::error::ErrorBody;
+
+/// Every letters route: admin API, officials, public pages.
+pub fn routes() -> Router<AppState> {
+    use super::admin_officials as officials;
+    use crate::pages::letters as page;
+    let big = || axum::extract::DefaultBodyLimit::max(1024 * 1024);
+    Router::new()
+        .route("/letters/{slug}", get(page::sign_form).post(page::sign_submit))
+        .route(
+            "/letters/confirm/{token}",
+            get(page::confirm_page).post(page::confirm_submit),
+        )
+        .route(
+            "/letters/withdraw/{token}",
+            get(page::withdraw_page).post(page::withdraw_submit),
+        )
+        .route("/api/v1/admin/officials", get(officials::list).post(officials::create))
+        .route("/api/v1/admin/officials/import", post(officials::import).layer(big()))
+        .route("/api/v1/admin/officials/export", get(officials::export))
+        .route(
+            "/api/v1/admin/officials/{id}",
+            get(officials::get_one)
+                .put(officials::update)
+                .delete(officials::delete),
+        )
+        .route("/api/v1/admin/letters", post(create).get(list))
+        .route("/api/v1/admin/letters/{id}", get(get_one).put(update))
+        .route("/api/v1/admin/letters/{id}/preview", post(preview))
+        .route("/api/v1/admin/letters/{id}/approve", post(approve))
+        .route("/api/v1/admin/letters/{id}/close", post(close))
+        .route("/api/v1/admin/letters/{id}/cancel", post(cancel))
+        .route("/api/v1/admin/letters/{id}/progress", get(progress_of))
+        .route("/api/v1/admin/letters/{id}/report.csv", get(report))
+        .route(
+            "/api/v1/admin/letters/{id}/deliveries/{delivery_id}/resolve",
+            post(resolve),
+        )
+}
+
+#[derive(OpenApi)]
+#[openapi(paths(
+    super::admin_officials::list,
+    super::admin_officials::create,
+    super::admin_officials::get_one,
+    super::admin_officials::update,
+    super::admin_officials::delete,
+    super::admin_officials::import,
+    super::admin_officials::export,
+    create,
+    list,
+    get_one,
+    update,
+    preview,
+    approve,
+    close,
+    cancel,
+    progress_of,
+    report,
+    resolve,
+))]
+struct LettersApi;
+
+/// The letters part of the OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    LettersApi::openapi()
+}
+
+/// A letter campaign as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LetterView {
+    pub id: Uuid,
+    pub slug: String,
+    /// The signing page.
+    pub url: String,
+    pub name: String,
+    pub mode: String,
+    /// draft, collecting, sending, done or cancelled.
+    pub status: String,
+    #[schema(value_type = Object)]
+    pub templates: nasvyazi_shared::letters::LetterTemplates,
+    pub targets: Vec<Uuid>,
+    pub reply_to: Option<String>,
+    pub send_at: Option<DateTime<Utc>>,
+    pub closes_at: Option<DateTime<Utc>>,
+    pub official_interval_minutes: Option<i32>,
+    pub domain_per_minute: Option<i32>,
+    pub version: i32,
+}
+
+async fn view(state: &AppState, l: Letter) -> Result<LetterView, ApiError> {
+    let db = &state.infra.db;
+    Ok(LetterView {
+        url: format!("{}/letters/{}", state.infra.config.public_base(), l.slug),
+        status: l.derived_status(db, Utc::now()).await?,
+        targets: l.targets(db).await?,
+        id: l.id,
+        slug: l.slug,
+        name: l.name,
+        mode: l.mode,
+        templates: l.templates.0,
+        reply_to: l.reply_to,
+        send_at: l.send_at,
+        closes_at: l.closes_at,
+        official_interval_minutes: l.official_interval_minutes,
+        domain_per_minute: l.domain_per_minute,
+        version: l.version,
+    })
+}
+
+async fn load(state: &AppState, id: Uuid) -> Result<Letter, ApiError> {
+    Letter::load(&state.infra.db, id)
+        .await?
+        .ok_or_else(ApiError::not_found)
+}
+
+fn conflict(c: Conflict) -> ApiError {
+    match c {
+        Conflict::NotFound => ApiError::not_found(),
+        Conflict::State(why) => ApiError::new(StatusCode::CONFLICT, "conflict", why),
+        Conflict::Slug => ApiError::new(StatusCode::CONFLICT, "exists", "another letter has this slug"),
+    }
+}
+
+async fn validate(state: &AppState, input: &LetterInput) -> Result<LetterInput, ApiError> {
+    let v = input
+        .validate()
+        .map_err(|e| ApiError::validation(format!("{}: {}", e.field, e.reason)))?;
+    domain::check_targets(&state.infra.db, &v.targets)
+        .await?
+        .map_err(|e| ApiError::validation(format!("{}: {}", e.field, e.reason)))?;
+    Ok(v)
+}
+
+/// Creates a draft letter campaign.
+#[utoipa::path(post, path = "/api/v1/admin/letters", tag = "letters", security(("bearer" = [])),
+    request_body = LetterInput,
+    responses((status = 201, body = LetterView), (status = 401, body = E), (status = 403, body = E),
+              (status = 409, body = E), (status = 422, body = E)))]
+pub async fn create(
+    State(state): State<AppState>,
+    admin: Admin,
+    ApiJson(input): ApiJson<LetterInput>,
+) -> Result<(StatusCode, ApiJson<LetterView>), ApiError> {
+    let who = admin.require(ROLES)?;
+    let v = validate(&state, &input).await?;
+    let id = domain::create(&state.infra.db, who, &v)
+        .await?
+        .map_err(conflict)?;
+    let l = load(&state, id).await?;
+    Ok((StatusCode::CREATED, ApiJson(view(&state, l).await?)))
+}
+
+/// Lists letter campaigns, newest first.
+#[utoipa::path(get, path = "/api/v1/admin/letters", tag = "letters", security(("bearer" = [])),
+    responses((status = 200, body = [LetterView]), (status = 401, body = E), (status = 403, body = E)))]
+pub async fn list(
+    State(state): State<AppState>,
+    admin: Admin,
+) -> Result<ApiJson<Vec<LetterView>>, ApiError> {
+    admin.require(ROLES)?;
+    let rows: Vec<Letter> = sqlx::query_as(&format!(
+        "SELECT {} FROM letters ORDER BY created_at DESC LIMIT 500",
+        domain::COLUMNS
+    ))
+    .fetch_all(&state.infra.db)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for l in rows {
+        out.push(view(&state, l).await?);
+    }
+    Ok(ApiJson(out))
+}
+
+/// One letter campaign.
+#[utoipa::path(get, path = "/api/v1/admin/letters/{id}", tag = "letters", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = LetterView), (status = 401, body = E), (status = 403, body = E), (status = 404, body = E)))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<Uuid>,
+) -> Result<ApiJson<LetterView>, ApiError> {
+    admin.require(ROLES)?;
+    let l = load(&state, id).await?;
+    Ok(ApiJson(view(&state, l).await?))
+}
+
+/// Replaces a draft's definition.
+#[utoipa::path(put, path = "/api/v1/admin/letters/{id}", tag = "letters", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = LetterInput,
+    responses((status = 200, body = LetterView), (status = 401, body = E), (status = 403, body = E),
+              (status = 404, body = E), (status = 409, body = E), (status = 422, body = E)))]
+pub async fn update(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<Uuid>,
+    ApiJson(input): ApiJson<LetterInput>,
+) -> Result<ApiJson<LetterView>, ApiError> {
+    let who = admin.require(ROLES)?;
+    let v = validate(&state, &input).await?;
+    domain::update(&state.infra.db, who, id, &v)
+        .await?
+        .map_err(conflict)?;
+    let l = load(&state, id).await?;
+    Ok(ApiJson(view(&state, l).await?))
+}
+
+async fn do_step(state: AppState, admin: Admin, id: Uuid, step: Step) -> Result<ApiJson<LetterView>, ApiError> {
+    let who = admin.require(ROLES)?;
+    domain::step(&state.infra.db, who, id, step)
+        .await?
+        .map_err(conflict)?;
+    let l = load(&state, id).await?;
+    Ok(ApiJson(view(&state, l).await?))
+}
+
+/// Approves a draft: the signing page opens.
+#[utoipa::path(post, path = "/api/v1/admin/letters/{id}/approve", tag = "letters", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = LetterView), (status = 401, body = E), (status = 403, body = E), (status = 404, body = E), (status = 409, body = E)))]
+pub async fn approve(State(state): State<AppState>, admin: Admin, Path(id): Path<Uuid>) -> Result<ApiJson<LetterView>, ApiError> {
+    do_step(state, admin, id, Step::Approve).await
+}
+
+/// Ends signing now (letters already signed still go).
+#[utoipa::path(post, path = "/api/v1/admin/letters/{id}/close", tag = "letters", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = LetterView), (status = 401, body = E), (status = 403, body = E), (status = 404, body = E), (status = 409, body = E)))]
+pub async fn close(State(state): State<AppState>, admin: Admin, Path(id): Path<Uuid>) -> Result<ApiJson<LetterView>, ApiError> {
+    do_step(state, admin, id, Step::Close).await
+}
+
+/// Cancels: nothing more is signed or sent.
+#[utoipa::path(post, path = "/api/v1/admin/letters/{id}/cancel", tag = "letters", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = LetterView), (status = 401, body = E), (status = 403, body = E), (status = 404, body = E), (status = 409, body = E)))]
+pub async fn cancel(State(state): State<AppState>, admin: Admin, Path(id): Path<Uuid>) -> Result<ApiJson<LetterView>, ApiError> {
+    do_step(state, admin, id, Step::Cancel).await
+}
+
+/// A sample signer for a preview.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SampleSigner {
+    pub name: String,
+    pub city: String,
+    #[serde(default)]
+    pub note: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewRequest {
+    pub official_id: Uuid,
+    /// each: the signer; collective: added to the confirmed signatories.
+    pub signer: Option<SampleSigner>,
+    /// Default: the official's language.
+    pub language: Option<Lang>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Preview {
+    #[serde(flatten)]
+    pub letter: RenderedLetter,
+    pub from: String,
+    /// each: Reply-To is the signer's address when the signer allowed it.
+    pub reply_to_signer: bool,
+    /// Otherwise (and for collective letters): the organisation's, if set.
+    pub reply_to: Option<String>,
+    pub message_id: String,
+}
+
+/// Renders the letter as `official_id` would get it from `signer`.
+#[utoipa::path(post, path = "/api/v1/admin/letters/{id}/preview", tag = "letters", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = PreviewRequest,
+    responses((status = 200, body = Preview), (status = 401, body = E), (status = 403, body = E), (status = 404, body = E), (status = 422, body = E)))]
+pub async fn preview(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<Uuid>,
+    ApiJson(req): ApiJson<PreviewRequest>,
+) -> Result<ApiJson<Preview>, ApiError> {
+    admin.require(ROLES)?;
+    let l = load(&state, id).await?;
+    let db = &state.infra.db;
+    let official = nasvyazi_shared::letters::records::load_official(db, &state.keys, req.official_id)
+        .await
+        .map_err(|e| ApiError::internal(e.into()))?
+        .ok_or_else(|| ApiError::validation("official_id: no such official"))?;
+    let sample = req.signer.map(|s| SignerCtx {
+        name: s.name,
+        city: s.city,
+        note: s.note,
+    });
+    let (signer, signatories) = if l.mode == "each" {
+        (
+            Some(sample.ok_or_else(|| ApiError::validation("signer: required for an each-signer letter"))?),
+            Vec::new(),
+        )
+    } else {
+        let mut list: Vec<SignerCtx> = nasvyazi_shared::letters::records::confirmed_signers(db, &state.keys, l.id)
+            .await
+            .map_err(|e| ApiError::internal(e.into()))?
+            .into_iter()
+            .map(|s| SignerCtx {
+                name: s.name,
+                city: s.city,
+                note: s.note.unwrap_or_default(),
+            })
+            .collect();
+        list.extend(sample);
+        (None, list)
+    };
+    let config = &state.infra.config;
+    let ctx = LetterContext {
+        org: config.organisation.name.clone(),
+        letter: l.name.clone(),
+        official: OfficialCtx {
+            name: official.name.clone(),
+            position: official.position.clone(),
+            organisation: official.organisation.clone(),
+        },
+        count: signatories.len(),
+        signer,
+        signatories,
+    };
+    let lang = req.language.unwrap_or(official.language);
+    let letter = render(&l.templates, lang, &ctx).map_err(|e| ApiError::validation(e.to_string()))?;
+    Ok(ApiJson(Preview {
+        letter,
+        from: config.email.from.clone(),
+        reply_to_signer: l.mode == "each",
+        reply_to: l.reply_to.clone(),
+        message_id: message_id(l.id, COLLECTIVE, official.id, &config.email.from),
+    }))
+}
+
+/// Letters per official: pending, sent, failed, unknown (and skipped).
+#[utoipa::path(get, path = "/api/v1/admin/letters/{id}/progress", tag = "letters", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = Progress), (status = 401, body = E), (status = 403, body = E), (status = 404, body = E)))]
+pub async fn progress_of(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<Uuid>,
+) -> Result<ApiJson<Progress>, ApiError> {
+    admin.require(ROLES)?;
+    let l = load(&state, id).await?;
+    let from = &state.infra.config.email.from;
+    Ok(ApiJson(progress::progress(&state.infra.db, &state.keys, &l, from).await?))
+}
+
+/// One line per letter, for the organisers' records (CSV).
+#[utoipa::path(get, path = "/api/v1/admin/letters/{id}/report.csv", tag = "letters", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 401, body = E), (status = 403, body = E), (status = 404, body = E)))]
+pub async fn report(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<Uuid>,
+) -> Result<Response, ApiError> {
+    admin.require(ROLES)?;
+    let l = load(&state, id).await?;
+    let from = &state.infra.config.email.from;
+    let bytes = progress::report_csv(&state.infra.db, &state.keys, &l, from).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"letter-{}.csv\"", l.slug),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resolve {
+    /// `sent` (it arrived: record it) or `requeue` (send it again).
+    pub resolution: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Accepted {
+    pub status: &'static str,
+}
+
+/// Resolves a letter whose fate is unknown (after checking with the
+/// official's office): mark it sent, or send it again. Audited.
+#[utoipa::path(post, path = "/api/v1/admin/letters/{id}/deliveries/{delivery_id}/resolve", tag = "letters",
+    security(("bearer" = [])), params(("id" = Uuid, Path), ("delivery_id" = Uuid, Path)), request_body = Resolve,
+    responses((status = 202, body = Accepted), (status = 401, body = E), (status = 403, body = E), (status = 404, body = E),
+              (status = 409, body = E), (status = 422, body = E)))]
+pub async fn resolve(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((id, delivery_id)): Path<(Uuid, Uuid)>,
+    ApiJson(req): ApiJson<Resolve>,
+) -> Result<(StatusCode, ApiJson<Accepted>), ApiError> {
+    let who = admin.require(ROLES)?;
+    if !matches!(req.resolution.as_str(), "sent" | "requeue") {
+        return Err(ApiError::validation("resolution: sent or requeue"));
+    }
+    progress::resolve(&state.infra.db, who, id, delivery_id, &req.resolution)
+        .await?
+        .map_err(|r| match r {
+            progress::Refused::NotFound => ApiError::not_found(),
+            progress::Refused::NotUnknown => ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "only a letter whose fate is unknown can be resolved",
+            ),
+        })?;
+    Ok((StatusCode::ACCEPTED, ApiJson(Accepted { status: "accepted" })))
+}
