@@ -35,7 +35,13 @@ fn overdose_day(channels: &[&str]) -> Value {
 }
 
 async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {
-    app.http.post(app.url(path)).bearer_auth(token).json(&body).send().await.unwrap()
+    app.http
+        .post(app.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -44,13 +50,30 @@ async fn organiser_creates_previews_approves_pauses_and_cancels_with_audit() {
     let organiser = app.token(Role::Organiser).await;
     let caseworker = app.token(Role::Caseworker).await;
 
-    let r = post(&app, &caseworker, "/api/v1/admin/campaigns", overdose_day(&["email"])).await;
+    let r = post(
+        &app,
+        &caseworker,
+        "/api/v1/admin/campaigns",
+        overdose_day(&["email"]),
+    )
+    .await;
     assert_eq!(r.status(), 403);
     let r = post(&app, &organiser, "/api/v1/admin/campaigns", json!({"name": "x", "schedule": {"kind": "cron", "cron": "every day"}, "audience": {"channels": ["email"]}, "templates": {}})).await;
     assert_eq!(r.status(), 422);
-    assert!(r.json::<Value>().await.unwrap()["error"]["message"].as_str().unwrap().starts_with("schedule.cron"));
+    assert!(
+        r.json::<Value>().await.unwrap()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("schedule.cron")
+    );
 
-    let r = post(&app, &organiser, "/api/v1/admin/campaigns", overdose_day(&["email", "telegram"])).await;
+    let r = post(
+        &app,
+        &organiser,
+        "/api/v1/admin/campaigns",
+        overdose_day(&["email", "telegram"]),
+    )
+    .await;
     assert_eq!(r.status(), 201);
     let c: Value = r.json().await.unwrap();
     let id = c["id"].as_str().unwrap().to_string();
@@ -60,14 +83,37 @@ async fn organiser_creates_previews_approves_pauses_and_cancels_with_audit() {
     assert_eq!(c["next_occurrences"][0], "2027-08-31T10:00:00+05:00");
 
     // Preview: kk falls back to ru for the text, keeps its own subject.
-    let r = post(&app, &organiser, &format!("/api/v1/admin/campaigns/{id}/preview"), json!({"language": "kk", "channel": "email"})).await;
+    let r = post(
+        &app,
+        &organiser,
+        &format!("/api/v1/admin/campaigns/{id}/preview"),
+        json!({"language": "kk", "channel": "email"}),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let p: Value = r.json().await.unwrap();
-    assert_eq!(p["email"]["subject"], "Артық дозалану туралы халықаралық ақпарат күні");
-    assert!(p["email"]["text"].as_str().unwrap().starts_with("Сегодня Артық дозалану"));
-    let r = post(&app, &organiser, &format!("/api/v1/admin/campaigns/{id}/preview"), json!({"language": "ru", "channel": "telegram"})).await;
+    assert_eq!(
+        p["email"]["subject"],
+        "Артық дозалану туралы халықаралық ақпарат күні"
+    );
+    assert!(
+        p["email"]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Сегодня Артық дозалану")
+    );
+    let r = post(
+        &app,
+        &organiser,
+        &format!("/api/v1/admin/campaigns/{id}/preview"),
+        json!({"language": "ru", "channel": "telegram"}),
+    )
+    .await;
     let p: Value = r.json().await.unwrap();
-    assert_eq!(p["telegram"], "<b>Международный день информирования о передозировках</b>\nnasvyazi помнит.");
+    assert_eq!(
+        p["telegram"],
+        "<b>Международный день информирования о передозировках</b>\nnasvyazi помнит."
+    );
 
     for (step, status, code) in [
         ("resume", "draft", 409),
@@ -76,24 +122,53 @@ async fn organiser_creates_previews_approves_pauses_and_cancels_with_audit() {
         ("pause", "paused", 200),
         ("resume", "scheduled", 200),
     ] {
-        let r = post(&app, &organiser, &format!("/api/v1/admin/campaigns/{id}/{step}"), json!({})).await;
+        let r = post(
+            &app,
+            &organiser,
+            &format!("/api/v1/admin/campaigns/{id}/{step}"),
+            json!({}),
+        )
+        .await;
         assert_eq!(r.status(), code, "{step}");
         if code == 200 {
             assert_eq!(r.json::<Value>().await.unwrap()["status"], status, "{step}");
         }
     }
     // An approved campaign is not edited in place.
-    let r = app.http.put(app.url(&format!("/api/v1/admin/campaigns/{id}"))).bearer_auth(&organiser).json(&overdose_day(&["email"])).send().await.unwrap();
-    assert_eq!(r.status(), 409);
-    let r = post(&app, &organiser, &format!("/api/v1/admin/campaigns/{id}/cancel"), json!({})).await;
-    assert_eq!(r.json::<Value>().await.unwrap()["status"], "cancelled");
-
-    let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_log WHERE target = $1 ORDER BY id")
-        .bind(&id)
-        .fetch_all(&app.infra.db)
+    let r = app
+        .http
+        .put(app.url(&format!("/api/v1/admin/campaigns/{id}")))
+        .bearer_auth(&organiser)
+        .json(&overdose_day(&["email"]))
+        .send()
         .await
         .unwrap();
-    assert_eq!(actions, ["campaign.create", "campaign.approve", "campaign.pause", "campaign.resume", "campaign.cancel"]);
+    assert_eq!(r.status(), 409);
+    let r = post(
+        &app,
+        &organiser,
+        &format!("/api/v1/admin/campaigns/{id}/cancel"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "cancelled");
+
+    let actions: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM audit_log WHERE target = $1 ORDER BY id")
+            .bind(&id)
+            .fetch_all(&app.infra.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        actions,
+        [
+            "campaign.create",
+            "campaign.approve",
+            "campaign.pause",
+            "campaign.resume",
+            "campaign.cancel"
+        ]
+    );
     app.stop().await;
 }
 
@@ -101,14 +176,27 @@ async fn approved_campaign(app: &TestApp, body: Value) -> Uuid {
     let organiser = app.token(Role::Organiser).await;
     let r = post(app, &organiser, "/api/v1/admin/campaigns", body).await;
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    let id: Uuid = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().parse().unwrap();
-    let r = post(app, &organiser, &format!("/api/v1/admin/campaigns/{id}/approve"), json!({})).await;
+    let id: Uuid = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let r = post(
+        app,
+        &organiser,
+        &format!("/api/v1/admin/campaigns/{id}/approve"),
+        json!({}),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     id
 }
 
 fn engine(app: &TestApp) -> Engine {
-    Engine { db: app.infra.db.clone(), grace: Duration::from_secs(3600) }
+    Engine {
+        db: app.infra.db.clone(),
+        grace: Duration::from_secs(3600),
+    }
 }
 
 #[tokio::test]
@@ -117,11 +205,14 @@ async fn two_schedulers_trigger_each_occurrence_once_and_grace_decides_missed_on
     // three schedulers on one database.
     let app = spawn_app_without_notifier("[scheduler]\ngrace_window_secs = 3600\n").await;
     let a = approved_campaign(&app, overdose_day(&["email"])).await;
-    let b = approved_campaign(&app, json!({
-        "name": "weekly", "schedule": {"kind": "cron", "cron": "0 10 * * 1"},
-        "audience": {"channels": ["email"]},
-        "templates": {"ru": {"email_subject": "s", "email_text": "t"}}
-    }))
+    let b = approved_campaign(
+        &app,
+        json!({
+            "name": "weekly", "schedule": {"kind": "cron", "cron": "0 10 * * 1"},
+            "audience": {"channels": ["email"]},
+            "templates": {"ru": {"email_subject": "s", "email_text": "t"}}
+        }),
+    )
     .await;
     let (e1, e2) = (engine(&app), engine(&app));
     e1.sync(Utc::now()).await.unwrap();
@@ -148,26 +239,32 @@ async fn two_schedulers_trigger_each_occurrence_once_and_grace_decides_missed_on
             .await
             .unwrap();
     assert_eq!(rows.len(), 2);
-    let by: HashMap<Uuid, (String, Option<String>)> = rows.into_iter().map(|r| (r.0, (r.1, r.2))).collect();
+    let by: HashMap<Uuid, (String, Option<String>)> =
+        rows.into_iter().map(|r| (r.0, (r.1, r.2))).collect();
     assert_eq!(by[&a].0, "triggered");
     assert_eq!(by[&b].0, "skipped");
     assert!(by[&b].1.as_deref().unwrap().contains("grace window"));
-    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM scheduler_outbox WHERE event_type = 'campaign.triggered'")
-        .fetch_one(&app.infra.db)
-        .await
-        .unwrap();
+    let events: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM scheduler_outbox WHERE event_type = 'campaign.triggered'",
+    )
+    .fetch_one(&app.infra.db)
+    .await
+    .unwrap();
     assert_eq!(events, 1, "one event for the one triggered occurrence");
     // The event id is the occurrence id (the Nats-Msg-Id).
-    let same: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM scheduler_outbox x JOIN occurrences o ON o.id = x.id)")
-        .fetch_one(&app.infra.db)
-        .await
-        .unwrap();
+    let same: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM scheduler_outbox x JOIN occurrences o ON o.id = x.id)",
+    )
+    .fetch_one(&app.infra.db)
+    .await
+    .unwrap();
     assert!(same);
     // The next instants were computed after the fired ones.
-    let next: Vec<DateTime<Utc>> = sqlx::query_scalar("SELECT next_at FROM schedule_state ORDER BY campaign_id")
-        .fetch_all(&app.infra.db)
-        .await
-        .unwrap();
+    let next: Vec<DateTime<Utc>> =
+        sqlx::query_scalar("SELECT next_at FROM schedule_state ORDER BY campaign_id")
+            .fetch_all(&app.infra.db)
+            .await
+            .unwrap();
     assert!(next.iter().all(|t| *t > now));
     app.stop().await;
 }
@@ -216,13 +313,19 @@ async fn fan_out_of_ten_thousand_contacts_is_exact_and_honours_quiet_hours() {
     let mut body = overdose_day(&["email", "telegram", "telegram_channel"]);
     body["audience"]["languages"] = json!(["ru", "kk"]);
     let r = post(&app, &organiser, "/api/v1/admin/campaigns", body).await;
-    let id: Uuid = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().parse().unwrap();
+    let id: Uuid = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let campaign = Campaign::load(&app.infra.db, id).await.unwrap().unwrap();
     // 31 August 23:30 Almaty (18:30Z): inside the quiet hours.
     let night: DateTime<Utc> = "2027-08-31T18:30:00Z".parse().unwrap();
     let occurrence = Uuid::now_v7();
     let mut tx = app.infra.db.begin().await.unwrap();
-    let n = nasvyazi_notifier::fanout::expand(&mut tx, &campaign, occurrence, night).await.unwrap();
+    let n = nasvyazi_notifier::fanout::expand(&mut tx, &campaign, occurrence, night)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(n, expected + 1, "matching contacts plus one channel post");
     let (rows, earliest): (i64, DateTime<Utc>) = sqlx::query_as(
@@ -233,10 +336,16 @@ async fn fan_out_of_ten_thousand_contacts_is_exact_and_honours_quiet_hours() {
     .await
     .unwrap();
     assert_eq!(rows as u64, expected);
-    assert_eq!(earliest, "2027-09-01T04:00:00Z".parse::<DateTime<Utc>>().unwrap(), "waits for 09:00 local");
+    assert_eq!(
+        earliest,
+        "2027-09-01T04:00:00Z".parse::<DateTime<Utc>>().unwrap(),
+        "waits for 09:00 local"
+    );
     // Idempotent: the same occurrence again adds nothing.
     let mut tx = app.infra.db.begin().await.unwrap();
-    nasvyazi_notifier::fanout::expand(&mut tx, &campaign, occurrence, night).await.unwrap();
+    nasvyazi_notifier::fanout::expand(&mut tx, &campaign, occurrence, night)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     let again: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE ref_id = $1")
         .bind(occurrence)
@@ -250,14 +359,33 @@ async fn fan_out_of_ten_thousand_contacts_is_exact_and_honours_quiet_hours() {
 #[tokio::test]
 async fn a_one_shot_campaign_fires_and_reaches_matching_supporters_once() {
     let smtp = SmtpServer::start().await;
-    let app = spawn_app_with(&smtp_config(&smtp, "[campaigns]\nquiet_hours_start = \"00:00\"\nquiet_hours_end = \"00:00\"\n")).await;
+    let app = spawn_app_with(&smtp_config(
+        &smtp,
+        "[campaigns]\nquiet_hours_start = \"00:00\"\nquiet_hours_end = \"00:00\"\n",
+    ))
+    .await;
     let want = ["a1@example.kz", "a2@example.kz"];
     for a in want {
-        app.insert_contact(NewContact { topics: &["overdose"], ..NewContact::email(a) }).await;
+        app.insert_contact(NewContact {
+            topics: &["overdose"],
+            ..NewContact::email(a)
+        })
+        .await;
     }
-    app.insert_contact(NewContact { topics: &["hiv"], ..NewContact::email("other-topic@example.kz") }).await;
-    app.insert_contact(NewContact { status: "unsubscribed", topics: &["overdose"], ..NewContact::email("gone@example.kz") }).await;
-    let at = (Utc::now().with_timezone(&chrono_tz::Asia::Almaty) + chrono::Duration::seconds(2)).format("%Y-%m-%dT%H:%M:%S").to_string();
+    app.insert_contact(NewContact {
+        topics: &["hiv"],
+        ..NewContact::email("other-topic@example.kz")
+    })
+    .await;
+    app.insert_contact(NewContact {
+        status: "unsubscribed",
+        topics: &["overdose"],
+        ..NewContact::email("gone@example.kz")
+    })
+    .await;
+    let at = (Utc::now().with_timezone(&chrono_tz::Asia::Almaty) + chrono::Duration::seconds(2))
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string();
     let mut body = overdose_day(&["email"]);
     body["schedule"] = json!({ "kind": "once", "at": [at] });
     body["templates"]["ru"]["email_subject"] = json!("Сегодня важный день{{ day }}");
@@ -267,12 +395,28 @@ async fn a_one_shot_campaign_fires_and_reaches_matching_supporters_once() {
     to.sort();
     assert_eq!(to, want);
     let m = &got[0];
-    assert_eq!(m.header("Subject").unwrap(), "Сегодня важный день", "no day: renders as nothing");
-    assert_eq!(m.header_values_raw("List-Unsubscribe-Post"), ["List-Unsubscribe=One-Click"]);
+    assert_eq!(
+        m.header("Subject").unwrap(),
+        "Сегодня важный день",
+        "no day: renders as nothing"
+    );
+    assert_eq!(
+        m.header_values_raw("List-Unsubscribe-Post"),
+        ["List-Unsubscribe=One-Click"]
+    );
     assert!(m.text_body().unwrap().contains("/u/"));
     let organiser = app.token(Role::Organiser).await;
     let progress: Value = eventually(Duration::from_secs(10), || async {
-        let p: Value = app.http.get(app.url(&format!("/api/v1/admin/campaigns/{id}/progress"))).bearer_auth(&organiser).send().await.ok()?.json().await.ok()?;
+        let p: Value = app
+            .http
+            .get(app.url(&format!("/api/v1/admin/campaigns/{id}/progress")))
+            .bearer_auth(&organiser)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
         (p["totals"]["sent"] == 2).then_some(p)
     })
     .await;
@@ -287,21 +431,51 @@ async fn a_one_shot_campaign_fires_and_reaches_matching_supporters_once() {
 async fn failed_deliveries_are_resent_with_one_request_and_test_sends_work() {
     let smtp = SmtpServer::start().await;
     smtp.set_behaviour(Behaviour::PermFail { code: 554 });
-    let app = spawn_app_with(&smtp_config(&smtp, "[campaigns]\nquiet_hours_start = \"00:00\"\nquiet_hours_end = \"00:00\"\n")).await;
-    app.insert_contact(NewContact { topics: &["overdose"], ..NewContact::email("r1@example.kz") }).await;
+    let app = spawn_app_with(&smtp_config(
+        &smtp,
+        "[campaigns]\nquiet_hours_start = \"00:00\"\nquiet_hours_end = \"00:00\"\n",
+    ))
+    .await;
+    app.insert_contact(NewContact {
+        topics: &["overdose"],
+        ..NewContact::email("r1@example.kz")
+    })
+    .await;
     let organiser = app.token(Role::Organiser).await;
-    let r = post(&app, &organiser, "/api/v1/admin/campaigns", overdose_day(&["email"])).await;
-    let id: Uuid = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().parse().unwrap();
+    let r = post(
+        &app,
+        &organiser,
+        "/api/v1/admin/campaigns",
+        overdose_day(&["email"]),
+    )
+    .await;
+    let id: Uuid = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     // A test send before approval.
     smtp.set_behaviour(Behaviour::Accept);
-    let r = post(&app, &organiser, &format!("/api/v1/admin/campaigns/{id}/test-send"), json!({"channel": "email", "address": "me@forum.example.kz", "language": "kk"})).await;
+    let r = post(
+        &app,
+        &organiser,
+        &format!("/api/v1/admin/campaigns/{id}/test-send"),
+        json!({"channel": "email", "address": "me@forum.example.kz", "language": "kk"}),
+    )
+    .await;
     assert_eq!(r.status(), 202);
     let test = smtp.wait_for(1, Duration::from_secs(15)).await.remove(0);
     assert_eq!(test.rcpt_to, ["me@forum.example.kz"]);
     smtp.clear_messages();
     // Fire an occurrence by hand (as the scheduler would) while the server refuses.
     smtp.set_behaviour(Behaviour::PermFail { code: 554 });
-    post(&app, &organiser, &format!("/api/v1/admin/campaigns/{id}/approve"), json!({})).await;
+    post(
+        &app,
+        &organiser,
+        &format!("/api/v1/admin/campaigns/{id}/approve"),
+        json!({}),
+    )
+    .await;
     let campaign = Campaign::load(&app.infra.db, id).await.unwrap().unwrap();
     let occurrence = Uuid::now_v7();
     sqlx::query("INSERT INTO occurrences (id, campaign_id, scheduled_at, status) VALUES ($1, $2, now(), 'triggered')")
@@ -311,18 +485,34 @@ async fn failed_deliveries_are_resent_with_one_request_and_test_sends_work() {
         .await
         .unwrap();
     let mut tx = app.infra.db.begin().await.unwrap();
-    nasvyazi_notifier::fanout::expand(&mut tx, &campaign, occurrence, Utc::now()).await.unwrap();
+    nasvyazi_notifier::fanout::expand(&mut tx, &campaign, occurrence, Utc::now())
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     eventually(Duration::from_secs(15), || async {
-        let failed: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE ref_id = $1 AND status = 'failed'")
-            .bind(occurrence).fetch_one(&app.infra.db).await.unwrap();
+        let failed: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM deliveries WHERE ref_id = $1 AND status = 'failed'",
+        )
+        .bind(occurrence)
+        .fetch_one(&app.infra.db)
+        .await
+        .unwrap();
         (failed == 1).then_some(())
     })
     .await;
     // The address was suppressed by the 5xx; lift it, fix the server, resend.
-    sqlx::query("DELETE FROM suppressions").execute(&app.infra.db).await.unwrap();
+    sqlx::query("DELETE FROM suppressions")
+        .execute(&app.infra.db)
+        .await
+        .unwrap();
     smtp.set_behaviour(Behaviour::Accept);
-    let r = post(&app, &organiser, &format!("/api/v1/admin/campaigns/{id}/resend-failed"), json!({})).await;
+    let r = post(
+        &app,
+        &organiser,
+        &format!("/api/v1/admin/campaigns/{id}/resend-failed"),
+        json!({}),
+    )
+    .await;
     assert_eq!(r.status(), 202);
     let got = smtp.wait_for(1, Duration::from_secs(15)).await;
     assert_eq!(got[0].rcpt_to, ["r1@example.kz"]);
@@ -341,12 +531,32 @@ async fn a_notifier_killed_mid_campaign_loses_nothing_and_duplicates_at_most_its
     .await;
     let n = 150;
     for i in 0..n {
-        app.insert_contact(NewContact { topics: &["overdose"], ..NewContact::email(&format!("c{i}@example.kz")) }).await;
+        app.insert_contact(NewContact {
+            topics: &["overdose"],
+            ..NewContact::email(&format!("c{i}@example.kz"))
+        })
+        .await;
     }
     let organiser = app.token(Role::Organiser).await;
-    let r = post(&app, &organiser, "/api/v1/admin/campaigns", overdose_day(&["email"])).await;
-    let id: Uuid = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().parse().unwrap();
-    post(&app, &organiser, &format!("/api/v1/admin/campaigns/{id}/approve"), json!({})).await;
+    let r = post(
+        &app,
+        &organiser,
+        "/api/v1/admin/campaigns",
+        overdose_day(&["email"]),
+    )
+    .await;
+    let id: Uuid = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    post(
+        &app,
+        &organiser,
+        &format!("/api/v1/admin/campaigns/{id}/approve"),
+        json!({}),
+    )
+    .await;
     let campaign = Campaign::load(&app.infra.db, id).await.unwrap().unwrap();
     let occurrence = Uuid::now_v7();
     sqlx::query("INSERT INTO occurrences (id, campaign_id, scheduled_at, status) VALUES ($1, $2, now(), 'triggered')")
@@ -356,7 +566,9 @@ async fn a_notifier_killed_mid_campaign_loses_nothing_and_duplicates_at_most_its
         .await
         .unwrap();
     let mut tx = app.infra.db.begin().await.unwrap();
-    nasvyazi_notifier::fanout::expand(&mut tx, &campaign, occurrence, Utc::now()).await.unwrap();
+    nasvyazi_notifier::fanout::expand(&mut tx, &campaign, occurrence, Utc::now())
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 
     let first = app.start_notifier().await;
@@ -377,13 +589,19 @@ async fn a_notifier_killed_mid_campaign_loses_nothing_and_duplicates_at_most_its
     // Duplicates come only from the batch in flight at the crash: at most
     // one claimed batch (batch_size rows) was sent but not recorded.
     eventually(Duration::from_secs(20), || async {
-        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status <> 'sent'")
-            .fetch_one(&app.infra.db).await.unwrap();
+        let left: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status <> 'sent'")
+                .fetch_one(&app.infra.db)
+                .await
+                .unwrap();
         (left == 0).then_some(())
     })
     .await;
     let duplicates: usize = smtp.messages().len() - n;
-    assert!(duplicates <= BATCH, "{duplicates} duplicates > batch of {BATCH}");
+    assert!(
+        duplicates <= BATCH,
+        "{duplicates} duplicates > batch of {BATCH}"
+    );
     second.shutdown.cancel();
     let _ = second.task.await;
     app.stop().await;

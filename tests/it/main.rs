@@ -5,6 +5,7 @@ mod appeals;
 mod campaigns;
 mod config;
 mod http_basics;
+mod letters;
 mod migrations;
 mod outbox;
 mod smtp_server;

@@ -297,9 +297,17 @@ impl TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = self.shutdown.child_token();
-        let task = tokio::spawn(nasvyazi_notifier::run(self.config.clone(), listener, shutdown.clone()));
+        let task = tokio::spawn(nasvyazi_notifier::run(
+            self.config.clone(),
+            listener,
+            shutdown.clone(),
+        ));
         self.wait_ready(addr).await;
-        RunningNotifier { addr, shutdown, task }
+        RunningNotifier {
+            addr,
+            shutdown,
+            task,
+        }
     }
 
     /// Inserts a contact directly, sealed as intake seals it (for fan-out
@@ -309,7 +317,11 @@ impl TestApp {
         use nasvyazi_shared::crypto::{random_token, token_hash};
         let keys = Keyring::from_config(&self.config.crypto).unwrap();
         let id = uuid::Uuid::now_v7();
-        let normalised = if c.channel == "email" { c.address.to_lowercase() } else { c.address.to_string() };
+        let normalised = if c.channel == "email" {
+            c.address.to_lowercase()
+        } else {
+            c.address.to_string()
+        };
         let (key, wrapped) = keys.new_data_key();
         let unsub = random_token(32);
         sqlx::query(
@@ -394,7 +406,14 @@ pub struct NewContact<'a> {
 impl<'a> NewContact<'a> {
     /// An active email contact in Russian with no topics or region.
     pub fn email(address: &'a str) -> Self {
-        NewContact { channel: "email", address, status: "active", language: "ru", topics: &[], region: None }
+        NewContact {
+            channel: "email",
+            address,
+            status: "active",
+            language: "ru",
+            topics: &[],
+            region: None,
+        }
     }
 }
 

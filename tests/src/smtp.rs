@@ -78,6 +78,9 @@ pub struct Received {
     pub auth_user: Option<String>,
     /// The argument of the last `EHLO`/`HELO` on that connection.
     pub helo: String,
+    /// When it was recorded (just before the `250` went out): spacing
+    /// between messages is measured on these.
+    pub received_at: std::time::Instant,
 }
 
 impl fmt::Debug for Received {
@@ -745,6 +748,7 @@ impl Session {
                     connection: self.id,
                     auth_user: self.auth_user.clone(),
                     helo: self.helo.clone().unwrap_or_default(),
+                    received_at: std::time::Instant::now(),
                 };
                 let count = {
                     let mut inner = self.state.lock();

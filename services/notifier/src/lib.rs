@@ -222,7 +222,8 @@ async fn reconcile_occurrences(infra: &Infra) -> anyhow::Result<()> {
 /// so the label set stays bounded).
 async fn progress_gauges(infra: Infra, shutdown: CancellationToken) -> anyhow::Result<()> {
     loop {
-        let rows: Result<Vec<(uuid::Uuid, uuid::Uuid, String, String, i64)>, _> = sqlx::query_as(
+        type Row = (uuid::Uuid, uuid::Uuid, String, String, i64);
+        let rows: Result<Vec<Row>, _> = sqlx::query_as(
             "WITH recent AS (SELECT id, campaign_id FROM occurrences WHERE status = 'triggered'
                                AND triggered_at > now() - interval '1 day' ORDER BY triggered_at DESC LIMIT 50)
              SELECT r.campaign_id, d.ref_id, d.channel, d.status, count(*)

@@ -4,8 +4,8 @@
 
 use lettre::Message;
 use lettre::message::dkim::{DkimConfig, DkimSigningAlgorithm, DkimSigningKey};
-use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use nasvyazi_shared::channel::{EmailMessage, SendError};
 use nasvyazi_shared::config::EmailConfig;

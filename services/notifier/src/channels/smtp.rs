@@ -46,7 +46,10 @@ enum TlsMode {
 fn parse_url(s: &str) -> anyhow::Result<Target> {
     let bad = || anyhow::anyhow!("email.smtp_url: not a usable SMTP URL");
     let url = url::Url::parse(s).map_err(|_| bad())?;
-    let tls_param = url.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v.to_string());
+    let tls_param = url
+        .query_pairs()
+        .find(|(k, _)| k == "tls")
+        .map(|(_, v)| v.to_string());
     let tls = match (url.scheme(), tls_param.as_deref()) {
         ("smtp", None | Some("none")) => TlsMode::None,
         ("smtp", Some("required")) => TlsMode::StartTlsRequired,
@@ -54,12 +57,27 @@ fn parse_url(s: &str) -> anyhow::Result<Target> {
         ("smtps", _) => TlsMode::Implicit,
         _ => return Err(bad()),
     };
-    let host = url.host_str().ok_or_else(bad)?.trim_matches(['[', ']']).to_string();
-    let port = url.port().unwrap_or(if tls == TlsMode::Implicit { 465 } else { 25 });
-    let decode = |v: &str| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned();
+    let host = url
+        .host_str()
+        .ok_or_else(bad)?
+        .trim_matches(['[', ']'])
+        .to_string();
+    let port = url
+        .port()
+        .unwrap_or(if tls == TlsMode::Implicit { 465 } else { 25 });
+    let decode = |v: &str| {
+        percent_encoding::percent_decode_str(v)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
     let credentials = (!url.username().is_empty())
         .then(|| Credentials::new(decode(url.username()), decode(url.password().unwrap_or(""))));
-    Ok(Target { host, port, tls, credentials })
+    Ok(Target {
+        host,
+        port,
+        tls,
+        credentials,
+    })
 }
 
 pub struct Smtp {
@@ -88,14 +106,20 @@ impl From<lettre::transport::smtp::Error> for ConnectError {
 }
 
 fn transient(reason: String) -> SendError {
-    SendError::Transient { reason, retry_after: None }
+    SendError::Transient {
+        reason,
+        retry_after: None,
+    }
 }
 
 /// Classifies lettre's error; the reason is scrubbed of addresses.
 fn classify(e: &lettre::transport::smtp::Error) -> SendError {
     let reason = scrub(&e.to_string());
     if e.is_permanent() {
-        SendError::Permanent { reason, suppress: true }
+        SendError::Permanent {
+            reason,
+            suppress: true,
+        }
     } else {
         transient(reason)
     }
@@ -120,7 +144,9 @@ impl Smtp {
 
     async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
         self.connect_inner().await.map_err(|e| match e {
-            ConnectError::Io(e) => transient(format!("cannot connect to the SMTP server: {}", e.kind())),
+            ConnectError::Io(e) => {
+                transient(format!("cannot connect to the SMTP server: {}", e.kind()))
+            }
             ConnectError::Smtp(e) => classify(&e),
         })
     }
@@ -129,38 +155,62 @@ impl Smtp {
         let t = &self.target;
         let tls = || TlsParameters::new(t.host.clone());
         let mut conn = if t.tls == TlsMode::Implicit {
-            AsyncSmtpConnection::connect_tokio1((t.host.as_str(), t.port), Some(self.timeout), &self.hello, Some(tls()?), None)
-                .await?
+            AsyncSmtpConnection::connect_tokio1(
+                (t.host.as_str(), t.port),
+                Some(self.timeout),
+                &self.hello,
+                Some(tls()?),
+                None,
+            )
+            .await?
         } else {
-            let stream = tokio::time::timeout(self.timeout, tokio::net::TcpStream::connect((t.host.as_str(), t.port)))
-                .await
-                .map_err(|_| ConnectError::Io(std::io::ErrorKind::TimedOut.into()))?
-                .map_err(ConnectError::Io)?;
+            let stream = tokio::time::timeout(
+                self.timeout,
+                tokio::net::TcpStream::connect((t.host.as_str(), t.port)),
+            )
+            .await
+            .map_err(|_| ConnectError::Io(std::io::ErrorKind::TimedOut.into()))?
+            .map_err(ConnectError::Io)?;
             // The point of this pool: no delayed-ACK wait between writes.
             let _ = stream.set_nodelay(true);
-            let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello).await?;
+            let mut conn =
+                AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello).await?;
             match t.tls {
                 TlsMode::StartTlsRequired => conn.starttls(tls()?, &self.hello).await?,
-                TlsMode::StartTlsOpportunistic if conn.can_starttls() => conn.starttls(tls()?, &self.hello).await?,
+                TlsMode::StartTlsOpportunistic if conn.can_starttls() => {
+                    conn.starttls(tls()?, &self.hello).await?
+                }
                 _ => {}
             }
             conn
         };
         if let Some(creds) = &t.credentials {
-            conn.auth(&[Mechanism::Plain, Mechanism::Login], creds).await?;
+            conn.auth(&[Mechanism::Plain, Mechanism::Login], creds)
+                .await?;
         }
         Ok(conn)
     }
 
     /// One conversation on a pooled (or new) connection.
-    async fn send_raw(&self, message: &lettre::Message) -> Result<lettre::transport::smtp::response::Response, SendError> {
-        let _slot = self.slots.acquire().await.map_err(|_| transient("pool closed".into()))?;
+    async fn send_raw(
+        &self,
+        message: &lettre::Message,
+    ) -> Result<lettre::transport::smtp::response::Response, SendError> {
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| transient("pool closed".into()))?;
         let envelope = message.envelope().clone();
         let bytes = message.formatted();
         // A pooled connection may have been closed by the server meanwhile:
         // then one fresh attempt.
         for fresh in [false, true] {
-            let pooled = if fresh { None } else { self.idle.lock().await.pop() };
+            let pooled = if fresh {
+                None
+            } else {
+                self.idle.lock().await.pop()
+            };
             let reused = pooled.is_some();
             let mut conn = match pooled {
                 Some(c) => c,
@@ -203,11 +253,16 @@ impl Channel for Smtp {
         };
         let built = mime::build(msg, self.dkim.as_ref())?;
         self.global.until_ready().await;
-        self.per_domain.until_key_ready(&msg.to.domain().to_string()).await;
+        self.per_domain
+            .until_key_ready(&msg.to.domain().to_string())
+            .await;
         let Ok(sent) = tokio::time::timeout(self.timeout, self.send_raw(&built)).await else {
             // The server may still deliver it: a broadcast may then arrive
             // twice, which is the at-least-once bound we accept.
-            return Err(transient(format!("SMTP conversation timed out after {:?}", self.timeout)));
+            return Err(transient(format!(
+                "SMTP conversation timed out after {:?}",
+                self.timeout
+            )));
         };
         let response = sent?;
         let text: Vec<&str> = response.message().collect();

@@ -48,7 +48,10 @@ pub async fn prepare(
     let Some((name, templates, letter_reply_to)) = letter else {
         return Err(NotReady::Skip("letter deleted"));
     };
-    let Some(official) = load_official(db, keys, c.official_id).await.map_err(load_error)? else {
+    let Some(official) = load_official(db, keys, c.official_id)
+        .await
+        .map_err(load_error)?
+    else {
         return Err(NotReady::Skip("official deleted"));
     };
     let (signer, signatories, reply_to) = if c.signer_id == COLLECTIVE {
@@ -63,7 +66,10 @@ pub async fn prepare(
         }
         (None, all, letter_reply_to)
     } else {
-        let Some(s) = load_signer(db, keys, c.signer_id).await.map_err(load_error)? else {
+        let Some(s) = load_signer(db, keys, c.signer_id)
+            .await
+            .map_err(load_error)?
+        else {
             return Err(NotReady::Skip("signature withdrawn"));
         };
         let reply_to = if s.allow_reply_to {

@@ -59,8 +59,16 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
     .bind(row.contact_id)
     .fetch_optional(db)
     .await?;
-    let Some((nonce, confirmed, Some(data_key), Some(email_ct), Some(confirm_ct), Some(withdraw_ct), language, letter)) =
-        found
+    let Some((
+        nonce,
+        confirmed,
+        Some(data_key),
+        Some(email_ct),
+        Some(confirm_ct),
+        Some(withdraw_ct),
+        language,
+        letter,
+    )) = found
     else {
         return Err(NotReady::Skip("signature withdrawn or deleted"));
     };
@@ -81,7 +89,10 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
     let config = worker.config();
     let base = config.public_base();
     let url = |path: &str, token: &str| {
-        minijinja::Value::from_safe_string(format!("{base}/letters/{path}/{token}?lang={}", lang.code()))
+        minijinja::Value::from_safe_string(format!(
+            "{base}/letters/{path}/{token}?lang={}",
+            lang.code()
+        ))
     };
     let ctx = minijinja::context! {
         lang => lang.code(),

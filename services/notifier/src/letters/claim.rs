@@ -135,19 +135,33 @@ pub async fn claim(
         let hours = OfficeHours::from_columns(c.office_days.clone(), c.office_start, c.office_end)
             .unwrap_or_default();
         if !hours.is_open(tz, now) {
-            defer(&mut tx, c.official_id, hours.next_open(tz, now).max(now + Duration::minutes(1))).await?;
+            defer(
+                &mut tx,
+                c.official_id,
+                hours.next_open(tz, now).max(now + Duration::minutes(1)),
+            )
+            .await?;
             out.settled += 1;
             continue;
         }
         let official_key = format!("o:{}", c.official_id);
         let day = OfficeHours::local_date(tz, now);
         let official = pacing[&official_key].clone();
-        let sent_today = if official.day == Some(day) { official.sent_on_day } else { 0 };
+        let sent_today = if official.day == Some(day) {
+            official.sent_on_day
+        } else {
+            0
+        };
         let cap = c
             .daily_cap
             .or((limits.official_daily_cap > 0).then_some(limits.official_daily_cap as i32));
         if cap.is_some_and(|cap| sent_today >= cap) {
-            defer(&mut tx, c.official_id, hours.next_day_open(tz, now).max(now + Duration::minutes(1))).await?;
+            defer(
+                &mut tx,
+                c.official_id,
+                hours.next_day_open(tz, now).max(now + Duration::minutes(1)),
+            )
+            .await?;
             out.settled += 1;
             continue;
         }
@@ -190,13 +204,15 @@ pub async fn claim(
         });
     }
     for p in pacing.values() {
-        sqlx::query("UPDATE letter_pacing SET next_at = $2, day = $3, sent_on_day = $4 WHERE key = $1")
-            .bind(&p.key)
-            .bind(p.next_at)
-            .bind(p.day)
-            .bind(p.sent_on_day)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE letter_pacing SET next_at = $2, day = $3, sent_on_day = $4 WHERE key = $1",
+        )
+        .bind(&p.key)
+        .bind(p.next_at)
+        .bind(p.day)
+        .bind(p.sent_on_day)
+        .execute(&mut *tx)
+        .await?;
     }
     sqlx::query(
         "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, locked_until = $2, updated_at = now()
@@ -243,7 +259,10 @@ async fn lock_pacing(
 /// locks its signature for update) is ordered before or after this claim:
 /// before, the letter is skipped; after, the withdrawal sees the letter on
 /// its way and is refused. Returns the deliveries whose signer withdrew.
-async fn lock_signatures(tx: &mut PgConnection, candidates: &[Candidate]) -> sqlx::Result<Vec<Uuid>> {
+async fn lock_signatures(
+    tx: &mut PgConnection,
+    candidates: &[Candidate],
+) -> sqlx::Result<Vec<Uuid>> {
     let signers: Vec<Uuid> = candidates
         .iter()
         .filter(|c| c.contact_id != COLLECTIVE)
@@ -320,7 +339,10 @@ pub async fn release(
     uncount: bool,
 ) -> sqlx::Result<()> {
     let mut tx = db.begin().await?;
-    for (key, gap) in [(&c.official_key, c.official_gap), (&c.domain_key, c.domain_gap)] {
+    for (key, gap) in [
+        (&c.official_key, c.official_gap),
+        (&c.domain_key, c.domain_gap),
+    ] {
         let gap = if talked { gap } else { Duration::zero() };
         sqlx::query(
             "UPDATE letter_pacing SET next_at = $2,

@@ -110,9 +110,10 @@ pub async fn reconcile(db: &PgPool, grace: Duration) -> sqlx::Result<u64> {
     .execute(&mut *conn)
     .await?
     .rows_affected();
-    let letters = sqlx::query(
-        &queue_each_sql("s.confirmed_at < now() - make_interval(secs => $1)", false),
-    )
+    let letters = sqlx::query(&queue_each_sql(
+        "s.confirmed_at < now() - make_interval(secs => $1)",
+        false,
+    ))
     .bind(secs)
     .execute(&mut *conn)
     .await?

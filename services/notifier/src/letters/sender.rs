@@ -58,9 +58,14 @@ impl Outcome {
 /// Anything else (a connection lost after the data, a timeout) may have
 /// delivered it.
 fn certainly_not_sent(reason: &str) -> bool {
-    ["transient error (", "cannot connect", "pool closed", "cannot write to the outbox folder"]
-        .iter()
-        .any(|p| reason.starts_with(p))
+    [
+        "transient error (",
+        "cannot connect",
+        "pool closed",
+        "cannot write to the outbox folder",
+    ]
+    .iter()
+    .any(|p| reason.starts_with(p))
 }
 
 impl LetterSender {
@@ -72,7 +77,9 @@ impl LetterSender {
     /// reconciles every minute.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> anyhow::Result<()> {
         let mut listener = PgListener::connect_with(&self.infra.db).await?;
-        listener.listen_all([queue::WAKE, crate::deliveries::WAKE]).await?;
+        listener
+            .listen_all([queue::WAKE, crate::deliveries::WAKE])
+            .await?;
         let poll = Duration::from_millis(self.infra.config.notifier.poll_interval_ms);
         let mut last_reconcile = tokio::time::Instant::now();
         while !shutdown.is_cancelled() {
@@ -157,7 +164,11 @@ impl LetterSender {
                 .await
             }
             Outcome::Retry(reason) | Outcome::Failed(reason) | Outcome::Unknown(reason) => {
-                let status = if matches!(outcome, Outcome::Unknown(_)) { "unknown" } else { "failed" };
+                let status = if matches!(outcome, Outcome::Unknown(_)) {
+                    "unknown"
+                } else {
+                    "failed"
+                };
                 tracing::warn!(%reason, status, "letter not delivered");
                 sqlx::query(
                     "UPDATE deliveries SET status = $2, locked_until = NULL, last_error = $3, updated_at = now()
@@ -196,15 +207,18 @@ impl LetterSender {
 
     async fn attempt(&self, c: &Claimed) -> Outcome {
         let config = &self.infra.config;
-        let message = match crate::compose::letter::prepare(&self.infra.db, &self.keys, config, c).await {
-            Ok(m) => m,
-            Err(NotReady::Skip(reason)) => return Outcome::Skipped(reason),
-            Err(NotReady::Fail(reason)) => return Outcome::Failed(reason),
-            Err(NotReady::Retry(e)) => return Outcome::Retry(e.to_string()),
-        };
+        let message =
+            match crate::compose::letter::prepare(&self.infra.db, &self.keys, config, c).await {
+                Ok(m) => m,
+                Err(NotReady::Skip(reason)) => return Outcome::Skipped(reason),
+                Err(NotReady::Fail(reason)) => return Outcome::Failed(reason),
+                Err(NotReady::Retry(e)) => return Outcome::Retry(e.to_string()),
+            };
         // Answer well inside the lease, so that a row left in `sending`
         // past it always means the sender itself stopped.
-        let budget = (self.lease() * 3 / 4).to_std().unwrap_or(Duration::from_secs(60));
+        let budget = (self.lease() * 3 / 4)
+            .to_std()
+            .unwrap_or(Duration::from_secs(60));
         match tokio::time::timeout(budget, self.email.send(&Outgoing::Email(message))).await {
             Ok(Ok(sent)) => Outcome::Sent {
                 id: sent.provider_message_id,
@@ -213,11 +227,13 @@ impl LetterSender {
             Ok(Err(SendError::Transient { reason, .. })) if certainly_not_sent(&reason) => {
                 Outcome::Retry(reason)
             }
-            Ok(Err(SendError::Transient { reason, .. })) => Outcome::Unknown(format!(
-                "the server may have taken it: {reason}"
-            )),
+            Ok(Err(SendError::Transient { reason, .. })) => {
+                Outcome::Unknown(format!("the server may have taken it: {reason}"))
+            }
             Ok(Err(SendError::Permanent { reason, .. })) => Outcome::Failed(reason),
-            Err(_) => Outcome::Unknown(format!("no answer within {budget:?}: the server may have taken it")),
+            Err(_) => Outcome::Unknown(format!(
+                "no answer within {budget:?}: the server may have taken it"
+            )),
         }
     }
 }

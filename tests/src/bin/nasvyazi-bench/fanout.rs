@@ -16,11 +16,17 @@ use crate::support::{BenchDb, peak_rss_mib, spawn_service, stop};
 
 pub async fn run() -> anyhow::Result<Results> {
     let mut results = Results::child();
-    let n: usize = std::env::var("BENCH_CONTACTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let n: usize = std::env::var("BENCH_CONTACTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let db = BenchDb::new().await?;
     let started = Instant::now();
     db.insert_contacts(n, "example.kz").await?;
-    eprintln!("   {n} sealed contacts inserted in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "   {n} sealed contacts inserted in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     let campaign_id = Uuid::now_v7();
     sqlx::query(
@@ -33,7 +39,9 @@ pub async fn run() -> anyhow::Result<Results> {
         "email_text": "Сегодня мы вспоминаем тех, кого потеряли.\n\nОтписаться: {{ unsubscribe_url }}"}}))
     .execute(&db.pool)
     .await?;
-    let campaign = Campaign::load(&db.pool, campaign_id).await?.expect("campaign");
+    let campaign = Campaign::load(&db.pool, campaign_id)
+        .await?
+        .expect("campaign");
     let expected = (0..n).filter(|j| j % 4 != 3).count() as u64;
 
     let (mut ours, mut psql) = (Vec::new(), Vec::new());
@@ -71,14 +79,23 @@ pub async fn run() -> anyhow::Result<Results> {
 
     // The real notifier: expands and sends the campaign; peak memory.
     let (sink, port) = sink()?;
-    let secs: u64 = std::env::var("BENCH_SEND_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(60);
+    let secs: u64 = std::env::var("BENCH_SEND_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
     let mut env = db.env();
     env.extend([
         ("NASVYAZI_EMAIL__TRANSPORT".to_string(), "smtp".to_string()),
-        ("NASVYAZI_EMAIL__SMTP_URL".into(), format!("smtp://127.0.0.1:{port}")),
+        (
+            "NASVYAZI_EMAIL__SMTP_URL".into(),
+            format!("smtp://127.0.0.1:{port}"),
+        ),
         ("NASVYAZI_EMAIL__POOL_SIZE".into(), "4".into()),
         ("NASVYAZI_EMAIL__MAX_PER_SECOND".into(), "100000".into()),
-        ("NASVYAZI_EMAIL__MAX_PER_DOMAIN_PER_MINUTE".into(), "100000000".into()),
+        (
+            "NASVYAZI_EMAIL__MAX_PER_DOMAIN_PER_MINUTE".into(),
+            "100000000".into(),
+        ),
         ("NASVYAZI_NOTIFIER__BATCH_SIZE".into(), "200".into()),
         ("NASVYAZI_NOTIFIER__CONCURRENCY".into(), "8".into()),
     ]);
@@ -100,12 +117,18 @@ pub async fn run() -> anyhow::Result<Results> {
         v: 1,
         id: occurrence,
         occurred_at: chrono::Utc::now(),
-        event: nasvyazi_shared::events::Event::CampaignTriggered { campaign_id, occurrence_id: occurrence },
+        event: nasvyazi_shared::events::Event::CampaignTriggered {
+            campaign_id,
+            occurrence_id: occurrence,
+        },
     };
     let started = Instant::now();
-    js.publish(subjects.event_type("campaign.triggered"), serde_json::to_vec(&envelope)?.into())
-        .await?
-        .await?;
+    js.publish(
+        subjects.event_type("campaign.triggered"),
+        serde_json::to_vec(&envelope)?.into(),
+    )
+    .await?
+    .await?;
     let mut peak = 0.0f64;
     let mut expanded_at = None;
     loop {
@@ -113,10 +136,12 @@ pub async fn run() -> anyhow::Result<Results> {
             peak = peak.max(m);
         }
         if expanded_at.is_none() {
-            let done: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM fanouts WHERE occurrence_id = $1)")
-                .bind(occurrence)
-                .fetch_one(&db.pool)
-                .await?;
+            let done: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM fanouts WHERE occurrence_id = $1)",
+            )
+            .bind(occurrence)
+            .fetch_one(&db.pool)
+            .await?;
             if done {
                 expanded_at = Some(Instant::now());
             }
@@ -128,10 +153,11 @@ pub async fn run() -> anyhow::Result<Results> {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let sent: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE ref_id = $1 AND status = 'sent'")
-        .bind(occurrence)
-        .fetch_one(&db.pool)
-        .await?;
+    let sent: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE ref_id = $1 AND status = 'sent'")
+            .bind(occurrence)
+            .fetch_one(&db.pool)
+            .await?;
     stop(child).await;
     drop(sink);
     results.target(
@@ -166,17 +192,35 @@ async fn new_occurrence(db: &BenchDb, campaign_id: Uuid) -> anyhow::Result<Uuid>
 }
 
 async fn reset(db: &BenchDb) -> anyhow::Result<()> {
-    sqlx::query("TRUNCATE deliveries, fanouts").execute(&db.pool).await?;
-    sqlx::query("VACUUM ANALYZE deliveries").execute(&db.pool).await?;
+    sqlx::query("TRUNCATE deliveries, fanouts")
+        .execute(&db.pool)
+        .await?;
+    sqlx::query("VACUUM ANALYZE deliveries")
+        .execute(&db.pool)
+        .await?;
     Ok(())
 }
 
 /// Runs `sql` with psql and returns psql's own `\timing`, in seconds.
 fn psql_time(url: &str, sql: &str) -> anyhow::Result<f64> {
     let out = Command::new("psql")
-        .args([url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", "\\timing on", "-c", sql])
+        .args([
+            url,
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            "\\timing on",
+            "-c",
+            sql,
+        ])
         .output()?;
-    anyhow::ensure!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+    anyhow::ensure!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     let ms: f64 = text
         .lines()
@@ -205,7 +249,9 @@ impl Drop for Sink {
 }
 
 fn sink() -> anyhow::Result<(Sink, u16)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     if std::path::Path::new("/usr/sbin/smtp-sink").exists() {
         let c = Command::new("/usr/sbin/smtp-sink")
             .args(crate::support::sink_args(port))

@@ -11,7 +11,10 @@ use crate::support::{BenchDb, percentile, spawn_service, stop};
 
 pub async fn run() -> anyhow::Result<Results> {
     let mut results = Results::child();
-    let n: i64 = std::env::var("BENCH_CAMPAIGNS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let n: i64 = std::env::var("BENCH_CAMPAIGNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
     let db = BenchDb::new().await?;
     // Due 20 s from now, local Almaty time, all at once.
     let due = Utc::now() + chrono::Duration::seconds(20);
@@ -30,7 +33,9 @@ pub async fn run() -> anyhow::Result<Results> {
     let child = spawn_service("scheduler", &db.env())?;
     let started = Instant::now();
     loop {
-        let fired: i64 = sqlx::query_scalar("SELECT count(*) FROM occurrences").fetch_one(&db.pool).await?;
+        let fired: i64 = sqlx::query_scalar("SELECT count(*) FROM occurrences")
+            .fetch_one(&db.pool)
+            .await?;
         if fired >= n || started.elapsed() > Duration::from_secs(120) {
             break;
         }
@@ -43,11 +48,27 @@ pub async fn run() -> anyhow::Result<Results> {
     .fetch_all(&db.pool)
     .await?;
     stop(child).await;
-    anyhow::ensure!(lateness.len() as i64 == n, "only {} of {n} occurrences fired", lateness.len());
+    anyhow::ensure!(
+        lateness.len() as i64 == n,
+        "only {} of {n} occurrences fired",
+        lateness.len()
+    );
     let p50 = percentile(&lateness, 50.0);
     let p99 = percentile(&lateness, 99.0);
-    results.target(&format!("scheduler: {n} campaigns due at once, trigger lateness p50"), p50 * 1000.0, "ms", "information", true);
-    results.target(&format!("scheduler: {n} campaigns due at once, trigger lateness p99"), p99 * 1000.0, "ms", "target p99 < 1000 ms", p99 < 1.0);
+    results.target(
+        &format!("scheduler: {n} campaigns due at once, trigger lateness p50"),
+        p50 * 1000.0,
+        "ms",
+        "information",
+        true,
+    );
+    results.target(
+        &format!("scheduler: {n} campaigns due at once, trigger lateness p99"),
+        p99 * 1000.0,
+        "ms",
+        "target p99 < 1000 ms",
+        p99 < 1.0,
+    );
     db.drop().await;
     Ok(results)
 }

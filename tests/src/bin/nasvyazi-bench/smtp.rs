@@ -20,7 +20,10 @@ const CONNECTIONS: u32 = 4;
 
 pub async fn run() -> anyhow::Result<Results> {
     let mut results = Results::child();
-    let n_sink: usize = std::env::var("BENCH_SMTP_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let n_sink: usize = std::env::var("BENCH_SMTP_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
     let size = sample(0).formatted_len();
 
     match sink_tools() {
@@ -36,11 +39,16 @@ pub async fn run() -> anyhow::Result<Results> {
             let started = Instant::now();
             let status = Command::new(&source)
                 .args([
-                    "-s", &CONNECTIONS.to_string(),
-                    "-l", &size.to_string(),
-                    "-m", &n_sink.to_string(),
-                    "-f", "noreply@forum.example.kz",
-                    "-t", "bench@example.kz",
+                    "-s",
+                    &CONNECTIONS.to_string(),
+                    "-l",
+                    &size.to_string(),
+                    "-m",
+                    &n_sink.to_string(),
+                    "-f",
+                    "noreply@forum.example.kz",
+                    "-t",
+                    "bench@example.kz",
                     &format!("127.0.0.1:{port}"),
                 ])
                 .stdout(Stdio::null())
@@ -60,7 +68,10 @@ pub async fn run() -> anyhow::Result<Results> {
                 |r| r >= 0.5,
             );
         }
-        None => results.note("smtp", "Postfix smtp-sink/smtp-source not installed (deploy/dev/bench-tools.sh)"),
+        None => results.note(
+            "smtp",
+            "Postfix smtp-sink/smtp-source not installed (deploy/dev/bench-tools.sh)",
+        ),
     }
 
     let server = SmtpServer::start().await;
@@ -87,7 +98,9 @@ fn sink_tools() -> Option<(String, String)> {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// Messages per second through the adapter, with `CONNECTIONS` pooled
@@ -105,7 +118,9 @@ async fn adapter_rate(url: &str, n: usize, server: Option<&SmtpServer>) -> anyho
         tasks.spawn(async move {
             let mut i = t;
             while i < n {
-                smtp.send(&Outgoing::Email(sample(i))).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                smtp.send(&Outgoing::Email(sample(i)))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
                 i += senders;
             }
             anyhow::Ok(())
@@ -140,13 +155,23 @@ pub fn sample(i: usize) -> EmailMessage {
         from: "Forum KZ <noreply@forum.example.kz>".into(),
         reply_to: None,
         subject: "Международный день информирования о передозировках".into(),
-        text: "Сегодня мы вспоминаем тех, кого потеряли, и требуем доступа к налоксону. ".repeat(12),
-        html: Some(format!("<p>{}</p>", "Сегодня мы вспоминаем тех, кого потеряли. ".repeat(12))),
+        text: "Сегодня мы вспоминаем тех, кого потеряли, и требуем доступа к налоксону. "
+            .repeat(12),
+        html: Some(format!(
+            "<p>{}</p>",
+            "Сегодня мы вспоминаем тех, кого потеряли. ".repeat(12)
+        )),
         message_id: format!("{}@forum.example.kz", uuid::Uuid::new_v4()),
         language: "ru".into(),
         headers: vec![
-            ("List-Unsubscribe".into(), "<https://forum.example.kz/u/0123456789abcdef0123456789abcdef012345678>".into()),
-            ("List-Unsubscribe-Post".into(), "List-Unsubscribe=One-Click".into()),
+            (
+                "List-Unsubscribe".into(),
+                "<https://forum.example.kz/u/0123456789abcdef0123456789abcdef012345678>".into(),
+            ),
+            (
+                "List-Unsubscribe-Post".into(),
+                "List-Unsubscribe=One-Click".into(),
+            ),
         ],
     }
 }

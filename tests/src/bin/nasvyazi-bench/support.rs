@@ -23,7 +23,10 @@ pub struct BenchDb {
 impl BenchDb {
     pub async fn new() -> anyhow::Result<BenchDb> {
         let (url, name) = nasvyazi_tests::create_database().await;
-        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(8).connect(&url).await?;
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(8)
+            .connect(&url)
+            .await?;
         nasvyazi_shared::db::migrate(&pool).await?;
         Ok(BenchDb {
             url,
@@ -38,10 +41,19 @@ impl BenchDb {
     pub fn env(&self) -> Vec<(String, String)> {
         vec![
             ("NASVYAZI_DATABASE__URL".into(), self.url.clone()),
-            ("NASVYAZI_NATS__URL".into(), nasvyazi_tests::servers().nats_url),
+            (
+                "NASVYAZI_NATS__URL".into(),
+                nasvyazi_tests::servers().nats_url,
+            ),
             ("NASVYAZI_NATS__PREFIX".into(), self.prefix.clone()),
-            ("NASVYAZI_CRYPTO__MASTER_KEY".into(), self.keys.master_base64().expose_secret().to_string()),
-            ("NASVYAZI_CRYPTO__BLIND_INDEX_KEY".into(), self.keys.blind_base64().expose_secret().to_string()),
+            (
+                "NASVYAZI_CRYPTO__MASTER_KEY".into(),
+                self.keys.master_base64().expose_secret().to_string(),
+            ),
+            (
+                "NASVYAZI_CRYPTO__BLIND_INDEX_KEY".into(),
+                self.keys.blind_base64().expose_secret().to_string(),
+            ),
             ("NASVYAZI_HTTP__LISTEN".into(), "127.0.0.1:0".into()),
             ("NASVYAZI_SCHEDULER__LISTEN".into(), "127.0.0.1:0".into()),
             ("NASVYAZI_NOTIFIER__LISTEN".into(), "127.0.0.1:0".into()),
@@ -58,8 +70,17 @@ impl BenchDb {
         let mut i = 0;
         while i < n {
             let end = (i + 10_000).min(n);
-            let (mut ids, mut bis, mut dks, mut cts, mut lg, mut tp, mut rg, mut uh, mut uc) =
-                (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+            let (mut ids, mut bis, mut dks, mut cts, mut lg, mut tp, mut rg, mut uh, mut uc) = (
+                vec![],
+                vec![],
+                vec![],
+                vec![],
+                vec![],
+                vec![],
+                vec![],
+                vec![],
+                vec![],
+            );
             for j in i..end {
                 let id = Uuid::now_v7();
                 let address = format!("s{j}@{domain}");
@@ -70,8 +91,16 @@ impl BenchDb {
                 dks.push(wrapped);
                 cts.push(key.seal(address.as_bytes(), &aad(id, "address")));
                 lg.push(langs[j % 3].to_string());
-                tp.push(if j % 4 == 3 { "{hiv}".to_string() } else { "{overdose}".to_string() });
-                rg.push(if j % 5 == 0 { Some("pavlodar".to_string()) } else { None });
+                tp.push(if j % 4 == 3 {
+                    "{hiv}".to_string()
+                } else {
+                    "{overdose}".to_string()
+                });
+                rg.push(if j % 5 == 0 {
+                    Some("pavlodar".to_string())
+                } else {
+                    None
+                });
                 uh.push(token_hash(&unsub));
                 uc.push(key.seal(unsub.as_bytes(), &aad(id, "unsubscribe")));
             }
@@ -109,13 +138,22 @@ impl BenchDb {
 pub fn nasvyazi_bin() -> PathBuf {
     std::env::var_os("NASVYAZI_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/nasvyazi")))
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../target/release/nasvyazi"
+            ))
+        })
 }
 
 /// Starts `nasvyazi <service>` with `env`.
 pub fn spawn_service(service: &str, env: &[(String, String)]) -> anyhow::Result<Child> {
     let bin = nasvyazi_bin();
-    anyhow::ensure!(bin.exists(), "{} is missing: run `cargo build --release -p nasvyazi-cli`", bin.display());
+    anyhow::ensure!(
+        bin.exists(),
+        "{} is missing: run `cargo build --release -p nasvyazi-cli`",
+        bin.display()
+    );
     Ok(Command::new(bin)
         .arg(service)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -134,7 +172,10 @@ pub fn peak_rss_mib(pid: u32) -> Option<f64> {
 
 /// Stops a child with SIGTERM (graceful), then kills it.
 pub async fn stop(mut child: Child) {
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
     for _ in 0..100 {
         if let Ok(Some(_)) = child.try_wait() {
             return;
@@ -168,6 +209,10 @@ pub fn sink_args(port: u16) -> Vec<String> {
 fn nix_is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(false)
 }
