@@ -54,6 +54,8 @@ cat <<MSG
   Metrics         http://127.0.0.1:8080/metrics  (scheduler :8081, notifier :8082)
   Appeals         http://127.0.0.1:8080/appeal  (staff alert: .data/outbox/, and the staff chat below)
                   curl -H "Authorization: Bearer $token" http://127.0.0.1:8080/api/v1/admin/appeals
+  Letters         $bin officials import FILE.csv, then a letter (README: "Letters to officials");
+                  signing page /letters/{slug}; letters land in .data/outbox/ in office hours
 
   Telegram        a local Bot API fake on $tg (bot token $tg_token)
     a person (id 1001) sends /start to the bot:

@@ -57,7 +57,10 @@ fn minutes(s: &str) -> Result<i32, InvalidHours> {
 
 impl OfficeHours {
     pub fn parse(s: &str) -> Result<Self, InvalidHours> {
-        let (days_part, time_part) = s.trim().split_once(char::is_whitespace).ok_or(InvalidHours)?;
+        let (days_part, time_part) = s
+            .trim()
+            .split_once(char::is_whitespace)
+            .ok_or(InvalidHours)?;
         let mut days = Vec::new();
         for part in days_part.split(',') {
             match part.split_once('-') {
@@ -95,7 +98,10 @@ impl OfficeHours {
     pub fn is_open(&self, tz: Tz, at: DateTime<Utc>) -> bool {
         let local = at.with_timezone(&tz).naive_local();
         self.open_on(local.date()) && {
-            let m = local.time().signed_duration_since(NaiveTime::MIN).num_minutes() as i32;
+            let m = local
+                .time()
+                .signed_duration_since(NaiveTime::MIN)
+                .num_minutes() as i32;
             (self.start..self.end).contains(&m)
         }
     }
@@ -184,7 +190,15 @@ mod tests {
         let h = OfficeHours::parse("mon,wed,Fri-Sun 00:00-24:00").unwrap();
         assert_eq!(h.days, vec![1, 3, 5, 6, 7]);
         assert_eq!(h.to_string(), "Mon,Wed,Fri-Sun 00:00-24:00");
-        for bad in ["", "Mon-Fri", "Fri-Mon 09:00-18:00", "Mon 18:00-09:00", "Mon 9-18", "Xyz 09:00-10:00", "Mon 24:30-25:00"] {
+        for bad in [
+            "",
+            "Mon-Fri",
+            "Fri-Mon 09:00-18:00",
+            "Mon 18:00-09:00",
+            "Mon 9-18",
+            "Xyz 09:00-10:00",
+            "Mon 24:30-25:00",
+        ] {
             assert!(OfficeHours::parse(bad).is_err(), "{bad}");
         }
     }
@@ -194,21 +208,34 @@ mod tests {
         let tz: Tz = "Asia/Almaty".parse().unwrap();
         let h = OfficeHours::default();
         // Saturday 6 June 2026, 11:00 in Almaty (UTC+5).
-        let sat = tz.with_ymd_and_hms(2026, 6, 6, 11, 0, 0).unwrap().with_timezone(&Utc);
+        let sat = tz
+            .with_ymd_and_hms(2026, 6, 6, 11, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc);
         assert!(!h.is_open(tz, sat));
         let next = h.next_open(tz, sat);
-        assert_eq!(next, tz.with_ymd_and_hms(2026, 6, 8, 9, 0, 0).unwrap().with_timezone(&Utc));
+        assert_eq!(
+            next,
+            tz.with_ymd_and_hms(2026, 6, 8, 9, 0, 0)
+                .unwrap()
+                .with_timezone(&Utc)
+        );
         assert!(h.is_open(tz, next));
         assert!(!h.is_open(tz, next - chrono::Duration::seconds(1)));
         // Friday 17:59 is open; 18:00 is not, and the next is Monday.
-        let fri = tz.with_ymd_and_hms(2026, 6, 5, 17, 59, 0).unwrap().with_timezone(&Utc);
+        let fri = tz
+            .with_ymd_and_hms(2026, 6, 5, 17, 59, 0)
+            .unwrap()
+            .with_timezone(&Utc);
         assert!(h.is_open(tz, fri));
         let after = fri + chrono::Duration::minutes(1);
         assert_eq!(h.next_open(tz, after), next);
         // A cap reached on Monday morning: Tuesday 09:00.
         assert_eq!(
             h.next_day_open(tz, next),
-            tz.with_ymd_and_hms(2026, 6, 9, 9, 0, 0).unwrap().with_timezone(&Utc)
+            tz.with_ymd_and_hms(2026, 6, 9, 9, 0, 0)
+                .unwrap()
+                .with_timezone(&Utc)
         );
     }
 }

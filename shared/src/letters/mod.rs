@@ -36,7 +36,8 @@ pub const COLLECTIVE: Uuid = Uuid::nil();
 /// to `official`, without angle brackets: the same every time it is built,
 /// so a letter sent again by hand is recognisably the same letter.
 pub fn message_id(letter: Uuid, signer: Uuid, official: Uuid, from: &str) -> String {
-    let digest = crate::crypto::token_hash(&format!("nasvyazi-letter:{letter}:{signer}:{official}"));
+    let digest =
+        crate::crypto::token_hash(&format!("nasvyazi-letter:{letter}:{signer}:{official}"));
     let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
     let domain = crate::email::parse_mailbox(from)
         .map(|(_, a)| a.domain().to_string())

@@ -30,7 +30,9 @@ pub struct Official {
 
 impl std::fmt::Debug for Official {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Official").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Official")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -84,11 +86,12 @@ pub async fn load_official(
     keys: &Keyring,
     id: Uuid,
 ) -> Result<Option<Official>, LoadError> {
-    let row: Option<OfficialRow> =
-        sqlx::query_as(&format!("SELECT {OFFICIAL_COLUMNS} FROM officials WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(db)
-            .await?;
+    let row: Option<OfficialRow> = sqlx::query_as(&format!(
+        "SELECT {OFFICIAL_COLUMNS} FROM officials WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
     Ok(row.map(|r| r.open(keys)).transpose()?)
 }
 
@@ -108,7 +111,9 @@ pub struct Signer {
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Signer").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Signer")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 

@@ -149,7 +149,8 @@ pub fn render(
     lang: Lang,
     ctx: &LetterContext,
 ) -> Result<RenderedLetter, RenderError> {
-    let subject_src = pick(templates, lang, Field::Subject).ok_or(RenderError::Missing("subject"))?;
+    let subject_src =
+        pick(templates, lang, Field::Subject).ok_or(RenderError::Missing("subject"))?;
     let body_src = pick(templates, lang, Field::Body).ok_or(RenderError::Missing("body"))?;
     let env = env();
     let value = Value::from_serialize(ctx);
@@ -163,7 +164,11 @@ pub fn render(
         .to_string();
     let mut text = run(body_src)?;
     if ctx.signer.is_none() && !body_src.contains("signatories") {
-        text = format!("{}\n\n{}", text.trim_end(), signatory_list(lang, &ctx.signatories));
+        text = format!(
+            "{}\n\n{}",
+            text.trim_end(),
+            signatory_list(lang, &ctx.signatories)
+        );
     }
     Ok(RenderedLetter {
         subject,
@@ -241,7 +246,12 @@ mod tests {
     #[test]
     fn collective_letter_lists_the_signatories() {
         let l = render(&templates(), Lang::Ru, &ctx(false)).unwrap();
-        assert!(l.text.contains("\n1. Айгерим, Павлодар\n2. Айгерим, Павлодар"), "{}", l.text);
+        assert!(
+            l.text
+                .contains("\n1. Айгерим, Павлодар\n2. Айгерим, Павлодар"),
+            "{}",
+            l.text
+        );
         assert!(check(&templates()).is_ok());
         let mut bad = templates();
         bad.get_mut("ru").unwrap().body = Some("{% if %}".into());

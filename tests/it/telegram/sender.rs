@@ -284,34 +284,3 @@ async fn with_two_notifiers_only_the_lease_holder_sends() {
     b.await.unwrap().unwrap();
     app.stop().await;
 }
-
-#[tokio::test]
-#[ignore]
-async fn tmp_group_timing() {
-    let fake = fake().await;
-    let group = -1_007_000_000_001_i64;
-    fake.add_chat(NewChat {
-        id: group,
-        kind: ChatKind::Supergroup,
-        title: None,
-        username: None,
-    })
-    .unwrap();
-    let tg = Arc::new(adapter(&fake));
-    let start = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..23 {
-        let tg = tg.clone();
-        tasks.spawn(async move {
-            let r = tg.send(&message(group, &format!("m{i}"))).await;
-            (i, start.elapsed(), r.err().map(|e| e.to_string()))
-        });
-        if tasks.len() >= 4 {
-            let x = tasks.join_next().await.unwrap().unwrap();
-            println!("{x:?}");
-        }
-    }
-    while let Some(x) = tasks.join_next().await {
-        println!("{:?}", x.unwrap());
-    }
-}

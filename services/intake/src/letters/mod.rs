@@ -10,9 +10,9 @@ pub mod signatures;
 use chrono::{DateTime, Utc};
 use nasvyazi_shared::auth::{self, Principal};
 use nasvyazi_shared::email::EmailAddress;
+use nasvyazi_shared::i18n::Lang;
 use nasvyazi_shared::letters::LetterTemplates;
 use nasvyazi_shared::letters::render::{Field, check, pick};
-use nasvyazi_shared::i18n::Lang;
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;
@@ -73,11 +73,16 @@ impl LetterInput {
         }
         v.slug = v.slug.trim().to_ascii_lowercase();
         let slug_ok = (2..=60).contains(&v.slug.len())
-            && v.slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && v.slug
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !v.slug.starts_with('-')
             && !RESERVED.contains(&v.slug.as_str());
         if !slug_ok {
-            return Err(invalid("slug", "2-60 of a-z, 0-9 and -, not starting with -"));
+            return Err(invalid(
+                "slug",
+                "2-60 of a-z, 0-9 and -, not starting with -",
+            ));
         }
         if !matches!(v.mode.as_str(), "each" | "collective") {
             return Err(invalid("mode", "each or collective"));
@@ -88,13 +93,17 @@ impl LetterInput {
             v.reply_to = if r.is_empty() {
                 None
             } else {
-                EmailAddress::parse(r).map_err(|_| invalid("reply_to", "not a valid email address"))?;
+                EmailAddress::parse(r)
+                    .map_err(|_| invalid("reply_to", "not a valid email address"))?;
                 Some(r.to_string())
             };
         }
         if v.mode == "collective" {
             let Some(at) = v.send_at else {
-                return Err(invalid("send_at", "a collective letter needs the time it is sent"));
+                return Err(invalid(
+                    "send_at",
+                    "a collective letter needs the time it is sent",
+                ));
             };
             match v.closes_at {
                 Some(c) if c > at => {
@@ -173,10 +182,12 @@ impl Letter {
 
     /// The targets' official ids.
     pub async fn targets(&self, db: &PgPool) -> sqlx::Result<Vec<Uuid>> {
-        sqlx::query_scalar("SELECT official_id FROM letter_targets WHERE letter_id = $1 ORDER BY id")
-            .bind(self.id)
-            .fetch_all(db)
-            .await
+        sqlx::query_scalar(
+            "SELECT official_id FROM letter_targets WHERE letter_id = $1 ORDER BY id",
+        )
+        .bind(self.id)
+        .fetch_all(db)
+        .await
     }
 
     /// draft, collecting, sending, done or cancelled (see ARCHITECTURE.md).
@@ -221,7 +232,12 @@ async fn slug_taken(conn: &mut PgConnection, slug: &str, not: Uuid) -> sqlx::Res
         .await
 }
 
-async fn write(conn: &mut PgConnection, id: Uuid, v: &LetterInput, insert: bool) -> sqlx::Result<()> {
+async fn write(
+    conn: &mut PgConnection,
+    id: Uuid,
+    v: &LetterInput,
+    insert: bool,
+) -> sqlx::Result<()> {
     let sql = if insert {
         "INSERT INTO letters (id, slug, name, mode, templates, reply_to, send_at, closes_at,
              official_interval_minutes, domain_per_minute)
@@ -261,7 +277,11 @@ async fn write(conn: &mut PgConnection, id: Uuid, v: &LetterInput, insert: bool)
 }
 
 /// Inserts a draft.
-pub async fn create(db: &PgPool, who: &Principal, v: &LetterInput) -> anyhow::Result<Result<Uuid, Conflict>> {
+pub async fn create(
+    db: &PgPool,
+    who: &Principal,
+    v: &LetterInput,
+) -> anyhow::Result<Result<Uuid, Conflict>> {
     let id = Uuid::now_v7();
     let mut tx = db.begin().await?;
     if slug_taken(&mut tx, &v.slug, id).await? {
@@ -306,7 +326,12 @@ pub enum Step {
     Cancel,
 }
 
-pub async fn step(db: &PgPool, who: &Principal, id: Uuid, step: Step) -> anyhow::Result<Result<(), Conflict>> {
+pub async fn step(
+    db: &PgPool,
+    who: &Principal,
+    id: Uuid,
+    step: Step,
+) -> anyhow::Result<Result<(), Conflict>> {
     let mut tx = db.begin().await?;
     let Some(status) = lock_status(&mut tx, id).await? else {
         return Ok(Err(Conflict::NotFound));
@@ -314,21 +339,25 @@ pub async fn step(db: &PgPool, who: &Principal, id: Uuid, step: Step) -> anyhow:
     let now = Utc::now();
     let (sql, action) = match (step, status.as_str()) {
         (Step::Approve, "draft") => {
-            let letter: Letter = sqlx::query_as(&format!("SELECT {COLUMNS} FROM letters WHERE id = $1"))
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?;
-            let targets: i64 = sqlx::query_scalar("SELECT count(*) FROM letter_targets WHERE letter_id = $1")
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?;
+            let letter: Letter =
+                sqlx::query_as(&format!("SELECT {COLUMNS} FROM letters WHERE id = $1"))
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let targets: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM letter_targets WHERE letter_id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
             if targets == 0 {
                 return Ok(Err(Conflict::State("a letter needs at least one target")));
             }
             if pick(&letter.templates, Lang::Ru, Field::Subject).is_none()
                 || pick(&letter.templates, Lang::Ru, Field::Body).is_none()
             {
-                return Ok(Err(Conflict::State("a letter needs a subject and a body in at least one language")));
+                return Ok(Err(Conflict::State(
+                    "a letter needs a subject and a body in at least one language",
+                )));
             }
             if letter.mode == "collective" && letter.send_at.is_some_and(|t| t <= now) {
                 return Ok(Err(Conflict::State("send_at has passed; edit it first")));
@@ -343,14 +372,24 @@ pub async fn step(db: &PgPool, who: &Principal, id: Uuid, step: Step) -> anyhow:
             "UPDATE letters SET closes_at = least(coalesce(closes_at, $2), $2), version = version + 1, updated_at = now() WHERE id = $1",
             "letter.close",
         ),
-        (Step::Close, _) => return Ok(Err(Conflict::State("only an approved letter can be closed"))),
-        (Step::Cancel, "cancelled") => return Ok(Err(Conflict::State("the letter is already cancelled"))),
+        (Step::Close, _) => {
+            return Ok(Err(Conflict::State(
+                "only an approved letter can be closed",
+            )));
+        }
+        (Step::Cancel, "cancelled") => {
+            return Ok(Err(Conflict::State("the letter is already cancelled")));
+        }
         (Step::Cancel, _) => (
             "UPDATE letters SET status = 'cancelled', version = version + 1, updated_at = $2 WHERE id = $1",
             "letter.cancel",
         ),
     };
-    sqlx::query(sql).bind(id).bind(now).execute(&mut *tx).await?;
+    sqlx::query(sql)
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
     wake_sender(&mut tx).await?;
     audit(&mut tx, who, action, id).await?;
     tx.commit().await?;

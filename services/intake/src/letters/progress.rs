@@ -85,12 +85,24 @@ async fn officials(db: &PgPool, keys: &Keyring, letter_id: Uuid) -> anyhow::Resu
     .bind(letter_id)
     .fetch_all(db)
     .await?;
-    Ok(rows.into_iter().map(|r| r.open(keys)).collect::<Result<_, _>>()?)
+    Ok(rows
+        .into_iter()
+        .map(|r| r.open(keys))
+        .collect::<Result<_, _>>()?)
 }
 
 /// Ledger rows of a letter: (delivery, official, signature, status as
 /// shown, attempts, updated, sent, error or reply).
-type Row = (Uuid, Uuid, Uuid, String, i32, DateTime<Utc>, Option<DateTime<Utc>>, Option<String>);
+type Row = (
+    Uuid,
+    Uuid,
+    Uuid,
+    String,
+    i32,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    Option<String>,
+);
 
 async fn rows(db: &PgPool, letter_id: Uuid) -> sqlx::Result<Vec<Row>> {
     // A withdrawn signer's letter still queued is skipped in effect.
@@ -193,8 +205,17 @@ pub async fn report_csv(
     }
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
-        "delivery_id", "official", "position", "organisation", "signer", "city", "status", "attempts",
-        "sent_at", "message_id", "server_reply",
+        "delivery_id",
+        "official",
+        "position",
+        "organisation",
+        "signer",
+        "city",
+        "status",
+        "attempts",
+        "sent_at",
+        "message_id",
+        "server_reply",
     ])?;
     for (id, official, signer, status, attempts, _, sent_at, reply) in rows(db, letter.id).await? {
         let o = officials.get(&official);
@@ -220,7 +241,8 @@ pub async fn report_csv(
             reply.unwrap_or_default(),
         ])?;
     }
-    w.into_inner().map_err(|e| anyhow::anyhow!("CSV: {}", e.error()))
+    w.into_inner()
+        .map_err(|e| anyhow::anyhow!("CSV: {}", e.error()))
 }
 
 /// Why a resolution was refused.

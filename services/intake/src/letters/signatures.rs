@@ -133,7 +133,12 @@ pub async fn sign(
 ) -> anyhow::Result<()> {
     let bi = keys.blind_index("email", &s.email.normalised());
     let mut tx = db.begin().await?;
-    type Existing = (Uuid, Option<chrono::DateTime<Utc>>, Option<chrono::DateTime<Utc>>, Option<chrono::DateTime<Utc>>);
+    type Existing = (
+        Uuid,
+        Option<chrono::DateTime<Utc>>,
+        Option<chrono::DateTime<Utc>>,
+        Option<chrono::DateTime<Utc>>,
+    );
     let existing: Option<Existing> = sqlx::query_as(
         "SELECT id, confirmed_at, withdrawn_at, confirm_issued_at FROM letter_signatures
          WHERE letter_id = $1 AND email_bi = $2 FOR UPDATE",
@@ -285,7 +290,12 @@ pub async fn withdraw(db: &PgPool, token: &str) -> anyhow::Result<Withdrawal> {
 }
 
 /// Whether a letter bearing the signature left (or may have left).
-async fn letter_out(conn: &mut PgConnection, id: Uuid, letter_id: Uuid, mode: &str) -> sqlx::Result<bool> {
+async fn letter_out(
+    conn: &mut PgConnection,
+    id: Uuid,
+    letter_id: Uuid,
+    mode: &str,
+) -> sqlx::Result<bool> {
     sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM deliveries d JOIN letter_targets t ON t.id = d.ref_id
                         WHERE d.kind = 'letter' AND t.letter_id = $2

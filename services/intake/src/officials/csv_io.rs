@@ -55,7 +55,13 @@ pub fn parse(config: &Config, bytes: &[u8]) -> Result<Vec<Valid>, Vec<RowError>>
         .from_reader(bytes);
     let header: Vec<String> = match reader.headers() {
         Ok(h) => h.iter().map(|c| c.trim().to_ascii_lowercase()).collect(),
-        Err(_) => return Err(vec![row_error(1, "", "the header row is not valid UTF-8 CSV")]),
+        Err(_) => {
+            return Err(vec![row_error(
+                1,
+                "",
+                "the header row is not valid UTF-8 CSV",
+            )]);
+        }
     };
     let mut errors = Vec::new();
     for (i, name) in header.iter().enumerate() {
@@ -111,7 +117,11 @@ pub fn parse(config: &Config, bytes: &[u8]) -> Result<Vec<Valid>, Vec<RowError>>
             None => None,
             Some(Ok(n)) => Some(n),
             Some(Err(_)) => {
-                errors.push(row_error(line, "daily_cap", "a whole number of at least 1, or empty"));
+                errors.push(row_error(
+                    line,
+                    "daily_cap",
+                    "a whole number of at least 1, or empty",
+                ));
                 continue;
             }
         };
@@ -166,7 +176,8 @@ pub fn export(officials: &[Official]) -> anyhow::Result<Vec<u8>> {
             &o.daily_cap.map(|c| c.to_string()).unwrap_or_default(),
         ])?;
     }
-    Ok(w.into_inner().map_err(|e| anyhow::anyhow!("CSV: {}", e.error()))?)
+    w.into_inner()
+        .map_err(|e| anyhow::anyhow!("CSV: {}", e.error()))
 }
 
 #[cfg(test)]

@@ -84,8 +84,9 @@ impl OfficialInput {
             .to_string();
         nasvyazi_shared::schedule::parse_tz(&time_zone)
             .map_err(|_| err("time_zone", "an IANA time zone such as Asia/Almaty"))?;
-        let hours = OfficeHours::parse(blank(&self.office_hours).unwrap_or(&config.letters.office_hours))
-            .map_err(|_| err("office_hours", "days and hours like Mon-Fri 09:00-18:00"))?;
+        let hours =
+            OfficeHours::parse(blank(&self.office_hours).unwrap_or(&config.letters.office_hours))
+                .map_err(|_| err("office_hours", "days and hours like Mon-Fri 09:00-18:00"))?;
         let daily_cap = match self.daily_cap {
             Some(0) => return Err(err("daily_cap", "a whole number of at least 1, or empty")),
             Some(n) if n > 100_000 => return Err(err("daily_cap", "at most 100000")),
@@ -183,7 +184,14 @@ pub async fn create(
     }
     let id = Uuid::now_v7();
     store(&mut tx, keys, id, v, false).await?;
-    audit(&mut tx, who, "official.create", Some(id), serde_json::json!({})).await?;
+    audit(
+        &mut tx,
+        who,
+        "official.create",
+        Some(id),
+        serde_json::json!({}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Ok(id))
 }
@@ -196,18 +204,29 @@ pub async fn update(
     v: &Valid,
 ) -> anyhow::Result<Result<(), Refused>> {
     let mut tx = db.begin().await?;
-    let found: Option<Uuid> = sqlx::query_scalar("SELECT id FROM officials WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let found: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM officials WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
     if found.is_none() {
         return Ok(Err(Refused::NotFound));
     }
-    if owner_of(&mut tx, &v.email_bi(keys)).await?.is_some_and(|o| o != id) {
+    if owner_of(&mut tx, &v.email_bi(keys))
+        .await?
+        .is_some_and(|o| o != id)
+    {
         return Ok(Err(Refused::Duplicate));
     }
     store(&mut tx, keys, id, v, true).await?;
-    audit(&mut tx, who, "official.update", Some(id), serde_json::json!({})).await?;
+    audit(
+        &mut tx,
+        who,
+        "official.update",
+        Some(id),
+        serde_json::json!({}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Ok(()))
 }
@@ -215,10 +234,11 @@ pub async fn update(
 /// Deletes an official no approved letter targets (drafts lose the target).
 pub async fn delete(db: &PgPool, who: &Principal, id: Uuid) -> anyhow::Result<Result<(), Refused>> {
     let mut tx = db.begin().await?;
-    let found: Option<Uuid> = sqlx::query_scalar("SELECT id FROM officials WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let found: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM officials WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
     if found.is_none() {
         return Ok(Err(Refused::NotFound));
     }
@@ -240,17 +260,25 @@ pub async fn delete(db: &PgPool, who: &Principal, id: Uuid) -> anyhow::Result<Re
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    audit(&mut tx, who, "official.delete", Some(id), serde_json::json!({})).await?;
+    audit(
+        &mut tx,
+        who,
+        "official.delete",
+        Some(id),
+        serde_json::json!({}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Ok(()))
 }
 
 /// Every official, decrypted, by organisation and name.
 pub async fn list(db: &PgPool, keys: &Keyring) -> anyhow::Result<Vec<Official>> {
-    let rows: Vec<OfficialRow> =
-        sqlx::query_as(&format!("SELECT {OFFICIAL_COLUMNS} FROM officials ORDER BY created_at, id"))
-            .fetch_all(db)
-            .await?;
+    let rows: Vec<OfficialRow> = sqlx::query_as(&format!(
+        "SELECT {OFFICIAL_COLUMNS} FROM officials ORDER BY created_at, id"
+    ))
+    .fetch_all(db)
+    .await?;
     let mut out = rows
         .into_iter()
         .map(|r| r.open(keys))

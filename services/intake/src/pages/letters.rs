@@ -28,7 +28,13 @@ struct FormValues {
 
 fn internal(state: &AppState, lang: Lang, what: &str, e: anyhow::Error) -> Response {
     tracing::error!(error = %format!("{e:#}"), "{what} failed");
-    message(state, lang, StatusCode::INTERNAL_SERVER_ERROR, "error.title", "error.internal")
+    message(
+        state,
+        lang,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "error.title",
+        "error.internal",
+    )
 }
 
 /// The letter if it takes signatures now, else the page to show instead.
@@ -77,7 +83,9 @@ async fn form_page(
     // page of a public letter), never addresses.
     let mut targets = Vec::new();
     for id in letter.targets(db).await.unwrap_or_default() {
-        if let Ok(Some(o)) = nasvyazi_shared::letters::records::load_official(db, &state.keys, id).await {
+        if let Ok(Some(o)) =
+            nasvyazi_shared::letters::records::load_official(db, &state.keys, id).await
+        {
             targets.push(format!("{}, {}", o.position, o.organisation));
         }
     }
@@ -130,7 +138,13 @@ pub async fn sign_submit(
     let lang = language(q.lang.as_deref(), &headers);
     let form = parse_form(&body);
     if !csrf_ok(&headers, field(&form, "csrf")) {
-        return message(&state, lang, StatusCode::FORBIDDEN, "error.title", "error.csrf");
+        return message(
+            &state,
+            lang,
+            StatusCode::FORBIDDEN,
+            "error.title",
+            "error.csrf",
+        );
     }
     let letter = match collecting(&state, lang, &slug).await {
         Ok(l) => l,
@@ -181,7 +195,15 @@ pub async fn sign_submit(
             .await;
         }
     };
-    match signatures::sign(&state.infra.db, &state.keys, state.timing, letter.id, &signing).await {
+    match signatures::sign(
+        &state.infra.db,
+        &state.keys,
+        state.timing,
+        letter.id,
+        &signing,
+    )
+    .await
+    {
         Ok(()) => accepted(),
         Err(e) => internal(&state, lang, "signature", e),
     }
@@ -214,7 +236,13 @@ pub async fn confirm_submit(
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
     if !csrf_ok(&headers, field(&parse_form(&body), "csrf")) {
-        return message(&state, lang, StatusCode::FORBIDDEN, "error.title", "error.csrf");
+        return message(
+            &state,
+            lang,
+            StatusCode::FORBIDDEN,
+            "error.title",
+            "error.csrf",
+        );
     }
     match signatures::confirm(&state.infra.db, &token).await {
         Ok(Some(_)) => message(
@@ -274,10 +302,20 @@ pub async fn withdraw_submit(
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
     if !csrf_ok(&headers, field(&parse_form(&body), "csrf")) {
-        return message(&state, lang, StatusCode::FORBIDDEN, "error.title", "error.csrf");
+        return message(
+            &state,
+            lang,
+            StatusCode::FORBIDDEN,
+            "error.title",
+            "error.csrf",
+        );
     }
     let (status, title, body) = match signatures::withdraw(&state.infra.db, &token).await {
-        Ok(Withdrawal::Done) => (StatusCode::OK, "letters.withdraw_done_title", "letters.withdraw_done_body"),
+        Ok(Withdrawal::Done) => (
+            StatusCode::OK,
+            "letters.withdraw_done_title",
+            "letters.withdraw_done_body",
+        ),
         Ok(Withdrawal::TooLate) => (
             StatusCode::CONFLICT,
             "letters.withdraw_too_late_title",

@@ -13,7 +13,9 @@ use chrono::{DateTime, Utc};
 use nasvyazi_shared::auth::Role;
 use nasvyazi_shared::error::{ApiError, ApiJson};
 use nasvyazi_shared::i18n::Lang;
-use nasvyazi_shared::letters::render::{LetterContext, OfficialCtx, RenderedLetter, SignerCtx, render};
+use nasvyazi_shared::letters::render::{
+    LetterContext, OfficialCtx, RenderedLetter, SignerCtx, render,
+};
 use nasvyazi_shared::letters::{COLLECTIVE, message_id};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -33,7 +35,10 @@ pub fn routes() -> Router<AppState> {
     use crate::pages::letters as page;
     let big = || axum::extract::DefaultBodyLimit::max(1024 * 1024);
     Router::new()
-        .route("/letters/{slug}", get(page::sign_form).post(page::sign_submit))
+        .route(
+            "/letters/{slug}",
+            get(page::sign_form).post(page::sign_submit),
+        )
         .route(
             "/letters/confirm/{token}",
             get(page::confirm_page).post(page::confirm_submit),
@@ -42,8 +47,14 @@ pub fn routes() -> Router<AppState> {
             "/letters/withdraw/{token}",
             get(page::withdraw_page).post(page::withdraw_submit),
         )
-        .route("/api/v1/admin/officials", get(officials::list).post(officials::create))
-        .route("/api/v1/admin/officials/import", post(officials::import).layer(big()))
+        .route(
+            "/api/v1/admin/officials",
+            get(officials::list).post(officials::create),
+        )
+        .route(
+            "/api/v1/admin/officials/import",
+            post(officials::import).layer(big()),
+        )
         .route("/api/v1/admin/officials/export", get(officials::export))
         .route(
             "/api/v1/admin/officials/{id}",
@@ -145,7 +156,11 @@ fn conflict(c: Conflict) -> ApiError {
     match c {
         Conflict::NotFound => ApiError::not_found(),
         Conflict::State(why) => ApiError::new(StatusCode::CONFLICT, "conflict", why),
-        Conflict::Slug => ApiError::new(StatusCode::CONFLICT, "exists", "another letter has this slug"),
+        Conflict::Slug => ApiError::new(
+            StatusCode::CONFLICT,
+            "exists",
+            "another letter has this slug",
+        ),
     }
 }
 
@@ -233,7 +248,12 @@ pub async fn update(
     Ok(ApiJson(view(&state, l).await?))
 }
 
-async fn do_step(state: AppState, admin: Admin, id: Uuid, step: Step) -> Result<ApiJson<LetterView>, ApiError> {
+async fn do_step(
+    state: AppState,
+    admin: Admin,
+    id: Uuid,
+    step: Step,
+) -> Result<ApiJson<LetterView>, ApiError> {
     let who = admin.require(ROLES)?;
     domain::step(&state.infra.db, who, id, step)
         .await?
@@ -246,7 +266,11 @@ async fn do_step(state: AppState, admin: Admin, id: Uuid, step: Step) -> Result<
 #[utoipa::path(post, path = "/api/v1/admin/letters/{id}/approve", tag = "letters", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = LetterView), (status = 401, body = E), (status = 403, body = E), (status = 404, body = E), (status = 409, body = E)))]
-pub async fn approve(State(state): State<AppState>, admin: Admin, Path(id): Path<Uuid>) -> Result<ApiJson<LetterView>, ApiError> {
+pub async fn approve(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<Uuid>,
+) -> Result<ApiJson<LetterView>, ApiError> {
     do_step(state, admin, id, Step::Approve).await
 }
 
@@ -254,7 +278,11 @@ pub async fn approve(State(state): State<AppState>, admin: Admin, Path(id): Path
 #[utoipa::path(post, path = "/api/v1/admin/letters/{id}/close", tag = "letters", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = LetterView), (status = 401, body = E), (status = 403, body = E), (status = 404, body = E), (status = 409, body = E)))]
-pub async fn close(State(state): State<AppState>, admin: Admin, Path(id): Path<Uuid>) -> Result<ApiJson<LetterView>, ApiError> {
+pub async fn close(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<Uuid>,
+) -> Result<ApiJson<LetterView>, ApiError> {
     do_step(state, admin, id, Step::Close).await
 }
 
@@ -262,7 +290,11 @@ pub async fn close(State(state): State<AppState>, admin: Admin, Path(id): Path<U
 #[utoipa::path(post, path = "/api/v1/admin/letters/{id}/cancel", tag = "letters", security(("bearer" = [])),
     params(("id" = Uuid, Path)),
     responses((status = 200, body = LetterView), (status = 401, body = E), (status = 403, body = E), (status = 404, body = E), (status = 409, body = E)))]
-pub async fn cancel(State(state): State<AppState>, admin: Admin, Path(id): Path<Uuid>) -> Result<ApiJson<LetterView>, ApiError> {
+pub async fn cancel(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<Uuid>,
+) -> Result<ApiJson<LetterView>, ApiError> {
     do_step(state, admin, id, Step::Cancel).await
 }
 
@@ -311,10 +343,11 @@ pub async fn preview(
     admin.require(ROLES)?;
     let l = load(&state, id).await?;
     let db = &state.infra.db;
-    let official = nasvyazi_shared::letters::records::load_official(db, &state.keys, req.official_id)
-        .await
-        .map_err(|e| ApiError::internal(e.into()))?
-        .ok_or_else(|| ApiError::validation("official_id: no such official"))?;
+    let official =
+        nasvyazi_shared::letters::records::load_official(db, &state.keys, req.official_id)
+            .await
+            .map_err(|e| ApiError::internal(e.into()))?
+            .ok_or_else(|| ApiError::validation("official_id: no such official"))?;
     let sample = req.signer.map(|s| SignerCtx {
         name: s.name,
         city: s.city,
@@ -322,20 +355,23 @@ pub async fn preview(
     });
     let (signer, signatories) = if l.mode == "each" {
         (
-            Some(sample.ok_or_else(|| ApiError::validation("signer: required for an each-signer letter"))?),
+            Some(sample.ok_or_else(|| {
+                ApiError::validation("signer: required for an each-signer letter")
+            })?),
             Vec::new(),
         )
     } else {
-        let mut list: Vec<SignerCtx> = nasvyazi_shared::letters::records::confirmed_signers(db, &state.keys, l.id)
-            .await
-            .map_err(|e| ApiError::internal(e.into()))?
-            .into_iter()
-            .map(|s| SignerCtx {
-                name: s.name,
-                city: s.city,
-                note: s.note.unwrap_or_default(),
-            })
-            .collect();
+        let mut list: Vec<SignerCtx> =
+            nasvyazi_shared::letters::records::confirmed_signers(db, &state.keys, l.id)
+                .await
+                .map_err(|e| ApiError::internal(e.into()))?
+                .into_iter()
+                .map(|s| SignerCtx {
+                    name: s.name,
+                    city: s.city,
+                    note: s.note.unwrap_or_default(),
+                })
+                .collect();
         list.extend(sample);
         (None, list)
     };
@@ -353,7 +389,8 @@ pub async fn preview(
         signatories,
     };
     let lang = req.language.unwrap_or(official.language);
-    let letter = render(&l.templates, lang, &ctx).map_err(|e| ApiError::validation(e.to_string()))?;
+    let letter =
+        render(&l.templates, lang, &ctx).map_err(|e| ApiError::validation(e.to_string()))?;
     Ok(ApiJson(Preview {
         letter,
         from: config.email.from.clone(),
@@ -375,7 +412,9 @@ pub async fn progress_of(
     admin.require(ROLES)?;
     let l = load(&state, id).await?;
     let from = &state.infra.config.email.from;
-    Ok(ApiJson(progress::progress(&state.infra.db, &state.keys, &l, from).await?))
+    Ok(ApiJson(
+        progress::progress(&state.infra.db, &state.keys, &l, from).await?,
+    ))
 }
 
 /// One line per letter, for the organisers' records (CSV).
@@ -442,5 +481,8 @@ pub async fn resolve(
                 "only a letter whose fate is unknown can be resolved",
             ),
         })?;
-    Ok((StatusCode::ACCEPTED, ApiJson(Accepted { status: "accepted" })))
+    Ok((
+        StatusCode::ACCEPTED,
+        ApiJson(Accepted { status: "accepted" }),
+    ))
 }

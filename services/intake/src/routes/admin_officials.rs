@@ -196,9 +196,14 @@ pub async fn import(
     }
     match csv_io::parse(&state.infra.config, &body) {
         Ok(rows) => {
-            let done =
-                officials::import(&state.infra.db, &state.keys, &who.actor(), Some(who.role), &rows)
-                    .await?;
+            let done = officials::import(
+                &state.infra.db,
+                &state.keys,
+                &who.actor(),
+                Some(who.role),
+                &rows,
+            )
+            .await?;
             Ok(ApiJson(done).into_response())
         }
         Err(rows) => Ok((
@@ -225,7 +230,10 @@ pub async fn export(State(state): State<AppState>, admin: Admin) -> Result<Respo
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (header::CONTENT_DISPOSITION, "attachment; filename=\"officials.csv\""),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"officials.csv\"",
+            ),
         ],
         bytes,
     )
