@@ -125,8 +125,19 @@ CONF
   nats_ok_on "$NATS_PORT" || { log "NATS did not start; see .data/nats/nats.log"; exit 1; }
 }
 
+# --- Chromium (the console's browser tests) ---------------------------------
+# Debian's chromium and chromedriver; the tests drive them over WebDriver and
+# fail loudly when they are missing.
+ensure_chromium() {
+  if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then return; fi
+  if ! (apt_install chromium chromium-driver); then
+    log "cannot install chromium and chromium-driver: the console's browser tests will fail"
+  fi
+}
+
 ensure_postgres
 ensure_nats
+ensure_chromium
 
 cat > "$data/env" <<ENV
 # Written by deploy/dev/prepare.sh: where the local services are. These

@@ -49,8 +49,17 @@ impl std::str::FromStr for Role {
 /// Who is calling the admin API.
 #[derive(Debug, Clone)]
 pub struct Principal {
+    /// The token's id, or the console user's id (see `kind`).
     pub token_id: Uuid,
     pub role: Role,
+    pub kind: PrincipalKind,
+}
+
+/// An API token, or a person signed in to the console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrincipalKind {
+    Token,
+    User,
 }
 
 impl Principal {
@@ -59,9 +68,22 @@ impl Principal {
         self.role == Role::Admin || allowed.contains(&self.role)
     }
 
-    /// The audit actor string: the token id, never a person's name.
+    /// A person signed in to the console.
+    pub fn user(id: Uuid, role: Role) -> Principal {
+        Principal {
+            token_id: id,
+            role,
+            kind: PrincipalKind::User,
+        }
+    }
+
+    /// The audit actor string: `token:<id>` or `user:<id>`, never a
+    /// person's name.
     pub fn actor(&self) -> String {
-        format!("token:{}", self.token_id)
+        match self.kind {
+            PrincipalKind::Token => format!("token:{}", self.token_id),
+            PrincipalKind::User => format!("user:{}", self.token_id),
+        }
     }
 }
 
@@ -109,11 +131,13 @@ pub async fn verify_token(db: &PgPool, token: &str) -> sqlx::Result<Option<Princ
     .bind(token_hash(token))
     .fetch_optional(db)
     .await?;
-    Ok(
-        row.and_then(|(token_id, role)| {
-            Role::parse(&role).map(|role| Principal { token_id, role })
-        }),
-    )
+    Ok(row.and_then(|(token_id, role)| {
+        Role::parse(&role).map(|role| Principal {
+            token_id,
+            role,
+            kind: PrincipalKind::Token,
+        })
+    }))
 }
 
 /// Writes an audit row in the caller's transaction. `details` holds ids and

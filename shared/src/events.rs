@@ -69,6 +69,10 @@ pub enum Event {
     /// `campaign_test_sends`, sealed).
     #[serde(rename = "campaign.test_requested")]
     CampaignTestRequested { test_send_id: Uuid },
+    /// A console user asked for a sign-in link by email (the token is in
+    /// `console_sign_in_links`, sealed).
+    #[serde(rename = "console.sign_in_requested")]
+    ConsoleSignInRequested { link_id: Uuid },
     #[serde(rename = "delivery.sent")]
     DeliverySent { delivery_id: Uuid },
     #[serde(rename = "delivery.failed")]
@@ -77,7 +81,14 @@ pub enum Event {
 
 /// The first token of every event type: each is one subject family in the
 /// events stream.
-pub const FAMILIES: &[&str] = &["contact", "appeal", "signature", "campaign", "delivery"];
+pub const FAMILIES: &[&str] = &[
+    "contact",
+    "appeal",
+    "signature",
+    "campaign",
+    "console",
+    "delivery",
+];
 
 impl Event {
     /// The event type, e.g. `contact.pending`; the subject is `<prefix>.<type>`.
@@ -94,6 +105,7 @@ impl Event {
             Event::CampaignTriggered { .. } => "campaign.triggered",
             Event::CampaignResendRequested { .. } => "campaign.resend_requested",
             Event::CampaignTestRequested { .. } => "campaign.test_requested",
+            Event::ConsoleSignInRequested { .. } => "console.sign_in_requested",
             Event::DeliverySent { .. } => "delivery.sent",
             Event::DeliveryFailed { .. } => "delivery.failed",
         }

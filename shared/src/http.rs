@@ -124,6 +124,17 @@ async fn not_found() -> ApiError {
 /// The basic routes, given the service's OpenAPI document.
 pub fn basics_router(infra: Infra, openapi: &utoipa::openapi::OpenApi) -> Router {
     metrics_handle();
+    let mut openapi = openapi.clone();
+    crate::openapi::add_common_responses(&mut openapi);
+    let components = openapi
+        .components
+        .get_or_insert_with(utoipa::openapi::Components::new);
+    for (name, schema) in [
+        ("ErrorBody", <crate::error::ErrorBody as utoipa::PartialSchema>::schema()),
+        ("ErrorDetail", <crate::error::ErrorDetail as utoipa::PartialSchema>::schema()),
+    ] {
+        components.schemas.entry(name.into()).or_insert(schema);
+    }
     let state = Basics {
         infra,
         openapi: std::sync::Arc::new(openapi.to_json().expect("OpenAPI renders")),
@@ -142,6 +153,7 @@ pub fn basics_router(infra: Infra, openapi: &utoipa::openapi::OpenApi) -> Router
 pub fn with_layers(router: Router, body_limit: usize, timeout: Duration) -> Router {
     router
         .fallback(not_found)
+        .layer(axum::middleware::map_response(json_errors))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -167,6 +179,49 @@ pub fn with_layers(router: Router, body_limit: usize, timeout: Duration) -> Rout
             }),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+}
+
+/// axum's own rejections (a bad path or query value, an unknown method,
+/// a body over the limit) answer in plain text; clients get the one JSON
+/// error shape instead.
+async fn json_errors(res: Response) -> Response {
+    let status = res.status();
+    let is_text = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.starts_with("text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !is_text {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let code = match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        s if s.is_server_error() => "internal",
+        _ => "error",
+    };
+    let message = if status.is_server_error() || text.trim().is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text.trim().chars().take(300).collect()
+    };
+    let mut out = ApiError::new(status, code, message).into_response();
+    for (k, v) in parts.headers.iter() {
+        if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+            out.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    out
 }
 
 /// Serves until `shutdown`, then stops accepting and lets in-flight requests

@@ -24,6 +24,7 @@ pub mod i18n;
 pub mod lease;
 pub mod letters;
 pub mod nats;
+pub mod openapi;
 pub mod outbox;
 pub mod regions;
 pub mod schedule;

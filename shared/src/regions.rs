@@ -10,9 +10,13 @@ use utoipa::ToSchema;
 
 /// A name in the three interface languages.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Names {
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub ru: String,
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub kk: String,
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub en: String,
 }
 

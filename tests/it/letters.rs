@@ -780,6 +780,21 @@ async fn a_csv_with_one_bad_row_reports_that_row_and_imports_nothing() {
     .await
     .unwrap();
     assert_eq!(audit.len(), 2, "one audit row per stored import");
+    let doc = app
+        .http
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for path in [
+        "/api/v1/admin/officials/import",
+        "/api/v1/admin/letters/{id}/progress",
+    ] {
+        assert!(doc.contains(path), "{path} in the OpenAPI document");
+    }
     assert!(!audit.iter().any(|(_, d)| d.to_string().contains('@')));
     app.stop().await;
 }

@@ -261,8 +261,8 @@ async fn officials(
     db::migrate(&pool).await?;
     match command {
         OfficialsCommand::Import { file } => {
-            let bytes = std::fs::read(&file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             match officials::import_csv(&pool, &keys, config, &bytes, "cli").await? {
                 Ok(done) => writeln!(
                     out,

@@ -96,7 +96,10 @@ pub async fn run_with(
     tasks.spawn(Relay::new(&infra, Outbox::Intake).run(shutdown.clone()));
     tasks.spawn(janitor(infra.clone(), shutdown.clone()));
     tasks.spawn(appeals::retention::run(infra.clone(), shutdown.clone()));
-    tasks.spawn(letters::signatures::janitor(infra.clone(), shutdown.clone()));
+    tasks.spawn(letters::signatures::janitor(
+        infra.clone(),
+        shutdown.clone(),
+    ));
     tracing::info!("intake started");
     shutdown::supervise(tasks, shutdown).await
 }

@@ -17,11 +17,22 @@ use utoipa::ToSchema;
 pub enum ScheduleInput {
     /// An awareness day from `GET /api/v1/admin/awareness-days`, every
     /// year at `time` (local, default 10:00).
-    Day { day: String, time: Option<String> },
+    Day {
+        #[schema(pattern = "^[a-z0-9_]{1,60}$")]
+        day: String,
+        #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+        time: Option<String>,
+    },
     /// A cron expression: minute hour day-of-month month day-of-week.
-    Cron { cron: String },
+    Cron {
+        #[schema(min_length = 9, max_length = 200)]
+        cron: String,
+    },
     /// Local date-times (`2026-12-01T10:00`), each fired once.
-    Once { at: Vec<String> },
+    Once {
+        #[schema(min_items = 1, max_items = 100, value_type = Vec<String>, pattern = "^20[2-9][0-9]-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]$")]
+        at: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
@@ -29,23 +40,39 @@ pub enum ScheduleInput {
 pub struct AudienceInput {
     /// Topic codes; empty: everyone (general updates).
     #[serde(default)]
+    #[schema(value_type = Vec<crate::routes::subscriptions::TopicCode>)]
     pub topics: Vec<String>,
     /// ru, kk, en; empty: all.
     #[serde(default)]
+    #[schema(value_type = Vec<Lang>)]
     pub languages: Vec<String>,
     /// Region codes; empty: all.
     #[serde(default)]
+    #[schema(value_type = Vec<crate::routes::subscriptions::RegionCode>)]
     pub regions: Vec<String>,
     /// email, telegram (direct messages), telegram_channel (one post).
+    #[schema(value_type = Vec<ChannelCode>, min_items = 1)]
     pub channels: Vec<String>,
+}
+
+/// A campaign channel.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelCode {
+    Email,
+    Telegram,
+    TelegramChannel,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuietHours {
     /// "22:00"
+    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     pub start: String,
     /// "09:00"
+    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     pub end: String,
 }
 
@@ -53,9 +80,11 @@ pub struct QuietHours {
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CampaignInput {
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub name: String,
     pub schedule: ScheduleInput,
     /// IANA time zone; default `campaigns.default_time_zone` (Asia/Almaty).
+    #[schema(example = "Asia/Almaty")]
     pub time_zone: Option<String>,
     pub audience: AudienceInput,
     /// Per language code: email_subject, email_text, email_html, telegram.

@@ -231,7 +231,10 @@ pub async fn stylesheet() -> Response {
 
 /// Parses an `application/x-www-form-urlencoded` body (repeated keys kept).
 pub fn parse_form(body: &[u8]) -> Vec<(String, String)> {
-    form_urlencoded::parse(body).into_owned().collect()
+    // NUL cannot be stored in PostgreSQL text and no form needs it.
+    form_urlencoded::parse(body)
+        .map(|(k, v)| (k.replace('\0', ""), v.replace('\0', "")))
+        .collect()
 }
 
 /// The first value of `key` in a parsed form.

@@ -36,6 +36,7 @@ pub async fn whoami(admin: Admin) -> ApiJson<WhoAmI> {
 pub struct CreateToken {
     pub role: Role,
     /// A label for the token, e.g. "console" or "aigerim-laptop".
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub name: String,
 }
 
@@ -152,8 +153,10 @@ pub async fn revoke_token(
 #[serde(deny_unknown_fields)]
 pub struct NewPlace {
     /// Region code: an existing one to add a city, or a new one.
+    #[schema(pattern = "^[a-z0-9_]{1,40}$")]
     pub region: String,
     /// City code to add inside `region`; absent to add a region.
+    #[schema(pattern = "^[a-z0-9_]{1,40}$")]
     pub city: Option<String>,
     pub name: Names,
 }
@@ -188,9 +191,9 @@ pub async fn add_place(
         ("kk", &body.name.kk),
         ("en", &body.name.en),
     ] {
-        if n.trim().is_empty() || n.chars().count() > 100 {
+        if n.trim().is_empty() || n.chars().count() > 200 {
             return Err(ApiError::validation(format!(
-                "name.{lang}: 1 to 100 characters"
+                "name.{lang}: 1 to 200 characters"
             )));
         }
     }
@@ -236,8 +239,10 @@ pub async fn add_place(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// At most this many rows, newest first (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 

@@ -59,6 +59,7 @@ async fn resolve(state: &AppState, key: &str) -> Result<Uuid, ApiError> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `new`, `triaged`, `forwarded`, `resolved` or `closed`.
     pub status: Option<String>,
@@ -249,6 +250,7 @@ pub async fn forward(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatsQuery {
     /// First month counted (`YYYY-MM-DD`; the day is ignored).
     pub from: Option<NaiveDate>,

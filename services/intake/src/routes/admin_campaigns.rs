@@ -284,6 +284,7 @@ pub async fn cancel(
 pub struct PreviewRequest {
     pub language: Lang,
     /// email, telegram or telegram_channel
+    #[schema(value_type = crate::campaigns::model::ChannelCode)]
     pub channel: String,
 }
 
@@ -354,10 +355,21 @@ pub async fn preview(
 #[serde(deny_unknown_fields)]
 pub struct TestSendRequest {
     /// email or telegram
+    #[schema(value_type = TestChannel)]
     pub channel: String,
     /// An email address, or a Telegram chat id.
+    #[schema(min_length = 3, max_length = 254)]
     pub address: String,
     pub language: Lang,
+}
+
+/// Where a test send can go.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "snake_case")]
+pub enum TestChannel {
+    Email,
+    Telegram,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -538,8 +550,11 @@ pub async fn days(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewDay {
+    #[schema(pattern = "^[a-z0-9_]{1,60}$")]
     pub code: String,
+    #[schema(minimum = 1, maximum = 12)]
     pub month: u32,
+    #[schema(minimum = 1, maximum = 31)]
     pub day: u32,
     pub name: Names,
 }

@@ -238,6 +238,7 @@ pub async fn add_information(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SitesQuery {
     /// Only the sites of this region.
     pub region: Option<String>,

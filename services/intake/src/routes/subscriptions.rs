@@ -16,13 +16,65 @@ use crate::subscriptions::{self, Subscription};
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionRequest {
     /// The supporter's address (never echoed, never logged).
+    #[schema(
+        max_length = 254,
+        pattern = "^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,32}(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,16}){0,2}@([A-Za-z0-9]{1,20}\\.){1,3}[A-Za-z]{2,10}$"
+    )]
     pub email: String,
     pub language: Lang,
     /// Topic codes from `GET /api/v1/topics`; empty for general updates.
     #[serde(default)]
+    #[schema(value_type = Vec<TopicCode>)]
     pub topics: Vec<String>,
     /// A region code from `GET /api/v1/regions`.
+    #[schema(value_type = Option<RegionCode>)]
     pub region: Option<String>,
+}
+
+/// A topic code (the built-in list, `GET /api/v1/topics`).
+#[derive(ToSchema)]
+#[schema(as = TopicCode)]
+#[allow(dead_code)]
+#[serde(rename_all = "snake_case")]
+pub enum TopicCode {
+    Ost,
+    HarmReduction,
+    Hiv,
+    Hepatitis,
+    Overdose,
+    HumanRights,
+    DrugPolicy,
+    Events,
+}
+
+/// A region code of the built-in list (organisers may have added more; see
+/// `GET /api/v1/regions`).
+#[derive(ToSchema)]
+#[schema(as = RegionCode)]
+#[allow(dead_code)]
+#[serde(rename_all = "snake_case")]
+pub enum RegionCode {
+    Abai,
+    Akmola,
+    Aktobe,
+    AlmatyRegion,
+    Atyrau,
+    EastKazakhstan,
+    Jambyl,
+    Jetisu,
+    Karaganda,
+    Kostanay,
+    Kyzylorda,
+    Mangystau,
+    NorthKazakhstan,
+    Pavlodar,
+    Turkistan,
+    Ulytau,
+    WestKazakhstan,
+    Astana,
+    Almaty,
+    Shymkent,
+    Other,
 }
 
 /// The one answer to every well-formed request.

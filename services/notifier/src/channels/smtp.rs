@@ -12,7 +12,7 @@
 //! lettre's `AsyncSmtpConnection`.
 
 use std::num::NonZeroU32;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
@@ -83,8 +83,8 @@ fn parse_url(s: &str) -> anyhow::Result<Target> {
 pub struct Smtp {
     target: Target,
     hello: ClientId,
-    /// Idle connections, reused last-in first-out.
-    idle: Mutex<Vec<AsyncSmtpConnection>>,
+    /// Idle connections (since when), reused last-in first-out.
+    idle: Mutex<Vec<(Instant, AsyncSmtpConnection)>>,
     /// At most `pool_size` conversations at once.
     slots: Semaphore,
     /// The whole conversation's deadline.
@@ -191,7 +191,10 @@ impl Smtp {
         Ok(conn)
     }
 
-    /// One conversation on a pooled (or new) connection.
+    /// One conversation on a pooled (or new) connection. A message is never
+    /// sent twice here: a pooled connection idle for a while is checked with
+    /// NOOP before use, and a failure after that is reported, not retried
+    /// (letters to officials are at-most-once; the worker decides).
     async fn send_raw(
         &self,
         message: &lettre::Message,
@@ -203,38 +206,30 @@ impl Smtp {
             .map_err(|_| transient("pool closed".into()))?;
         let envelope = message.envelope().clone();
         let bytes = message.formatted();
-        // A pooled connection may have been closed by the server meanwhile:
-        // then one fresh attempt.
-        for fresh in [false, true] {
-            let pooled = if fresh {
-                None
-            } else {
-                self.idle.lock().await.pop()
-            };
-            let reused = pooled.is_some();
-            let mut conn = match pooled {
-                Some(c) => c,
-                None => self.connect().await?,
-            };
-            match conn.send(&envelope, &bytes).await {
-                Ok(response) => {
-                    self.idle.lock().await.push(conn);
-                    return Ok(response);
-                }
-                Err(e) if reused && conn.has_broken() && !e.is_permanent() && !e.is_transient() => {
-                    // A stale connection: try once more on a new one.
-                    continue;
-                }
-                Err(e) => {
-                    if !conn.has_broken() {
-                        // A refused message leaves the connection usable.
-                        self.idle.lock().await.push(conn);
-                    }
-                    return Err(classify(&e));
-                }
+        let mut conn = None;
+        while let Some((since, mut c)) = self.idle.lock().await.pop() {
+            if since.elapsed() < Duration::from_secs(5) || c.test_connected().await {
+                conn = Some(c);
+                break;
             }
         }
-        Err(transient("SMTP connection failed".into()))
+        let mut conn = match conn {
+            Some(c) => c,
+            None => self.connect().await?,
+        };
+        match conn.send(&envelope, &bytes).await {
+            Ok(response) => {
+                self.idle.lock().await.push((Instant::now(), conn));
+                Ok(response)
+            }
+            Err(e) => {
+                if !conn.has_broken() {
+                    // A refused message leaves the connection usable.
+                    self.idle.lock().await.push((Instant::now(), conn));
+                }
+                Err(classify(&e))
+            }
+        }
     }
 }
 

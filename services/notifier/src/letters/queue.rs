@@ -93,6 +93,31 @@ pub async fn fan_out_collective(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result
     .map(|r| r.rows_affected())
 }
 
+/// Letters that will never go (their signer withdrew, their letter was
+/// cancelled) are recorded as skipped at once, not when their turn comes.
+/// (The claim checks again under lock.)
+pub async fn skip_withdrawn(db: &PgPool) -> sqlx::Result<u64> {
+    let n = sqlx::query(
+        "UPDATE deliveries d SET status = 'skipped', locked_until = NULL, updated_at = now(),
+             last_error = CASE WHEN l.status = 'cancelled' THEN 'letter cancelled' ELSE 'signature withdrawn' END
+         FROM letter_targets t
+         JOIN letters l ON l.id = t.letter_id
+         WHERE d.kind = 'letter' AND d.status IN ('queued', 'retry') AND t.id = d.ref_id
+           AND (l.status = 'cancelled'
+                OR EXISTS (SELECT 1 FROM letter_signatures s WHERE s.id = d.contact_id AND s.withdrawn_at IS NOT NULL))",
+    )
+    .execute(db)
+    .await?
+    .rows_affected();
+    if n > 0 {
+        tracing::info!(
+            letters = n,
+            "letters of withdrawn signatures or cancelled letters skipped"
+        );
+    }
+    Ok(n)
+}
+
 /// Reconciliation: work whose event (`signature.pending`,
 /// `signature.confirmed`) was lost is queued from PostgreSQL after `grace`.
 pub async fn reconcile(db: &PgPool, grace: Duration) -> sqlx::Result<u64> {

@@ -110,6 +110,7 @@ impl LetterSender {
         let now = self.clock.now();
         queue::apply_resolutions(db).await?;
         queue::flag_unknown(db, now).await?;
+        queue::skip_withdrawn(db).await?;
         queue::fan_out_collective(db, now).await?;
         let out = claim::claim(db, now, &self.infra.config.letters, self.lease()).await?;
         let n = out.claimed.len() + out.settled;

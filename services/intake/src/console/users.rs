@@ -1,0 +1,348 @@
+//! The people who sign in to the console (`console_users`): creation (the
+//! CLI's `nasvyazi user create` and the admin's users page), passwords
+//! (argon2id), the per-user lock-out, TOTP secrets, the language.
+//!
+//! The email address is sealed under the row's data key and found by its
+//! blind index; passwords and TOTP secrets never leave this module in a log
+//! line, an error or an audit row.
+
+use std::sync::OnceLock;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use chrono::{DateTime, Utc};
+use nasvyazi_shared::auth::{self, Role};
+use nasvyazi_shared::crypto::Keyring;
+use nasvyazi_shared::email::EmailAddress;
+use nasvyazi_shared::i18n::Lang;
+use rand::Rng;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use super::throttle;
+
+/// The blind-index kind of a console user's address (its own domain: users
+/// cannot be joined with supporters).
+pub const BLIND_KIND: &str = "console_user";
+
+/// Passwords: at least this many characters...
+pub const MIN_PASSWORD: usize = 10;
+/// ... and at most this many (argon2 takes any length; a bound keeps the
+/// work per request bounded).
+pub const MAX_PASSWORD: usize = 200;
+
+/// Associated data of a sealed user field.
+pub fn aad(id: Uuid, field: &str) -> Vec<u8> {
+    format!("console_user:{id}:{field}").into_bytes()
+}
+
+/// The blind index of an address.
+pub fn email_bi(keys: &Keyring, email: &EmailAddress) -> Vec<u8> {
+    keys.blind_index(BLIND_KIND, &email.normalised())
+}
+
+/// A new user as given.
+pub struct NewUser<'a> {
+    pub name: &'a str,
+    pub email: &'a EmailAddress,
+    pub role: Role,
+    pub language: Lang,
+}
+
+/// Why a user was not created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("name: 1 to 100 characters")]
+    Name,
+    #[error("password: 10 to 200 characters")]
+    Password,
+    #[error("a console user with this address exists")]
+    Duplicate,
+}
+
+/// argon2id with the crate's defaults (19 MiB, 2 passes, 1 lane: OWASP's
+/// recommendation) as a PHC string.
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|_| anyhow::anyhow!("argon2: cannot hash"))
+}
+
+/// Whether `password` matches the PHC string `hash`.
+pub fn verify_password(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// A hash no password matches, verified against when there is no user (or
+/// no password), so that the answer takes as long either way.
+pub fn decoy_hash() -> &'static str {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    DECOY.get_or_init(|| hash_password(&generate_password()).expect("argon2 hashes"))
+}
+
+/// Verifies on the blocking pool (argon2 is meant to be slow).
+pub async fn verify_blocking(hash: Option<String>, password: Zeroizing<String>) -> bool {
+    let real = hash.is_some();
+    let hash = hash.unwrap_or_else(|| decoy_hash().to_string());
+    let ok = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
+        .await
+        .unwrap_or(false);
+    ok && real
+}
+
+/// A generated password: 16 characters that cannot be mistaken for one
+/// another, in groups of four (about 79 bits).
+pub fn generate_password() -> Zeroizing<String> {
+    const ALPHABET: &[u8] = b"23456789abcdefghjkmnpqrstuvwxyz";
+    let mut rng = rand::rngs::OsRng;
+    let chars: Vec<char> = (0..16)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
+    Zeroizing::new(
+        chars
+            .chunks(4)
+            .map(|c| c.iter().collect::<String>())
+            .collect::<Vec<_>>()
+            .join("-"),
+    )
+}
+
+pub fn valid_password(p: &str) -> bool {
+    (MIN_PASSWORD..=MAX_PASSWORD).contains(&p.chars().count())
+}
+
+/// Creates a user in the caller's transaction and audits it as `actor`.
+/// `password: None` makes a user who signs in with emailed links.
+pub async fn create(
+    conn: &mut PgConnection,
+    keys: &Keyring,
+    user: &NewUser<'_>,
+    password: Option<&str>,
+    actor: &str,
+    actor_role: Option<Role>,
+) -> anyhow::Result<Result<Uuid, Refused>> {
+    let name = user.name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Ok(Err(Refused::Name));
+    }
+    if password.is_some_and(|p| !valid_password(p)) {
+        return Ok(Err(Refused::Password));
+    }
+    let bi = email_bi(keys, user.email);
+    let taken: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM console_users WHERE email_bi = $1)")
+            .bind(&bi)
+            .fetch_one(&mut *conn)
+            .await?;
+    if taken {
+        return Ok(Err(Refused::Duplicate));
+    }
+    let hash = match password {
+        Some(p) => {
+            let p = Zeroizing::new(p.to_string());
+            Some(tokio::task::spawn_blocking(move || hash_password(&p)).await??)
+        }
+        None => None,
+    };
+    let id = Uuid::now_v7();
+    let (key, wrapped) = keys.new_data_key();
+    sqlx::query(
+        "INSERT INTO console_users (id, name, role, language, email_bi, data_key, email_ct, password_hash, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(user.role.as_str())
+    .bind(user.language.code())
+    .bind(&bi)
+    .bind(&wrapped)
+    .bind(key.seal(user.email.expose().as_bytes(), &aad(id, "email")))
+    .bind(hash)
+    .bind(actor)
+    .execute(&mut *conn)
+    .await?;
+    auth::audit(
+        conn,
+        actor,
+        actor_role,
+        "user.create",
+        Some(&id.to_string()),
+        serde_json::json!({ "role": user.role.as_str() }),
+    )
+    .await?;
+    tracing::info!(user_id = %id, role = user.role.as_str(), "console user created");
+    Ok(Ok(id))
+}
+
+/// What sign-in needs to know about an account.
+pub struct Account {
+    pub id: Uuid,
+    pub password_hash: Option<String>,
+    pub has_totp: bool,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub disabled: bool,
+}
+
+impl Account {
+    pub fn locked(&self) -> bool {
+        self.disabled || self.locked_until.is_some_and(|t| t > Utc::now())
+    }
+}
+
+/// The account with this address, if any.
+pub async fn find_by_email(
+    db: &PgPool,
+    keys: &Keyring,
+    email: &EmailAddress,
+) -> sqlx::Result<Option<Account>> {
+    type Row = (Uuid, Option<String>, bool, Option<DateTime<Utc>>, bool);
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT id, password_hash, totp_ct IS NOT NULL, locked_until, disabled_at IS NOT NULL
+         FROM console_users WHERE email_bi = $1",
+    )
+    .bind(email_bi(keys, email))
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|(id, password_hash, has_totp, locked_until, disabled)| Account {
+        id,
+        password_hash,
+        has_totp,
+        locked_until,
+        disabled,
+    }))
+}
+
+/// Counts a failed password or code; locks the account with back-off once
+/// the allowance is used up. Returns whether it is now locked.
+pub async fn record_failure(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
+    let failures: i32 = sqlx::query_scalar(
+        "UPDATE console_users SET failed_attempts = failed_attempts + 1, updated_at = now()
+         WHERE id = $1 RETURNING failed_attempts",
+    )
+    .bind(id)
+    .fetch_one(db)
+    .await?;
+    let lock = throttle::backoff(failures.max(0) as u32, throttle::USER_FREE as u32);
+    if let Some(d) = lock {
+        sqlx::query("UPDATE console_users SET locked_until = $2 WHERE id = $1")
+            .bind(id)
+            .bind(Utc::now() + chrono::Duration::from_std(d).unwrap_or_default())
+            .execute(db)
+            .await?;
+        tracing::warn!(user_id = %id, failures, "console account locked after repeated failures");
+    }
+    Ok(lock.is_some())
+}
+
+/// A complete sign-in: failures forgotten.
+pub async fn record_success(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE console_users SET failed_attempts = 0, locked_until = NULL, last_sign_in_at = now(), updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The user's address, decrypted (test sends to oneself, sign-in links).
+pub async fn email_of(db: &PgPool, keys: &Keyring, id: Uuid) -> anyhow::Result<EmailAddress> {
+    let (wrapped, ct): (Vec<u8>, Vec<u8>) =
+        sqlx::query_as("SELECT data_key, email_ct FROM console_users WHERE id = $1")
+            .bind(id)
+            .fetch_one(db)
+            .await?;
+    let key = keys
+        .unwrap_data_key(&wrapped)
+        .map_err(|e| anyhow::anyhow!("console user {id}: data key: {e}"))?;
+    let s = key
+        .open_string(&ct, &aad(id, "email"))
+        .map_err(|e| anyhow::anyhow!("console user {id}: email: {e}"))?;
+    EmailAddress::parse(&s).map_err(|_| anyhow::anyhow!("console user {id}: stored address unreadable"))
+}
+
+/// The confirmed TOTP secret (`pending: false`) or the one being set up,
+/// and the last accepted step.
+pub async fn totp_secret(
+    db: &PgPool,
+    keys: &Keyring,
+    id: Uuid,
+    pending: bool,
+) -> anyhow::Result<Option<(Zeroizing<Vec<u8>>, u64)>> {
+    let (wrapped, ct, last): (Vec<u8>, Option<Vec<u8>>, i64) = sqlx::query_as(if pending {
+        "SELECT data_key, totp_pending_ct, totp_last_step FROM console_users WHERE id = $1"
+    } else {
+        "SELECT data_key, totp_ct, totp_last_step FROM console_users WHERE id = $1"
+    })
+    .bind(id)
+    .fetch_one(db)
+    .await?;
+    let Some(ct) = ct else { return Ok(None) };
+    let key = keys
+        .unwrap_data_key(&wrapped)
+        .map_err(|e| anyhow::anyhow!("console user {id}: data key: {e}"))?;
+    let secret = key
+        .open(&ct, &aad(id, "totp"))
+        .map_err(|e| anyhow::anyhow!("console user {id}: totp: {e}"))?;
+    Ok(Some((Zeroizing::new(secret.to_vec()), last.max(0) as u64)))
+}
+
+/// Seals a TOTP secret for the user (same associated data for the pending
+/// and the confirmed column: confirming moves the ciphertext).
+pub async fn seal_totp(db: &PgPool, keys: &Keyring, id: Uuid, secret: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let wrapped: Vec<u8> = sqlx::query_scalar("SELECT data_key FROM console_users WHERE id = $1")
+        .bind(id)
+        .fetch_one(db)
+        .await?;
+    let key = keys
+        .unwrap_data_key(&wrapped)
+        .map_err(|e| anyhow::anyhow!("console user {id}: data key: {e}"))?;
+    Ok(key.seal(secret, &aad(id, "totp")))
+}
+
+/// Records the accepted step (a code is never accepted twice). `false` if
+/// another request took this step first.
+pub async fn take_step(conn: &mut PgConnection, id: Uuid, step: u64) -> sqlx::Result<bool> {
+    Ok(sqlx::query(
+        "UPDATE console_users SET totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2",
+    )
+    .bind(id)
+    .bind(step as i64)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// One line of the users page: no address.
+#[derive(Debug, serde::Serialize, sqlx::FromRow)]
+pub struct UserLine {
+    pub id: Uuid,
+    pub name: String,
+    pub role: String,
+    pub language: String,
+    pub has_password: bool,
+    pub has_totp: bool,
+    pub locked: bool,
+    pub disabled: bool,
+    pub last_sign_in_at: Option<DateTime<Utc>>,
+}
+
+pub async fn list(db: &PgPool) -> sqlx::Result<Vec<UserLine>> {
+    sqlx::query_as(
+        "SELECT id, name, role, language, password_hash IS NOT NULL AS has_password,
+                totp_ct IS NOT NULL AS has_totp, coalesce(locked_until > now(), false) AS locked,
+                disabled_at IS NOT NULL AS disabled, last_sign_in_at
+         FROM console_users ORDER BY disabled_at NULLS FIRST, name",
+    )
+    .fetch_all(db)
+    .await
+}
