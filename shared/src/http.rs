@@ -130,8 +130,14 @@ pub fn basics_router(infra: Infra, openapi: &utoipa::openapi::OpenApi) -> Router
         .components
         .get_or_insert_with(utoipa::openapi::Components::new);
     for (name, schema) in [
-        ("ErrorBody", <crate::error::ErrorBody as utoipa::PartialSchema>::schema()),
-        ("ErrorDetail", <crate::error::ErrorDetail as utoipa::PartialSchema>::schema()),
+        (
+            "ErrorBody",
+            <crate::error::ErrorBody as utoipa::PartialSchema>::schema(),
+        ),
+        (
+            "ErrorDetail",
+            <crate::error::ErrorDetail as utoipa::PartialSchema>::schema(),
+        ),
     ] {
         components.schemas.entry(name.into()).or_insert(schema);
     }

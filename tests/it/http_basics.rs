@@ -162,3 +162,79 @@ async fn readyz_answers_503_when_the_database_is_gone() {
     server.await.unwrap().unwrap();
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_openapi_document_matches_the_reference_data_and_documents_errors() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .http
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schemas = &doc["components"]["schemas"];
+    let topics: Vec<&str> = schemas["TopicCode"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        topics,
+        nasvyazi_shared::contacts::topics()
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    );
+    let regions: Vec<&str> = schemas["RegionCode"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let builtin: Vec<&str> = nasvyazi_shared::regions::builtin()
+        .iter()
+        .map(|r| r.code.as_str())
+        .collect();
+    let (mut a, mut b) = (regions.clone(), builtin.clone());
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+    // Every operation with a body documents the JSON error answers.
+    let op = &doc["paths"]["/api/v1/subscriptions"]["post"]["responses"];
+    for code in ["400", "413", "415", "422", "500"] {
+        assert!(
+            op[code].is_object(),
+            "POST /api/v1/subscriptions lacks {code}"
+        );
+    }
+    // A bad path value answers in the JSON error shape.
+    let admin = app.token(nasvyazi_shared::auth::Role::Admin).await;
+    let r = app
+        .http
+        .get(app.url("/api/v1/admin/campaigns/not-a-uuid"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "bad_request"
+    );
+    // NUL characters are refused, not stored.
+    let r = app
+        .http
+        .post(app.url("/api/v1/admin/tokens"))
+        .bearer_auth(&admin)
+        .header("content-type", "application/json")
+        .body(r#"{"role":"admin","name":"a\u0000b"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    app.stop().await;
+}

@@ -1,0 +1,254 @@
+//! The person's own account: the interface language, the password, the
+//! TOTP second factor (set up by typing a code from the app, turned off
+//! only with a code), and "sign out everywhere". Every change is audited.
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect};
+use chrono::Utc;
+use nasvyazi_shared::auth;
+use nasvyazi_shared::i18n::Lang;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::page::{Form, PageResult, done, notice, render_status};
+use super::session::{self, Session};
+use super::{totp, users};
+use crate::AppState;
+
+/// `POST /admin/language`: the person's language, kept on their account.
+pub async fn language(State(state): State<AppState>, s: Session, body: Bytes) -> PageResult {
+    let form = Form::checked(&s, &body)?;
+    let lang = Lang::parse(form.get("lang")).unwrap_or(s.user.lang);
+    let mut tx = state.infra.db.begin().await?;
+    sqlx::query("UPDATE console_users SET language = $2, updated_at = now() WHERE id = $1")
+        .bind(s.user.id)
+        .bind(lang.code())
+        .execute(&mut *tx)
+        .await?;
+    auth::audit(
+        &mut tx,
+        &s.principal().actor(),
+        Some(s.user.role),
+        "user.language",
+        Some(&s.user.id.to_string()),
+        serde_json::json!({ "language": lang.code() }),
+    )
+    .await?;
+    tx.commit().await?;
+    // Back where the person was: only a path of ours.
+    let back = form.get("back");
+    let back = if back.starts_with("/admin") && !back.starts_with("//") && !back.contains("done=")
+    {
+        back
+    } else {
+        "/admin"
+    };
+    Ok(Redirect::to(back).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct DoneQuery {
+    pub done: Option<String>,
+}
+
+/// `GET /admin/account`.
+pub async fn page(
+    State(state): State<AppState>,
+    s: Session,
+    uri: Uri,
+    Query(q): Query<DoneQuery>,
+) -> PageResult {
+    account_page(&state, &s, &uri, StatusCode::OK, notice(q.done.as_deref()), None).await
+}
+
+async fn account_page(
+    state: &AppState,
+    s: &Session,
+    uri: &Uri,
+    status: StatusCode,
+    notice: Option<String>,
+    error: Option<&str>,
+) -> PageResult {
+    let (has_password, sessions): (bool, i64) = sqlx::query_as(
+        "SELECT u.password_hash IS NOT NULL,
+                (SELECT count(*) FROM console_sessions s WHERE s.user_id = u.id AND s.stage = 'full' AND s.expires_at > now())
+         FROM console_users u WHERE u.id = $1",
+    )
+    .bind(s.user.id)
+    .fetch_one(&state.infra.db)
+    .await?;
+    // A secret being set up is shown until it is confirmed or replaced.
+    let pending = users::totp_secret(&state.infra.db, &state.keys, s.user.id, true).await?;
+    let setup = pending.map(|(secret, _)| {
+        minijinja::context! {
+            grouped => totp::grouped(&secret),
+            uri => totp::otpauth_uri(&secret, &state.infra.config.organisation.name, &s.user.name),
+        }
+    });
+    Ok(render_status(
+        state,
+        s,
+        uri,
+        "account",
+        "console/account.html",
+        status,
+        minijinja::context! {
+            notice, error, has_password, sessions, setup,
+            has_totp => s.user.has_totp,
+            min_password => users::MIN_PASSWORD,
+        },
+    ))
+}
+
+/// `POST /admin/account/password`: a new password (the current one needed
+/// if there is one); every other session ends.
+pub async fn password(
+    State(state): State<AppState>,
+    s: Session,
+    uri: Uri,
+    body: Bytes,
+) -> PageResult {
+    let form = Form::checked(&s, &body)?;
+    let current = Zeroizing::new(form.raw("current").to_string());
+    let new = Zeroizing::new(form.raw("new").to_string());
+    let again = Zeroizing::new(form.raw("again").to_string());
+    let hash: Option<String> =
+        sqlx::query_scalar("SELECT password_hash FROM console_users WHERE id = $1")
+            .bind(s.user.id)
+            .fetch_one(&state.infra.db)
+            .await?;
+    let error = if hash.is_some() && !users::verify_blocking(hash, current).await {
+        users::record_failure(&state.infra.db, s.user.id).await?;
+        Some("console.account.password_wrong")
+    } else if !users::valid_password(&new) {
+        Some("console.account.password_short")
+    } else if *new != *again {
+        Some("console.account.password_mismatch")
+    } else {
+        None
+    };
+    if let Some(error) = error {
+        return account_page(
+            &state,
+            &s,
+            &uri,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            Some(error),
+        )
+        .await;
+    }
+    let hash = tokio::task::spawn_blocking(move || users::hash_password(&new)).await??;
+    let mut tx = state.infra.db.begin().await?;
+    sqlx::query("UPDATE console_users SET password_hash = $2, updated_at = now() WHERE id = $1")
+        .bind(s.user.id)
+        .bind(hash)
+        .execute(&mut *tx)
+        .await?;
+    let ended = s.end_others(&mut tx).await?;
+    auth::audit(
+        &mut tx,
+        &s.principal().actor(),
+        Some(s.user.role),
+        "user.password",
+        Some(&s.user.id.to_string()),
+        serde_json::json!({ "sessions_ended": ended }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(done("/admin/account", "password"))
+}
+
+/// `POST /admin/account/totp`: `action` = `start` (a new secret to set
+/// up), `confirm` (a code from the app turns it on) or `off` (a code turns
+/// it off).
+pub async fn totp(State(state): State<AppState>, s: Session, uri: Uri, body: Bytes) -> PageResult {
+    let form = Form::checked(&s, &body)?;
+    let db = &state.infra.db;
+    let now = Utc::now().timestamp().max(0) as u64;
+    match form.get("action") {
+        "start" => {
+            let secret = Zeroizing::new(totp::new_secret());
+            let sealed = users::seal_totp(db, &state.keys, s.user.id, &secret).await?;
+            sqlx::query(
+                "UPDATE console_users SET totp_pending_ct = $2, updated_at = now() WHERE id = $1",
+            )
+            .bind(s.user.id)
+            .bind(sealed)
+            .execute(db)
+            .await?;
+            Ok(Redirect::to("/admin/account#totp").into_response())
+        }
+        action @ ("confirm" | "off") => {
+            let pending = action == "confirm";
+            let step = users::totp_secret(db, &state.keys, s.user.id, pending)
+                .await?
+                .and_then(|(secret, last)| totp::verify(&secret, form.get("code"), now, last));
+            let mut tx = db.begin().await?;
+            let Some(step) = step else {
+                users::record_failure(db, s.user.id).await?;
+                return account_page(
+                    &state,
+                    &s,
+                    &uri,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    None,
+                    Some("console.account.code_wrong"),
+                )
+                .await;
+            };
+            if !users::take_step(&mut tx, s.user.id, step).await? {
+                return Ok(done("/admin/account", "saved"));
+            }
+            let sql = if pending {
+                "UPDATE console_users SET totp_ct = totp_pending_ct, totp_pending_ct = NULL, updated_at = now() WHERE id = $1"
+            } else {
+                "UPDATE console_users SET totp_ct = NULL, totp_pending_ct = NULL, updated_at = now() WHERE id = $1"
+            };
+            sqlx::query(sql).bind(s.user.id).execute(&mut *tx).await?;
+            let action = if pending { "user.totp_on" } else { "user.totp_off" };
+            auth::audit(
+                &mut tx,
+                &s.principal().actor(),
+                Some(s.user.role),
+                action,
+                Some(&s.user.id.to_string()),
+                serde_json::json!({}),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(done(
+                "/admin/account",
+                if pending { "totp_on" } else { "totp_off" },
+            ))
+        }
+        _ => Ok(Redirect::to("/admin/account").into_response()),
+    }
+}
+
+/// `POST /admin/account/sign-out-everywhere`: every session of this
+/// person ends, this one too.
+pub async fn sign_out_everywhere(
+    State(state): State<AppState>,
+    s: Session,
+    body: Bytes,
+) -> PageResult {
+    Form::checked(&s, &body)?;
+    let mut tx = state.infra.db.begin().await?;
+    let n = session::end_all(&mut tx, s.user.id).await?;
+    auth::audit(
+        &mut tx,
+        &s.principal().actor(),
+        Some(s.user.role),
+        "user.sign_out_everywhere",
+        Some(&s.user.id.to_string()),
+        serde_json::json!({ "sessions_ended": n }),
+    )
+    .await?;
+    tx.commit().await?;
+    let mut res = Redirect::to("/admin/sign-in").into_response();
+    session::set(&mut res, None);
+    Ok(res)
+}
