@@ -159,6 +159,7 @@ pub fn basics_router(infra: Infra, openapi: &utoipa::openapi::OpenApi) -> Router
 pub fn with_layers(router: Router, body_limit: usize, timeout: Duration) -> Router {
     router
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(refuse_nul))
         .layer(axum::middleware::map_response(json_errors))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(
@@ -185,6 +186,20 @@ pub fn with_layers(router: Router, body_limit: usize, timeout: Duration) -> Rout
             }),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+}
+
+/// A NUL character in the path or query (`%00`) can't be stored or looked
+/// up in PostgreSQL text and is never meaningful here: 400 before any
+/// handler runs.
+async fn refuse_nul(req: Request<axum::body::Body>, next: axum::middleware::Next) -> Response {
+    let has_nul = req
+        .uri()
+        .path_and_query()
+        .is_some_and(|pq| pq.as_str().to_ascii_lowercase().contains("%00"));
+    if has_nul {
+        return ApiError::bad_request("the address may not contain NUL characters").into_response();
+    }
+    next.run(req).await
 }
 
 /// axum's own rejections (a bad path or query value, an unknown method,

@@ -67,7 +67,7 @@ async fn load(state: &AppState, id: Uuid) -> Result<Campaign, ApiError> {
 }
 
 /// Derives scheduled / running / done for an approved campaign.
-async fn derived_status(
+pub(crate) async fn derived_status(
     state: &AppState,
     c: &Campaign,
     next: &[DateTime<Utc>],
@@ -307,6 +307,19 @@ pub async fn preview(
 ) -> Result<ApiJson<Preview>, ApiError> {
     admin.require(ROLES)?;
     let c = load(&state, id).await?;
+    Ok(ApiJson(
+        render_preview(&state, &c, req.language, &req.channel).await?,
+    ))
+}
+
+/// The preview of one channel in one language (the API's and the
+/// console's).
+pub(crate) async fn render_preview(
+    state: &AppState,
+    c: &Campaign,
+    language: Lang,
+    channel: &str,
+) -> Result<Preview, ApiError> {
     let days = campaigns::calendar(&state.infra.db).await?;
     let base = state.infra.config.public_base();
     let ctx = Context {
@@ -316,21 +329,20 @@ pub async fn preview(
             .day_code
             .as_deref()
             .and_then(|code| days.iter().find(|d| d.code == code))
-            .map(|d| d.name.get(req.language.code()).to_string()),
+            .map(|d| d.name.get(language.code()).to_string()),
         unsubscribe_url: Some(format!("{base}/u/PREVIEW")),
         forget_url: Some(format!("{base}/forget/PREVIEW")),
     };
     let render_err = |e: campaigns::RenderError| ApiError::validation(e.to_string());
     let mut out = Preview {
-        language: req.language,
+        language,
         email: None,
         telegram: None,
     };
-    match req.channel.as_str() {
+    match channel {
         "email" => {
-            out.email = Some(
-                campaigns::render_email(&c.templates, req.language, &ctx).map_err(render_err)?,
-            )
+            out.email =
+                Some(campaigns::render_email(&c.templates, language, &ctx).map_err(render_err)?)
         }
         "telegram" | "telegram_channel" => {
             let ctx = Context {
@@ -339,7 +351,7 @@ pub async fn preview(
                 ..ctx
             };
             out.telegram = Some(
-                campaigns::render_telegram(&c.templates, req.language, &ctx).map_err(render_err)?,
+                campaigns::render_telegram(&c.templates, language, &ctx).map_err(render_err)?,
             )
         }
         _ => {
@@ -348,7 +360,7 @@ pub async fn preview(
             ));
         }
     }
-    Ok(ApiJson(out))
+    Ok(out)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -477,6 +489,12 @@ pub async fn progress(
 ) -> Result<ApiJson<Progress>, ApiError> {
     admin.require(ROLES)?;
     let c = load(&state, id).await?;
+    Ok(ApiJson(progress_of(&state, c).await?))
+}
+
+/// Deliveries per occurrence and channel (the API's and the console's).
+pub(crate) async fn progress_of(state: &AppState, c: Campaign) -> Result<Progress, ApiError> {
+    let id = c.id;
     let occurrences: Vec<(Uuid, DateTime<Utc>, String, Option<String>)> = sqlx::query_as(
         "SELECT id, scheduled_at, status, reason FROM occurrences WHERE campaign_id = $1 ORDER BY scheduled_at DESC LIMIT 100",
     )
@@ -508,13 +526,13 @@ pub async fn progress(
             }
         })
         .collect();
-    let v = view(&state, c).await?;
-    Ok(ApiJson(Progress {
+    let v = view(state, c).await?;
+    Ok(Progress {
         campaign_id: id,
         status: v.status,
         totals,
         occurrences,
-    }))
+    })
 }
 
 /// Puts the campaign's failed deliveries back in the queue.
