@@ -359,6 +359,56 @@ pub async fn erase_by_email(
     Ok(id)
 }
 
+/// Unsubscribes by address (the console, on a supporter's request), audited
+/// as `actor` in the same transaction. Returns the id if there was one.
+pub async fn unsubscribe_by_email(
+    db: &PgPool,
+    keys: &Keyring,
+    email: &EmailAddress,
+    actor: &str,
+) -> anyhow::Result<Option<Uuid>> {
+    let bi = keys.blind_index("email", &email.normalised());
+    let mut tx = db.begin().await?;
+    let found: Option<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM contacts WHERE channel = 'email' AND blind_index = $1 FOR UPDATE",
+    )
+    .bind(&bi)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(id) = found else {
+        return Ok(None);
+    };
+    let changed = sqlx::query(
+        "UPDATE contacts SET status = 'unsubscribed', unsubscribed_at = now(), updated_at = now(),
+             confirm_token_hash = NULL, confirm_token_ct = NULL, confirm_expires_at = NULL
+         WHERE id = $1 AND status <> 'unsubscribed'",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if changed == 1 {
+        outbox::enqueue(
+            &mut tx,
+            Outbox::Intake,
+            Event::ContactUnsubscribed { contact_id: id },
+        )
+        .await?;
+        tracing::info!(contact_id = %id, "contact unsubscribed on request");
+    }
+    nasvyazi_shared::auth::audit(
+        &mut tx,
+        actor,
+        None,
+        "contact.unsubscribe",
+        Some(&id.to_string()),
+        serde_json::json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(id))
+}
+
 /// Deletes pending contacts older than `ttl` that never confirmed.
 pub async fn delete_stale_pending(db: &PgPool, ttl: ChronoDuration) -> sqlx::Result<u64> {
     let n = sqlx::query("DELETE FROM contacts WHERE status = 'pending' AND COALESCE(confirm_issued_at, created_at) < $1")

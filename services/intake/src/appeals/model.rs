@@ -65,6 +65,44 @@ pub enum ContactInput {
     Telegram(String),
 }
 
+// Documentation only: the schema of `ContactInput`, each form with exactly
+// its one field.
+/// How the appellant may be reached: `{ "email": ... }` or
+/// `{ "telegram": ... }`.
+#[derive(ToSchema)]
+#[schema(as = AppealContact)]
+#[allow(dead_code)]
+#[serde(untagged)]
+pub enum AppealContact {
+    Email(ContactByEmail),
+    Telegram(ContactByTelegram),
+}
+
+/// `{ "email": ... }`
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct ContactByEmail {
+    /// An email address (never echoed, never logged).
+    #[schema(
+        max_length = 254,
+        pattern = "^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,30}(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,16}){0,2}@([A-Za-z0-9]{1,20}\\.){1,3}[A-Za-z]{2,10}$"
+    )]
+    email: String,
+}
+
+/// `{ "telegram": ... }`
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct ContactByTelegram {
+    /// A Telegram `@username` (5-32 of a-z, 0-9 and `_`, starting with a
+    /// letter), a `t.me/` link to one, or a numeric chat id (never echoed,
+    /// never logged).
+    #[schema(pattern = r"^(https://t\.me/|t\.me/)?(-?[0-9]{1,20}|@?[A-Za-z][A-Za-z0-9_]{4,31})$")]
+    telegram: String,
+}
+
 impl std::fmt::Debug for ContactInput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ContactInput([redacted])")

@@ -425,9 +425,17 @@ pub async fn set_status(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ForwardRequest {
-    /// The official or office the case goes to (sealed).
+    /// The official or office the case goes to: 1 to 500 characters, not
+    /// only spaces, no NUL (sealed).
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+    )]
     pub official: String,
-    /// Anything else to remember about it (sealed).
+    /// Anything else to remember about it: at most 10,000 characters, no
+    /// NUL (sealed).
+    #[schema(max_length = 10000, pattern = r"^[^\x00]*$")]
     pub note: Option<String>,
 }
 

@@ -58,7 +58,8 @@ pub fn add_templates(env: &mut minijinja::Environment<'static>) {
     }
     for (name, src) in t![
         "console/base.html",
-        "console/macros.html",
+        "console/progress.html",
+        "console/count.html",
         "console/problem.html",
         "console/sign_in.html",
         "console/sign_in_code.html",
@@ -125,7 +126,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/admin/campaigns/{id}/audience",
             get(c::edit::audience_form).post(c::edit::audience_save),
         )
-        .route("/admin/campaigns/{id}/audience/count", get(c::edit::count))
+        .route("/admin/campaigns/{id}/audience/count", get(c::edit::count_fragment))
         .route(
             "/admin/campaigns/{id}/texts",
             get(c::edit::texts_form).post(c::edit::texts_save),

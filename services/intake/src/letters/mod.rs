@@ -22,28 +22,93 @@ use uuid::Uuid;
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LetterInput {
+    /// 1 to 200 characters, not only spaces, no NUL.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+    )]
     pub name: String,
-    /// The public page is `/letters/{slug}`: 2-60 of a-z, 0-9 and `-`.
+    /// The public page is `/letters/{slug}`: 2-60 of a-z, 0-9 and `-`, not
+    /// starting with `-`; not `confirm` or `withdraw`.
+    #[schema(pattern = r"^[a-z0-9][a-z0-9-]{1,59}$")]
     pub slug: String,
     /// `each` (one letter per signer per official) or `collective` (one
     /// letter per official listing the signatories, at `send_at`).
+    #[schema(value_type = LetterMode)]
     pub mode: String,
     /// Per language code: subject, body, page_text.
-    #[schema(value_type = Object)]
+    #[schema(value_type = LetterTemplatesInput)]
     pub templates: LetterTemplates,
-    /// Official ids.
+    /// Ids of officials in the directory.
     #[serde(default)]
     pub targets: Vec<Uuid>,
-    /// The organisation's address for replies (when a signer's is not used).
+    /// The organisation's address for replies (when a signer's is not used);
+    /// blank for none.
+    #[schema(
+        max_length = 254,
+        pattern = "^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,30}(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,16}){0,2}@([A-Za-z0-9]{1,20}\\.){1,3}[A-Za-z]{2,10}$"
+    )]
     pub reply_to: Option<String>,
     /// each: not before (optional); collective: when (required).
     pub send_at: Option<DateTime<Utc>>,
     /// Signing ends (collective: at `send_at` at the latest).
     pub closes_at: Option<DateTime<Utc>>,
     /// Minutes between two letters to one official (default from config).
+    #[schema(minimum = 0, maximum = 2147483647)]
     pub official_interval_minutes: Option<u32>,
-    /// Letters per minute to one recipient domain (default from config).
+    /// Letters per minute to one recipient domain, at least 1 (default from
+    /// config).
+    #[schema(minimum = 1, maximum = 2147483647)]
     pub domain_per_minute: Option<u32>,
+}
+
+/// How a letter is sent.
+#[derive(ToSchema)]
+#[schema(as = LetterMode)]
+#[allow(dead_code)]
+#[serde(rename_all = "snake_case")]
+pub enum LetterMode {
+    Each,
+    Collective,
+}
+
+// Documentation only: the shape `LetterTemplates` accepts.
+/// A letter's templates per language (`ru`, `kk`, `en`; each optional).
+#[derive(ToSchema)]
+#[schema(as = LetterTemplatesInput)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct LetterTemplatesInput {
+    #[serde(default)]
+    ru: LetterTemplateInput,
+    #[serde(default)]
+    kk: LetterTemplateInput,
+    #[serde(default)]
+    en: LetterTemplateInput,
+}
+
+// Documentation only: the shape `LetterTemplate` accepts.
+/// The texts of one language. `subject` and `body` are minijinja
+/// templates (placeholders such as `{{ official.name }}`,
+/// `{{ signer.name }}`, `{{ signatories }}`, `{{ count }}`); the pattern
+/// shows the plain text and placeholders every such template may hold.
+#[derive(ToSchema, Default)]
+#[schema(as = LetterTemplateInput)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct LetterTemplateInput {
+    #[schema(
+        pattern = r"^([^{\x00]|\{[^{%#\x00]|\{\{ ?(official\.(name|position|organisation)|signer\.(name|city|note)|signatories|count|org|letter) ?\}\})*\{?$"
+    )]
+    subject: Option<String>,
+    #[schema(
+        pattern = r"^([^{\x00]|\{[^{%#\x00]|\{\{ ?(official\.(name|position|organisation)|signer\.(name|city|note)|signatories|count|org|letter) ?\}\})*\{?$"
+    )]
+    body: Option<String>,
+    /// Shown on the public signing page above the form (plain text).
+    #[schema(pattern = r"^[^\x00]*$")]
+    page_text: Option<String>,
 }
 
 /// A field that is wrong, and why.

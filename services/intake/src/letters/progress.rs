@@ -19,6 +19,7 @@ use uuid::Uuid;
 /// Letters per state. `pending`: queued, retrying or being sent;
 /// `skipped`: withdrawn, cancelled or erased before sending.
 #[derive(Debug, Clone, Copy, Default, Serialize, ToSchema)]
+#[schema(as = LetterCounts)]
 pub struct Counts {
     pub pending: i64,
     pub sent: i64,
@@ -68,6 +69,7 @@ pub struct Signatures {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = LetterProgress)]
 pub struct Progress {
     pub letter_id: Uuid,
     pub status: String,

@@ -17,26 +17,74 @@ use nasvyazi_shared::letters::records::{OFFICIAL_COLUMNS, OfficialRow};
 use nasvyazi_shared::letters::{DOMAIN_BI, OfficeHours, Official, official_aad};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
-use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::{PartialSchema, ToSchema};
 use uuid::Uuid;
 
 /// An official as given (JSON or one CSV row).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OfficialInput {
+    /// One line, 1 to 300 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 300,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
+    /// One line, 1 to 300 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 300,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub position: String,
+    /// One line, 1 to 300 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 300,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub organisation: String,
+    #[schema(
+        max_length = 254,
+        pattern = "^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,30}(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,16}){0,2}@([A-Za-z0-9]{1,20}\\.){1,3}[A-Za-z]{2,10}$"
+    )]
     pub email: String,
     /// ru, kk or en (default ru): the language letters to them are written in.
+    #[schema(value_type = Option<Lang>)]
     pub language: Option<String>,
     /// IANA time zone (default `campaigns.default_time_zone`).
+    #[schema(value_type = Option<TimeZoneName>)]
     pub time_zone: Option<String>,
-    /// e.g. `Mon-Fri 09:00-18:00` (default `letters.office_hours`).
+    /// Days (`Mon`..`Sun`, ranges and commas) and a local window, e.g.
+    /// `Mon-Fri 09:00-18:00` (default `letters.office_hours`); any window
+    /// whose end is after its start is accepted (`24:00` ends at midnight).
+    #[schema(
+        pattern = r"^(Mon(-(Mon|Tue|Wed|Thu|Fri|Sat|Sun))?|Tue(-(Tue|Wed|Thu|Fri|Sat|Sun))?|Wed(-(Wed|Thu|Fri|Sat|Sun))?|Thu(-(Thu|Fri|Sat|Sun))?|Fri(-(Fri|Sat|Sun))?|Sat(-(Sat|Sun))?|Sun(-Sun)?)(,(Mon(-(Mon|Tue|Wed|Thu|Fri|Sat|Sun))?|Tue(-(Tue|Wed|Thu|Fri|Sat|Sun))?|Wed(-(Wed|Thu|Fri|Sat|Sun))?|Thu(-(Thu|Fri|Sat|Sun))?|Fri(-(Fri|Sat|Sun))?|Sat(-(Sat|Sun))?|Sun(-Sun)?))* (0[0-9]|1[01]):[0-5][0-9]-((1[2-9]|2[0-3]):[0-5][0-9]|24:00)$"
+    )]
     pub office_hours: Option<String>,
-    /// Letters per local day at most (default `letters.official_daily_cap`).
+    /// Letters per local day at most, 1 to 100000 (default
+    /// `letters.official_daily_cap`).
+    #[schema(minimum = 1, maximum = 100000)]
     pub daily_cap: Option<u32>,
 }
+
+/// Documentation only: an IANA time zone name (the names the server knows).
+pub struct TimeZoneName;
+
+impl PartialSchema for TimeZoneName {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("An IANA time zone, e.g. `Asia/Almaty`."))
+            .enum_values(Some(chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())))
+            .into()
+    }
+}
+
+impl ToSchema for TimeZoneName {}
 
 /// A column that is wrong, and why (no value quoted).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,7 +15,9 @@ use nasvyazi_shared::auth::{self, Role};
 use nasvyazi_shared::error::{ApiError, ApiJson, ErrorBody};
 use nasvyazi_shared::regions::{self, Names};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::Schema;
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 use uuid::Uuid;
 
 use crate::AppState;
@@ -62,7 +64,9 @@ async fn resolve(state: &AppState, key: &str) -> Result<Uuid, ApiError> {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `new`, `triaged`, `forwarded`, `resolved` or `closed`.
+    #[param(value_type = Option<AppealStatusCode>, inline)]
     pub status: Option<String>,
+    #[param(value_type = Option<super::appeals::AppealCategory>, inline)]
     pub category: Option<String>,
     pub region: Option<String>,
     pub site: Option<String>,
@@ -73,6 +77,42 @@ pub struct ListQuery {
     /// At most this many (default 100, at most 500).
     pub limit: Option<i64>,
     pub offset: Option<i64>,
+}
+
+/// An appeal's status.
+#[derive(ToSchema)]
+#[schema(as = AppealStatusCode)]
+#[allow(dead_code)]
+#[serde(rename_all = "snake_case")]
+pub enum AppealStatusCode {
+    New,
+    Triaged,
+    Forwarded,
+    Resolved,
+    Closed,
+}
+
+/// A status a caseworker may set (`forwarded` only through the forward
+/// action).
+#[derive(ToSchema)]
+#[schema(as = AppealStatusChange)]
+#[allow(dead_code)]
+#[serde(rename_all = "snake_case")]
+pub enum AppealStatusChange {
+    New,
+    Triaged,
+    Resolved,
+    Closed,
+}
+
+/// `json` or `csv`.
+#[derive(ToSchema)]
+#[schema(as = StatsFormat)]
+#[allow(dead_code)]
+#[serde(rename_all = "snake_case")]
+pub enum StatsFormat {
+    Json,
+    Csv,
 }
 
 /// Appeals, newest first, filtered; no text, no contact.
@@ -153,7 +193,13 @@ pub async fn assign(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NoteRequest {
-    /// 1 to 10,000 characters; sealed, visible to caseworkers only.
+    /// 1 to 10,000 characters, not only spaces, no NUL; sealed, visible to
+    /// caseworkers only.
+    #[schema(
+        min_length = 1,
+        max_length = 10000,
+        pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+    )]
     pub text: String,
 }
 
@@ -187,6 +233,7 @@ pub async fn add_note(
 pub struct StatusChange {
     /// `new`, `triaged`, `resolved` or `closed` (`forwarded` through the
     /// forward action).
+    #[schema(value_type = AppealStatusChange)]
     pub status: String,
 }
 
@@ -257,8 +304,10 @@ pub struct StatsQuery {
     /// Last month counted (`YYYY-MM-DD`; the day is ignored).
     pub to: Option<NaiveDate>,
     pub region: Option<String>,
+    #[param(value_type = Option<super::appeals::AppealCategory>, inline)]
     pub category: Option<String>,
     /// `json` (default) or `csv`.
+    #[param(value_type = Option<StatsFormat>, inline)]
     pub format: Option<String>,
 }
 
@@ -361,10 +410,31 @@ pub async fn list_sites(
 #[serde(deny_unknown_fields)]
 pub struct NewSite {
     /// 1-40 of a-z, 0-9 and `_`, e.g. `pavlodar_narcology`.
+    #[schema(pattern = r"^[a-z0-9_]{1,40}$")]
     pub code: String,
     pub region: String,
     pub city: String,
     pub name: Names,
+}
+
+/// Documentation only: [`NewSite`] with `region` and `city` a place of the
+/// built-in list.
+pub struct NewSiteDoc;
+
+impl PartialSchema for NewSiteDoc {
+    fn schema() -> RefOr<Schema> {
+        super::appeals::per_builtin_place(NewSite::schema())
+    }
+}
+
+impl ToSchema for NewSiteDoc {
+    fn name() -> std::borrow::Cow<'static, str> {
+        NewSite::name()
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        NewSite::schemas(schemas);
+    }
 }
 
 fn valid_code(s: &str) -> bool {
@@ -376,7 +446,7 @@ fn valid_code(s: &str) -> bool {
 
 /// Adds an OST site (organiser, caseworker or admin).
 #[utoipa::path(post, path = "/api/v1/admin/sites", tag = "appeals", security(("bearer" = [])),
-    request_body = NewSite,
+    request_body = NewSiteDoc,
     responses((status = 201, body = Site), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn add_site(

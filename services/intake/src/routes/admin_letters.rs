@@ -18,7 +18,9 @@ use nasvyazi_shared::letters::render::{
 };
 use nasvyazi_shared::letters::{COLLECTIVE, message_id};
 use serde::{Deserialize, Serialize};
-use utoipa::{OpenApi, ToSchema};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::{OpenApi, PartialSchema, ToSchema};
 use uuid::Uuid;
 
 use crate::AppState;
@@ -164,6 +166,59 @@ fn conflict(c: Conflict) -> ApiError {
     }
 }
 
+/// Documentation only: [`LetterInput`] per mode; a collective letter needs
+/// `send_at` (and closes at it unless `closes_at` is earlier).
+pub struct LetterInputDoc;
+
+impl PartialSchema for LetterInputDoc {
+    fn schema() -> RefOr<Schema> {
+        use super::appeals::{one_of_variants, string_of};
+        let send_at = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .description(Some("collective: when the letters are sent (required)."))
+            .into();
+        let closes_at = ObjectBuilder::new()
+            .schema_type(Type::Null)
+            .description(Some(
+                "collective: signing ends at `send_at` (or at an earlier time given here).",
+            ))
+            .into();
+        one_of_variants(
+            LetterInput::schema(),
+            [
+                vec![(
+                    "mode",
+                    string_of(["each"], "One letter per signer per official."),
+                    true,
+                )],
+                vec![
+                    (
+                        "mode",
+                        string_of(
+                            ["collective"],
+                            "One letter per official listing the signatories, at `send_at`.",
+                        ),
+                        true,
+                    ),
+                    ("send_at", send_at, true),
+                    ("closes_at", closes_at, false),
+                ],
+            ],
+        )
+    }
+}
+
+impl ToSchema for LetterInputDoc {
+    fn name() -> std::borrow::Cow<'static, str> {
+        LetterInput::name()
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        LetterInput::schemas(schemas);
+    }
+}
+
 async fn validate(state: &AppState, input: &LetterInput) -> Result<LetterInput, ApiError> {
     let v = input
         .validate()
@@ -176,7 +231,7 @@ async fn validate(state: &AppState, input: &LetterInput) -> Result<LetterInput, 
 
 /// Creates a draft letter campaign.
 #[utoipa::path(post, path = "/api/v1/admin/letters", tag = "letters", security(("bearer" = [])),
-    request_body = LetterInput,
+    request_body = LetterInputDoc,
     responses((status = 201, body = LetterView), (status = 401, body = E), (status = 403, body = E),
               (status = 409, body = E), (status = 422, body = E)))]
 pub async fn create(
@@ -230,7 +285,7 @@ pub async fn get_one(
 
 /// Replaces a draft's definition.
 #[utoipa::path(put, path = "/api/v1/admin/letters/{id}", tag = "letters", security(("bearer" = [])),
-    params(("id" = Uuid, Path)), request_body = LetterInput,
+    params(("id" = Uuid, Path)), request_body = LetterInputDoc,
     responses((status = 200, body = LetterView), (status = 401, body = E), (status = 403, body = E),
               (status = 404, body = E), (status = 409, body = E), (status = 422, body = E)))]
 pub async fn update(
@@ -302,13 +357,17 @@ pub async fn cancel(
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SampleSigner {
+    #[schema(pattern = r"^[^\x00]*$")]
     pub name: String,
+    #[schema(pattern = r"^[^\x00]*$")]
     pub city: String,
     #[serde(default)]
+    #[schema(pattern = r"^[^\x00]*$")]
     pub note: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = LetterPreviewRequest)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewRequest {
     pub official_id: Uuid,
@@ -319,6 +378,7 @@ pub struct PreviewRequest {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = LetterPreview)]
 pub struct Preview {
     #[serde(flatten)]
     pub letter: RenderedLetter,
@@ -447,10 +507,22 @@ pub async fn report(
 #[serde(deny_unknown_fields)]
 pub struct Resolve {
     /// `sent` (it arrived: record it) or `requeue` (send it again).
+    #[schema(value_type = LetterResolution)]
     pub resolution: String,
 }
 
+/// What became of a letter whose fate was unknown.
+#[derive(ToSchema)]
+#[schema(as = LetterResolution)]
+#[allow(dead_code)]
+#[serde(rename_all = "snake_case")]
+pub enum LetterResolution {
+    Sent,
+    Requeue,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ResolveAccepted)]
 pub struct Accepted {
     pub status: &'static str,
 }

@@ -161,6 +161,20 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// An officials CSV file (UTF-8, RFC 4180): a header row naming the
+/// columns (`name`, `position`, `organisation` and `email` required;
+/// `language`, `time_zone`, `office_hours`, `daily_cap` optional; `id`
+/// ignored), then one row per official, each address once, at most 5000
+/// rows. The pattern shows the simplest such file: the four required
+/// columns and one plain row.
+#[derive(ToSchema)]
+#[schema(
+    as = OfficialsCsv,
+    pattern = r#"^name,position,organisation,email(\r?\n[^\s,"\x00-\x1f\x7f-\x9f]([^,"\x00-\x1f\x7f-\x9f]{0,298}[^\s,"\x00-\x1f\x7f-\x9f])?,[^\s,"\x00-\x1f\x7f-\x9f]([^,"\x00-\x1f\x7f-\x9f]{0,298}[^\s,"\x00-\x1f\x7f-\x9f])?,[^\s,"\x00-\x1f\x7f-\x9f]([^,"\x00-\x1f\x7f-\x9f]{0,298}[^\s,"\x00-\x1f\x7f-\x9f])?,[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,30}(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,16}){0,2}@([A-Za-z0-9]{1,20}\.){1,3}[A-Za-z]{2,10})?(\r?\n)?$"#
+)]
+#[allow(dead_code)]
+pub struct OfficialsCsv(String);
+
 /// The answer to an import with bad rows: nothing was stored.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImportRejected {
@@ -173,7 +187,7 @@ pub struct ImportRejected {
 /// one transaction, or, if any row is bad, none (422 with every bad row).
 /// A row whose address is in the directory updates that official.
 #[utoipa::path(post, path = "/api/v1/admin/officials/import", tag = "letters", security(("bearer" = [])),
-    request_body(content = String, content_type = "text/csv"),
+    request_body(content = OfficialsCsv, content_type = "text/csv"),
     responses((status = 200, body = Imported), (status = 401, body = E), (status = 403, body = E),
               (status = 415, body = E), (status = 422, body = ImportRejected)))]
 pub async fn import(

@@ -14,8 +14,11 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use nasvyazi_shared::error::{ApiError, ApiJson, ErrorBody, ErrorDetail};
 use nasvyazi_shared::i18n::{self, Lang};
+use nasvyazi_shared::regions;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use crate::AppState;
 use crate::appeals::sites::{self, Site};
@@ -27,22 +30,134 @@ use crate::appeals::{ClientAddr, ContactInput, Input, Purpose, model, store};
 pub struct AppealRequest {
     /// `hospital_no_ost`, `take_home_refused`, `supply_interruption`,
     /// `police`, `discrimination`, `hiv_hepatitis_tb` or `other`.
+    #[schema(value_type = AppealCategory)]
     pub category: String,
     /// A region code from `GET /api/v1/regions`.
     pub region: String,
     /// A city code of that region.
     pub city: String,
-    /// A site code from `GET /api/v1/sites` (in that region).
+    /// A site code from `GET /api/v1/sites` (an active site in that region);
+    /// blank or absent for none.
+    #[schema(pattern = r"^[a-z0-9_]{1,40}$")]
     pub site: Option<String>,
-    /// What happened: 1 to 10,000 characters (sealed, never echoed).
+    /// What happened: 1 to 10,000 characters, not only spaces, no NUL
+    /// (sealed, never echoed).
+    #[schema(
+        min_length = 1,
+        max_length = 10000,
+        pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+    )]
     pub text: String,
     /// `{ "email": ... }` or `{ "telegram": ... }`; absent to stay anonymous.
+    #[schema(value_type = Option<crate::appeals::model::AppealContact>)]
     pub contact: Option<ContactInput>,
     /// Whether the organisation may pass the case to an official.
     #[serde(default)]
     pub consent_to_forward: bool,
     /// Language of acknowledgements (default: from Accept-Language, else ru).
     pub language: Option<Lang>,
+}
+
+/// An appeal's category.
+#[derive(ToSchema)]
+#[schema(as = AppealCategory)]
+#[allow(dead_code)]
+#[serde(rename_all = "snake_case")]
+pub enum AppealCategory {
+    HospitalNoOst,
+    TakeHomeRefused,
+    SupplyInterruption,
+    Police,
+    Discrimination,
+    HivHepatitisTb,
+    Other,
+}
+
+/// Documentation only: `base` (an object schema) once per variant, each
+/// with some properties replaced (and required when marked so); a request
+/// matches exactly one variant. For rules where one field decides what
+/// another may be.
+pub(crate) fn one_of_variants<'a>(
+    base: RefOr<Schema>,
+    variants: impl IntoIterator<Item = Vec<(&'a str, RefOr<Schema>, bool)>>,
+) -> RefOr<Schema> {
+    let RefOr::T(Schema::Object(object)) = base else {
+        return base;
+    };
+    let mut one_of = OneOfBuilder::new().description(object.description.clone());
+    for fields in variants {
+        let mut branch = object.clone();
+        branch.description = None;
+        for (name, schema, required) in fields {
+            branch.properties.insert(name.to_string(), schema);
+            if required && !branch.required.iter().any(|r| r == name) {
+                branch.required.push(name.to_string());
+            }
+        }
+        one_of = one_of.item(branch);
+    }
+    one_of.into()
+}
+
+/// Documentation only: a string that is one of `values`.
+pub(crate) fn string_of<'a>(
+    values: impl IntoIterator<Item = &'a str>,
+    description: &str,
+) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
+        .enum_values(Some(values))
+        .into()
+}
+
+/// Documentation only: `base` (with `region` and `city`) once per region of
+/// the built-in list, `city` one of that region's cities. (Places organisers
+/// added are accepted too.)
+pub(crate) fn per_builtin_place(base: RefOr<Schema>) -> RefOr<Schema> {
+    one_of_variants(
+        base,
+        regions::builtin().iter().map(|r| {
+            vec![
+                (
+                    "region",
+                    string_of(
+                        [r.code.as_str()],
+                        "A region code from `GET /api/v1/regions`.",
+                    ),
+                    true,
+                ),
+                (
+                    "city",
+                    string_of(
+                        r.cities.iter().map(|c| c.code.as_str()),
+                        "A city code of that region.",
+                    ),
+                    true,
+                ),
+            ]
+        }),
+    )
+}
+
+/// Documentation only: [`AppealRequest`] with `region` and `city` a place
+/// of the built-in list.
+pub struct AppealRequestDoc;
+
+impl PartialSchema for AppealRequestDoc {
+    fn schema() -> RefOr<Schema> {
+        per_builtin_place(AppealRequest::schema())
+    }
+}
+
+impl ToSchema for AppealRequestDoc {
+    fn name() -> std::borrow::Cow<'static, str> {
+        AppealRequest::name()
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        AppealRequest::schemas(schemas);
+    }
 }
 
 /// The answer to an accepted appeal: shown once.
@@ -59,7 +174,9 @@ pub struct AppealCreated {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusRequest {
+    #[schema(pattern = r"^[^\x00]*$")]
     pub case_number: String,
+    #[schema(pattern = r"^[^\x00]*$")]
     pub access_code: String,
 }
 
@@ -79,9 +196,17 @@ pub struct AppealStatus {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InformationRequest {
+    #[schema(pattern = r"^[^\x00]*$")]
     pub case_number: String,
+    #[schema(pattern = r"^[^\x00]*$")]
     pub access_code: String,
-    /// 1 to 10,000 characters (sealed, never echoed).
+    /// 1 to 10,000 characters, not only spaces, no NUL (sealed, never
+    /// echoed).
+    #[schema(
+        min_length = 1,
+        max_length = 10000,
+        pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+    )]
     pub text: String,
 }
 
@@ -120,7 +245,7 @@ pub fn rate_limited(wait: Duration) -> Response {
 
 /// Submits an appeal (anonymous by default). Rate-limited per address.
 #[utoipa::path(post, path = "/api/v1/appeals", tag = "public",
-    request_body = AppealRequest,
+    request_body = AppealRequestDoc,
     responses((status = 201, body = AppealCreated), (status = 400, body = ErrorBody),
               (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn create(

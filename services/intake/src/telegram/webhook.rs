@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use nasvyazi_shared::config::TelegramMode;
 use nasvyazi_shared::crypto::token_hash;
 use nasvyazi_shared::error::ApiError;
+use nasvyazi_shared::telegram::api::ApiError as BotApiError;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -93,6 +94,11 @@ pub async fn register(bot: Arc<Bot>, shutdown: CancellationToken) -> anyhow::Res
         match bot.api().call("setWebhook", &params).await {
             Ok(_) => {
                 tracing::info!("telegram webhook registered");
+                return Ok(());
+            }
+            // Refused as asked (e.g. not HTTPS): asking again will not help.
+            Err(e @ BotApiError::Refused { code: 400, .. }) => {
+                tracing::error!(error = %e, "telegram: setWebhook refused; check http.public_url");
                 return Ok(());
             }
             Err(e) => tracing::warn!(error = %e, "telegram: setWebhook failed; will retry"),
