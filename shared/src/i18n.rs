@@ -112,6 +112,9 @@ const FILES: &[(Lang, &str)] = &[
     (Lang::Ru, include_str!("../i18n/letters.ru.toml")),
     (Lang::Kk, include_str!("../i18n/letters.kk.toml")),
     (Lang::En, include_str!("../i18n/letters.en.toml")),
+    (Lang::Ru, include_str!("../i18n/console.ru.toml")),
+    (Lang::Kk, include_str!("../i18n/console.kk.toml")),
+    (Lang::En, include_str!("../i18n/console.en.toml")),
 ];
 
 fn catalogs() -> &'static HashMap<Lang, Catalog> {

@@ -9,6 +9,7 @@
 pub mod appeals;
 pub mod auth;
 pub mod campaigns;
+pub mod console;
 pub mod letters;
 pub mod officials;
 pub mod pages;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub telegram: Option<Arc<telegram::Bot>>,
     /// The appeals rate limit (keyed by an hourly keyed hash of addresses).
     pub appeal_limit: Arc<appeals::AppealRateLimit>,
+    /// The console's in-memory state (the per-address sign-in lock-out).
+    pub console: Arc<console::ConsoleState>,
 }
 
 impl AppState {
@@ -51,6 +54,7 @@ impl AppState {
             appeal_limit: Arc::new(appeals::AppealRateLimit::new(
                 infra.config.appeals.rate_limit_per_minute,
             )),
+            console: Default::default(),
             infra,
             keys,
             templates: pages::templates(),
@@ -63,6 +67,7 @@ pub fn router(state: AppState) -> Router {
     let config = state.infra.config.clone();
     let openapi = routes::openapi();
     let app = routes::router(state.clone())
+        .merge(console::routes(state.clone()).with_state(state.clone()))
         .merge(http::basics_router(state.infra.clone(), &openapi))
         .layer(axum::middleware::from_fn(pages::security_headers));
     http::with_layers(

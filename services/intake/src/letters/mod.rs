@@ -47,7 +47,7 @@ pub struct LetterInput {
     /// blank for none.
     #[schema(
         max_length = 254,
-        pattern = "^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,30}(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,16}){0,2}@([A-Za-z0-9]{1,20}\\.){1,3}[A-Za-z]{2,10}$"
+        pattern = "^([\\t\\n\\r ]*|[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,30}(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,16}){0,2}@([A-Za-z0-9]{1,20}\\.){1,3}[A-Za-z]{2,10})$"
     )]
     pub reply_to: Option<String>,
     /// each: not before (optional); collective: when (required).

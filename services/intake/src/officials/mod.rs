@@ -52,17 +52,17 @@ pub struct OfficialInput {
         pattern = "^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,30}(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,16}){0,2}@([A-Za-z0-9]{1,20}\\.){1,3}[A-Za-z]{2,10}$"
     )]
     pub email: String,
-    /// ru, kk or en (default ru): the language letters to them are written in.
-    #[schema(value_type = Option<Lang>)]
+    /// ru, kk or en (blank: ru): the language letters to them are written in.
+    #[schema(value_type = Option<OfficialLanguage>)]
     pub language: Option<String>,
-    /// IANA time zone (default `campaigns.default_time_zone`).
+    /// IANA time zone (blank: `campaigns.default_time_zone`).
     #[schema(value_type = Option<TimeZoneName>)]
     pub time_zone: Option<String>,
     /// Days (`Mon`..`Sun`, ranges and commas) and a local window, e.g.
     /// `Mon-Fri 09:00-18:00` (default `letters.office_hours`); any window
     /// whose end is after its start is accepted (`24:00` ends at midnight).
     #[schema(
-        pattern = r"^(Mon(-(Mon|Tue|Wed|Thu|Fri|Sat|Sun))?|Tue(-(Tue|Wed|Thu|Fri|Sat|Sun))?|Wed(-(Wed|Thu|Fri|Sat|Sun))?|Thu(-(Thu|Fri|Sat|Sun))?|Fri(-(Fri|Sat|Sun))?|Sat(-(Sat|Sun))?|Sun(-Sun)?)(,(Mon(-(Mon|Tue|Wed|Thu|Fri|Sat|Sun))?|Tue(-(Tue|Wed|Thu|Fri|Sat|Sun))?|Wed(-(Wed|Thu|Fri|Sat|Sun))?|Thu(-(Thu|Fri|Sat|Sun))?|Fri(-(Fri|Sat|Sun))?|Sat(-(Sat|Sun))?|Sun(-Sun)?))* (0[0-9]|1[01]):[0-5][0-9]-((1[2-9]|2[0-3]):[0-5][0-9]|24:00)$"
+        pattern = r"^([\t\n\r ]*|(Mon(-(Mon|Tue|Wed|Thu|Fri|Sat|Sun))?|Tue(-(Tue|Wed|Thu|Fri|Sat|Sun))?|Wed(-(Wed|Thu|Fri|Sat|Sun))?|Thu(-(Thu|Fri|Sat|Sun))?|Fri(-(Fri|Sat|Sun))?|Sat(-(Sat|Sun))?|Sun(-Sun)?)(,(Mon(-(Mon|Tue|Wed|Thu|Fri|Sat|Sun))?|Tue(-(Tue|Wed|Thu|Fri|Sat|Sun))?|Wed(-(Wed|Thu|Fri|Sat|Sun))?|Thu(-(Thu|Fri|Sat|Sun))?|Fri(-(Fri|Sat|Sun))?|Sat(-(Sat|Sun))?|Sun(-Sun)?))* (0[0-9]|1[01]):[0-5][0-9]-((1[2-9]|2[0-3]):[0-5][0-9]|24:00))$"
     )]
     pub office_hours: Option<String>,
     /// Letters per local day at most, 1 to 100000 (default
@@ -71,15 +71,38 @@ pub struct OfficialInput {
     pub daily_cap: Option<u32>,
 }
 
-/// Documentation only: an IANA time zone name (the names the server knows).
+/// The language of an official's letters (`kz` is read as `kk`; blank is
+/// `ru`).
+#[derive(ToSchema)]
+#[schema(as = OfficialLanguage)]
+#[allow(dead_code)]
+#[serde(rename_all = "snake_case")]
+pub enum OfficialLanguage {
+    Ru,
+    Kk,
+    Kz,
+    En,
+    #[serde(rename = "")]
+    Blank,
+}
+
+/// Documentation only: an IANA time zone name (the names the server knows),
+/// or blank for the default.
 pub struct TimeZoneName;
 
 impl PartialSchema for TimeZoneName {
     fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()
             .schema_type(Type::String)
-            .description(Some("An IANA time zone, e.g. `Asia/Almaty`."))
-            .enum_values(Some(chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())))
+            .description(Some(
+                "An IANA time zone, e.g. `Asia/Almaty`; blank for the default.",
+            ))
+            .enum_values(Some(
+                chrono_tz::TZ_VARIANTS
+                    .iter()
+                    .map(|tz| tz.name())
+                    .chain([""]),
+            ))
             .into()
     }
 }

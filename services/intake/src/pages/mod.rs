@@ -59,6 +59,7 @@ pub fn templates() -> Arc<Environment<'static>> {
     ] {
         env.add_template(name, src).expect("page template parses");
     }
+    crate::console::add_templates(&mut env);
     i18n::register(&mut env);
     Arc::new(env)
 }
@@ -74,10 +75,9 @@ pub async fn security_headers(
 ) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    // The console sets its own (this one plus its self-hosted script).
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(CSP));
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

@@ -311,6 +311,24 @@ pub struct StatsQuery {
     pub format: Option<String>,
 }
 
+// Documentation only: `stats.csv` reads `StatsQuery` but always answers in
+// CSV, whatever `format` says.
+/// The filters of `GET /api/v1/admin/appeals/stats.csv`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct StatsCsvQuery {
+    /// First month counted (`YYYY-MM-DD`; the day is ignored).
+    from: Option<NaiveDate>,
+    /// Last month counted (`YYYY-MM-DD`; the day is ignored).
+    to: Option<NaiveDate>,
+    region: Option<String>,
+    #[param(value_type = Option<super::appeals::AppealCategory>, inline)]
+    category: Option<String>,
+    /// Ignored: the answer is always CSV.
+    format: Option<String>,
+}
+
 async fn stats_response(
     state: &AppState,
     admin: &Admin,
@@ -372,8 +390,9 @@ async fn stats_response(
 /// cells under 5 shown as `<5`. `?format=csv` for CSV.
 #[utoipa::path(get, path = "/api/v1/admin/appeals/stats", tag = "appeals", security(("bearer" = [])),
     params(StatsQuery),
-    responses((status = 200, body = Stats), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, content((Stats = "application/json"), (String = "text/csv"))),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
 pub async fn stats(
     State(state): State<AppState>,
     admin: Admin,
@@ -384,9 +403,9 @@ pub async fn stats(
 
 /// The statistics' cross table as CSV (`month,region,site,category,count`).
 #[utoipa::path(get, path = "/api/v1/admin/appeals/stats.csv", tag = "appeals", security(("bearer" = [])),
-    params(StatsQuery),
+    params(StatsCsvQuery),
     responses((status = 200, content_type = "text/csv", body = String), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody)))]
+              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn stats_csv(
     State(state): State<AppState>,
     admin: Admin,
@@ -414,7 +433,36 @@ pub struct NewSite {
     pub code: String,
     pub region: String,
     pub city: String,
+    #[schema(value_type = SiteNames)]
     pub name: Names,
+}
+
+// Documentation only: `Names` as a site's name accepts them.
+/// A name in the three interface languages: each 1 to 200 characters, not
+/// only spaces, no NUL.
+#[derive(ToSchema)]
+#[schema(as = SiteNames)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct SiteNames {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+    )]
+    ru: String,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+    )]
+    kk: String,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+    )]
+    en: String,
 }
 
 /// Documentation only: [`NewSite`] with `region` and `city` a place of the

@@ -38,7 +38,7 @@ pub struct AppealRequest {
     pub city: String,
     /// A site code from `GET /api/v1/sites` (an active site in that region);
     /// blank or absent for none.
-    #[schema(pattern = r"^[a-z0-9_]{1,40}$")]
+    #[schema(pattern = r"^([\t\n\r ]*|[a-z0-9_]{1,40})$")]
     pub site: Option<String>,
     /// What happened: 1 to 10,000 characters, not only spaces, no NUL
     /// (sealed, never echoed).

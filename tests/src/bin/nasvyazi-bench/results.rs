@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 /// One measured figure, with what it is compared to.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Figure {
     pub name: String,
     pub value: f64,
@@ -127,6 +127,19 @@ impl Results {
         let path = PathBuf::from(path);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
+        }
+        // A run of some sections keeps the other sections' latest figures.
+        if let Ok(old) = std::fs::read_to_string(&path)
+            && let Ok(old) = serde_json::from_str::<serde_json::Value>(&old)
+            && let Some(figures) = old["figures"].as_array()
+        {
+            for f in figures {
+                if let Ok(f) = serde_json::from_value::<Figure>(f.clone())
+                    && !self.figures.iter().any(|x| x.name == f.name)
+                {
+                    self.figures.push(f);
+                }
+            }
         }
         std::fs::write(&path, serde_json::to_string_pretty(self)?)?;
         Ok(path)
