@@ -12,6 +12,7 @@ pub mod auth;
 pub mod campaigns;
 pub mod channel;
 pub mod config;
+pub mod console;
 pub mod consumer;
 pub mod contacts;
 pub mod crypto;

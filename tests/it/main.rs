@@ -4,6 +4,7 @@ mod admin;
 mod appeals;
 mod campaigns;
 mod config;
+mod console;
 mod http_basics;
 mod letters;
 mod migrations;

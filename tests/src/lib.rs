@@ -8,6 +8,7 @@
 
 pub mod logs;
 pub mod smtp;
+pub mod webdriver;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

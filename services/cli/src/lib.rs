@@ -56,6 +56,11 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// People who sign in to the console (/admin).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Print fresh encryption keys (master key and blind-index key).
     Keygen,
     /// Key maintenance.
@@ -104,6 +109,28 @@ pub enum KeysCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a console user (e.g. the first admin). Prints a generated
+    /// password once, unless one is read from stdin.
+    Create {
+        #[arg(long)]
+        role: Role,
+        /// The name shown in the console.
+        #[arg(long)]
+        name: String,
+        /// The address sign-in links go to (sealed at rest).
+        #[arg(long)]
+        email: String,
+        /// The console language: ru, kk or en.
+        #[arg(long, default_value = "ru")]
+        language: String,
+        /// Read the password from the first line of stdin instead.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create a token and print it once.
     Create {
@@ -148,6 +175,27 @@ pub async fn execute(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<(
         Command::Token {
             command: TokenCommand::Create { role, name },
         } => token_create(&config, role, &name, out).await,
+        Command::User {
+            command:
+                UserCommand::Create {
+                    role,
+                    name,
+                    email,
+                    language,
+                    password_stdin,
+                },
+        } => {
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("cannot read the password from stdin")?;
+                Some(line.trim_end_matches(['\r', '\n']).to_string())
+            } else {
+                None
+            };
+            user_create(&config, role, &name, &email, &language, password, out).await
+        }
         Command::Erase { email } => erase(&config, &email, out).await,
         Command::Officials { command } => officials(&config, command, out).await,
         Command::Keys {
@@ -281,6 +329,46 @@ async fn officials(
             let all = officials::list(&pool, &keys).await?;
             out.write_all(&officials::csv_io::export(&all)?)?;
         }
+    }
+    Ok(())
+}
+
+/// `nasvyazi user create`: audited as `cli`; the generated password is
+/// printed once (never logged), a given one is not echoed.
+async fn user_create(
+    config: &Config,
+    role: Role,
+    name: &str,
+    email: &str,
+    language: &str,
+    password: Option<String>,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<()> {
+    use nasvyazi_intake::console::users;
+    let email = nasvyazi_shared::email::EmailAddress::parse(email)
+        .map_err(|_| anyhow::anyhow!("--email: not a valid email address"))?;
+    let language = nasvyazi_shared::i18n::Lang::parse(language)
+        .ok_or_else(|| anyhow::anyhow!("--language: ru, kk or en"))?;
+    let generated = password.is_none();
+    let password = password.unwrap_or_else(|| users::generate_password().to_string());
+    let keys = Keyring::from_config(&config.crypto)?;
+    let pool = db::connect(&config.database, "nasvyazi-cli").await?;
+    db::migrate(&pool).await?;
+    let mut tx = pool.begin().await?;
+    let user = users::NewUser {
+        name,
+        email: &email,
+        role,
+        language,
+    };
+    let id = users::create(&mut tx, &keys, &user, Some(&password), "cli", None)
+        .await?
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    tx.commit().await?;
+    if generated {
+        writeln!(out, "{password}")?;
+    } else {
+        writeln!(out, "created console user {id}")?;
     }
     Ok(())
 }

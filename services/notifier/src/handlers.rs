@@ -87,6 +87,22 @@ impl Handler for CampaignResend {
     }
 }
 
+/// `console.sign_in_requested` -> the sign-in link email.
+pub struct ConsoleSignIn;
+
+#[async_trait::async_trait]
+impl Handler for ConsoleSignIn {
+    async fn handle(&self, tx: &mut PgConnection, event: &Envelope) -> Result<(), HandleError> {
+        let Event::ConsoleSignInRequested { link_id } = event.event else {
+            return Err(HandleError::Permanent(anyhow::anyhow!(
+                "unexpected event type"
+            )));
+        };
+        crate::compose::console_link::queue(tx, link_id).await?;
+        Ok(())
+    }
+}
+
 /// `campaign.test_requested` -> one test delivery.
 pub struct CampaignTest;
 

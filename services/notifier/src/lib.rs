@@ -142,6 +142,18 @@ pub async fn run_with(
             ),
         };
     }
+    tasks.spawn(
+        ConsumerRunner::new(
+            &infra,
+            ConsumerSpec {
+                durable: "notifier-console-sign-in".into(),
+                event_type: "console.sign_in_requested".into(),
+                inbox: Inbox::Notifier,
+            },
+            Arc::new(handlers::ConsoleSignIn),
+        )
+        .run(shutdown.clone()),
+    );
     let appeal_consumer = |durable: &str, event_type: &str| ConsumerSpec {
         durable: durable.into(),
         event_type: event_type.into(),
@@ -184,6 +196,10 @@ async fn reconcile(infra: Infra, shutdown: CancellationToken) -> anyhow::Result<
             deliveries::reconcile_confirmations(&infra.db, Duration::from_secs(120)).await
         {
             tracing::warn!(error = %e, "reconciliation failed");
+        }
+        if let Err(e) = compose::console_link::reconcile(&infra.db, Duration::from_secs(120)).await
+        {
+            tracing::warn!(error = %e, "sign-in link reconciliation failed");
         }
         if let Err(e) = reconcile_occurrences(&infra).await {
             tracing::warn!(error = %format!("{e:#}"), "occurrence reconciliation failed");

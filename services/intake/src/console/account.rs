@@ -39,8 +39,7 @@ pub async fn language(State(state): State<AppState>, s: Session, body: Bytes) ->
     tx.commit().await?;
     // Back where the person was: only a path of ours.
     let back = form.get("back");
-    let back = if back.starts_with("/admin") && !back.starts_with("//") && !back.contains("done=")
-    {
+    let back = if back.starts_with("/admin") && !back.starts_with("//") && !back.contains("done=") {
         back
     } else {
         "/admin"
@@ -60,7 +59,15 @@ pub async fn page(
     uri: Uri,
     Query(q): Query<DoneQuery>,
 ) -> PageResult {
-    account_page(&state, &s, &uri, StatusCode::OK, notice(q.done.as_deref()), None).await
+    account_page(
+        &state,
+        &s,
+        &uri,
+        StatusCode::OK,
+        notice(q.done.as_deref()),
+        None,
+    )
+    .await
 }
 
 async fn account_page(
@@ -208,7 +215,11 @@ pub async fn totp(State(state): State<AppState>, s: Session, uri: Uri, body: Byt
                 "UPDATE console_users SET totp_ct = NULL, totp_pending_ct = NULL, updated_at = now() WHERE id = $1"
             };
             sqlx::query(sql).bind(s.user.id).execute(&mut *tx).await?;
-            let action = if pending { "user.totp_on" } else { "user.totp_off" };
+            let action = if pending {
+                "user.totp_on"
+            } else {
+                "user.totp_off"
+            };
             auth::audit(
                 &mut tx,
                 &s.principal().actor(),

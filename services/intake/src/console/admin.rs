@@ -29,7 +29,16 @@ pub async fn users(
     Query(q): Query<DoneQuery>,
 ) -> PageResult {
     s.require(&[])?;
-    users_page(&state, &s, &uri, StatusCode::OK, notice(q.done.as_deref()), None, None).await
+    users_page(
+        &state,
+        &s,
+        &uri,
+        StatusCode::OK,
+        notice(q.done.as_deref()),
+        None,
+        None,
+    )
+    .await
 }
 
 async fn users_page(

@@ -20,9 +20,9 @@ use super::session::Session;
 use super::words;
 use crate::AppState;
 use crate::appeals::model::{self, MAX_TEXT_CHARS};
+use crate::appeals::sites;
 use crate::appeals::staff::{self, ForwardRequest, StaffError};
 use crate::appeals::stats::{self, StatsFilter};
-use crate::appeals::sites;
 
 const ROLES: &[Role] = &[Role::Caseworker];
 const PAGE: i64 = 50;
@@ -168,7 +168,16 @@ pub async fn case(
     Query(q): Query<CaseQuery>,
 ) -> PageResult {
     s.require(ROLES)?;
-    case_page(&state, &s, &uri, id, StatusCode::OK, notice(q.done.as_deref()), None).await
+    case_page(
+        &state,
+        &s,
+        &uri,
+        id,
+        StatusCode::OK,
+        notice(q.done.as_deref()),
+        None,
+    )
+    .await
 }
 
 async fn case_page(
@@ -293,7 +302,9 @@ pub async fn forward(
     let form = Form::checked(&s, &body)?;
     let official = form.get("official");
     let note = form.get("note");
-    if official.is_empty() || official.chars().count() > 500 || note.chars().count() > MAX_TEXT_CHARS
+    if official.is_empty()
+        || official.chars().count() > 500
+        || note.chars().count() > MAX_TEXT_CHARS
     {
         return case_page(
             &state,

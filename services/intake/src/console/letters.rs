@@ -79,7 +79,15 @@ pub async fn officials(
     Query(q): Query<DoneQuery>,
 ) -> PageResult {
     s.require(ROLES)?;
-    officials_page(&state, &s, &uri, StatusCode::OK, notice(q.done.as_deref()), None).await
+    officials_page(
+        &state,
+        &s,
+        &uri,
+        StatusCode::OK,
+        notice(q.done.as_deref()),
+        None,
+    )
+    .await
 }
 
 /// `POST /admin/officials/import` (multipart: `csrf`, `file`): all rows or
@@ -195,7 +203,15 @@ pub async fn list(
     Query(q): Query<DoneQuery>,
 ) -> PageResult {
     s.require(ROLES)?;
-    list_page(&state, &s, &uri, StatusCode::OK, notice(q.done.as_deref()), None).await
+    list_page(
+        &state,
+        &s,
+        &uri,
+        StatusCode::OK,
+        notice(q.done.as_deref()),
+        None,
+    )
+    .await
 }
 
 async fn list_page(
@@ -309,8 +325,12 @@ fn local_instant(state: &AppState, s: &str) -> Option<DateTime<Utc>> {
 }
 
 fn local_input(state: &AppState, t: Option<DateTime<Utc>>) -> String {
-    t.map(|t| t.with_timezone(&tz(state)).format("%Y-%m-%dT%H:%M").to_string())
-        .unwrap_or_default()
+    t.map(|t| {
+        t.with_timezone(&tz(state))
+            .format("%Y-%m-%dT%H:%M")
+            .to_string()
+    })
+    .unwrap_or_default()
 }
 
 async fn load(state: &AppState, id: Uuid) -> Result<Letter, Problem> {
@@ -487,8 +507,18 @@ pub async fn edit_form(
     let lang = q.lang.as_deref().and_then(Lang::parse).unwrap_or(Lang::Ru);
     let targets = l.targets(&state.infra.db).await?;
     let input = input_of(&l, targets);
-    edit_page(&state, &s, &uri, &l, &input, lang, StatusCode::OK, notice(q.done.as_deref()), None)
-        .await
+    edit_page(
+        &state,
+        &s,
+        &uri,
+        &l,
+        &input,
+        lang,
+        StatusCode::OK,
+        notice(q.done.as_deref()),
+        None,
+    )
+    .await
 }
 
 fn input_of(l: &Letter, targets: Vec<Uuid>) -> LetterInput {
@@ -528,7 +558,11 @@ async fn edit_page(
             }
         })
         .collect();
-    let own = input.templates.get(lang.code()).cloned().unwrap_or_default();
+    let own = input
+        .templates
+        .get(lang.code())
+        .cloned()
+        .unwrap_or_default();
     Ok(render_status(
         state,
         s,
@@ -675,7 +709,10 @@ pub async fn resolve(
 ) -> PageResult {
     s.require(ROLES)?;
     let form = Form::checked(&s, &body)?;
-    let delivery: Uuid = form.get("delivery").parse().map_err(|_| Problem::NotFound)?;
+    let delivery: Uuid = form
+        .get("delivery")
+        .parse()
+        .map_err(|_| Problem::NotFound)?;
     let resolution = match form.get("resolution") {
         "sent" => "sent",
         "requeue" => "requeue",

@@ -96,7 +96,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/admin", get(dashboard::page))
         .route("/admin/", get(dashboard::page))
         .route("/admin/sign-in", get(sign_in::form).post(sign_in::password))
-        .route("/admin/sign-in/code", get(sign_in::code_form).post(sign_in::code))
+        .route(
+            "/admin/sign-in/code",
+            get(sign_in::code_form).post(sign_in::code),
+        )
         .route("/admin/sign-in/link", post(sign_in::request_link))
         .route(
             "/admin/sign-in/link/{token}",
@@ -126,7 +129,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/admin/campaigns/{id}/audience",
             get(c::edit::audience_form).post(c::edit::audience_save),
         )
-        .route("/admin/campaigns/{id}/audience/count", get(c::edit::count_fragment))
+        .route(
+            "/admin/campaigns/{id}/audience/count",
+            get(c::edit::count_fragment),
+        )
         .route(
             "/admin/campaigns/{id}/texts",
             get(c::edit::texts_form).post(c::edit::texts_save),

@@ -75,7 +75,13 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     let headers = req.headers().clone();
     let mut res = next.run(req).await;
     if let Some(ProblemPage(key)) = res.extensions().get::<ProblemPage>().copied() {
-        let lang = pages::language(None, &headers);
+        // The signed-in person's language, else the cookie's.
+        let mut lang = pages::language(None, &headers);
+        if let Some(secret) = super::session::secret(&headers)
+            && let Ok(Some(s)) = super::session::find(&state.infra.db, &secret, "full").await
+        {
+            lang = s.user.lang;
+        }
         let status = res.status();
         res = render_bare(
             &state,

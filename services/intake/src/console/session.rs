@@ -75,12 +75,14 @@ impl Session {
 
     /// Ends every other session of this person (after a new password).
     pub async fn end_others(&self, conn: &mut PgConnection) -> sqlx::Result<u64> {
-        Ok(sqlx::query("DELETE FROM console_sessions WHERE user_id = $1 AND id_hash <> $2")
-            .bind(self.user.id)
-            .bind(&self.id_hash)
-            .execute(conn)
-            .await?
-            .rows_affected())
+        Ok(
+            sqlx::query("DELETE FROM console_sessions WHERE user_id = $1 AND id_hash <> $2")
+                .bind(self.user.id)
+                .bind(&self.id_hash)
+                .execute(conn)
+                .await?
+                .rows_affected(),
+        )
     }
 
     /// Ends this session.

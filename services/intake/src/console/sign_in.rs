@@ -54,8 +54,7 @@ fn form_page(
         minijinja::context! { csrf, error, notice },
     );
     if let Some(c) = set_cookie {
-        res.headers_mut()
-            .append(axum::http::header::SET_COOKIE, c);
+        res.headers_mut().append(axum::http::header::SET_COOKIE, c);
     }
     res
 }
@@ -348,7 +347,7 @@ async fn issue_link(state: &AppState, user_id: Uuid) -> anyhow::Result<()> {
 
 /// Associated data of a sealed link token (the notifier opens it).
 pub fn link_aad(link_id: Uuid) -> Vec<u8> {
-    format!("console_link:{link_id}:token").into_bytes()
+    nasvyazi_shared::console::link_aad(link_id)
 }
 
 /// `GET /admin/sign-in/link/{token}`: a button, never a sign-in (mail
@@ -373,8 +372,7 @@ pub async fn link_page(
         minijinja::context! { csrf, token, error => None::<&str> },
     );
     if let Some(c) = set_cookie {
-        res.headers_mut()
-            .append(axum::http::header::SET_COOKIE, c);
+        res.headers_mut().append(axum::http::header::SET_COOKIE, c);
     }
     res
 }

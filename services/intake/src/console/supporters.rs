@@ -94,7 +94,15 @@ pub async fn page(
     Query(q): Query<DoneQuery>,
 ) -> PageResult {
     s.require(ROLES)?;
-    page_with(&state, &s, &uri, StatusCode::OK, notice(q.done.as_deref()), None).await
+    page_with(
+        &state,
+        &s,
+        &uri,
+        StatusCode::OK,
+        notice(q.done.as_deref()),
+        None,
+    )
+    .await
 }
 
 /// `GET /admin/supporters/export.csv`: counts per (channel, status,
@@ -149,12 +157,7 @@ type Row = (
 );
 
 /// `POST /admin/supporters/find`: one supporter by exact email address.
-pub async fn find(
-    State(state): State<AppState>,
-    s: Session,
-    uri: Uri,
-    body: Bytes,
-) -> PageResult {
+pub async fn find(State(state): State<AppState>, s: Session, uri: Uri, body: Bytes) -> PageResult {
     s.require(ROLES)?;
     let form = Form::checked(&s, &body)?;
     let Ok(email) = EmailAddress::parse(form.get("email")) else {

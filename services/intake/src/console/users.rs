@@ -8,8 +8,8 @@
 
 use std::sync::OnceLock;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use chrono::{DateTime, Utc};
 use nasvyazi_shared::auth::{self, Role};
 use nasvyazi_shared::crypto::Keyring;
@@ -24,7 +24,7 @@ use super::throttle;
 
 /// The blind-index kind of a console user's address (its own domain: users
 /// cannot be joined with supporters).
-pub const BLIND_KIND: &str = "console_user";
+pub const BLIND_KIND: &str = nasvyazi_shared::console::USER_BLIND_KIND;
 
 /// Passwords: at least this many characters...
 pub const MIN_PASSWORD: usize = 10;
@@ -34,7 +34,7 @@ pub const MAX_PASSWORD: usize = 200;
 
 /// Associated data of a sealed user field.
 pub fn aad(id: Uuid, field: &str) -> Vec<u8> {
-    format!("console_user:{id}:{field}").into_bytes()
+    nasvyazi_shared::console::user_aad(id, field)
 }
 
 /// The blind index of an address.
@@ -210,13 +210,15 @@ pub async fn find_by_email(
     .bind(email_bi(keys, email))
     .fetch_optional(db)
     .await?;
-    Ok(row.map(|(id, password_hash, has_totp, locked_until, disabled)| Account {
-        id,
-        password_hash,
-        has_totp,
-        locked_until,
-        disabled,
-    }))
+    Ok(row.map(
+        |(id, password_hash, has_totp, locked_until, disabled)| Account {
+            id,
+            password_hash,
+            has_totp,
+            locked_until,
+            disabled,
+        },
+    ))
 }
 
 /// Counts a failed password or code; locks the account with back-off once
@@ -266,7 +268,8 @@ pub async fn email_of(db: &PgPool, keys: &Keyring, id: Uuid) -> anyhow::Result<E
     let s = key
         .open_string(&ct, &aad(id, "email"))
         .map_err(|e| anyhow::anyhow!("console user {id}: email: {e}"))?;
-    EmailAddress::parse(&s).map_err(|_| anyhow::anyhow!("console user {id}: stored address unreadable"))
+    EmailAddress::parse(&s)
+        .map_err(|_| anyhow::anyhow!("console user {id}: stored address unreadable"))
 }
 
 /// The confirmed TOTP secret (`pending: false`) or the one being set up,
@@ -297,7 +300,12 @@ pub async fn totp_secret(
 
 /// Seals a TOTP secret for the user (same associated data for the pending
 /// and the confirmed column: confirming moves the ciphertext).
-pub async fn seal_totp(db: &PgPool, keys: &Keyring, id: Uuid, secret: &[u8]) -> anyhow::Result<Vec<u8>> {
+pub async fn seal_totp(
+    db: &PgPool,
+    keys: &Keyring,
+    id: Uuid,
+    secret: &[u8],
+) -> anyhow::Result<Vec<u8>> {
     let wrapped: Vec<u8> = sqlx::query_scalar("SELECT data_key FROM console_users WHERE id = $1")
         .bind(id)
         .fetch_one(db)

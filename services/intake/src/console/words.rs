@@ -69,10 +69,7 @@ mod tests {
             datetime(Lang::Kk, at, tz),
             "2027 жылғы 31 тамыз, сейсенбі, 10:00"
         );
-        assert_eq!(
-            datetime(Lang::En, at, tz),
-            "Tuesday, 31 August 2027, 10:00"
-        );
+        assert_eq!(datetime(Lang::En, at, tz), "Tuesday, 31 August 2027, 10:00");
         let now = at - chrono::Duration::days(2);
         assert_eq!(from_now(Lang::Ru, at, now), "через 2 дня");
         assert_eq!(from_now(Lang::Kk, at, now), "2 күннен кейін");

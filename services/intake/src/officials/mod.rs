@@ -71,20 +71,23 @@ pub struct OfficialInput {
     pub daily_cap: Option<u32>,
 }
 
-/// The language of an official's letters (`kz` is read as `kk`; blank is
-/// `ru`).
-#[derive(ToSchema)]
-#[schema(as = OfficialLanguage)]
-#[allow(dead_code)]
-#[serde(rename_all = "snake_case")]
-pub enum OfficialLanguage {
-    Ru,
-    Kk,
-    Kz,
-    En,
-    #[serde(rename = "")]
-    Blank,
+/// Documentation only: the language of an official's letters (`kz` is
+/// read as `kk`; blank is `ru`).
+pub struct OfficialLanguage;
+
+impl PartialSchema for OfficialLanguage {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "The language letters are written in: ru, kk or en (`kz` is read as `kk`; blank is `ru`).",
+            ))
+            .enum_values(Some(["ru", "kk", "kz", "en", ""]))
+            .into()
+    }
 }
+
+impl ToSchema for OfficialLanguage {}
 
 /// Documentation only: an IANA time zone name (the names the server knows),
 /// or blank for the default.

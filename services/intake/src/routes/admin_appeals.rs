@@ -74,8 +74,10 @@ pub struct ListQuery {
     pub from: Option<NaiveDate>,
     /// Received on or before this day (`YYYY-MM-DD`, UTC).
     pub to: Option<NaiveDate>,
-    /// At most this many (default 100, at most 500).
+    /// At most this many (default 100; values outside 1..=500 are clamped
+    /// to that range).
     pub limit: Option<i64>,
+    /// Skip this many (default 0; a negative value counts as 0).
     pub offset: Option<i64>,
 }
 

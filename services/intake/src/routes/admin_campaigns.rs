@@ -350,9 +350,8 @@ pub(crate) async fn render_preview(
                 forget_url: None,
                 ..ctx
             };
-            out.telegram = Some(
-                campaigns::render_telegram(&c.templates, language, &ctx).map_err(render_err)?,
-            )
+            out.telegram =
+                Some(campaigns::render_telegram(&c.templates, language, &ctx).map_err(render_err)?)
         }
         _ => {
             return Err(ApiError::validation(
@@ -385,6 +384,7 @@ pub enum TestChannel {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CampaignAccepted)]
 pub struct Accepted {
     pub status: &'static str,
 }

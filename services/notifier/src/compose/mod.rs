@@ -6,6 +6,7 @@ pub mod appeal_ack;
 pub mod appeal_status;
 pub mod campaign;
 pub mod confirmation;
+pub mod console_link;
 pub mod letter;
 pub mod letter_confirmation;
 pub mod staff_alert;
@@ -52,6 +53,7 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
         "appeal_ack" => appeal_ack::prepare(worker, row).await,
         "appeal_status" => appeal_status::prepare(worker, row).await,
         "staff_alert" => staff_alert::prepare(worker, row).await,
+        console_link::KIND => console_link::prepare(worker, row).await,
         other => Err(NotReady::Fail(format!("unknown delivery kind {other}"))),
     }
 }

@@ -157,9 +157,7 @@ pub async fn schedule_save(
     input.name = form.get("name").to_string();
     input.time_zone = Some(form.get("time_zone").to_string()).filter(|z| !z.is_empty());
     input.schedule = match form.get("kind") {
-        "once" => ScheduleInput::Once {
-            at: form.all("at"),
-        },
+        "once" => ScheduleInput::Once { at: form.all("at") },
         "cron" => ScheduleInput::Cron {
             cron: form.get("cron").to_string(),
         },
@@ -366,7 +364,18 @@ pub async fn texts_form(
     let lang = q.lang.as_deref().and_then(Lang::parse).unwrap_or(Lang::Ru);
     let notice = crate::console::page::notice(q.done.as_deref());
     let own = c.templates.get(lang.code()).cloned().unwrap_or_default();
-    texts_page(&state, &s, &uri, &c, lang, own, None, StatusCode::OK, notice).await
+    texts_page(
+        &state,
+        &s,
+        &uri,
+        &c,
+        lang,
+        own,
+        None,
+        StatusCode::OK,
+        notice,
+    )
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]

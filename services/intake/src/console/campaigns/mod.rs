@@ -458,7 +458,16 @@ pub async fn overview(
 ) -> PageResult {
     s.require(ROLES)?;
     let c = load(&state, id).await?;
-    overview_page(&state, &s, &uri, c, StatusCode::OK, notice(q.done.as_deref()), None).await
+    overview_page(
+        &state,
+        &s,
+        &uri,
+        c,
+        StatusCode::OK,
+        notice(q.done.as_deref()),
+        None,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -529,7 +538,7 @@ async fn overview_page(
                 languages => &c.languages, regions => region_names,
                 quiet => format!("{}–{}", c.quiet_start.format("%H:%M"), c.quiet_end.format("%H:%M")),
             },
-            schedule, next => next_words, audience, texts, editable,
+            schedule, next => next_words, count => audience, texts, editable,
             progress => progress_view(&progress),
             has_telegram => state.infra.config.telegram.token.is_some(),
         },
@@ -685,8 +694,7 @@ pub async fn action(
                         .to_string(),
                 ),
             };
-            if !domain::test_send(db, &state.keys, &who, id, channel, &address, lang.code())
-                .await?
+            if !domain::test_send(db, &state.keys, &who, id, channel, &address, lang.code()).await?
             {
                 return Err(Problem::NotFound);
             }
