@@ -41,11 +41,18 @@ curl -sf -X POST "$tg/control/chats" -H 'content-type: application/json' \
 curl -sf -X POST "$tg/control/chats" -H 'content-type: application/json' \
   -d "{\"id\": $channel_chat, \"type\": \"channel\", \"title\": \"News\", \"username\": \"nasvyazi_demo\"}" >/dev/null
 token=$("$bin" token create --role admin --name "demo-$(date +%Y%m%d-%H%M%S)")
+# The console's first admin (a fresh one each run; the password is shown once).
+admin_email="admin-$(date +%Y%m%d-%H%M%S)@nasvyazi.local"
+admin_password=$("$bin" user create --role admin --name "Demo admin" --email "$admin_email")
 cat <<MSG
 
   nasvyazi demo
   -------------
   Public site     http://127.0.0.1:8080/
+  Console         http://127.0.0.1:8080/admin  (organisers' console; works on a phone)
+    sign in as    $admin_email
+    password      $admin_password
+                  (or "send me a link": the email lands in .data/outbox/)
   Regions (API)   http://127.0.0.1:8080/api/v1/regions
   OpenAPI         http://127.0.0.1:8080/api/openapi.json
   Ready?          curl http://127.0.0.1:8080/readyz

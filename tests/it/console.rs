@@ -152,13 +152,13 @@ async fn an_organiser_schedules_the_overdose_day_push_from_a_phone() {
     .await;
 
     let b = Browser::start().await;
+    b.goto(&app.url("/admin/sign-in?lang=ru")).await;
     assert_eq!(
-        b.execute("return window.innerWidth;", vec![]).await,
+        b.execute("return document.documentElement.clientWidth;", vec![])
+            .await,
         json!(360),
         "a 360-pixel phone"
     );
-    b.goto(&app.url("/admin")).await;
-    b.wait_url("/admin/sign-in").await;
     shot(&b, "sign-in-ru").await;
     sign_in(&b, &app, "aigerim@forum.example.kz").await;
     let cookie = b.cookie("nsv_session").await.expect("a session cookie");
@@ -198,12 +198,20 @@ async fn an_organiser_schedules_the_overdose_day_push_from_a_phone() {
         .await
         .click()
         .await;
+    // Ticking a box re-counts (our script), and so does the button (no script).
     b.find("input[name=languages][value=kk]")
         .await
         .click()
         .await;
-    b.find("button[value=count]").await.click().await;
     b.wait_text("#audience-count", "1 получатель").await;
+    b.find("input[name=languages][value=ru]")
+        .await
+        .click()
+        .await;
+    b.find("button[value=count]").await.click().await;
+    b.wait_text("#audience-count", "3 получателя").await;
+    let ticked = b.find_all("input[name=languages]:checked").await.len();
+    assert_eq!(ticked, 2, "the count keeps what was ticked");
     shot(&b, "campaign-audience-ru").await;
 
     // The Russian texts, then the preview.
@@ -227,8 +235,13 @@ async fn an_organiser_schedules_the_overdose_day_push_from_a_phone() {
     assert_eq!(bubble, "Международный день информирования о передозировках");
     shot(&b, "campaign-texts-ru").await;
 
-    // Approve.
+    // A test to oneself, then approve.
     b.goto(&app.url(&format!("/admin/campaigns/{id}"))).await;
+    b.find("#test button[type=submit]").await.click().await;
+    b.wait_text("p.notice", "Пробное сообщение").await;
+    let test = smtp.wait_for(1, WAIT).await.remove(0);
+    assert_eq!(test.rcpt_to, ["aigerim@forum.example.kz"]);
+    smtp.clear_messages();
     b.find("#approve").await.click().await;
     b.wait_text("p.notice", "Кампания одобрена").await;
     b.wait_text("h1 .badge", "Запланирована").await;
@@ -304,6 +317,8 @@ async fn an_organiser_schedules_the_overdose_day_push_from_a_phone() {
     // Sign out: the session is gone.
     b.find("footer.who button").await.click().await;
     b.wait_url("/admin/sign-in").await;
+    b.goto(&app.url("/admin/sign-in?lang=kk")).await;
+    b.wait_text("h1", "Консольге кіру").await;
     shot(&b, "sign-in-kk").await;
     assert!(b.cookie("nsv_session").await.is_none());
     b.goto(&app.url("/admin/campaigns")).await;
@@ -319,7 +334,12 @@ async fn an_organiser_schedules_the_overdose_day_push_from_a_phone() {
     .unwrap();
     assert_eq!(
         actions,
-        ["campaign.create", "campaign.update", "campaign.approve"]
+        [
+            "campaign.create",
+            "campaign.update",
+            "campaign.test_send",
+            "campaign.approve"
+        ]
     );
     b.quit().await;
     app.stop().await;
@@ -484,7 +504,9 @@ async fn an_organiser_imports_officials_and_sees_the_bad_row() {
         .await
         .click()
         .await;
-    let errors = b.wait_text("#import-errors", "email").await;
+    let errors = b
+        .wait_text("#import-errors", "пошта мекенжайы қате жазылған")
+        .await;
     assert!(errors.contains('3'), "the third line: {errors}");
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM officials")
         .fetch_one(&app.infra.db)
@@ -504,9 +526,106 @@ async fn an_organiser_imports_officials_and_sees_the_bad_row() {
     b.wait_text("ul.list", "Асель Нурланова").await;
     switch_language(&b, "ru").await;
     shot(&b, "officials-ru").await;
+
+    // A letter to both: a draft, its Russian text, the preview, approval.
+    b.goto(&app.url("/admin/letters")).await;
+    b.find("form[action='/admin/letters/new'] input[name=name]")
+        .await
+        .send_keys("ОЗТ в больницах")
+        .await;
+    b.find("form[action='/admin/letters/new'] input[name=slug]")
+        .await
+        .send_keys("ost-hospitals")
+        .await;
+    b.find("form[action='/admin/letters/new'] button")
+        .await
+        .click()
+        .await;
+    b.wait_url("/edit").await;
+    b.find("input[name=subject]")
+        .await
+        .send_keys("Обращение: {{ official.position }}")
+        .await;
+    b.find("textarea[name=body]")
+        .await
+        .send_keys("Уважаемый(ая) {{ official.name }}!\n\nПросим обеспечить доступ к ОЗТ в больницах.\n\n{{ signer.name }}, {{ signer.city }}")
+        .await;
+    for target in b.find_all("input[name=targets]").await {
+        target.click().await;
+    }
+    b.find("form[action$='/edit'] button[type=submit]")
+        .await
+        .click()
+        .await;
+    b.wait_text("p.notice", "Сохранено").await;
+    shot(&b, "letter-edit-ru").await;
+    b.find("a[href$='#preview']").await.click().await;
+    b.find("input[name=signer_name]")
+        .await
+        .send_keys("Айгерим")
+        .await;
+    b.find("input[name=signer_city]")
+        .await
+        .send_keys("Павлодар")
+        .await;
+    b.find("#preview form button").await.click().await;
+    let letter = b
+        .wait_text("#preview article.mail", "Айгерим, Павлодар")
+        .await;
+    assert!(letter.contains("Уважаемый(ая)"), "{letter}");
+    b.find("#decide button[value=approve]").await.click().await;
+    b.wait_text("h1 .badge", "Сбор подписей").await;
+    shot(&b, "letter-ru").await;
     b.goto(&app.url("/admin/letters")).await;
     shot(&b, "letters-ru").await;
     let _ = std::fs::remove_dir_all(&dir);
+    b.quit().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_admin_adds_a_caseworker_and_reads_the_audit_log_and_settings() {
+    let smtp = SmtpServer::start().await;
+    let fake = telegram_fake().await;
+    let app = spawn_app_with(&config(&smtp, Some(&fake))).await;
+    user(&app, Role::Admin, "Асем", "asem@forum.example.kz", Lang::Ru).await;
+    let b = Browser::start().await;
+    sign_in(&b, &app, "asem@forum.example.kz").await;
+    b.find("a[href='/admin/users']").await.click().await;
+    b.find("form[action='/admin/users'] input[name=name]")
+        .await
+        .send_keys("Дана")
+        .await;
+    b.find("form[action='/admin/users'] input[name=email]")
+        .await
+        .send_keys("dana@forum.example.kz")
+        .await;
+    b.find("select[name=role] option[value=caseworker]")
+        .await
+        .click()
+        .await;
+    b.find("form[action='/admin/users'] button")
+        .await
+        .click()
+        .await;
+    let password = b.find("section.notice-card code.secret").await.text().await;
+    assert_eq!(password.len(), 19, "four groups of four: {password}");
+    shot(&b, "users-ru").await;
+    let role: String = sqlx::query_scalar("SELECT role FROM console_users WHERE name = 'Дана'")
+        .fetch_one(&app.infra.db)
+        .await
+        .unwrap();
+    assert_eq!(role, "caseworker");
+    b.find("a[href='/admin/audit']").await.click().await;
+    b.wait_text("ul.audit", "user.create").await;
+    shot(&b, "audit-ru").await;
+    b.find("a[href='/admin/settings']").await.click().await;
+    b.wait_text("main", "Forum KZ").await;
+    shot(&b, "settings-ru").await;
+    switch_language(&b, "kk").await;
+    shot(&b, "settings-kk").await;
+    b.goto(&app.url("/admin/users")).await;
+    shot(&b, "users-kk").await;
     b.quit().await;
     app.stop().await;
 }

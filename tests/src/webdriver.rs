@@ -147,13 +147,32 @@ impl Browser {
             .as_str()
             .unwrap_or_else(|| panic!("no browser session: {r}"))
             .to_string();
-        Browser {
+        let browser = Browser {
             http,
             base,
             session,
             driver,
             profile,
-        }
+        };
+        // Headless Chromium keeps windows at least 500 pixels wide: the
+        // phone's screen is emulated instead (as DevTools' device mode does).
+        browser.emulate(HEIGHT).await;
+        browser
+    }
+
+    /// A 360-pixel-wide phone screen, `height` pixels tall.
+    async fn emulate(&self, height: u32) {
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": WIDTH, "height": height, "deviceScaleFactor": 1, "mobile": true }),
+        )
+        .await;
+    }
+
+    /// A Chrome DevTools Protocol command through chromedriver.
+    async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.post("/goog/cdp/execute", json!({ "cmd": cmd, "params": params }))
+            .await
     }
 
     fn url(&self, path: &str) -> String {
@@ -262,10 +281,18 @@ impl Browser {
     pub async fn wait_text(&self, css: &str, needle: &str) -> String {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
+            // The page may change under us (a form was just sent): an
+            // element gone stale is looked for again.
             if let Some(e) = self.try_find(css).await {
-                let text = e.text().await;
-                if text.contains(needle) {
-                    return text;
+                let text = self
+                    .call(reqwest::Method::GET, &e.path("/text"), None)
+                    .await
+                    .as_str()
+                    .map(str::to_string);
+                if let Some(text) = &text
+                    && text.contains(needle)
+                {
+                    return text.clone();
                 }
                 if tokio::time::Instant::now() > deadline {
                     panic!("{css} says {text:?}, not {needle:?}");
@@ -316,7 +343,7 @@ impl Browser {
         path
     }
 
-    /// A screenshot of the whole page, however long: the window is made as
+    /// A screenshot of the whole page, however long: the screen is made as
     /// tall as the page for the picture (same width), then put back.
     pub async fn screenshot_full(&self, name: &str) -> PathBuf {
         let height = self
@@ -330,15 +357,10 @@ impl Browser {
             .clamp(HEIGHT as u64, 8000);
         self.execute("window.scrollTo(0, 0); return 0;", vec![])
             .await;
-        self.set_window(WIDTH, height as u32 + 120).await;
+        self.emulate(height as u32).await;
         let path = self.screenshot(name).await;
-        self.set_window(WIDTH, HEIGHT).await;
+        self.emulate(HEIGHT).await;
         path
-    }
-
-    async fn set_window(&self, width: u32, height: u32) {
-        self.post("/window/rect", json!({ "width": width, "height": height }))
-            .await;
     }
 
     /// Whether anything on the page is wider than the viewport (the

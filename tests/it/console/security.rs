@@ -430,7 +430,7 @@ async fn an_emailed_link_signs_in_once_and_a_second_factor_is_asked_and_never_re
         "no way to tell whether the address is known"
     );
     let mail = smtp.wait_for(1, Duration::from_secs(20)).await.remove(0);
-    assert_eq!(mail.rcpt_to, [email.clone()]);
+    assert_eq!(mail.rcpt_to, std::slice::from_ref(&email));
     assert!(mail.header("List-Unsubscribe").is_none());
     let text = mail.text_body().unwrap();
     let link = text

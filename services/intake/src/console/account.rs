@@ -37,14 +37,46 @@ pub async fn language(State(state): State<AppState>, s: Session, body: Bytes) ->
     )
     .await?;
     tx.commit().await?;
-    // Back where the person was: only a path of ours.
-    let back = form.get("back");
-    let back = if back.starts_with("/admin") && !back.starts_with("//") && !back.contains("done=") {
-        back
-    } else {
-        "/admin"
-    };
-    Ok(Redirect::to(back).into_response())
+    Ok(Redirect::to(&page_of(form.get("back"))).into_response())
+}
+
+/// Where the language switch goes back to: the page the person was on,
+/// only a path of ours, and for a page shown after a form (whose address
+/// takes only POST) the page the form belongs to.
+fn page_of(back: &str) -> String {
+    if !back.starts_with("/admin") || back.starts_with("//") || back.contains('\\') {
+        return "/admin".into();
+    }
+    let path = back.split(['?', '#']).next().unwrap_or("/admin");
+    let query = back
+        .split_once('?')
+        .map(|(_, q)| {
+            q.split('&')
+                .filter(|p| !p.starts_with("done="))
+                .collect::<Vec<_>>()
+                .join("&")
+        })
+        .unwrap_or_default();
+    const POST_ONLY: &[&str] = &[
+        "import",
+        "find",
+        "act",
+        "password",
+        "totp",
+        "action",
+        "resolve",
+        "note",
+        "status",
+        "forward",
+        "sign-out-everywhere",
+    ];
+    match path.rsplit_once('/') {
+        Some(("/admin/letters", "new")) => "/admin/letters".into(),
+        Some((parent, "disable")) if parent.starts_with("/admin/users/") => "/admin/users".into(),
+        Some((parent, last)) if POST_ONLY.contains(&last) => parent.to_string(),
+        _ if query.is_empty() => path.to_string(),
+        _ => format!("{path}?{query}"),
+    }
 }
 
 #[derive(Deserialize)]
@@ -262,4 +294,23 @@ pub async fn sign_out_everywhere(
     let mut res = Redirect::to("/admin/sign-in").into_response();
     session::set(&mut res, None);
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page_of;
+
+    #[test]
+    fn the_language_switch_goes_back_to_a_page() {
+        assert_eq!(
+            page_of("/admin/campaigns/x/texts?lang=kk&done=saved"),
+            "/admin/campaigns/x/texts?lang=kk"
+        );
+        assert_eq!(page_of("/admin/officials/import"), "/admin/officials");
+        assert_eq!(page_of("/admin/campaigns/x/action"), "/admin/campaigns/x");
+        assert_eq!(page_of("/admin/users/x/disable"), "/admin/users");
+        assert_eq!(page_of("/admin/letters/new"), "/admin/letters");
+        assert_eq!(page_of("https://evil.example/admin"), "/admin");
+        assert_eq!(page_of("//evil.example/admin"), "/admin");
+    }
 }

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use nasvyazi_shared::auth::Role;
-use nasvyazi_shared::i18n::Lang;
+use nasvyazi_shared::i18n::{self, Lang};
 use nasvyazi_shared::letters::render::{LetterContext, OfficialCtx, SignerCtx, render};
 use nasvyazi_shared::letters::{LetterTemplate, records};
 use serde::Deserialize;
@@ -153,6 +153,15 @@ pub async fn import(
             officials_page(&state, &s, &uri, StatusCode::OK, None, Some(result)).await
         }
         Err(errors) => {
+            let errors: Vec<_> = errors
+                .iter()
+                .map(|e| {
+                    minijinja::context! {
+                        row => e.row, column => &e.column,
+                        reason => reason_text(s.user.lang, &e.reason),
+                    }
+                })
+                .collect();
             let result = minijinja::context! { errors };
             officials_page(
                 &state,
@@ -165,6 +174,37 @@ pub async fn import(
             .await
         }
     }
+}
+
+/// The import's reason (English, from `officials::csv_io`) in the
+/// person's language; one we do not know stays as it is.
+fn reason_text(lang: Lang, reason: &str) -> String {
+    let key = match reason {
+        "unknown column" => "unknown_column",
+        "column given twice" => "column_twice",
+        "required column missing" => "column_missing",
+        "the header row is not valid UTF-8 CSV" => "header_utf8",
+        "not valid UTF-8 CSV" => "utf8",
+        "too many rows (at most 5000 per file)" => "too_many",
+        "wrong number of fields" => "field_count",
+        "required, one line, at most 300 characters" => "text_field",
+        "ru, kk or en" => "language",
+        "an IANA time zone such as Asia/Almaty" => "time_zone",
+        "days and hours like Mon-Fri 09:00-18:00" => "office_hours",
+        "a whole number of at least 1, or empty" => "daily_cap",
+        "at most 100000" => "daily_cap_max",
+        "not a valid email address" => "email",
+        other => match other.strip_prefix("the same address as row ") {
+            Some(n) => {
+                return i18n::fill(
+                    &i18n::t(lang, "console.csv_reason.same_address"),
+                    &[("n", n)],
+                );
+            }
+            None => return other.to_string(),
+        },
+    };
+    i18n::t(lang, &format!("console.csv_reason.{key}"))
 }
 
 /// `GET /admin/officials/export.csv`: the directory as the import takes it.
@@ -445,9 +485,18 @@ async fn preview(
     let Some(official) = records::load_official(db, &state.keys, official_id).await? else {
         return Ok(None);
     };
+    // A sample signer (placeholders when none was typed).
+    let or = |typed: &str, key: &str| {
+        let typed = typed.trim();
+        if typed.is_empty() {
+            i18n::t(official.language, key)
+        } else {
+            typed.to_string()
+        }
+    };
     let sample = SignerCtx {
-        name: q.signer_name.trim().to_string(),
-        city: q.signer_city.trim().to_string(),
+        name: or(&q.signer_name, "console.letter.sample_name_default"),
+        city: or(&q.signer_city, "console.letter.sample_city_default"),
         note: String::new(),
     };
     let (signer, signatories) = if l.mode == "each" {
@@ -462,7 +511,7 @@ async fn preview(
                 note: x.note.unwrap_or_default(),
             })
             .collect();
-        if !sample.name.is_empty() {
+        if !q.signer_name.trim().is_empty() {
             list.push(sample);
         }
         (None, list)
@@ -668,7 +717,7 @@ pub async fn action(
     s.require(ROLES)?;
     let form = Form::checked(&s, &body)?;
     let (step, notice) = match form.get("action") {
-        "approve" => (Step::Approve, "approved"),
+        "approve" => (Step::Approve, "letter_approved"),
         "close" => (Step::Close, "closed"),
         "cancel" => (Step::Cancel, "cancelled"),
         _ => return Err(Problem::NotFound),

@@ -274,6 +274,7 @@ pub fn notice(done: Option<&str>) -> Option<String> {
         "saved",
         "created",
         "approved",
+        "letter_approved",
         "paused",
         "resumed",
         "cancelled",

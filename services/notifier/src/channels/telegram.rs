@@ -83,6 +83,18 @@ impl Window {
         }
     }
 
+    /// Moves a finished send's stamp to when its answer came: the server
+    /// counted it somewhere between start and answer, so counting it at the
+    /// answer keeps any of the server's one-second windows within the limit
+    /// even when requests are delayed on the way.
+    fn finished(&self, stamp: Instant) {
+        let mut sends = self.sends.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = sends.iter().rposition(|t| *t == stamp) {
+            sends[i] = Instant::now();
+            sends.make_contiguous().sort();
+        }
+    }
+
     /// Un-counts a send that did not happen after all.
     fn forget(&self, stamp: Instant) {
         let mut sends = self.sends.lock().unwrap_or_else(|e| e.into_inner());
@@ -135,28 +147,29 @@ impl Telegram {
     /// Waits until both the bot's and the chat's limits allow a send now.
     /// The chat's is taken only once the bot's is (a send that waited for
     /// the bot must not leave the chat's next message too little room).
-    async fn until_ready(&self, chat: &str) {
+    async fn until_ready(&self, chat: &str) -> Instant {
         let key = chat.trim().to_ascii_lowercase();
         let limiter = if is_private_chat(chat) {
             &self.private
         } else {
             &self.groups
         };
-        loop {
+        let stamp = loop {
             let stamp = self.per_bot.until_ready().await;
             match limiter.check_key(&key) {
-                Ok(()) => break,
+                Ok(()) => break stamp,
                 Err(not_until) => {
                     self.per_bot.forget(stamp);
                     let wait = not_until.wait_time_from(self.clock.now());
                     tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
                 }
             }
-        }
+        };
         if self.sends.fetch_add(1, Ordering::Relaxed) % 1000 == 999 {
             self.private.retain_recent();
             self.groups.retain_recent();
         }
+        stamp
     }
 }
 
@@ -250,12 +263,10 @@ impl Channel for Telegram {
             {
                 params["reply_markup"] = markup.clone();
             }
-            self.until_ready(&msg.chat).await;
-            let result = self
-                .api
-                .call("sendMessage", &params)
-                .await
-                .map_err(classify)?;
+            let stamp = self.until_ready(&msg.chat).await;
+            let result = self.api.call("sendMessage", &params).await;
+            self.per_bot.finished(stamp);
+            let result = result.map_err(classify)?;
             ids.push(
                 result["message_id"]
                     .as_i64()

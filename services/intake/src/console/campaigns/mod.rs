@@ -536,7 +536,9 @@ async fn overview_page(
                 id => c.id, name => &c.name, status => &progress.status, raw_status => &c.status,
                 time_zone => &c.time_zone, channels => &c.channels, topics => &c.topics,
                 languages => &c.languages, regions => region_names,
-                quiet => format!("{}–{}", c.quiet_start.format("%H:%M"), c.quiet_end.format("%H:%M")),
+                quiet => (c.quiet_start != c.quiet_end).then(|| {
+                    format!("{}–{}", c.quiet_start.format("%H:%M"), c.quiet_end.format("%H:%M"))
+                }),
             },
             schedule, next => next_words, count => audience, texts, editable,
             progress => progress_view(&progress),
