@@ -576,6 +576,33 @@ async fn an_organiser_imports_officials_and_sees_the_bad_row() {
     b.find("#decide button[value=approve]").await.click().await;
     b.wait_text("h1 .badge", "Сбор подписей").await;
     shot(&b, "letter-ru").await;
+
+    // A letter whose fate is unknown (a sender stopped mid-send): the
+    // organiser checks and says it arrived.
+    let letter_url = b.current_url().await;
+    let delivery = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO deliveries (id, kind, ref_id, contact_id, channel, status, attempts)
+         SELECT $1, 'letter', t.id, $2, 'email', 'unknown', 1 FROM letter_targets t
+         JOIN letters l ON l.id = t.letter_id WHERE l.slug = 'ost-hospitals' LIMIT 1",
+    )
+    .bind(delivery)
+    .bind(Uuid::now_v7())
+    .execute(&app.infra.db)
+    .await
+    .unwrap();
+    b.goto(&letter_url).await;
+    b.wait_text("#unknown", "@forum.example.kz").await;
+    shot(&b, "letter-unknown-ru").await;
+    b.find("#unknown button[value=sent]").await.click().await;
+    b.wait_text("p.notice", "Решение записано").await;
+    let resolution: String =
+        sqlx::query_scalar("SELECT resolution FROM letter_resolutions WHERE delivery_id = $1")
+            .bind(delivery)
+            .fetch_one(&app.infra.db)
+            .await
+            .unwrap();
+    assert_eq!(resolution, "sent");
     b.goto(&app.url("/admin/letters")).await;
     shot(&b, "letters-ru").await;
     let _ = std::fs::remove_dir_all(&dir);

@@ -6,7 +6,6 @@
   function fragment(url, done) {
     var xhr = new XMLHttpRequest();
     xhr.open("GET", url);
-    xhr.setRequestHeader("x-nasvyazi-fragment", "1");
     xhr.onload = function () { if (xhr.status === 200) { done(xhr.responseText); } };
     xhr.send();
   }

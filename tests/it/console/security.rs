@@ -270,6 +270,11 @@ async fn every_console_page_sends_the_csp_and_forms_need_their_token() {
             assert!(!html.contains("<script>"), "an inline script on {path}");
         }
     }
+    // axum's own refusals are pages too, not JSON.
+    let r = a.get("/admin/campaigns/not-an-id").await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.headers()["content-security-policy"], CSP);
+    assert!(r.text().await.unwrap().contains("Не найдено"));
     for path in ["/admin/sign-in", "/admin/sign-in/link/nothing"] {
         let r = anonymous.get(path).await;
         assert_eq!(r.headers()["content-security-policy"], CSP, "{path}");
@@ -505,5 +510,64 @@ async fn an_emailed_link_signs_in_once_and_a_second_factor_is_asked_and_never_re
     assert_eq!(location(&r), "/admin");
     assert_eq!(c.get("/admin").await.status(), StatusCode::OK);
     assert_no_plaintext(&app, &email).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_first_admin_comes_from_the_cli_and_signs_in_with_the_printed_password() {
+    use clap::Parser;
+    use secrecy::ExposeSecret;
+    let smtp = SmtpServer::start().await;
+    let app = spawn_app_with(&config(&smtp, None)).await;
+    let dir = std::env::temp_dir().join(format!("nasvyazi-cli-{}", Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("cli.toml");
+    let secret =
+        |k: &Option<secrecy::SecretString>| k.as_ref().unwrap().expose_secret().to_string();
+    std::fs::write(
+        &cfg,
+        format!(
+            "[database]\nurl = \"{}\"\n[crypto]\nmaster_key = \"{}\"\nblind_index_key = \"{}\"\n[log]\nfilter = \"warn\"\n",
+            app.config.database.url.expose_secret(),
+            secret(&app.config.crypto.master_key),
+            secret(&app.config.crypto.blind_index_key),
+        ),
+    )
+    .unwrap();
+    let create = |email: &str| {
+        nasvyazi_cli::Cli::parse_from([
+            "nasvyazi",
+            "--config",
+            cfg.to_str().unwrap(),
+            "user",
+            "create",
+            "--role",
+            "admin",
+            "--name",
+            "First admin",
+            "--email",
+            email,
+        ])
+    };
+    let mut out = Vec::new();
+    nasvyazi_cli::execute(create("first@forum.example.kz"), &mut out)
+        .await
+        .unwrap();
+    let password = String::from_utf8(out).unwrap().trim().to_string();
+    assert_eq!(password.len(), 19, "a generated password: {password}");
+    let again = nasvyazi_cli::execute(create("First@Forum.example.kz"), &mut Vec::new()).await;
+    assert!(again.is_err(), "one user per address");
+    let mut a = Agent::new(&app);
+    let r = a.sign_in("first@forum.example.kz", &password).await;
+    assert_eq!(location(&r), "/admin");
+    let html = a.get("/admin/users").await.text().await.unwrap();
+    assert!(html.contains("First admin"));
+    let actor: String =
+        sqlx::query_scalar("SELECT actor FROM audit_log WHERE action = 'user.create'")
+            .fetch_one(&app.infra.db)
+            .await
+            .unwrap();
+    assert_eq!(actor, "cli");
+    let _ = std::fs::remove_dir_all(&dir);
     app.stop().await;
 }

@@ -7,7 +7,7 @@
 //! with their chain, which carries ids only.
 
 use axum::extract::{Request, State};
-use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::http::header::{self, HeaderValue};
 use axum::http::{StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -74,6 +74,25 @@ pub type PageResult = Result<Response, Problem>;
 pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let headers = req.headers().clone();
     let mut res = next.run(req).await;
+    // axum's own refusals (a malformed id in the path, a wrong method, a
+    // body too large) come as plain text: shown as pages too.
+    let status = res.status();
+    let is_html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if (status.is_client_error() || status.is_server_error())
+        && !is_html
+        && res.extensions().get::<ProblemPage>().is_none()
+    {
+        let key = match status {
+            StatusCode::FORBIDDEN => "forbidden",
+            s if s.is_server_error() => "internal",
+            _ => "not_found",
+        };
+        res.extensions_mut().insert(ProblemPage(key));
+    }
     if let Some(ProblemPage(key)) = res.extensions().get::<ProblemPage>().copied() {
         // The signed-in person's language, else the cookie's.
         let mut lang = pages::language(None, &headers);
@@ -212,7 +231,10 @@ fn finish(
     {
         Ok(html) => html,
         Err(e) => {
-            tracing::error!(template, error = %format!("{e:#}"), "console template failed");
+            // Kind, template and line only: the full error lists the
+            // values the template saw (an appeal's text, an address).
+            let at = e.name().map(str::to_string).unwrap_or_default();
+            tracing::error!(template, kind = ?e.kind(), at, line = e.line(), "console template failed");
             return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
         }
     };
@@ -297,12 +319,4 @@ pub fn notice(done: Option<&str>) -> Option<String> {
     ];
     done.filter(|d| KNOWN.contains(d))
         .map(|d| format!("console.done.{d}"))
-}
-
-/// A header map's client-provided values are never echoed; this only tells
-/// whether the request came from our own script (it asks for a fragment).
-pub fn wants_fragment(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-nasvyazi-fragment")
-        .is_some_and(|v| v.as_bytes() == b"1")
 }
