@@ -192,7 +192,10 @@ impl Bot {
             id,
             username: format!("fake{id}_bot"),
             first_name: "Nasvyazi Fake Bot".to_string(),
-            next_update_id: 100_000_001,
+            // Like Telegram's, ids only grow, also across restarts of the
+            // fake (a bot that stored its last update id must not ignore
+            // a restarted fake's updates).
+            next_update_id: first_update_id(),
             pending: VecDeque::new(),
             allowed_updates: None,
             webhook: None,
@@ -643,4 +646,14 @@ impl State {
         self.callback_answers.push(answer);
         true
     }
+}
+
+/// A first update id above any a previous run of the fake handed out:
+/// a hundred per second since 2020.
+fn first_update_id() -> i64 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    (secs - 1_577_836_800).max(1) * 100
 }

@@ -12,7 +12,7 @@ use nasvyazi_shared::telegram::api::ApiError;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::{ALLOWED_UPDATES, Bot, store};
+use super::{ALLOWED_UPDATES, Bot};
 
 /// How long one getUpdates waits for an update.
 pub const POLL_SECONDS: u64 = 10;
@@ -59,26 +59,22 @@ async fn poll(bot: &Bot, lease: &Lease, shutdown: &CancellationToken) {
                 }
             }
         }
-        let from = match offset {
-            Some(o) => o,
-            None => match store::next_offset(&bot.db, api.bot_id()).await {
-                Ok(o) => o,
-                Err(e) => {
-                    tracing::warn!(error = %e, "telegram: cannot read the update offset");
-                    pause(shutdown, PAUSE).await;
-                    continue;
-                }
-            },
-        };
-        let params =
-            json!({"offset": from, "timeout": POLL_SECONDS, "allowed_updates": ALLOWED_UPDATES});
+        // A new holder asks without an offset: Telegram returns what it has
+        // not seen confirmed, and `claim_update` skips what was applied
+        // already. (A stored offset could drop everything after Telegram
+        // restarts its update ids, which it does after a week of silence.)
+        let mut params = json!({"timeout": POLL_SECONDS, "allowed_updates": ALLOWED_UPDATES});
+        if let Some(o) = offset {
+            params["offset"] = json!(o);
+        }
+        let from = offset;
         let answer = tokio::select! {
             _ = shutdown.cancelled() => break,
             a = api.call_with_timeout("getUpdates", &params, Duration::from_secs(POLL_SECONDS + 10)) => a,
         };
         match answer {
             Ok(Value::Array(updates)) => {
-                offset = Some(from);
+                offset = from;
                 for update in &updates {
                     let Some(id) = update["update_id"].as_i64() else {
                         continue;

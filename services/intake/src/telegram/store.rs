@@ -44,6 +44,9 @@ pub async fn claim_update(
         "INSERT INTO telegram_bot_state (bot_id, last_update_id) VALUES ($1, $2)
          ON CONFLICT (bot_id) DO UPDATE SET last_update_id = EXCLUDED.last_update_id, updated_at = now()
              WHERE telegram_bot_state.last_update_id < EXCLUDED.last_update_id
+                -- Telegram starts ids afresh (randomly) after a week of
+                -- silence: an id far below the last one is a new update.
+                OR telegram_bot_state.last_update_id - EXCLUDED.last_update_id > 1000000
          RETURNING 1",
     )
     .bind(bot_id)

@@ -38,11 +38,22 @@ fn permanent(reason: &str) -> SendError {
     }
 }
 
-/// A text part sent as 8bit when its lines allow it (readable in the raw
-/// message and in the outbox folder, links intact), else lettre's choice.
+/// A text part sent as 8bit when it can be (UTF-8, lines within RFC 5322's
+/// 998 octets, no NUL or bare CR): readable in the raw message and in the
+/// outbox folder, links intact. lettre's own choice would base64-encode any
+/// Cyrillic line over 76 bytes. Servers without 8BITMIME are refused by
+/// lettre with a clear error.
 fn part(content_type: ContentType, text: &str) -> SinglePart {
-    let body = Body::new_with_encoding(text.to_string(), ContentTransferEncoding::EightBit)
-        .unwrap_or_else(|_| Body::new(text.to_string()));
+    let crlf = text.replace("\r\n", "\n").replace('\n', "\r\n");
+    let fits = !crlf.contains('\0')
+        && crlf
+            .split("\r\n")
+            .all(|line| line.len() <= 900 && !line.contains('\r'));
+    let body = if fits {
+        Body::dangerous_pre_encoded(crlf.into_bytes(), ContentTransferEncoding::EightBit)
+    } else {
+        Body::new(text.to_string())
+    };
     SinglePart::builder().header(content_type).body(body)
 }
 
