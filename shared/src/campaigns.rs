@@ -118,6 +118,34 @@ pub async fn calendar(db: &PgPool) -> sqlx::Result<Vec<AwarenessDay>> {
     Ok(days)
 }
 
+/// Who a campaign reaches, as one SQL condition on `contacts c` (shared by
+/// the notifier's fan-out and the console's live count, so the two never
+/// disagree): active, not suppressed, on one of the channels, and matching
+/// topics (a contact with no topics chose general updates only, so it gets
+/// only campaigns without topics), language and region (empty: all).
+/// Parameters `$n`..`$n+3`: contact channels, topics, languages, regions.
+pub fn audience_condition(n: usize) -> String {
+    let (ch, tp, lg, rg) = (n, n + 1, n + 2, n + 3);
+    format!(
+        "c.status = 'active'
+  AND c.channel = ANY(${ch})
+  AND (cardinality(${tp}::text[]) = 0 OR c.topics && ${tp}::text[])
+  AND (cardinality(${lg}::text[]) = 0 OR c.language = ANY(${lg}))
+  AND (cardinality(${rg}::text[]) = 0 OR c.region = ANY(${rg}))
+  AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.channel = c.channel AND s.blind_index = c.blind_index)"
+    )
+}
+
+/// The campaign channels that are contacts' channels (the channel post is
+/// not sent to contacts).
+pub fn contact_channels(channels: &[String]) -> Vec<&str> {
+    channels
+        .iter()
+        .map(String::as_str)
+        .filter(|c| *c == "email" || *c == "telegram")
+        .collect()
+}
+
 /// Which template field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {

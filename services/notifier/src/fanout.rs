@@ -15,17 +15,16 @@ use crate::deliveries;
 /// time (after quiet hours), $3 contact channels (email, telegram), $4
 /// topics (empty: everyone), $5 languages (empty: all), $6 regions (empty:
 /// all). A contact with no topics chose general updates only.
-pub const AUDIENCE_SQL: &str = "\
-INSERT INTO deliveries (id, kind, ref_id, contact_id, channel, next_attempt_at)
+pub static AUDIENCE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT INTO deliveries (id, kind, ref_id, contact_id, channel, next_attempt_at)
 SELECT gen_random_uuid(), 'campaign', $1, c.id, c.channel, $2
 FROM contacts c
-WHERE c.status = 'active'
-  AND c.channel = ANY($3)
-  AND (cardinality($4::text[]) = 0 OR c.topics && $4::text[])
-  AND (cardinality($5::text[]) = 0 OR c.language = ANY($5))
-  AND (cardinality($6::text[]) = 0 OR c.region = ANY($6))
-  AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.channel = c.channel AND s.blind_index = c.blind_index)
-ON CONFLICT DO NOTHING";
+WHERE {}
+ON CONFLICT DO NOTHING",
+        nasvyazi_shared::campaigns::audience_condition(3)
+    )
+});
 
 /// When the first attempt may be made: now, or the end of the quiet hours
 /// if now falls inside them (in the campaign's time zone: Kazakhstan has
@@ -73,13 +72,8 @@ pub async fn expand(
     }
     let tz: Tz = campaign.tz().unwrap_or(chrono_tz::Asia::Almaty);
     let at = first_attempt(now, tz, campaign.quiet_start, campaign.quiet_end);
-    let contact_channels: Vec<&str> = campaign
-        .channels
-        .iter()
-        .map(String::as_str)
-        .filter(|c| *c == "email" || *c == "telegram")
-        .collect();
-    let mut n = sqlx::query(AUDIENCE_SQL)
+    let contact_channels = nasvyazi_shared::campaigns::contact_channels(&campaign.channels);
+    let mut n = sqlx::query(&AUDIENCE_SQL)
         .bind(occurrence_id)
         .bind(at)
         .bind(&contact_channels)

@@ -15,7 +15,9 @@ use nasvyazi_shared::i18n::Lang;
 use serde::Serialize;
 
 use super::subscribe::LangQuery;
-use super::{csrf_ok, csrf_token, field, language, message, parse_form, render};
+use super::{
+    csrf_ok, csrf_refused, csrf_token, field, internal_error, language, message, parse_form, render,
+};
 use crate::AppState;
 use crate::appeals::sites;
 use crate::appeals::{ClientAddr, ContactInput, Input, Purpose, model, store};
@@ -70,26 +72,6 @@ fn rate_limited(state: &AppState, lang: Lang, wait: std::time::Duration) -> Resp
         res.headers_mut().insert(header::RETRY_AFTER, v);
     }
     res
-}
-
-fn internal_error(state: &AppState, lang: Lang) -> Response {
-    message(
-        state,
-        lang,
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "error.title",
-        "error.internal",
-    )
-}
-
-fn csrf_refused(state: &AppState, lang: Lang) -> Response {
-    message(
-        state,
-        lang,
-        StatusCode::FORBIDDEN,
-        "error.title",
-        "error.csrf",
-    )
 }
 
 pub async fn appeal_form(
@@ -162,8 +144,12 @@ pub async fn appeal_submit(
     ) {
         (Ok(p), Ok(s)) => (p, s),
         (Err(e), _) | (_, Err(e)) => {
-            tracing::error!(error = %e, "appeal form: cannot load places or sites");
-            return internal_error(&state, lang);
+            return internal_error(
+                &state,
+                lang,
+                "appeal form: cannot load places or sites",
+                &format!("{e:#}"),
+            );
         }
     };
     let valid = Input {
@@ -194,10 +180,12 @@ pub async fn appeal_submit(
     };
     match store::submit(&state.infra.db, &state.keys, &valid).await {
         Ok(created) => created_page(&state, lang, &created.case_number, &created.access_code),
-        Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "appeal could not be stored");
-            internal_error(&state, lang)
-        }
+        Err(e) => internal_error(
+            &state,
+            lang,
+            "appeal could not be stored",
+            &format!("{e:#}"),
+        ),
     }
 }
 
@@ -268,10 +256,12 @@ pub async fn status_submit(
             )
         }
         Ok(None) => no_such_pair(&state, lang),
-        Err(e) => {
-            tracing::error!(error = %e, "appeal status lookup failed");
-            internal_error(&state, lang)
-        }
+        Err(e) => internal_error(
+            &state,
+            lang,
+            "appeal status lookup failed",
+            &format!("{e:#}"),
+        ),
     }
 }
 
@@ -318,9 +308,6 @@ pub async fn add_submit(
             "appeal.added_body",
         ),
         Ok(false) => no_such_pair(&state, lang),
-        Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "appeal addition failed");
-            internal_error(&state, lang)
-        }
+        Err(e) => internal_error(&state, lang, "appeal addition failed", &format!("{e:#}")),
     }
 }

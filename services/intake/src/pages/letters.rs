@@ -11,7 +11,10 @@ use nasvyazi_shared::i18n::Lang;
 use nasvyazi_shared::letters::render::{Field, pick};
 
 use super::subscribe::LangQuery;
-use super::{csrf_ok, csrf_token, field, language, message, parse_form, render};
+use super::{
+    csrf_ok, csrf_refused, csrf_token, field, internal_error, language, message, parse_form,
+    render, url_safe,
+};
 use crate::AppState;
 use crate::letters::Letter;
 use crate::letters::signatures::{self, Signing, Withdrawal};
@@ -26,22 +29,11 @@ struct FormValues {
     reply_to: bool,
 }
 
-fn internal(state: &AppState, lang: Lang, what: &str, e: anyhow::Error) -> Response {
-    tracing::error!(error = %format!("{e:#}"), "{what} failed");
-    message(
-        state,
-        lang,
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "error.title",
-        "error.internal",
-    )
-}
-
 /// The letter if it takes signatures now, else the page to show instead.
 async fn collecting(state: &AppState, lang: Lang, slug: &str) -> Result<Letter, Response> {
     let letter = match Letter::by_slug(&state.infra.db, slug).await {
         Ok(l) => l,
-        Err(e) => return Err(internal(state, lang, "letter page", e.into())),
+        Err(e) => return Err(internal_error(state, lang, "letter page", &e)),
     };
     match letter {
         Some(l) if l.collecting(Utc::now()) => Ok(l),
@@ -138,13 +130,7 @@ pub async fn sign_submit(
     let lang = language(q.lang.as_deref(), &headers);
     let form = parse_form(&body);
     if !csrf_ok(&headers, field(&form, "csrf")) {
-        return message(
-            &state,
-            lang,
-            StatusCode::FORBIDDEN,
-            "error.title",
-            "error.csrf",
-        );
+        return csrf_refused(&state, lang);
     }
     let letter = match collecting(&state, lang, &slug).await {
         Ok(l) => l,
@@ -205,7 +191,7 @@ pub async fn sign_submit(
     .await
     {
         Ok(()) => accepted(),
-        Err(e) => internal(&state, lang, "signature", e),
+        Err(e) => internal_error(&state, lang, "signature", &format!("{e:#}")),
     }
 }
 
@@ -236,13 +222,7 @@ pub async fn confirm_submit(
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
     if !csrf_ok(&headers, field(&parse_form(&body), "csrf")) {
-        return message(
-            &state,
-            lang,
-            StatusCode::FORBIDDEN,
-            "error.title",
-            "error.csrf",
-        );
+        return csrf_refused(&state, lang);
     }
     match signatures::confirm(&state.infra.db, &token).await {
         Ok(Some(_)) => message(
@@ -259,7 +239,7 @@ pub async fn confirm_submit(
             "letters.confirm_invalid_title",
             "letters.confirm_invalid_body",
         ),
-        Err(e) => internal(&state, lang, "signature confirmation", e),
+        Err(e) => internal_error(&state, lang, "signature confirmation", &format!("{e:#}")),
     }
 }
 
@@ -289,7 +269,7 @@ pub async fn withdraw_page(
             "letters.withdraw_invalid_title",
             "letters.withdraw_invalid_body",
         ),
-        Err(e) => internal(&state, lang, "withdrawal page", e.into()),
+        Err(e) => internal_error(&state, lang, "withdrawal page", &e),
     }
 }
 
@@ -302,13 +282,7 @@ pub async fn withdraw_submit(
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
     if !csrf_ok(&headers, field(&parse_form(&body), "csrf")) {
-        return message(
-            &state,
-            lang,
-            StatusCode::FORBIDDEN,
-            "error.title",
-            "error.csrf",
-        );
+        return csrf_refused(&state, lang);
     }
     let (status, title, body) = match signatures::withdraw(&state.infra.db, &token).await {
         Ok(Withdrawal::Done) => (
@@ -326,16 +300,7 @@ pub async fn withdraw_submit(
             "letters.withdraw_invalid_title",
             "letters.withdraw_invalid_body",
         ),
-        Err(e) => return internal(&state, lang, "withdrawal", e),
+        Err(e) => return internal_error(&state, lang, "withdrawal", &format!("{e:#}")),
     };
     message(&state, lang, status, title, body)
-}
-
-/// Tokens are base64url; anything else is dropped before it reaches HTML.
-fn url_safe(token: &str) -> String {
-    token
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .take(100)
-        .collect()
 }

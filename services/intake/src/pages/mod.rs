@@ -217,6 +217,44 @@ pub fn message(
     )
 }
 
+/// The page for a failure whose detail goes to the log only; `what` names
+/// the step (never a personal value).
+pub fn internal_error(
+    state: &AppState,
+    lang: Lang,
+    what: &str,
+    e: &dyn std::fmt::Display,
+) -> Response {
+    tracing::error!(error = %e, "{what} failed");
+    message(
+        state,
+        lang,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "error.title",
+        "error.internal",
+    )
+}
+
+/// The page for a form posted without its CSRF token.
+pub fn csrf_refused(state: &AppState, lang: Lang) -> Response {
+    message(
+        state,
+        lang,
+        StatusCode::FORBIDDEN,
+        "error.title",
+        "error.csrf",
+    )
+}
+
+/// Tokens are base64url; anything else is dropped before it reaches HTML.
+pub fn url_safe(token: &str) -> String {
+    token
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(100)
+        .collect()
+}
+
 /// Static files (the stylesheet), embedded.
 pub async fn stylesheet() -> Response {
     (

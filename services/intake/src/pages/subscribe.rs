@@ -8,7 +8,10 @@ use axum::response::Response;
 use nasvyazi_shared::contacts::topics;
 use serde::Deserialize;
 
-use super::{csrf_ok, csrf_token, field, language, message, parse_form, render};
+use super::{
+    csrf_ok, csrf_refused, csrf_token, field, internal_error, language, message, parse_form,
+    render, url_safe,
+};
 use crate::AppState;
 use crate::subscriptions::{self, Subscription};
 
@@ -90,13 +93,7 @@ pub async fn subscribe_submit(
     let lang = language(q.lang.as_deref(), &headers);
     let form = parse_form(&body);
     if !csrf_ok(&headers, field(&form, "csrf")) {
-        return message(
-            &state,
-            lang,
-            StatusCode::FORBIDDEN,
-            "error.title",
-            "error.csrf",
-        );
+        return csrf_refused(&state, lang);
     }
     let values = FormValues {
         email: field(&form, "email").unwrap_or("").to_string(),
@@ -160,16 +157,7 @@ pub async fn subscribe_submit(
             "subscribe.accepted_title",
             "subscribe.accepted_body",
         ),
-        Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "subscription failed");
-            message(
-                &state,
-                lang,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "error.title",
-                "error.internal",
-            )
-        }
+        Err(e) => internal_error(&state, lang, "subscription", &format!("{e:#}")),
     }
 }
 
@@ -202,13 +190,7 @@ pub async fn confirm_submit(
     let lang = language(q.lang.as_deref(), &headers);
     let form = parse_form(&body);
     if !csrf_ok(&headers, field(&form, "csrf")) {
-        return message(
-            &state,
-            lang,
-            StatusCode::FORBIDDEN,
-            "error.title",
-            "error.csrf",
-        );
+        return csrf_refused(&state, lang);
     }
     match subscriptions::confirm(&state.infra.db, &token).await {
         Ok(Some(_)) => message(
@@ -225,16 +207,7 @@ pub async fn confirm_submit(
             "confirm.invalid_title",
             "confirm.invalid_body",
         ),
-        Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "confirmation failed");
-            message(
-                &state,
-                lang,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "error.title",
-                "error.internal",
-            )
-        }
+        Err(e) => internal_error(&state, lang, "confirmation", &format!("{e:#}")),
     }
 }
 
@@ -264,16 +237,7 @@ pub async fn unsubscribe_page(
             "unsubscribe.invalid_title",
             "unsubscribe.invalid_body",
         ),
-        Err(e) => {
-            tracing::error!(error = %e, "unsubscribe page failed");
-            message(
-                &state,
-                lang,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "error.title",
-                "error.internal",
-            )
-        }
+        Err(e) => internal_error(&state, lang, "unsubscribe page", &format!("{e:#}")),
     }
 }
 
@@ -302,16 +266,7 @@ pub async fn unsubscribe_submit(
             "unsubscribe.invalid_title",
             "unsubscribe.invalid_body",
         ),
-        Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "unsubscribe failed");
-            message(
-                &state,
-                lang,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "error.title",
-                "error.internal",
-            )
-        }
+        Err(e) => internal_error(&state, lang, "unsubscribe", &format!("{e:#}")),
     }
 }
 
@@ -326,13 +281,7 @@ pub async fn forget_submit(
     let lang = language(q.lang.as_deref(), &headers);
     let form = parse_form(&body);
     if !csrf_ok(&headers, field(&form, "csrf")) {
-        return message(
-            &state,
-            lang,
-            StatusCode::FORBIDDEN,
-            "error.title",
-            "error.csrf",
-        );
+        return csrf_refused(&state, lang);
     }
     match subscriptions::forget(&state.infra.db, &token).await {
         Ok(true) => message(
@@ -349,24 +298,6 @@ pub async fn forget_submit(
             "unsubscribe.invalid_title",
             "unsubscribe.invalid_body",
         ),
-        Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "erasure failed");
-            message(
-                &state,
-                lang,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "error.title",
-                "error.internal",
-            )
-        }
+        Err(e) => internal_error(&state, lang, "erasure", &format!("{e:#}")),
     }
-}
-
-/// Tokens are base64url; anything else is dropped before it reaches HTML.
-fn url_safe(token: &str) -> String {
-    token
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .take(100)
-        .collect()
 }

@@ -22,9 +22,9 @@ use crate::console::page::{Form, PageResult, done, render, render_status};
 use crate::console::session::Session;
 use crate::routes::admin_campaigns as api;
 
-/// How many active supporters a campaign would reach, per channel. The
-/// conditions are the notifier's audience statement's
-/// (`nasvyazi_notifier::fanout::AUDIENCE_SQL`), counted instead of queued.
+/// How many active supporters a campaign would reach, per channel: the
+/// notifier's audience condition (`campaigns::audience_condition`), counted
+/// instead of queued.
 #[derive(Debug, Default, Serialize)]
 pub struct AudienceCount {
     pub email: i64,
@@ -41,21 +41,11 @@ pub async fn count(
     languages: &[String],
     regions: &[String],
 ) -> sqlx::Result<AudienceCount> {
-    let contact_channels: Vec<&str> = channels
-        .iter()
-        .map(String::as_str)
-        .filter(|c| *c == "email" || *c == "telegram")
-        .collect();
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT c.channel, count(*) FROM contacts c
-         WHERE c.status = 'active'
-           AND c.channel = ANY($1)
-           AND (cardinality($2::text[]) = 0 OR c.topics && $2::text[])
-           AND (cardinality($3::text[]) = 0 OR c.language = ANY($3))
-           AND (cardinality($4::text[]) = 0 OR c.region = ANY($4))
-           AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.channel = c.channel AND s.blind_index = c.blind_index)
-         GROUP BY 1",
-    )
+    let contact_channels = nasvyazi_shared::campaigns::contact_channels(channels);
+    let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
+        "SELECT c.channel, count(*) FROM contacts c WHERE {} GROUP BY 1",
+        nasvyazi_shared::campaigns::audience_condition(1)
+    ))
     .bind(&contact_channels)
     .bind(topics)
     .bind(languages)
