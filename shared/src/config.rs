@@ -23,6 +23,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub nats: NatsConfig,
     pub http: HttpConfig,
+    pub console: ConsoleConfig,
+    pub limits: LimitsConfig,
     pub scheduler: SchedulerConfig,
     pub notifier: NotifierConfig,
     pub outbox: OutboxConfig,
@@ -35,6 +37,8 @@ pub struct Config {
     pub campaigns: CampaignsConfig,
     pub appeals: AppealsConfig,
     pub letters: LettersConfig,
+    #[serde(default)]
+    pub bounces: BouncesConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -69,6 +73,30 @@ pub struct HttpConfig {
     pub public_url: String,
     pub body_limit_bytes: usize,
     pub request_timeout_secs: u64,
+    /// CIDRs of reverse proxies whose `X-Forwarded-For` is believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// The onion address, when the site is also a Tor onion service.
+    #[serde(default)]
+    pub onion_url: Option<String>,
+}
+
+/// The staff listener (console, admin API, metrics).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    pub listen: SocketAddr,
+    /// Base of links to the console in messages (sign-in links, alerts).
+    pub url: String,
+}
+
+/// Anti-abuse limits (see `shared::limits`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub confirmations_per_address_per_hour: u32,
+    pub confirmation_emails_per_hour: u32,
+    pub public_posts_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -188,6 +216,45 @@ pub struct EmailConfig {
     pub dkim_domain: String,
     #[serde(default, serialize_with = "redact_opt")]
     pub dkim_private_key: Option<SecretString>,
+    /// Key rotation: a second RSA key signed alongside the first (its own
+    /// selector) until the first is retired.
+    #[serde(default)]
+    pub dkim_next_selector: String,
+    #[serde(default, serialize_with = "redact_opt")]
+    pub dkim_next_private_key: Option<SecretString>,
+    /// Optional Ed25519 key (RFC 8463), signed alongside the RSA one.
+    #[serde(default)]
+    pub dkim_ed25519_selector: String,
+    #[serde(default, serialize_with = "redact_opt")]
+    pub dkim_ed25519_key: Option<SecretString>,
+    /// VERP envelope sender template with `{token}`; empty: `from`.
+    #[serde(default)]
+    pub return_path: String,
+}
+
+/// Bounces and complaints, received by our own SMTP listener for the
+/// bounce domain (`notifier::bounces`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BouncesConfig {
+    /// Address the bounce listener binds (empty: off).
+    pub listen: String,
+    /// Soft bounces of one address within `soft_window_days` that suppress it.
+    pub soft_limit: i64,
+    pub soft_window_days: i64,
+    /// Largest message the listener takes (bytes).
+    pub max_message_bytes: usize,
+}
+
+impl Default for BouncesConfig {
+    fn default() -> Self {
+        BouncesConfig {
+            listen: String::new(),
+            soft_limit: 3,
+            soft_window_days: 14,
+            max_message_bytes: 1 << 20,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -360,6 +427,36 @@ impl Config {
                 "must be an absolute http:// or https:// URL",
             ));
         }
+        if self.trusted_proxies().is_err() {
+            return Err(invalid(
+                "http.trusted_proxies",
+                "every entry must be a CIDR such as 10.0.0.0/8 or an address",
+            ));
+        }
+        if let Some(onion) = &self.http.onion_url
+            && !(onion.starts_with("http://") || onion.starts_with("https://"))
+        {
+            return Err(invalid(
+                "http.onion_url",
+                "must be an absolute http:// or https:// URL",
+            ));
+        }
+        let console = &self.console.url;
+        if !(console.starts_with("http://") || console.starts_with("https://")) {
+            return Err(invalid(
+                "console.url",
+                "must be an absolute http:// or https:// URL",
+            ));
+        }
+        if self.limits.confirmations_per_address_per_hour == 0
+            || self.limits.confirmation_emails_per_hour == 0
+            || self.limits.public_posts_per_minute == 0
+        {
+            return Err(invalid(
+                "limits.public_posts_per_minute",
+                "every limit must be at least 1",
+            ));
+        }
         if self.http.body_limit_bytes < 1024 {
             return Err(invalid("http.body_limit_bytes", "must be at least 1024"));
         }
@@ -525,6 +622,25 @@ impl Config {
     /// The public base URL without a trailing slash.
     pub fn public_base(&self) -> &str {
         self.http.public_url.trim_end_matches('/')
+    }
+
+    /// The console's base URL without a trailing slash.
+    pub fn console_base(&self) -> &str {
+        self.console.url.trim_end_matches('/')
+    }
+
+    /// `http.trusted_proxies` parsed (a bare address is a /32 or /128).
+    pub fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, ()> {
+        self.http
+            .trusted_proxies
+            .iter()
+            .map(|s| {
+                let s = s.trim();
+                s.parse::<ipnet::IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| ())
+            })
+            .collect()
     }
 }
 

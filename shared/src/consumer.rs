@@ -16,6 +16,7 @@ use async_nats::jetstream::{self, AckKind, consumer::pull};
 use futures::StreamExt;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::events::Envelope;
 use crate::nats::Subjects;
@@ -130,7 +131,20 @@ impl<H: Handler> ConsumerRunner<H> {
             .with_context(|| format!("cannot create consumer {}", self.spec.durable))
     }
 
+    /// Runs until `shutdown`; a panic or an error (the stream unreachable
+    /// during a cluster election, say) restarts the loop with backoff
+    /// rather than taking the process down (`shutdown::restarting`).
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let this = Arc::new(self);
+        let token = shutdown.clone();
+        crate::shutdown::restarting("consumer", shutdown, move || {
+            let (this, token) = (this.clone(), token.clone());
+            async move { this.run_once(token).await }
+        })
+        .await
+    }
+
+    async fn run_once(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let consumer = self.consumer().await?;
         while !shutdown.is_cancelled() {
             let batch = tokio::select! {
@@ -202,10 +216,25 @@ impl<H: Handler> ConsumerRunner<H> {
             Err(e) => return Outcome::DeadLetter(format!("unreadable event body: {e}")),
         };
         let span = tracing::info_span!("event", durable = %self.spec.durable, event_id = %envelope.id, r#type = envelope.event.event_type());
-        let _g = span.enter();
+        // The span follows the future (`Instrument`), never a guard held
+        // across `.await`: a guard leaks the span into whatever else the
+        // thread polls and panics the subscriber once the span closes.
+        self.settle(msg, &envelope, delivered)
+            .instrument(span)
+            .await
+    }
+
+    /// Runs the handler (with progress acknowledgements) and classifies the
+    /// result.
+    async fn settle(
+        &self,
+        msg: &jetstream::Message,
+        envelope: &Envelope,
+        delivered: i64,
+    ) -> Outcome {
         // A long handler (a million-row fan-out) tells the server it is
         // still working, so the message is not redelivered meanwhile.
-        let work = self.handle_once(&envelope);
+        let work = self.handle_once(envelope);
         tokio::pin!(work);
         let mut beat = tokio::time::interval(self.ack_wait / 3);
         beat.tick().await;

@@ -1,5 +1,10 @@
 //! Email addresses as a type that does not leak: parsed once, normalised for
 //! the blind index, `Debug` shows `[redacted]`, and there is no `Display`.
+//! Also the pieces of outgoing mail that several services need: DKIM
+//! ([`dkim`]) and the VERP return path ([`verp`]).
+
+pub mod dkim;
+pub mod verp;
 
 /// A syntactically valid email address (personal data).
 #[derive(Clone, PartialEq, Eq)]
@@ -91,6 +96,11 @@ pub fn parse_mailbox(s: &str) -> Option<(Option<String>, EmailAddress)> {
     } else {
         EmailAddress::parse(s).ok().map(|a| (None, a))
     }
+}
+
+/// The domain of `Name <addr@host>` or `addr@host`, lower case.
+pub fn domain_of(mailbox: &str) -> Option<String> {
+    parse_mailbox(mailbox).map(|(_, a)| a.domain().to_string())
 }
 
 #[cfg(test)]

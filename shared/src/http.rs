@@ -31,10 +31,17 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn metrics_handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new().build_recorder();
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
+                crate::observe::LATENCY_BUCKETS,
+            )
+            .expect("non-empty buckets")
+            .build_recorder();
         let handle = recorder.handle();
         // Fails only if another recorder is installed; then ours stays empty.
         let _ = metrics::set_global_recorder(recorder);
+        crate::observe::register_all();
         handle
     })
 }
@@ -98,6 +105,7 @@ pub async fn readyz(State(b): State<Basics>) -> Response {
     responses((status = 200, description = "Prometheus text format", body = String)))]
 pub async fn metrics() -> Response {
     let handle = metrics_handle();
+    crate::observe::process_collector().collect();
     handle.run_upkeep();
     (
         [(
@@ -161,6 +169,7 @@ pub fn with_layers(router: Router, body_limit: usize, timeout: Duration) -> Rout
         .fallback(not_found)
         .layer(axum::middleware::from_fn(refuse_nul))
         .layer(axum::middleware::map_response(json_errors))
+        .layer(axum::middleware::from_fn(crate::observe::http_metrics))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,

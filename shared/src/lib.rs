@@ -16,6 +16,7 @@ pub mod console;
 pub mod consumer;
 pub mod contacts;
 pub mod crypto;
+pub mod csv_cell;
 pub mod db;
 pub mod email;
 pub mod error;
@@ -24,12 +25,16 @@ pub mod http;
 pub mod i18n;
 pub mod lease;
 pub mod letters;
+pub mod limits;
 pub mod nats;
+pub mod observe;
 pub mod openapi;
 pub mod outbox;
 pub mod regions;
+pub mod rewrap;
 pub mod schedule;
 pub mod shutdown;
+pub mod startup;
 pub mod telegram;
 pub mod telemetry;
 
@@ -59,7 +64,7 @@ impl Infra {
             db::migrate(&db).await?;
         }
         let nats = nats::connect(&config.nats, &format!("nasvyazi-{service}")).await?;
-        let js = jetstream::new(nats.clone());
+        let js = nats::jetstream(nats.clone());
         let subjects = nats::Subjects::new(&config.nats.prefix);
         nats::ensure_streams(&js, &subjects, &config.nats).await?;
         Ok(Infra {

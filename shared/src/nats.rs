@@ -81,6 +81,11 @@ pub async fn connect(config: &NatsConfig, name: &str) -> anyhow::Result<async_na
     Ok(client)
 }
 
+/// The JetStream context every service uses.
+pub fn jetstream(client: async_nats::Client) -> jetstream::Context {
+    jetstream::new(client)
+}
+
 /// Creates or updates the events stream and the dead-letter stream.
 pub async fn ensure_streams(
     js: &jetstream::Context,

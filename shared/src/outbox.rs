@@ -111,6 +111,16 @@ impl Relay {
 
     /// Runs until `shutdown`: woken by NOTIFY, with the poll as a fallback.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let this = std::sync::Arc::new(self);
+        let token = shutdown.clone();
+        crate::shutdown::restarting("outbox-relay", shutdown, move || {
+            let (this, token) = (this.clone(), token.clone());
+            async move { this.run_once(token).await }
+        })
+        .await
+    }
+
+    async fn run_once(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
         // Listen before the first drain, so a row committed in between still
         // rings the bell.
         let mut listener = PgListener::connect_with(&self.db)

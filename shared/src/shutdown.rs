@@ -77,3 +77,117 @@ pub async fn supervise(
         None => Ok(()),
     }
 }
+
+/// Names of the restartable workers, so their restart counter is exported
+/// at zero from the start (a Prometheus user can graph it before anything
+/// happens).
+pub const WORKERS: &[&str] = &[
+    "outbox-relay",
+    "consumer",
+    "delivery-worker",
+    "letter-sender",
+    "telegram-sender",
+    "telegram-bot",
+    "scheduler",
+    "janitor",
+    "reconciler",
+];
+
+/// Runs a long-lived worker and restarts it, with backoff (1 s doubling to
+/// 60 s, reset after a minute of good health), when it panics or returns an
+/// error before `shutdown`. The panic is logged (the worker's name and the
+/// panic's location, never data) and counted in
+/// `nasvyazi_worker_restarts_total{worker}`. The ledger makes a restart
+/// safe: work the dead worker held is reclaimed when its lease expires.
+///
+/// Each run is its own task, so a panic unwinds only that worker; the rest
+/// of the process keeps serving.
+pub async fn restarting<F, Fut>(
+    worker: &'static str,
+    shutdown: CancellationToken,
+    mut start: F,
+) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let mut delay = Duration::from_secs(1);
+    loop {
+        let started = tokio::time::Instant::now();
+        let outcome = tokio::spawn(start()).await;
+        if shutdown.is_cancelled() {
+            return Ok(());
+        }
+        match outcome {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => {
+                tracing::error!(worker, error = %format!("{e:#}"), restart_in_ms = delay.as_millis() as u64, "worker failed; restarting it");
+            }
+            Err(join) if join.is_panic() => {
+                tracing::error!(
+                    worker,
+                    restart_in_ms = delay.as_millis() as u64,
+                    "worker panicked; restarting it"
+                );
+            }
+            Err(_) => return Ok(()),
+        }
+        metrics::counter!("nasvyazi_worker_restarts_total", "worker" => worker).increment(1);
+        if started.elapsed() > Duration::from_secs(60) {
+            delay = Duration::from_secs(1);
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(60));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    /// A worker that panics is started again; the process (here: the test)
+    /// goes on, and the worker's next run finishes its work.
+    #[tokio::test]
+    async fn a_panicking_worker_is_restarted() {
+        let runs = Arc::new(AtomicU32::new(0));
+        let counter = runs.clone();
+        let result = restarting("delivery-worker", CancellationToken::new(), move || {
+            let counter = counter.clone();
+            async move {
+                match counter.fetch_add(1, Ordering::SeqCst) {
+                    0 => panic!("first run fails"),
+                    1 => anyhow::bail!("second run fails"),
+                    _ => Ok(()),
+                }
+            }
+        })
+        .await;
+        assert!(result.is_ok());
+        assert_eq!(runs.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_worker_is_not_restarted_after_shutdown() {
+        let runs = Arc::new(AtomicU32::new(0));
+        let counter = runs.clone();
+        let token = CancellationToken::new();
+        let t = token.clone();
+        restarting("consumer", token, move || {
+            let (counter, t) = (counter.clone(), t.clone());
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                t.cancel();
+                anyhow::bail!("fails during shutdown")
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+}

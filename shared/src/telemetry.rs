@@ -27,6 +27,7 @@ where
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
+    install_panic_hook();
     let _ = if json {
         builder
             .json()
@@ -36,4 +37,35 @@ where
     } else {
         builder.try_init()
     };
+}
+
+/// Panics are logged through tracing (as JSON lines where logs are JSON)
+/// with their location, and counted; the message is cut to one short line
+/// (our own panic messages name ids, never personal data); then the
+/// previous hook runs as before (a backtrace on stderr when asked for).
+fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            let message = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            let message: String = message
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .take(200)
+                .collect();
+            metrics::counter!("nasvyazi_panics_total").increment(1);
+            tracing::error!(panic.location = %location, panic.message = %message, "a task panicked");
+            previous(info);
+        }));
+    });
 }

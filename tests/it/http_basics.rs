@@ -7,7 +7,7 @@ use serde_json::Value;
 #[tokio::test]
 async fn every_service_serves_the_basics() {
     let app = spawn_app().await;
-    for addr in [app.intake, app.scheduler, app.notifier] {
+    for addr in [app.console_addr, app.scheduler, app.notifier] {
         let get = |p: &str| app.http.get(format!("http://{addr}{p}")).send();
         let r = get("/healthz").await.unwrap();
         assert_eq!(r.status(), 200);

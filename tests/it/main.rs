@@ -3,13 +3,16 @@
 mod admin;
 mod appeals;
 mod campaigns;
+mod chaos;
 mod config;
 mod console;
 mod http_basics;
 mod letters;
 mod migrations;
 mod outbox;
+mod security;
 mod smtp_server;
+mod staying_up;
 mod subscriptions;
 mod telegram;
 mod telegram_fake;

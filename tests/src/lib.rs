@@ -6,6 +6,7 @@
 //! Where the servers are comes from NASVYAZI_TEST_PG_URL and
 //! NASVYAZI_TEST_NATS_URL, or from `.data/env` written by `just prepare`.
 
+pub mod cluster;
 pub mod logs;
 pub mod smtp;
 pub mod webdriver;
@@ -141,6 +142,8 @@ max_age_days = 1
 [http]
 listen = "127.0.0.1:0"
 public_url = "{public_url}"
+[console]
+listen = "127.0.0.1:0"
 [scheduler]
 listen = "127.0.0.1:0"
 [notifier]
@@ -184,7 +187,11 @@ pub struct TestApp {
     pub config: Arc<Config>,
     /// Direct handles on the test's database and NATS.
     pub infra: Infra,
+    /// intake's public listener (`http.listen`).
     pub intake: SocketAddr,
+    /// intake's staff listener (`console.listen`): console, admin API,
+    /// `/metrics`.
+    pub console_addr: SocketAddr,
     pub scheduler: SocketAddr,
     pub notifier: SocketAddr,
     pub http: reqwest::Client,
@@ -214,8 +221,15 @@ async fn spawn(extra: &str, with_notifier: bool) -> TestApp {
     let (url, db_name) = create_database().await;
     let bind = || async { TcpListener::bind("127.0.0.1:0").await.unwrap() };
     let (li, ls, ln) = (bind().await, bind().await, bind().await);
+    let lc = bind().await;
+    let console_addr = lc.local_addr().unwrap();
     let public_url = format!("http://{}", li.local_addr().unwrap());
-    let config = Arc::new(test_config_at(&url, &public_url, extra));
+    let console = format!("[console]\nurl = \"http://{console_addr}\"\n");
+    let config = Arc::new(test_config_at(
+        &url,
+        &public_url,
+        &merge_toml(&console, extra),
+    ));
     // Migrate and create streams once, before the services race to.
     let infra = Infra::connect(config.clone(), "test").await.expect("infra");
     let (intake, scheduler, notifier) = (
@@ -225,7 +239,15 @@ async fn spawn(extra: &str, with_notifier: bool) -> TestApp {
     );
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
-    tasks.spawn(nasvyazi_intake::run(config.clone(), li, shutdown.clone()));
+    let listeners = nasvyazi_intake::Listeners {
+        public: li,
+        console: lc,
+    };
+    tasks.spawn(nasvyazi_intake::run(
+        config.clone(),
+        listeners,
+        shutdown.clone(),
+    ));
     tasks.spawn(nasvyazi_scheduler::run(
         config.clone(),
         ls,
@@ -242,6 +264,7 @@ async fn spawn(extra: &str, with_notifier: bool) -> TestApp {
         config,
         infra,
         intake,
+        console_addr,
         scheduler,
         notifier,
         http: reqwest::Client::builder()
@@ -252,7 +275,7 @@ async fn spawn(extra: &str, with_notifier: bool) -> TestApp {
         shutdown,
         tasks: Some(tasks),
     };
-    for addr in [intake, scheduler, notifier] {
+    for addr in [intake, console_addr, scheduler, notifier] {
         app.wait_ready(addr).await;
     }
     app
@@ -275,9 +298,29 @@ impl RunningNotifier {
 }
 
 impl TestApp {
-    /// `http://<intake>/<path>`.
+    /// The URL of `path` on the listener that serves it: the staff
+    /// listener for `/admin...`, `/api/v1/admin/...`, `/metrics` and
+    /// `/api/openapi.json`, the public one for everything else.
     pub fn url(&self, path: &str) -> String {
+        let staff = ["/admin", "/api/v1/admin/", "/metrics", "/api/openapi.json"]
+            .iter()
+            .any(|p| path.starts_with(p))
+            || path.starts_with("/static/console.");
+        if staff {
+            self.console_url(path)
+        } else {
+            self.public_url(path)
+        }
+    }
+
+    /// `http://<public listener>/<path>`.
+    pub fn public_url(&self, path: &str) -> String {
         format!("http://{}{}", self.intake, path)
+    }
+
+    /// `http://<staff listener>/<path>`.
+    pub fn console_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.console_addr, path)
     }
 
     async fn wait_ready(&self, addr: SocketAddr) {

@@ -204,7 +204,12 @@ pub async fn execute(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<(
             let keys = Keyring::from_config(&config.crypto)?;
             let pool = db::connect(&config.database, "nasvyazi-cli").await?;
             db::migrate(&pool).await?;
-            let n = nasvyazi_intake::subscriptions::rewrap_all(&pool, &keys).await?;
+            let counts = nasvyazi_shared::rewrap::rewrap_all(&pool, &keys).await?;
+            let total: u64 = counts.iter().map(|(_, n)| n).sum();
+            let per_table: serde_json::Map<String, serde_json::Value> = counts
+                .iter()
+                .map(|(t, n)| (t.to_string(), (*n).into()))
+                .collect();
             let mut tx = pool.begin().await?;
             auth::audit(
                 &mut tx,
@@ -212,11 +217,14 @@ pub async fn execute(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<(
                 None,
                 "keys.rewrap",
                 None,
-                serde_json::json!({ "contacts": n }),
+                serde_json::Value::Object(per_table),
             )
             .await?;
             tx.commit().await?;
-            writeln!(out, "re-wrapped {n} data keys")?;
+            for (table, n) in &counts {
+                writeln!(out, "{table}: {n}")?;
+            }
+            writeln!(out, "re-wrapped {total} data keys")?;
             Ok(())
         }
         Command::Keygen | Command::TelegramFake { .. } => unreachable!("handled above"),
@@ -401,15 +409,24 @@ impl Service {
         }
     }
 
+    /// Starts the service; intake also takes `console` (its staff listener).
     fn spawn(
         self,
         tasks: &mut JoinSet<anyhow::Result<()>>,
         config: Arc<Config>,
         listener: TcpListener,
+        console: Option<TcpListener>,
         shutdown: CancellationToken,
     ) {
         match self {
-            Service::Intake => tasks.spawn(nasvyazi_intake::run(config, listener, shutdown)),
+            Service::Intake => {
+                let console = console.expect("intake is given its console listener");
+                let listeners = nasvyazi_intake::Listeners {
+                    public: listener,
+                    console,
+                };
+                tasks.spawn(nasvyazi_intake::run(config, listeners, shutdown))
+            }
             Service::Scheduler => tasks.spawn(nasvyazi_scheduler::run(config, listener, shutdown)),
             Service::Notifier => tasks.spawn(nasvyazi_notifier::run(config, listener, shutdown)),
         };
@@ -429,15 +446,26 @@ async fn one(config: Arc<Config>, service: Service) -> anyhow::Result<()> {
         Service::Notifier => "notifier.listen",
     };
     let listener = bind(service.listen(&config), key).await?;
+    let console = match service {
+        Service::Intake => Some(bind(config.console.listen, "console.listen").await?),
+        _ => None,
+    };
     let shutdown_token = CancellationToken::new();
     shutdown::cancel_on_signal(shutdown_token.clone());
     let mut tasks = JoinSet::new();
-    service.spawn(&mut tasks, config, listener, shutdown_token.clone());
+    service.spawn(
+        &mut tasks,
+        config,
+        listener,
+        console,
+        shutdown_token.clone(),
+    );
     shutdown::supervise(tasks, shutdown_token).await
 }
 
 async fn up(config: Arc<Config>, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
     let intake = bind(config.http.listen, "http.listen").await?;
+    let console = bind(config.console.listen, "console.listen").await?;
     let scheduler = bind(config.scheduler.listen, "scheduler.listen").await?;
     let notifier = bind(config.notifier.listen, "notifier.listen").await?;
     let shutdown_token = CancellationToken::new();
@@ -445,8 +473,13 @@ async fn up(config: Arc<Config>, out: &mut (dyn Write + Send)) -> anyhow::Result
     writeln!(out, "nasvyazi is starting:")?;
     writeln!(
         out,
-        "  intake     http://{}  (public pages, API, /api/openapi.json)",
+        "  intake     http://{}  (public pages, public API)",
         intake.local_addr()?
+    )?;
+    writeln!(
+        out,
+        "  console    http://{}/admin  (staff: console, admin API, /metrics, /api/openapi.json)",
+        console.local_addr()?
     )?;
     writeln!(
         out,
@@ -456,13 +489,20 @@ async fn up(config: Arc<Config>, out: &mut (dyn Write + Send)) -> anyhow::Result
     writeln!(out, "  notifier   http://{}/readyz", notifier.local_addr()?)?;
     out.flush()?;
     let mut tasks = JoinSet::new();
-    Service::Intake.spawn(&mut tasks, config.clone(), intake, shutdown_token.clone());
+    Service::Intake.spawn(
+        &mut tasks,
+        config.clone(),
+        intake,
+        Some(console),
+        shutdown_token.clone(),
+    );
     Service::Scheduler.spawn(
         &mut tasks,
         config.clone(),
         scheduler,
+        None,
         shutdown_token.clone(),
     );
-    Service::Notifier.spawn(&mut tasks, config, notifier, shutdown_token.clone());
+    Service::Notifier.spawn(&mut tasks, config, notifier, None, shutdown_token.clone());
     shutdown::supervise(tasks, shutdown_token).await
 }

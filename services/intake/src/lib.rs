@@ -1,5 +1,7 @@
 //! intake: the HTTP front door. Public pages and the JSON API for
-//! supporters and appellants, the admin API for staff.
+//! supporters and appellants on the public listener (`http.listen`); the
+//! console, the admin API and `/metrics` on the staff listener
+//! (`console.listen`), which a deployment keeps private.
 //!
 //! It owns the tables it writes (see ARCHITECTURE.md) and announces every
 //! state change through its outbox in the same transaction. It must never
@@ -11,6 +13,7 @@ pub mod auth;
 pub mod campaigns;
 pub mod console;
 pub mod letters;
+pub mod limits;
 pub mod officials;
 pub mod pages;
 pub mod routes;
@@ -43,18 +46,27 @@ pub struct AppState {
     pub appeal_limit: Arc<appeals::AppealRateLimit>,
     /// The console's in-memory state (the per-address sign-in lock-out).
     pub console: Arc<console::ConsoleState>,
+    /// `http.trusted_proxies`, parsed: whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<Vec<nasvyazi_shared::limits::IpNet>>,
 }
 
 impl AppState {
     pub fn new(infra: Infra) -> anyhow::Result<Self> {
         let keys = Arc::new(Keyring::from_config(&infra.config.crypto)?);
         Ok(AppState {
-            timing: subscriptions::Timing::from_config(&infra.config.subscriptions),
+            timing: subscriptions::Timing::from_config(&infra.config.subscriptions)
+                .with_limits(&infra.config.limits),
             telegram: telegram::Bot::from_config(&infra, keys.clone())?,
             appeal_limit: Arc::new(appeals::AppealRateLimit::new(
                 infra.config.appeals.rate_limit_per_minute,
             )),
             console: Default::default(),
+            trusted_proxies: Arc::new(
+                infra
+                    .config
+                    .trusted_proxies()
+                    .map_err(|_| anyhow::anyhow!("http.trusted_proxies: not a list of CIDRs"))?,
+            ),
             infra,
             keys,
             templates: pages::templates(),
@@ -62,42 +74,93 @@ impl AppState {
     }
 }
 
-/// Builds the full router (what tests and `run` serve).
-pub fn router(state: AppState) -> Router {
+/// What the public listener serves: pages, the public JSON API, the
+/// Telegram webhook, `/healthz` and `/readyz`. Every public POST passes the
+/// per-client limit; every answer, error pages included, carries the
+/// security headers.
+pub fn public_router(state: AppState) -> Router {
+    use axum::routing::get;
     let config = state.infra.config.clone();
-    let openapi = routes::openapi();
-    let app = routes::router(state.clone())
-        .merge(console::routes(state.clone()).with_state(state.clone()))
-        .merge(http::basics_router(state.infra.clone(), &openapi))
-        .layer(axum::middleware::from_fn(pages::security_headers));
+    let health = Router::new()
+        .route("/healthz", get(http::healthz))
+        .route("/readyz", get(http::readyz))
+        .with_state(http::Basics {
+            infra: state.infra.clone(),
+            openapi: Arc::new(String::new()),
+        });
+    let app = routes::public_router(state.clone()).merge(health).layer(
+        axum::middleware::from_fn_with_state(state.clone(), limits::public_posts),
+    );
     http::with_layers(
         app,
         config.http.body_limit_bytes,
         Duration::from_secs(config.http.request_timeout_secs),
     )
+    .layer(axum::middleware::from_fn(pages::security_headers))
 }
 
-/// Runs intake on `listener` until `shutdown`: the HTTP server and the
-/// outbox relay.
+/// What the staff listener serves: the console (`/admin`), the admin API,
+/// `/metrics`, `/healthz`, `/readyz` and the OpenAPI document.
+pub fn console_router(state: AppState) -> Router {
+    let config = state.infra.config.clone();
+    let openapi = routes::openapi();
+    let app = routes::staff_router(state.clone())
+        .merge(console::routes(state.clone()).with_state(state.clone()))
+        .merge(http::basics_router(state.infra.clone(), &openapi));
+    http::with_layers(
+        app,
+        config.http.body_limit_bytes,
+        Duration::from_secs(config.http.request_timeout_secs),
+    )
+    .layer(axum::middleware::from_fn(pages::security_headers))
+}
+
+/// intake's two listeners: the public one (`http.listen`) and the staff
+/// one (`console.listen`).
+pub struct Listeners {
+    pub public: TcpListener,
+    pub console: TcpListener,
+}
+
+/// Runs intake on its listeners until `shutdown`: both HTTP servers, the
+/// bot and the outbox relay.
 pub async fn run(
     config: Arc<Config>,
-    listener: TcpListener,
+    listeners: Listeners,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let infra = Infra::connect(config, "intake").await?;
-    run_with(infra, listener, shutdown).await
+    // While connecting, the interim server (with /metrics) answers on the
+    // staff listener only; the public one waits in the kernel's backlog.
+    let Some(infra) =
+        nasvyazi_shared::startup::connect(config, "intake", &listeners.console, &shutdown).await?
+    else {
+        return Ok(());
+    };
+    run_with(infra, listeners, shutdown).await
 }
 
 /// As [`run`], on connections already made.
 pub async fn run_with(
     infra: Infra,
-    listener: TcpListener,
+    listeners: Listeners,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let state = AppState::new(infra.clone())?;
+    // Refuse to start on data keys the configured keys cannot open (a
+    // previous master key dropped too early): better down than losing data.
+    nasvyazi_shared::rewrap::check_all_open(&infra.db, &state.keys).await?;
     let mut tasks = JoinSet::new();
     telegram::spawn(&infra, state.telegram.clone(), &mut tasks, &shutdown);
-    tasks.spawn(http::serve(listener, router(state), shutdown.clone()));
+    tasks.spawn(http::serve(
+        listeners.public,
+        public_router(state.clone()),
+        shutdown.clone(),
+    ));
+    tasks.spawn(http::serve(
+        listeners.console,
+        console_router(state),
+        shutdown.clone(),
+    ));
     tasks.spawn(Relay::new(&infra, Outbox::Intake).run(shutdown.clone()));
     tasks.spawn(janitor(infra.clone(), shutdown.clone()));
     tasks.spawn(appeals::retention::run(infra.clone(), shutdown.clone()));
@@ -116,6 +179,9 @@ async fn janitor(infra: Infra, shutdown: CancellationToken) -> anyhow::Result<()
     loop {
         if let Err(e) = subscriptions::delete_stale_pending(&infra.db, ttl).await {
             tracing::warn!(error = %e, "janitor: cannot delete stale pending contacts");
+        }
+        if let Err(e) = limits::delete_refilled(&infra.db).await {
+            tracing::warn!(error = %e, "janitor: cannot delete refilled limits");
         }
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),

@@ -94,6 +94,9 @@ impl Subscription {
 pub struct Timing {
     pub confirm_ttl: ChronoDuration,
     pub resend_after: ChronoDuration,
+    /// Confirmation emails to one address per hour, whatever the form
+    /// (`limits.confirmations_per_address_per_hour`).
+    pub confirmations_per_hour: u32,
 }
 
 impl Timing {
@@ -101,6 +104,15 @@ impl Timing {
         Timing {
             confirm_ttl: ChronoDuration::hours(c.confirm_ttl_hours as i64),
             resend_after: ChronoDuration::minutes(c.resend_after_minutes as i64),
+            confirmations_per_hour: 3,
+        }
+    }
+
+    /// With the per-address budget of `limits`.
+    pub fn with_limits(self, l: &nasvyazi_shared::config::LimitsConfig) -> Self {
+        Timing {
+            confirmations_per_hour: l.confirmations_per_address_per_hour,
+            ..self
         }
     }
 }
@@ -139,10 +151,22 @@ pub async fn subscribe(
     .bind(&bi)
     .fetch_optional(&mut *tx)
     .await?;
+    // Spent on every request, whatever the state, so the work is the same.
+    let allowed = crate::limits::confirmation_allowed(
+        &mut tx,
+        keys,
+        timing.confirmations_per_hour,
+        "email",
+        &bi,
+    )
+    .await?;
     let now = Utc::now();
     match existing {
         _ if suppressed => {
             tracing::info!("subscription request for a suppressed address; ignored");
+        }
+        _ if !allowed => {
+            tracing::info!("subscription request over the per-address limit; ignored");
         }
         None => {
             let id = Uuid::now_v7();

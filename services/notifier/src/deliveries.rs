@@ -166,6 +166,21 @@ pub async fn mark_final(db: &PgPool, id: Uuid, status: &str, error: &str) -> sql
     Ok(())
 }
 
+/// Puts a claimed row back in the queue until `at`, as if never tried
+/// (the global confirmation-email budget is spent: it waits, never drops).
+pub async fn defer(db: &PgPool, id: Uuid, at: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE deliveries SET status = 'queued', attempts = greatest(attempts - 1, 0), locked_until = NULL,
+             next_attempt_at = $2, updated_at = now()
+         WHERE id = $1 AND status = 'sending'",
+    )
+    .bind(id)
+    .bind(at)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// Puts a released row back in the queue (shutdown while holding it).
 pub async fn release(db: &PgPool, id: Uuid) -> sqlx::Result<()> {
     sqlx::query(

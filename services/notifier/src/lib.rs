@@ -60,7 +60,11 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let infra = Infra::connect(config, "notifier").await?;
+    let Some(infra) =
+        nasvyazi_shared::startup::connect(config, "notifier", &listener, &shutdown).await?
+    else {
+        return Ok(());
+    };
     run_with(infra, listener, shutdown).await
 }
 
@@ -180,6 +184,10 @@ pub async fn run_with(
     tasks.spawn(worker.run(shutdown.clone()));
     tasks.spawn(reconcile(infra.clone(), shutdown.clone()));
     tasks.spawn(progress_gauges(infra.clone(), shutdown.clone()));
+    tasks.spawn(nasvyazi_shared::observe::queue_gauges(
+        infra.clone(),
+        shutdown.clone(),
+    ));
     tracing::info!("notifier started");
     shutdown::supervise(tasks, shutdown).await
 }

@@ -33,6 +33,9 @@ pub struct Worker {
     pub campaigns: crate::compose::campaign::Cache,
 }
 
+/// Kinds that spend the global confirmation-email budget.
+const CONFIRMATIONS: &[&str] = &["confirmation", "signature_confirmation"];
+
 /// What to do with a claimed row after trying it.
 enum Outcome {
     Sent {
@@ -53,6 +56,15 @@ impl Worker {
     }
 
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let token = shutdown.clone();
+        nasvyazi_shared::shutdown::restarting("delivery-worker", shutdown, move || {
+            let (this, token) = (self.clone(), token.clone());
+            async move { this.run_once(token).await }
+        })
+        .await
+    }
+
+    async fn run_once(self: Arc<Self>, shutdown: CancellationToken) -> anyhow::Result<()> {
         let mut listener = PgListener::connect_with(&self.infra.db).await?;
         listener.listen(deliveries::WAKE).await?;
         let poll = Duration::from_millis(self.config().notifier.poll_interval_ms);
@@ -100,6 +112,9 @@ impl Worker {
 
     #[tracing::instrument(skip_all, fields(delivery_id = %row.id, kind = %row.kind, attempt = row.attempts))]
     async fn deliver(&self, row: Claimed) {
+        if CONFIRMATIONS.contains(&row.kind.as_str()) && !self.within_email_budget(&row).await {
+            return;
+        }
         let outcome = self.attempt(&row).await;
         let db = &self.infra.db;
         let channel = row.channel.clone();
@@ -168,6 +183,41 @@ impl Worker {
             // The lease expires and another worker retries: at-least-once.
             tracing::error!(error = %e, "cannot record the outcome");
         }
+    }
+
+    /// Spends one of `limits.confirmation_emails_per_hour` (shared by every
+    /// notifier, in PostgreSQL). When none is left the row goes back to the
+    /// queue for when one will be (plus a little jitter, so deferred rows
+    /// do not all come back at once): confirmations wait, never drop. If
+    /// the budget cannot be read, the email goes (the per-client and
+    /// per-address limits still hold).
+    async fn within_email_budget(&self, row: &Claimed) -> bool {
+        use nasvyazi_shared::limits::{self, Budget};
+        let budget = Budget::per_hour(self.config().limits.confirmation_emails_per_hour);
+        let key = limits::global_key("confirmation_emails");
+        let verdict = match self.infra.db.acquire().await {
+            Ok(mut conn) => limits::take(&mut conn, &key, budget).await,
+            Err(e) => Err(e),
+        };
+        let wait = match verdict {
+            Ok(Ok(())) => return true,
+            Ok(Err(wait)) => wait,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the confirmation-email budget; sending");
+                return true;
+            }
+        };
+        let jitter = rand::random::<f64>() * wait.as_secs_f64().min(60.0);
+        let at = Utc::now()
+            + chrono::Duration::from_std(wait + Duration::from_secs_f64(jitter))
+                .unwrap_or_default();
+        tracing::info!(?wait, "confirmation-email budget spent; deferred");
+        metrics::counter!("nasvyazi_deliveries_deferred_total", "kind" => row.kind.clone())
+            .increment(1);
+        if let Err(e) = deliveries::defer(&self.infra.db, row.id, at).await {
+            tracing::warn!(error = %e, "cannot defer the delivery; its lease will expire");
+        }
+        false
     }
 
     async fn attempt(&self, row: &Claimed) -> Outcome {

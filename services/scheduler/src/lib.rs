@@ -49,7 +49,11 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let infra = Infra::connect(config, "scheduler").await?;
+    let Some(infra) =
+        nasvyazi_shared::startup::connect(config, "scheduler", &listener, &shutdown).await?
+    else {
+        return Ok(());
+    };
     run_with(infra, listener, shutdown).await
 }
 
@@ -62,7 +66,12 @@ pub async fn run_with(
     let mut tasks = JoinSet::new();
     tasks.spawn(http::serve(listener, router(&infra), shutdown.clone()));
     tasks.spawn(Relay::new(&infra, Outbox::Scheduler).run(shutdown.clone()));
-    tasks.spawn(schedule_loop(infra.clone(), shutdown.clone()));
+    let (i, token) = (infra.clone(), shutdown.clone());
+    tasks.spawn(shutdown::restarting(
+        "scheduler",
+        shutdown.clone(),
+        move || schedule_loop(i.clone(), token.clone()),
+    ));
     tracing::info!("scheduler started");
     shutdown::supervise(tasks, shutdown).await
 }

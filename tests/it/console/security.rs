@@ -10,130 +10,12 @@ use nasvyazi_shared::auth::Role;
 use nasvyazi_shared::crypto::Keyring;
 use nasvyazi_shared::i18n::Lang;
 use nasvyazi_tests::smtp::SmtpServer;
-use nasvyazi_tests::{TestApp, assert_no_plaintext, spawn_app_with};
+use nasvyazi_tests::{assert_no_plaintext, spawn_app_with};
 use reqwest::StatusCode;
-use reqwest::header::{LOCATION, SET_COOKIE};
 use uuid::Uuid;
 
 use super::{PASSWORD, config, user};
-
-/// A browser without a browser: cookies kept by hand, redirects not
-/// followed.
-struct Agent<'a> {
-    app: &'a TestApp,
-    jar: Vec<(String, String)>,
-    /// Every `Set-Cookie` seen, as sent.
-    set_cookies: Vec<String>,
-}
-
-impl<'a> Agent<'a> {
-    fn new(app: &'a TestApp) -> Self {
-        Agent {
-            app,
-            jar: Vec::new(),
-            set_cookies: Vec::new(),
-        }
-    }
-
-    fn keep(&mut self, res: &reqwest::Response) {
-        for v in res.headers().get_all(SET_COOKIE) {
-            let v = v.to_str().unwrap().to_string();
-            let (pair, attrs) = v.split_once(';').unwrap_or((&v, ""));
-            let (name, value) = pair.split_once('=').unwrap();
-            self.jar.retain(|(n, _)| n != name);
-            if !attrs.contains("Max-Age=0") {
-                self.jar.push((name.to_string(), value.to_string()));
-            }
-            self.set_cookies.push(v.clone());
-        }
-    }
-
-    fn cookies(&self) -> String {
-        self.jar
-            .iter()
-            .map(|(n, v)| format!("{n}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    async fn get(&mut self, path: &str) -> reqwest::Response {
-        let res = self
-            .app
-            .http
-            .get(self.app.url(path))
-            .header("cookie", self.cookies())
-            .send()
-            .await
-            .unwrap();
-        self.keep(&res);
-        res
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        let body: String = form_urlencoded(form);
-        let res = self
-            .app
-            .http
-            .post(self.app.url(path))
-            .header("cookie", self.cookies())
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        self.keep(&res);
-        res
-    }
-
-    /// The CSRF token of the page at `path` (the first form's).
-    async fn csrf(&mut self, path: &str) -> String {
-        let html = self.get(path).await.text().await.unwrap();
-        csrf_in(&html)
-    }
-
-    /// Signs in with the password form; returns the answer.
-    async fn sign_in(&mut self, email: &str, password: &str) -> reqwest::Response {
-        let csrf = self.csrf("/admin/sign-in").await;
-        self.post(
-            "/admin/sign-in",
-            &[("csrf", &csrf), ("email", email), ("password", password)],
-        )
-        .await
-    }
-}
-
-fn form_urlencoded(form: &[(&str, &str)]) -> String {
-    form.iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn csrf_in(html: &str) -> String {
-    let start = html
-        .find("name=\"csrf\" value=\"")
-        .expect("a form with a CSRF token")
-        + "name=\"csrf\" value=\"".len();
-    html[start..].split('"').next().unwrap().to_string()
-}
-
-fn location(res: &reqwest::Response) -> String {
-    res.headers()
-        .get(LOCATION)
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default()
-}
+use crate::security::agent::{Agent, csrf_in, location};
 
 #[tokio::test]
 async fn every_console_page_sends_the_csp_and_forms_need_their_token() {
@@ -445,7 +327,7 @@ async fn an_emailed_link_signs_in_once_and_a_second_factor_is_asked_and_never_re
         .trim()
         .to_string();
     let path = link
-        .split_once(&format!("{}", app.intake))
+        .split_once(&format!("{}", app.console_addr))
         .unwrap()
         .1
         .to_string();

@@ -158,8 +158,16 @@ pub async fn password(
             .bind(s.user.id)
             .fetch_one(&state.infra.db)
             .await?;
-    let error = if hash.is_some() && !users::verify_blocking(hash, current).await {
-        users::record_failure(&state.infra.db, s.user.id).await?;
+    // While the account is locked the current password is not even tried
+    // (a stolen session cannot guess it past the lock).
+    let mut tx = state.infra.db.begin().await?;
+    let locked = users::lock_row(&mut tx, s.user.id).await?;
+    let wrong = hash.is_some() && (locked || !users::verify_blocking(hash, current).await);
+    if wrong {
+        users::record_failure(&mut tx, s.user.id).await?;
+    }
+    tx.commit().await?;
+    let error = if wrong {
         Some("console.account.password_wrong")
     } else if !users::valid_password(&new) {
         Some("console.account.password_short")
@@ -187,6 +195,9 @@ pub async fn password(
         .execute(&mut *tx)
         .await?;
     let ended = s.end_others(&mut tx).await?;
+    // Links emailed before the change no longer sign in: whoever read the
+    // mailbox must not outlive a new password.
+    users::revoke_links(&mut tx, s.user.id).await?;
     auth::audit(
         &mut tx,
         &s.principal().actor(),
@@ -222,12 +233,19 @@ pub async fn totp(State(state): State<AppState>, s: Session, uri: Uri, body: Byt
         }
         action @ ("confirm" | "off") => {
             let pending = action == "confirm";
-            let step = users::totp_secret(db, &state.keys, s.user.id, pending)
-                .await?
-                .and_then(|(secret, last)| totp::verify(&secret, form.get("code"), now, last));
+            // One code at a time per user, and none while locked.
             let mut tx = db.begin().await?;
+            let locked = users::lock_row(&mut tx, s.user.id).await?;
+            let step = if locked {
+                None
+            } else {
+                users::totp_secret(db, &state.keys, s.user.id, pending)
+                    .await?
+                    .and_then(|(secret, last)| totp::verify(&secret, form.get("code"), now, last))
+            };
             let Some(step) = step else {
-                users::record_failure(db, s.user.id).await?;
+                users::record_failure(&mut tx, s.user.id).await?;
+                tx.commit().await?;
                 return account_page(
                     &state,
                     &s,

@@ -216,6 +216,18 @@ pub async fn end_all(conn: &mut PgConnection, user_id: Uuid) -> sqlx::Result<u64
     )
 }
 
+/// Ends every session of a user still waiting for its TOTP code (one
+/// waiting session per user; all end at a lock or a complete sign-in).
+pub async fn end_waiting(conn: &mut PgConnection, user_id: Uuid) -> sqlx::Result<u64> {
+    Ok(
+        sqlx::query("DELETE FROM console_sessions WHERE user_id = $1 AND stage = 'second_factor'")
+            .bind(user_id)
+            .execute(conn)
+            .await?
+            .rows_affected(),
+    )
+}
+
 /// Adds `Set-Cookie` for `secret` to a response.
 pub fn set(res: &mut axum::response::Response, secret: Option<&str>) {
     res.headers_mut().append(header::SET_COOKIE, cookie(secret));

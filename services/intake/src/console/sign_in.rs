@@ -100,9 +100,12 @@ async fn first_factor_passed(
     has_totp: bool,
     method: &str,
 ) -> PageResult {
-    state.console.throttle.succeeded(addr);
     let mut tx = state.infra.db.begin().await?;
     if has_totp {
+        // One waiting session per user: a new one replaces the others, so
+        // knowing the password never buys more than one guess at a time.
+        // The address's failures are not forgiven before the code.
+        session::end_waiting(&mut tx, user_id).await?;
         let secret = session::start(&mut tx, user_id, "second_factor").await?;
         tx.commit().await?;
         return Ok(signed_in("/admin/sign-in/code", &secret));
@@ -120,6 +123,8 @@ async fn first_factor_passed(
     )
     .await?;
     tx.commit().await?;
+    // Only a complete sign-in forgives the address's failures.
+    state.console.throttle.succeeded(addr);
     tracing::info!(user_id = %user_id, method, "console sign-in");
     Ok(signed_in("/admin", &secret))
 }
@@ -154,8 +159,8 @@ pub async fn password(
     }
     state.console.throttle.failed(addr);
     if let Some(a) = account.filter(|a| !a.disabled) {
-        users::record_failure(&state.infra.db, a.id).await?;
         let mut tx = state.infra.db.begin().await?;
+        users::record_failure(&mut tx, a.id).await?;
         auth::audit(
             &mut tx,
             &format!("user:{}", a.id),
@@ -202,18 +207,21 @@ pub async fn code(
     let form = Form::checked(&s, &body)?;
     let user_id = s.user.id;
     let now = Utc::now().timestamp().max(0) as u64;
-    let step = if state.console.throttle.locked(addr) {
+    // The user's row is held until the answer: one code checked (and its
+    // failure counted) at a time, and none while the account is locked.
+    let mut tx = state.infra.db.begin().await?;
+    let locked = users::lock_row(&mut tx, user_id).await?;
+    let step = if locked || state.console.throttle.locked(addr) {
         None
     } else {
         users::totp_secret(&state.infra.db, &state.keys, user_id, false)
             .await?
             .and_then(|(secret, last)| totp::verify(&secret, form.get("code"), now, last))
     };
-    let mut tx = state.infra.db.begin().await?;
     if let Some(step) = step
         && users::take_step(&mut tx, user_id, step).await?
     {
-        s.end(&state.infra.db).await?;
+        session::end_waiting(&mut tx, user_id).await?;
         let secret = session::start(&mut tx, user_id, "full").await?;
         users::record_success(&mut tx, user_id).await?;
         auth::audit(
@@ -239,10 +247,12 @@ pub async fn code(
         serde_json::json!({ "method": "totp" }),
     )
     .await?;
+    let now_locked = users::record_failure(&mut tx, user_id).await?;
     tx.commit().await?;
     state.console.throttle.failed(addr);
-    if users::record_failure(&state.infra.db, user_id).await? {
-        // Locked: this half-signed-in session goes too.
+    if now_locked || locked {
+        // Locked: this half-signed-in session is gone (with every other
+        // waiting one).
         s.end(&state.infra.db).await?;
         let mut res = Redirect::to("/admin/sign-in").into_response();
         session::set(&mut res, None);

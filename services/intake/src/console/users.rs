@@ -221,26 +221,57 @@ pub async fn find_by_email(
     ))
 }
 
-/// Counts a failed password or code; locks the account with back-off once
-/// the allowance is used up. Returns whether it is now locked.
-pub async fn record_failure(db: &PgPool, id: Uuid) -> sqlx::Result<bool> {
+/// Counts a failed password or code in the caller's transaction; locks the
+/// account with back-off once the allowance is used up, and then ends
+/// every session still waiting for its code. Returns whether it is now
+/// locked.
+pub async fn record_failure(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
     let failures: i32 = sqlx::query_scalar(
         "UPDATE console_users SET failed_attempts = failed_attempts + 1, updated_at = now()
          WHERE id = $1 RETURNING failed_attempts",
     )
     .bind(id)
-    .fetch_one(db)
+    .fetch_one(&mut *conn)
     .await?;
     let lock = throttle::backoff(failures.max(0) as u32, throttle::USER_FREE as u32);
     if let Some(d) = lock {
         sqlx::query("UPDATE console_users SET locked_until = $2 WHERE id = $1")
             .bind(id)
             .bind(Utc::now() + chrono::Duration::from_std(d).unwrap_or_default())
-            .execute(db)
+            .execute(&mut *conn)
             .await?;
+        // A guess per waiting session would otherwise go on while locked.
+        super::session::end_waiting(&mut *conn, id).await?;
         tracing::warn!(user_id = %id, failures, "console account locked after repeated failures");
     }
     Ok(lock.is_some())
+}
+
+/// Whether the account is locked (or disabled) now, holding its row until
+/// the caller's transaction ends: a code or password is then checked and
+/// its failure counted one request at a time, so a burst of parallel
+/// guesses cannot all pass before the lock. While locked a second factor
+/// or an account change is refused, whatever the code or password.
+pub async fn lock_row(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT coalesce(locked_until > now(), false) OR disabled_at IS NOT NULL
+         FROM console_users WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?
+    .unwrap_or(true))
+}
+
+/// Makes every unused sign-in link of the user unusable (a new password).
+pub async fn revoke_links(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE console_sign_in_links SET used_at = now() WHERE user_id = $1 AND used_at IS NULL",
+    )
+    .bind(id)
+    .execute(conn)
+    .await?
+    .rows_affected())
 }
 
 /// A complete sign-in: failures forgotten.

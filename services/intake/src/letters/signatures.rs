@@ -147,8 +147,22 @@ pub async fn sign(
     .bind(&bi)
     .fetch_optional(&mut *tx)
     .await?;
+    // One budget per address with subscriptions, spent whatever the state.
+    let allowed = crate::limits::confirmation_allowed(
+        &mut tx,
+        keys,
+        timing.confirmations_per_hour,
+        "email",
+        &bi,
+    )
+    .await?;
     let now = Utc::now();
     let (id, fresh) = match existing {
+        _ if !allowed => {
+            tracing::info!(%letter_id, "signature request over the per-address limit; ignored");
+            tx.commit().await?;
+            return Ok(());
+        }
         None => (Uuid::now_v7(), true),
         // Withdrawn: signing again starts over (its data is gone).
         Some((id, _, Some(_), _)) => (id, false),

@@ -20,7 +20,8 @@ use super::{
 };
 use crate::AppState;
 use crate::appeals::sites;
-use crate::appeals::{ClientAddr, ContactInput, Input, Purpose, model, store};
+use crate::appeals::{ContactInput, Input, Purpose, model, store};
+use crate::limits::ClientIp;
 
 /// What the person typed, to show the form again after a mistake.
 #[derive(Default, Serialize)]
@@ -105,7 +106,7 @@ fn created_page(state: &AppState, lang: Lang, case_number: &str, access_code: &s
 pub async fn appeal_submit(
     State(state): State<AppState>,
     Query(q): Query<LangQuery>,
-    ClientAddr(addr): ClientAddr,
+    ClientIp(addr): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -220,7 +221,7 @@ fn no_such_pair(state: &AppState, lang: Lang) -> Response {
 pub async fn status_submit(
     State(state): State<AppState>,
     Query(q): Query<LangQuery>,
-    ClientAddr(addr): ClientAddr,
+    ClientIp(addr): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -268,7 +269,7 @@ pub async fn status_submit(
 pub async fn add_submit(
     State(state): State<AppState>,
     Query(q): Query<LangQuery>,
-    ClientAddr(addr): ClientAddr,
+    ClientIp(addr): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {

@@ -31,11 +31,9 @@ use crate::letters::{self as domain, Conflict, Letter, LetterInput, Step};
 const ROLES: &[Role] = &[Role::Organiser];
 type E = nasvyazi_shared::error::ErrorBody;
 
-/// Every letters route: admin API, officials, public pages.
-pub fn routes() -> Router<AppState> {
-    use super::admin_officials as officials;
+/// The public letters pages (sign, confirm, withdraw).
+pub fn pages() -> Router<AppState> {
     use crate::pages::letters as page;
-    let big = || axum::extract::DefaultBodyLimit::max(1024 * 1024);
     Router::new()
         .route(
             "/letters/{slug}",
@@ -49,6 +47,13 @@ pub fn routes() -> Router<AppState> {
             "/letters/withdraw/{token}",
             get(page::withdraw_page).post(page::withdraw_submit),
         )
+}
+
+/// The letters admin API and officials (console listener).
+pub fn routes() -> Router<AppState> {
+    use super::admin_officials as officials;
+    let big = || axum::extract::DefaultBodyLimit::max(1024 * 1024);
+    Router::new()
         .route(
             "/api/v1/admin/officials",
             get(officials::list).post(officials::create),

@@ -22,7 +22,8 @@ use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use crate::AppState;
 use crate::appeals::sites::{self, Site};
-use crate::appeals::{ClientAddr, ContactInput, Input, Purpose, model, store};
+use crate::appeals::{ContactInput, Input, Purpose, model, store};
+use crate::limits::ClientIp;
 
 /// An appeal. Anonymous unless `contact` is given.
 #[derive(Deserialize, ToSchema)]
@@ -250,7 +251,7 @@ pub fn rate_limited(wait: Duration) -> Response {
               (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
-    ClientAddr(addr): ClientAddr,
+    ClientIp(addr): ClientIp,
     headers: HeaderMap,
     ApiJson(body): ApiJson<AppealRequest>,
 ) -> Result<Response, ApiError> {
@@ -305,7 +306,7 @@ pub async fn create(
               (status = 429, body = ErrorBody)))]
 pub async fn status(
     State(state): State<AppState>,
-    ClientAddr(addr): ClientAddr,
+    ClientIp(addr): ClientIp,
     ApiJson(body): ApiJson<StatusRequest>,
 ) -> Result<Response, ApiError> {
     if let Err(wait) = state.appeal_limit.check(Purpose::Status, addr) {
@@ -336,7 +337,7 @@ pub async fn status(
               (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn add_information(
     State(state): State<AppState>,
-    ClientAddr(addr): ClientAddr,
+    ClientIp(addr): ClientIp,
     ApiJson(body): ApiJson<InformationRequest>,
 ) -> Result<Response, ApiError> {
     if let Err(wait) = state.appeal_limit.check(Purpose::Status, addr) {

@@ -18,7 +18,9 @@ use utoipa::{Modify, OpenApi};
 
 use crate::AppState;
 
-pub fn router(state: AppState) -> Router {
+/// What the public listener serves: pages, the public JSON API and the
+/// Telegram webhook. Nothing under `/admin` or `/api/v1/admin`.
+pub fn public_router(state: AppState) -> Router {
     Router::new()
         .route("/", get(page::home))
         .route("/static/site.css", get(pages::stylesheet))
@@ -46,6 +48,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/subscriptions", post(subscriptions::create))
         .merge(appeal_routes())
+        .merge(admin_letters::pages())
+        .with_state(state)
+}
+
+/// The admin API, served on the console listener only.
+pub fn staff_router(state: AppState) -> Router {
+    Router::new()
+        .merge(staff_appeal_routes())
         .merge(admin_letters::routes())
         .route("/api/v1/admin/whoami", get(admin::whoami))
         .route(
@@ -102,7 +112,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Appeals: pages, public API and admin API. Appeal bodies may be larger
+/// Appeals: pages and public API. Appeal bodies may be larger
 /// than the default limit (10,000 Cyrillic characters, percent-encoded).
 fn appeal_routes() -> Router<AppState> {
     use crate::pages::appeal as form;
@@ -127,6 +137,11 @@ fn appeal_routes() -> Router<AppState> {
             post(appeals::add_information).layer(limit()),
         )
         .route("/api/v1/sites", get(appeals::list_sites))
+}
+
+/// Appeals: the caseworkers' API.
+fn staff_appeal_routes() -> Router<AppState> {
+    Router::new()
         .route("/api/v1/admin/appeals", get(admin_appeals::list))
         .route("/api/v1/admin/appeals/stats", get(admin_appeals::stats))
         .route(

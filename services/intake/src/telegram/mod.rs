@@ -93,7 +93,12 @@ pub fn spawn(
     let Some(bot) = bot else { return };
     match infra.config.telegram.mode {
         TelegramMode::Polling => {
-            tasks.spawn(poll::run(bot, shutdown.clone()));
+            let token = shutdown.clone();
+            tasks.spawn(nasvyazi_shared::shutdown::restarting(
+                "telegram-bot",
+                shutdown.clone(),
+                move || poll::run(bot.clone(), token.clone()),
+            ));
         }
         TelegramMode::Webhook => {
             tasks.spawn(webhook::register(bot, shutdown.clone()));

@@ -59,7 +59,7 @@ impl Channel for FolderOutbox {
             .collect();
         let name = format!("{}-{safe}.eml", now.format("%Y%m%dT%H%M%S%.3fZ"));
         let tmp = self.dir.join(format!(".{name}.tmp"));
-        tokio::fs::write(&tmp, built.formatted())
+        tokio::fs::write(&tmp, &built.bytes)
             .await
             .map_err(|e| transient(format!("cannot write to the outbox folder: {}", e.kind())))?;
         tokio::fs::rename(&tmp, self.dir.join(&name))

@@ -1,33 +1,44 @@
-//! Turns an [`EmailMessage`] into an RFC 5322 message with lettre:
-//! multipart text + HTML, Message-ID, Date, From, Reply-To,
-//! Content-Language, List-Unsubscribe headers, optional DKIM signature.
+//! Turns an [`EmailMessage`] into the bytes we hand to the SMTP server:
+//! multipart text + HTML built by lettre, Message-ID, Date, From, Reply-To,
+//! Content-Language, List-Unsubscribe and the other extra headers, then
+//! DKIM signatures over exactly those bytes (`shared::email::dkim`), and
+//! the envelope (the VERP return path when the composer set one).
 
 use lettre::Message;
-use lettre::message::dkim::{DkimConfig, DkimSigningAlgorithm, DkimSigningKey};
+use lettre::address::Envelope;
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use nasvyazi_shared::channel::{EmailMessage, SendError};
 use nasvyazi_shared::config::EmailConfig;
-use secrecy::ExposeSecret;
+use nasvyazi_shared::email::dkim::DkimSigner;
+
+/// A pseudo-header the composers add to [`EmailMessage::headers`] to ask
+/// for an envelope sender (the VERP address). It is never written into the
+/// message: the receiving server records the envelope sender as
+/// `Return-Path` itself.
+pub const ENVELOPE_FROM: &str = "Return-Path";
 
 /// DKIM signing, if configured.
-pub struct Dkim(DkimConfig);
+pub struct Dkim(DkimSigner);
 
 impl Dkim {
     pub fn from_config(c: &EmailConfig) -> anyhow::Result<Option<Dkim>> {
-        let Some(key) = &c.dkim_private_key else {
-            return Ok(None);
-        };
-        let pem = key.expose_secret();
-        let key = DkimSigningKey::new(pem, DkimSigningAlgorithm::Rsa).map_err(|_| {
-            anyhow::anyhow!("email.dkim_private_key: not an RSA private key in PKCS#1 PEM")
-        })?;
-        Ok(Some(Dkim(DkimConfig::default_config(
-            c.dkim_selector.clone(),
-            c.dkim_domain.clone(),
-            key,
-        ))))
+        Ok(DkimSigner::from_config(c)?.map(Dkim))
+    }
+}
+
+/// A message ready for the wire.
+pub struct Built {
+    pub envelope: Envelope,
+    /// Headers and body, CRLF, signed.
+    pub bytes: Vec<u8>,
+}
+
+impl Built {
+    /// The bytes as sent (for sizes in the bench).
+    pub fn formatted(&self) -> Vec<u8> {
+        self.bytes.clone()
     }
 }
 
@@ -59,16 +70,17 @@ fn part(content_type: ContentType, text: &str) -> SinglePart {
 
 /// Builds the message; a malformed one is a permanent failure (never
 /// worth a retry) whose reason does not quote the address.
-pub fn build(msg: &EmailMessage, dkim: Option<&Dkim>) -> Result<Message, SendError> {
+pub fn build(msg: &EmailMessage, dkim: Option<&Dkim>) -> Result<Built, SendError> {
     let from: Mailbox = msg.from.parse().map_err(|_| permanent("invalid From"))?;
     let to: Mailbox = msg
         .to
         .expose()
         .parse()
         .map_err(|_| permanent("invalid recipient address"))?;
+    let mut envelope_from = from.email.clone();
     let mut builder = Message::builder()
         .from(from)
-        .to(to)
+        .to(to.clone())
         .subject(msg.subject.clone())
         .message_id(Some(format!("<{}>", msg.message_id)))
         .date_now();
@@ -90,14 +102,30 @@ pub fn build(msg: &EmailMessage, dkim: Option<&Dkim>) -> Result<Message, SendErr
         .map_err(|_| permanent("cannot build the message"))?;
     let language = [("Content-Language".to_string(), msg.language.clone())];
     for (name, value) in language.iter().chain(&msg.headers) {
+        if name.eq_ignore_ascii_case(ENVELOPE_FROM) {
+            envelope_from = value
+                .parse()
+                .map_err(|_| permanent("invalid return path"))?;
+            continue;
+        }
         let name = HeaderName::new_from_ascii(name.clone())
             .map_err(|_| permanent("invalid header name"))?;
         message
             .headers_mut()
             .insert_raw(HeaderValue::new(name, value.clone()));
     }
-    if let Some(Dkim(config)) = dkim {
-        message.sign(config);
-    }
-    Ok(message)
+    let envelope = Envelope::new(Some(envelope_from), vec![to.email])
+        .map_err(|_| permanent("invalid envelope"))?;
+    let formatted = message.formatted();
+    let bytes = match dkim {
+        Some(Dkim(signer)) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            signer.sign(&formatted, now)
+        }
+        None => formatted,
+    };
+    Ok(Built { envelope, bytes })
 }

@@ -197,15 +197,14 @@ impl Smtp {
     /// (letters to officials are at-most-once; the worker decides).
     async fn send_raw(
         &self,
-        message: &lettre::Message,
+        message: &mime::Built,
     ) -> Result<lettre::transport::smtp::response::Response, SendError> {
         let _slot = self
             .slots
             .acquire()
             .await
             .map_err(|_| transient("pool closed".into()))?;
-        let envelope = message.envelope().clone();
-        let bytes = message.formatted();
+        let (envelope, bytes) = (&message.envelope, &message.bytes);
         let mut conn = None;
         while let Some((since, mut c)) = self.idle.lock().await.pop() {
             if since.elapsed() < Duration::from_secs(5) || c.test_connected().await {
@@ -217,7 +216,7 @@ impl Smtp {
             Some(c) => c,
             None => self.connect().await?,
         };
-        match conn.send(&envelope, &bytes).await {
+        match conn.send(envelope, bytes).await {
             Ok(response) => {
                 self.idle.lock().await.push((Instant::now(), conn));
                 Ok(response)

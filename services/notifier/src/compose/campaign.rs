@@ -115,11 +115,33 @@ pub fn email(
         html: Some(rendered.html),
         message_id: message_id(config, delivery_id),
         language: lang.code().to_string(),
-        headers: match (&links, unsubscribe_token) {
-            (Some(l), Some(t)) => l.headers(config, t),
-            _ => Vec::new(),
+        headers: {
+            let mut h = match (&links, unsubscribe_token) {
+                (Some(l), Some(t)) => l.headers(config, t),
+                _ => Vec::new(),
+            };
+            h.extend(bulk_headers(config, loaded.campaign.id));
+            h
         },
     })
+}
+
+/// Campaign mail only (never confirmations or sign-in links): `List-Id`
+/// (RFC 2919) so mailbox providers group and filter it, `Feedback-ID`
+/// (Gmail's feedback loop: campaign, mail type, sender) so complaint rates
+/// come back per campaign, and `Precedence: bulk`, which keeps vacation
+/// auto-replies from answering a broadcast.
+pub fn bulk_headers(config: &nasvyazi_shared::Config, campaign: Uuid) -> Vec<(String, String)> {
+    let domain = nasvyazi_shared::email::domain_of(&config.email.from)
+        .unwrap_or_else(|| "nasvyazi.local".into());
+    vec![
+        ("List-Id".into(), format!("<campaigns.{domain}>")),
+        (
+            "Feedback-ID".into(),
+            format!("{}:campaign:nasvyazi:{domain}", campaign.simple()),
+        ),
+        ("Precedence".into(), "bulk".into()),
+    ]
 }
 
 pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotReady> {

@@ -121,7 +121,7 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
     // Our own URL (base from config, a base64url token): safe as it is.
     let link_url = minijinja::Value::from_safe_string(format!(
         "{}/admin/sign-in/link/{token}?lang={}",
-        config.public_base(),
+        config.console_base(),
         lang.code()
     ));
     let ctx = minijinja::context! { lang => lang.code(), org, link_url };

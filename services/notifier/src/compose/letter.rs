@@ -93,7 +93,7 @@ pub async fn prepare(
     };
     let rendered = render(&templates, official.language, &context)
         .map_err(|e| NotReady::Fail(e.to_string()))?;
-    Ok(EmailMessage {
+    let mut message = EmailMessage {
         to: official.email,
         from: config.email.from.clone(),
         reply_to,
@@ -103,5 +103,7 @@ pub async fn prepare(
         message_id: message_id(c.letter_id, c.signer_id, c.official_id, &config.email.from),
         language: rendered.language,
         headers: Vec::new(),
-    })
+    };
+    super::add_return_path(&mut message, keys, config, c.id);
+    Ok(message)
 }

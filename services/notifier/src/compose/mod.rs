@@ -43,8 +43,32 @@ impl From<sqlx::Error> for NotReady {
     }
 }
 
-/// Prepares the message a row stands for.
+/// Prepares the message a row stands for; email gets the VERP return path
+/// of its delivery when `email.return_path` is set.
 pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotReady> {
+    let mut prepared = prepare_kind(worker, row).await?;
+    if let Outgoing::Email(m) = &mut prepared.message {
+        add_return_path(m, &worker.keys, worker.config(), row.id);
+    }
+    Ok(prepared)
+}
+
+/// Asks the channel for the VERP envelope sender of `delivery`.
+pub fn add_return_path(
+    m: &mut nasvyazi_shared::channel::EmailMessage,
+    keys: &nasvyazi_shared::crypto::Keyring,
+    config: &nasvyazi_shared::Config,
+    delivery: uuid::Uuid,
+) {
+    if let Some(a) =
+        nasvyazi_shared::email::verp::address(keys, &config.email.return_path, delivery)
+    {
+        m.headers
+            .push((crate::channels::mime::ENVELOPE_FROM.to_string(), a));
+    }
+}
+
+async fn prepare_kind(worker: &Worker, row: &Claimed) -> Result<Prepared, NotReady> {
     match row.kind.as_str() {
         "confirmation" => confirmation::prepare(worker, row).await,
         "campaign" => campaign::prepare(worker, row).await,

@@ -34,8 +34,8 @@ async fn region_name(worker: &Worker, code: &str) -> Result<String, NotReady> {
 
 async fn context(worker: &Worker, summary: &AppealSummary) -> Result<Value, NotReady> {
     let admin_url = format!(
-        "{}/api/v1/admin/appeals/{}",
-        worker.config().public_base(),
+        "{}/admin/appeals/{}",
+        worker.config().console_base(),
         summary.id
     );
     Ok(minijinja::context! {

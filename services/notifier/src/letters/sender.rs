@@ -76,6 +76,15 @@ impl LetterSender {
     /// Runs until `shutdown`: woken by NOTIFY, with a poll as fallback;
     /// reconciles every minute.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let token = shutdown.clone();
+        nasvyazi_shared::shutdown::restarting("letter-sender", shutdown, move || {
+            let (this, token) = (self.clone(), token.clone());
+            async move { this.run_once(token).await }
+        })
+        .await
+    }
+
+    async fn run_once(self: Arc<Self>, shutdown: CancellationToken) -> anyhow::Result<()> {
         let mut listener = PgListener::connect_with(&self.infra.db).await?;
         listener
             .listen_all([queue::WAKE, crate::deliveries::WAKE])

@@ -1,0 +1,7 @@
+//! The attacks of the outside security review (issue 19), each reproduced
+//! against the real services: every test here succeeded as an attack
+//! before its fix and fails to now.
+
+pub mod agent;
+mod keys;
+mod second_factor;
