@@ -192,8 +192,16 @@ pub fn escape_html(s: &str) -> String {
     out
 }
 
+/// Organisers' text templates: under the limits (fuel, output size).
+fn text_env() -> Environment<'static> {
+    let mut env = Environment::new();
+    crate::template_limits::limit(&mut env);
+    env
+}
+
 fn html_env() -> Environment<'static> {
     let mut env = Environment::new();
+    crate::template_limits::limit(&mut env);
     env.set_formatter(|out, _state, value| {
         let s = value.to_string();
         if value.is_safe() {
@@ -207,8 +215,33 @@ fn html_env() -> Environment<'static> {
 }
 
 fn render(env: &Environment<'_>, src: &str, ctx: &Value) -> Result<String, RenderError> {
-    env.render_str(src, ctx)
-        .map_err(|e| RenderError::Template(e.to_string()))
+    crate::template_limits::render(env, src, ctx).map_err(
+        |e| match crate::template_limits::limit_of(&e) {
+            Some(limit) => RenderError::Template(limit.to_string()),
+            None => RenderError::Template(e.to_string()),
+        },
+    )
+}
+
+/// Runs every template of a campaign once with stand-in values under the
+/// limits (at save): `Err` says which limit a template goes over.
+pub fn check_limits(templates: &Templates) -> Result<(), crate::template_limits::Limit> {
+    let ctx = Value::from_serialize(Context {
+        org: "Organisation".into(),
+        campaign: "Campaign".into(),
+        day: Some("Day".into()),
+        unsubscribe_url: Some("https://example.org/u".into()),
+        forget_url: Some("https://example.org/f".into()),
+    });
+    for m in templates.values() {
+        for src in [&m.email_subject, &m.email_text, &m.email_html, &m.telegram]
+            .into_iter()
+            .flatten()
+        {
+            crate::template_limits::check(src, &ctx)?;
+        }
+    }
+    Ok(())
 }
 
 /// Values a campaign template can use.
@@ -240,7 +273,7 @@ pub fn render_email(
     ctx: &Context,
 ) -> Result<RenderedEmail, RenderError> {
     let value = Value::from_serialize(ctx);
-    let text_env = Environment::new();
+    let text_env = text_env();
     let subject =
         pick(templates, lang, Field::EmailSubject).ok_or(RenderError::Missing("email_subject"))?;
     let text_src =
@@ -336,5 +369,136 @@ mod tests {
             render_telegram(&Templates::new(), Lang::Ru, &ctx()),
             Err(RenderError::Missing("telegram"))
         ));
+    }
+}
+
+/// Stand-ins for the per-recipient links while a campaign's email is
+/// rendered once per language (letters and digits only, so no escaping or
+/// line folding changes them).
+const UNSUBSCRIBE_STAND_IN: &str = "nvzUnsubscribeUrlStandIn7q";
+const FORGET_STAND_IN: &str = "nvzForgetUrlStandIn7q";
+
+/// A campaign email rendered once for every recipient of a language: only
+/// the recipient's own links differ, and they are put in by
+/// [`SharedEmail::personalise`] (a string replacement instead of a render
+/// per message).
+#[derive(Debug, Clone)]
+pub struct SharedEmail(RenderedEmail);
+
+impl SharedEmail {
+    /// Renders with stand-ins for the links. `None` when the templates
+    /// transform the links (a filter on `unsubscribe_url`, say), so a
+    /// stand-in does not come out as written: such a campaign is rendered
+    /// per recipient.
+    pub fn render(
+        templates: &Templates,
+        lang: Lang,
+        ctx: &Context,
+    ) -> Result<Option<SharedEmail>, RenderError> {
+        let mut ctx = ctx.clone();
+        ctx.unsubscribe_url = Some(UNSUBSCRIBE_STAND_IN.into());
+        ctx.forget_url = Some(FORGET_STAND_IN.into());
+        let rendered = render_email(templates, lang, &ctx)?;
+        let sources = [Field::EmailSubject, Field::EmailText, Field::EmailHtml]
+            .into_iter()
+            .filter_map(|f| pick(templates, lang, f))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let all = format!("{}\n{}\n{}", rendered.subject, rendered.text, rendered.html);
+        for (name, stand_in) in [
+            ("unsubscribe_url", UNSUBSCRIBE_STAND_IN),
+            ("forget_url", FORGET_STAND_IN),
+        ] {
+            if sources.contains(name) && !all.contains(stand_in) {
+                return Ok(None);
+            }
+        }
+        Ok(Some(SharedEmail(rendered)))
+    }
+
+    /// The email of one recipient: its links in place of the stand-ins
+    /// (escaped in the HTML part as the template's output would be).
+    pub fn personalise(&self, unsubscribe_url: &str, forget_url: &str) -> RenderedEmail {
+        let put = |s: &str, html: bool| {
+            let (u, f) = if html {
+                (escape_html(unsubscribe_url), escape_html(forget_url))
+            } else {
+                (unsubscribe_url.to_string(), forget_url.to_string())
+            };
+            s.replace(UNSUBSCRIBE_STAND_IN, &u)
+                .replace(FORGET_STAND_IN, &f)
+        };
+        RenderedEmail {
+            subject: put(&self.0.subject, false),
+            text: put(&self.0.text, false),
+            html: put(&self.0.html, true),
+        }
+    }
+}
+
+#[cfg(test)]
+mod shared_email_tests {
+    use super::*;
+
+    fn ctx(unsubscribe: &str, forget: &str) -> Context {
+        Context {
+            org: "Forum <KZ> & Co".into(),
+            campaign: "x".into(),
+            day: Some("День".into()),
+            unsubscribe_url: Some(unsubscribe.into()),
+            forget_url: Some(forget.into()),
+        }
+    }
+
+    fn templates(html: Option<&str>, text: &str) -> Templates {
+        let mut t = Templates::new();
+        t.insert(
+            "ru".into(),
+            MessageTemplates {
+                email_subject: Some("{{ day }} — {{ org }}".into()),
+                email_text: Some(text.into()),
+                email_html: html.map(str::to_string),
+                telegram: None,
+            },
+        );
+        t
+    }
+
+    /// Rendered once and personalised is byte-identical to rendered per
+    /// recipient, in the text and the (escaped) HTML part.
+    #[test]
+    fn personalised_equals_rendered_per_recipient() {
+        let (u, f) = (
+            "https://e.kz/u/T0k?lang=ru&x=<1>",
+            "https://e.kz/forget/T0k?lang=ru&y=\"2\"",
+        );
+        for t in [
+            templates(
+                Some("<p>{{ org }}</p><a href=\"{{ unsubscribe_url }}\">x</a> {{ forget_url }}"),
+                "Привет от {{ org }}!\n\nОтписаться: {{ unsubscribe_url }}\n{{ forget_url }}",
+            ),
+            templates(None, "Текст {{ unsubscribe_url }}\n\nи {{ forget_url }}"),
+            templates(None, "без ссылок"),
+        ] {
+            let direct = render_email(&t, Lang::Ru, &ctx(u, f)).unwrap();
+            let shared = SharedEmail::render(&t, Lang::Ru, &ctx("-", "-"))
+                .unwrap()
+                .expect("plain links are shared");
+            let p = shared.personalise(u, f);
+            assert_eq!(p.subject, direct.subject);
+            assert_eq!(p.text, direct.text);
+            assert_eq!(p.html, direct.html);
+        }
+    }
+
+    /// A template that transforms a link is rendered per recipient.
+    #[test]
+    fn a_transformed_link_is_not_shared() {
+        let t = templates(None, "{{ unsubscribe_url | upper }}");
+        assert!(
+            SharedEmail::render(&t, Lang::Ru, &ctx("a", "b"))
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -35,8 +35,10 @@ pub mod rewrap;
 pub mod schedule;
 pub mod shutdown;
 pub mod startup;
+pub mod suppression;
 pub mod telegram;
 pub mod telemetry;
+pub mod template_limits;
 
 use std::sync::Arc;
 

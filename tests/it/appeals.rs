@@ -889,7 +889,9 @@ async fn a_closed_appeal_past_retention_is_erased_and_still_counted() {
             .unwrap()["count"]
             .clone()
     };
-    assert_eq!(region(&after, "pavlodar"), 6);
+    // With the total (7) shown, pavlodar's 6 would give almaty's 1 away:
+    // it is hidden as its complement.
+    assert_eq!(region(&after, "pavlodar"), "<5");
     assert_eq!(region(&after, "almaty"), "<5");
     let month: String = sqlx::query_scalar("SELECT to_char(now() AT TIME ZONE $1, 'YYYY-MM')")
         .bind(&tz)
@@ -916,7 +918,7 @@ async fn a_closed_appeal_past_retention_is_erased_and_still_counted() {
         "{csv}"
     );
     assert!(
-        csv.contains(&format!("{month},pavlodar,,police,6\n")),
+        csv.contains(&format!("{month},pavlodar,,police,<5\n")),
         "{csv}"
     );
     assert!(

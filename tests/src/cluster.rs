@@ -520,3 +520,405 @@ impl Drop for Proc {
         self.kill();
     }
 }
+
+// --- A deployment: PostgreSQL, NATS, SMTP and nasvyazi processes ----------
+
+/// One test's system of real processes: a private PostgreSQL, NATS (a
+/// private cluster or the shared server with a prefix of its own), the
+/// loopback SMTP server, and `nasvyazi` processes sharing one
+/// configuration except for their listen ports.
+pub struct Deployment {
+    pub pg: PgInstance,
+    pub cluster: Option<NatsCluster>,
+    pub smtp: crate::smtp::SmtpServer,
+    /// The configuration every process gets (ports aside); the test uses it
+    /// for keys, subjects and the database.
+    pub config: std::sync::Arc<nasvyazi_shared::Config>,
+    /// The test's own connection pool on the private database.
+    pub db: sqlx::PgPool,
+    pub procs: Vec<Proc>,
+    /// Each process's intake (public) and console (admin API) addresses.
+    pub endpoints: Vec<Endpoints>,
+    pub http: reqwest::Client,
+    base_toml: String,
+    dir: TempDir,
+}
+
+/// Where one process listens.
+#[derive(Debug, Clone, Copy)]
+pub struct Endpoints {
+    pub intake: u16,
+    pub console: u16,
+    pub scheduler: u16,
+    pub notifier: u16,
+}
+
+impl Endpoints {
+    fn fresh() -> Endpoints {
+        Endpoints {
+            intake: free_port(),
+            console: free_port(),
+            scheduler: free_port(),
+            notifier: free_port(),
+        }
+    }
+}
+
+impl Deployment {
+    /// Starts PostgreSQL and the SMTP server; NATS is `cluster` if given
+    /// (with `nats.replicas = 3`), else the shared test server. `extra` is
+    /// TOML merged over the chaos defaults. No `nasvyazi` process yet.
+    pub async fn start(cluster: Option<NatsCluster>, extra: &str) -> Deployment {
+        crate::logs::init();
+        let dir = TempDir::new("chaos");
+        let pg = PgInstance::start().await;
+        let db_url = pg.create_database("nasvyazi").await;
+        let smtp = crate::smtp::SmtpServer::start().await;
+        let (nats_url, replicas) = match &cluster {
+            Some(c) => (c.urls(), c.nodes.len().min(3)),
+            None => (crate::servers().nats_url, 1),
+        };
+        let keys = nasvyazi_shared::crypto::Keyring::generate();
+        let prefix = crate::unique_name("x").replace('_', "-");
+        use secrecy::ExposeSecret as _;
+        let base = format!(
+            r#"
+[database]
+url = "{db_url}"
+max_connections = 10
+[nats]
+url = "{nats_url}"
+prefix = "{prefix}"
+replicas = {replicas}
+max_deliver = 5
+ack_wait_secs = 5
+duplicate_window_secs = 120
+max_age_days = 1
+[notifier]
+poll_interval_ms = 200
+lease_secs = 5
+[outbox]
+poll_interval_ms = 200
+[limits]
+confirmations_per_address_per_hour = 100
+confirmation_emails_per_hour = 1000000
+public_posts_per_minute = 1000000
+[campaigns]
+quiet_hours_start = "00:00"
+quiet_hours_end = "00:00"
+[email]
+transport = "smtp"
+smtp_url = "{smtp}"
+from = "Forum KZ <noreply@forum.example.kz>"
+timeout_secs = 5
+max_per_second = 100000
+max_per_domain_per_minute = 1000000
+[crypto]
+master_key = "{master}"
+blind_index_key = "{blind}"
+[log]
+format = "json"
+filter = "info"
+"#,
+            smtp = smtp.url(),
+            master = keys.master_base64().expose_secret(),
+            blind = keys.blind_base64().expose_secret(),
+        );
+        let base = crate::merge_toml(&base, extra);
+        let config = std::sync::Arc::new(
+            nasvyazi_shared::Config::from_toml(&base).expect("chaos configuration is valid"),
+        );
+        let db = nasvyazi_shared::db::connect(&config.database, "chaos-test")
+            .await
+            .expect("connect to the private PostgreSQL");
+        nasvyazi_shared::db::migrate(&db).await.expect("migrate");
+        Deployment {
+            pg,
+            cluster,
+            smtp,
+            config,
+            db,
+            procs: Vec::new(),
+            endpoints: Vec::new(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base_toml: base,
+            dir,
+        }
+    }
+
+    /// Starts `nasvyazi <args>` (`up`, or `intake`/`scheduler`/`notifier`)
+    /// on fresh ports and waits until it is ready; returns its index.
+    pub async fn spawn(&mut self, args: &[&str]) -> usize {
+        let i = self.procs.len();
+        let ep = Endpoints::fresh();
+        let toml = crate::merge_toml(
+            &self.base_toml,
+            &format!(
+                "[http]\nlisten = \"127.0.0.1:{i_}\"\npublic_url = \"http://127.0.0.1:{i_}\"\n\
+                 [console]\nlisten = \"127.0.0.1:{c}\"\nurl = \"http://127.0.0.1:{c}\"\n\
+                 [scheduler]\nlisten = \"127.0.0.1:{s}\"\n[notifier]\nlisten = \"127.0.0.1:{n}\"\n",
+                i_ = ep.intake,
+                c = ep.console,
+                s = ep.scheduler,
+                n = ep.notifier,
+            ),
+        );
+        let path = self.dir.path().join(format!("p{i}.toml"));
+        std::fs::write(&path, toml).unwrap();
+        let log = self.dir.path().join(format!("p{i}.log"));
+        self.procs.push(Proc::start(args, &path, &log));
+        self.endpoints.push(ep);
+        self.wait_ready(i).await;
+        i
+    }
+
+    /// The ports process `i`'s services listen on, for its arguments.
+    fn ready_urls(&self, i: usize) -> Vec<String> {
+        let ep = self.endpoints[i];
+        let args = &self.procs[i].args;
+        let mut ports = Vec::new();
+        if args.iter().any(|a| a == "up" || a == "intake") {
+            ports.push(ep.intake);
+        }
+        if args.iter().any(|a| a == "up" || a == "scheduler") {
+            ports.push(ep.scheduler);
+        }
+        if args.iter().any(|a| a == "up" || a == "notifier") {
+            ports.push(ep.notifier);
+        }
+        ports
+            .into_iter()
+            .map(|p| format!("http://127.0.0.1:{p}/readyz"))
+            .collect()
+    }
+
+    /// Waits until every service of process `i` answers `/readyz` 200.
+    pub async fn wait_ready(&mut self, i: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+        for url in self.ready_urls(i) {
+            loop {
+                if let Ok(r) = self.http.get(&url).send().await
+                    && r.status().is_success()
+                {
+                    break;
+                }
+                if let Some(status) = self.procs[i].exited() {
+                    panic!("process {i} exited with {status}:\n{}", self.log_tail(i));
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{url} never became ready:\n{}",
+                    self.log_tail(i)
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+
+    /// `kill -9` process `i`.
+    pub fn kill(&mut self, i: usize) {
+        self.procs[i].kill();
+    }
+
+    /// Starts process `i` again (same ports and configuration).
+    pub async fn restart(&mut self, i: usize) {
+        self.procs[i].restart();
+        self.wait_ready(i).await;
+    }
+
+    /// Panics with its log if any running process stopped by itself.
+    pub fn assert_all_up(&mut self) {
+        for i in 0..self.procs.len() {
+            if self.procs[i].child.is_some()
+                && let Some(status) = self.procs[i].exited()
+            {
+                panic!("process {i} stopped: {status}\n{}", self.log_tail(i));
+            }
+        }
+    }
+
+    /// The last lines of process `i`'s log.
+    pub fn log_tail(&self, i: usize) -> String {
+        let text =
+            std::fs::read_to_string(self.dir.path().join(format!("p{i}.log"))).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    /// Process `i`'s whole log.
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("p{i}.log"))).unwrap_or_default()
+    }
+
+    /// `http://127.0.0.1:<intake of process i><path>`.
+    pub fn intake_url(&self, i: usize, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.endpoints[i].intake)
+    }
+
+    /// `http://127.0.0.1:<console of process i><path>` (admin API).
+    pub fn console_url(&self, i: usize, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.endpoints[i].console)
+    }
+
+    /// A fresh admin API token of `role`.
+    pub async fn token(&self, role: nasvyazi_shared::auth::Role) -> String {
+        use secrecy::ExposeSecret as _;
+        let mut tx = self.db.begin().await.unwrap();
+        let t = nasvyazi_shared::auth::create_token(&mut tx, role, "chaos", "chaos")
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        t.token.expose_secret().to_string()
+    }
+
+    /// Inserts `n` active email contacts `<tag><k>@example.kz` with topic
+    /// `overdose`, sealed as intake seals them; returns the addresses.
+    pub async fn insert_contacts(&self, tag: &str, n: usize) -> Vec<String> {
+        let mut out = Vec::with_capacity(n);
+        for k in 0..n {
+            let address = format!("{tag}{k}@example.kz");
+            insert_contact(
+                &self.db,
+                &self.config,
+                crate::NewContact {
+                    topics: &["overdose"],
+                    ..crate::NewContact::email(&address)
+                },
+            )
+            .await;
+            out.push(address);
+        }
+        out
+    }
+
+    /// Creates and approves an email campaign to topic `overdose` through
+    /// process `i`'s admin API, then triggers one occurrence now the way the
+    /// scheduler does (an `occurrences` row and a `campaign.triggered` in
+    /// the scheduler's outbox, in one transaction): the event goes through
+    /// NATS to a notifier, which fans it out. Returns the campaign id.
+    pub async fn start_campaign(&self, i: usize) -> uuid::Uuid {
+        use nasvyazi_shared::events::{Envelope, Event};
+        let token = self.token(nasvyazi_shared::auth::Role::Organiser).await;
+        let body = serde_json::json!({
+            "name": "Chaos awareness day",
+            "schedule": { "kind": "day", "day": "overdose_awareness_day", "time": "10:00" },
+            "audience": { "topics": ["overdose"], "languages": [], "regions": [], "channels": ["email"] },
+            "templates": { "ru": { "email_subject": "{{ day }}", "email_text": "{{ day }}.\n\n{{ unsubscribe_url }}" } }
+        });
+        let r = self
+            .http
+            .post(self.console_url(i, "/api/v1/admin/campaigns"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            201,
+            "create campaign: {}",
+            r.text().await.unwrap()
+        );
+        let id: uuid::Uuid = r.json::<serde_json::Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let r = self
+            .http
+            .post(self.console_url(i, &format!("/api/v1/admin/campaigns/{id}/approve")))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "approve campaign");
+        let occurrence = uuid::Uuid::now_v7();
+        let mut tx = self.db.begin().await.unwrap();
+        sqlx::query(
+            "INSERT INTO occurrences (id, campaign_id, scheduled_at, status, triggered_at)
+             VALUES ($1, $2, now(), 'triggered', now())",
+        )
+        .bind(occurrence)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        nasvyazi_shared::outbox::enqueue_envelope(
+            &mut tx,
+            nasvyazi_shared::outbox::Outbox::Scheduler,
+            Envelope {
+                id: occurrence,
+                ..Envelope::new(Event::CampaignTriggered {
+                    campaign_id: id,
+                    occurrence_id: occurrence,
+                })
+            },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        id
+    }
+
+    /// Deliveries not yet in a final state.
+    pub async fn deliveries_open(&self) -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM deliveries WHERE status NOT IN ('sent', 'failed', 'skipped')",
+        )
+        .fetch_one(&self.db)
+        .await
+        .unwrap_or(-1)
+    }
+}
+
+/// Inserts a contact sealed as intake seals it (as
+/// [`crate::TestApp::insert_contact`], on any pool).
+pub async fn insert_contact(
+    db: &sqlx::PgPool,
+    config: &nasvyazi_shared::Config,
+    c: crate::NewContact<'_>,
+) -> uuid::Uuid {
+    use nasvyazi_shared::contacts::aad;
+    use nasvyazi_shared::crypto::{Keyring, random_token, token_hash};
+    let keys = Keyring::from_config(&config.crypto).unwrap();
+    let id = uuid::Uuid::now_v7();
+    let normalised = c.address.to_lowercase();
+    let (key, wrapped) = keys.new_data_key();
+    let unsub = random_token(32);
+    sqlx::query(
+        "INSERT INTO contacts (id, channel, status, blind_index, data_key, address_ct, language, topics, region,
+             unsub_token_hash, unsub_token_ct, confirmed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now())",
+    )
+    .bind(id)
+    .bind(c.channel)
+    .bind(c.status)
+    .bind(keys.blind_index(c.channel, &normalised))
+    .bind(wrapped)
+    .bind(key.seal(c.address.as_bytes(), &aad(id, "address")))
+    .bind(c.language)
+    .bind(c.topics.iter().map(|t| t.to_string()).collect::<Vec<_>>())
+    .bind(c.region)
+    .bind(token_hash(&unsub))
+    .bind(key.seal(unsub.as_bytes(), &aad(id, "unsubscribe")))
+    .execute(db)
+    .await
+    .unwrap();
+    id
+}
+
+/// Counts per recipient of what the SMTP server accepted: (unique
+/// recipients, total messages).
+pub fn tally(messages: &[crate::smtp::Received]) -> std::collections::HashMap<String, usize> {
+    let mut per = std::collections::HashMap::new();
+    for m in messages {
+        for r in &m.rcpt_to {
+            *per.entry(r.to_lowercase()).or_default() += 1;
+        }
+    }
+    per
+}

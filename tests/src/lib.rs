@@ -168,7 +168,7 @@ filter = "info,nasvyazi_shared=debug,nasvyazi_intake=debug,nasvyazi_notifier=deb
     Config::from_toml(&merged).expect("test configuration is valid")
 }
 
-fn merge_toml(base: &str, extra: &str) -> String {
+pub(crate) fn merge_toml(base: &str, extra: &str) -> String {
     let mut a: toml::Table = base.parse().expect("base TOML");
     let b: toml::Table = extra.parse().expect("extra TOML");
     for (k, v) in b {

@@ -349,6 +349,9 @@ pub async fn forget(db: &PgPool, token: &str) -> anyhow::Result<bool> {
         Some(id) => erase(&mut tx, id).await?,
         None => false,
     };
+    if gone {
+        audit_erasure(&mut tx, "link").await?;
+    }
     tx.commit().await?;
     Ok(gone)
 }
@@ -369,18 +372,25 @@ pub async fn erase_by_email(
             .await?;
     if let Some(id) = id {
         erase(&mut tx, id).await?;
-        nasvyazi_shared::auth::audit(
-            &mut tx,
-            actor,
-            None,
-            "contact.erase",
-            Some(&id.to_string()),
-            serde_json::json!({}),
-        )
-        .await?;
+        audit_erasure(&mut tx, actor).await?;
     }
     tx.commit().await?;
     Ok(id)
+}
+
+/// Records that an erasure happened, by whom it was asked (`actor`: a
+/// staff member, `cli`, `telegram`, `link`), never whom it erased: no
+/// contact id either (deliveries still carry it, so it would say who).
+pub async fn audit_erasure(conn: &mut PgConnection, actor: &str) -> sqlx::Result<()> {
+    nasvyazi_shared::auth::audit(
+        conn,
+        actor,
+        None,
+        "contact.erase",
+        None,
+        serde_json::json!({}),
+    )
+    .await
 }
 
 /// Unsubscribes by address (the console, on a supporter's request), audited

@@ -117,50 +117,110 @@ pub async fn claim(
     .await
 }
 
-/// The provider accepted it.
-pub async fn mark_sent(
-    db: &PgPool,
-    id: Uuid,
-    provider_message_id: Option<&str>,
-    reply: &str,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE deliveries SET status = 'sent', sent_at = now(), locked_until = NULL, updated_at = now(),
-             provider_message_id = $2, provider_reply = $3, last_error = NULL
-         WHERE id = $1",
-    )
-    .bind(id)
-    .bind(provider_message_id)
-    .bind(reply)
-    .execute(db)
-    .await?;
-    Ok(())
+/// One claimed row's outcome, to record with the rest of its chunk.
+#[derive(Debug)]
+pub struct Update {
+    pub id: Uuid,
+    /// `sent`, `retry`, `failed` or `skipped`.
+    pub status: &'static str,
+    pub provider_message_id: Option<String>,
+    pub reply: Option<String>,
+    pub error: Option<String>,
+    /// For `retry`: when to try again.
+    pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
-/// Try again at `at`.
-pub async fn mark_retry(db: &PgPool, id: Uuid, at: DateTime<Utc>, error: &str) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE deliveries SET status = 'retry', next_attempt_at = $2, locked_until = NULL,
-             last_error = $3, updated_at = now()
-         WHERE id = $1",
-    )
-    .bind(id)
-    .bind(at)
-    .bind(error)
-    .execute(db)
-    .await?;
-    Ok(())
+impl Update {
+    pub fn sent(id: Uuid, provider_message_id: Option<String>, reply: String) -> Self {
+        Update {
+            id,
+            status: "sent",
+            provider_message_id,
+            reply: Some(reply),
+            error: None,
+            next_attempt_at: None,
+        }
+    }
+
+    pub fn retry(id: Uuid, at: DateTime<Utc>, error: &str) -> Self {
+        Update {
+            id,
+            status: "retry",
+            provider_message_id: None,
+            reply: None,
+            error: Some(error.to_string()),
+            next_attempt_at: Some(at),
+        }
+    }
+
+    /// `failed` or `skipped`: nothing more to do.
+    pub fn last(id: Uuid, status: &'static str, error: &str) -> Self {
+        Update {
+            id,
+            status,
+            provider_message_id: None,
+            reply: None,
+            error: Some(error.to_string()),
+            next_attempt_at: None,
+        }
+    }
 }
 
-/// Failed for good, or skipped (nothing to send any more).
-pub async fn mark_final(db: &PgPool, id: Uuid, status: &str, error: &str) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE deliveries SET status = $2, locked_until = NULL, last_error = $3, updated_at = now()
-         WHERE id = $1",
+/// Records a chunk's outcomes in one statement (`UPDATE ... FROM unnest`).
+/// Only rows still `sending` change: a row whose lease expired and was
+/// taken by another worker meanwhile is that worker's to record.
+pub async fn record_many(db: &PgPool, updates: &[Update]) -> sqlx::Result<u64> {
+    if updates.is_empty() {
+        return Ok(0);
+    }
+    let mut ids = Vec::with_capacity(updates.len());
+    let mut statuses = Vec::with_capacity(updates.len());
+    let mut provider_ids = Vec::with_capacity(updates.len());
+    let mut replies = Vec::with_capacity(updates.len());
+    let mut errors = Vec::with_capacity(updates.len());
+    let mut next = Vec::with_capacity(updates.len());
+    for u in updates {
+        ids.push(u.id);
+        statuses.push(u.status);
+        provider_ids.push(u.provider_message_id.as_deref());
+        replies.push(u.reply.as_deref());
+        errors.push(u.error.as_deref());
+        next.push(u.next_attempt_at);
+    }
+    let n = sqlx::query(
+        "UPDATE deliveries d SET
+             status = u.status,
+             sent_at = CASE WHEN u.status = 'sent' THEN now() ELSE d.sent_at END,
+             provider_message_id = CASE WHEN u.status = 'sent' THEN u.provider_id ELSE d.provider_message_id END,
+             provider_reply = CASE WHEN u.status = 'sent' THEN u.reply ELSE d.provider_reply END,
+             last_error = u.error,
+             next_attempt_at = COALESCE(u.next_at, d.next_attempt_at),
+             locked_until = NULL,
+             updated_at = now()
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
+              AS u(id, status, provider_id, reply, error, next_at)
+         WHERE d.id = u.id AND d.status = 'sending'",
     )
-    .bind(id)
-    .bind(status)
-    .bind(error)
+    .bind(&ids)
+    .bind(&statuses)
+    .bind(&provider_ids)
+    .bind(&replies)
+    .bind(&errors)
+    .bind(&next)
+    .execute(db)
+    .await?
+    .rows_affected();
+    Ok(n)
+}
+
+/// Puts claimed rows back in the queue, as if never tried (shutdown).
+pub async fn release_many(db: &PgPool, ids: &[Uuid]) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE deliveries SET status = 'queued', attempts = greatest(attempts - 1, 0), locked_until = NULL,
+             updated_at = now()
+         WHERE id = ANY($1) AND status = 'sending'",
+    )
+    .bind(ids)
     .execute(db)
     .await?;
     Ok(())
@@ -176,19 +236,6 @@ pub async fn defer(db: &PgPool, id: Uuid, at: DateTime<Utc>) -> sqlx::Result<()>
     )
     .bind(id)
     .bind(at)
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
-/// Puts a released row back in the queue (shutdown while holding it).
-pub async fn release(db: &PgPool, id: Uuid) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE deliveries SET status = 'queued', attempts = greatest(attempts - 1, 0), locked_until = NULL,
-             updated_at = now()
-         WHERE id = $1 AND status = 'sending'",
-    )
-    .bind(id)
     .execute(db)
     .await?;
     Ok(())

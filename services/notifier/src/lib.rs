@@ -7,6 +7,7 @@
 //! call, and never put personal data in a log line or an event.
 
 pub mod appeals;
+pub mod bounces;
 pub mod channels;
 pub mod compose;
 pub mod deliveries;
@@ -85,8 +86,10 @@ pub async fn run_with(
         telegram_lease: sender.as_ref().map(|s| s.lease.clone()),
         templates: render::templates(),
         campaigns: Default::default(),
+        preloaded: Default::default(),
     });
     let mut tasks = JoinSet::new();
+    bounces::spawn(&infra, keys.clone(), &mut tasks, &shutdown).await?;
     letters::spawn(&infra, keys, email, &mut tasks, &shutdown);
     if let Some(sender) = sender {
         let (db, shutdown) = (infra.db.clone(), shutdown.clone());

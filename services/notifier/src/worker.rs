@@ -31,7 +31,14 @@ pub struct Worker {
     pub templates: Arc<Environment<'static>>,
     /// Campaigns by occurrence, briefly cached.
     pub campaigns: crate::compose::campaign::Cache,
+    /// The contacts of the chunk being sent, loaded in one query.
+    pub preloaded: crate::compose::subscriber::Preloaded,
 }
+
+/// Rows per chunk: one contacts query and one outcome statement each. Also
+/// the bound on duplicates after a crash: at most one chunk per notifier
+/// can have been sent and not yet recorded.
+pub const CHUNK: usize = 64;
 
 /// Kinds that spend the global confirmation-email budget.
 const CONFIRMATIONS: &[&str] = &["confirmation", "signature_confirmation"];
@@ -90,47 +97,59 @@ impl Worker {
         Ok(())
     }
 
-    /// Sends a claimed batch with bounded concurrency.
+    /// Sends a claimed batch in chunks of [`CHUNK`]: one query loads a
+    /// chunk's contacts, its messages go out with bounded concurrency (over
+    /// the SMTP pool's connections), and one statement records every
+    /// outcome of the chunk. No transaction is open while sending.
     pub async fn process(self: Arc<Self>, rows: Vec<Claimed>, shutdown: &CancellationToken) {
-        let concurrency = self.config().notifier.concurrency;
-        futures::stream::iter(rows)
-            .for_each_concurrent(concurrency, |row| {
-                let me = self.clone();
-                let shutdown = shutdown.clone();
-                async move {
-                    if shutdown.is_cancelled() {
-                        if let Err(e) = deliveries::release(&me.infra.db, row.id).await {
-                            tracing::warn!(delivery_id = %row.id, error = %e, "cannot release delivery");
-                        }
-                        return;
-                    }
-                    me.deliver(row).await;
+        let concurrency = self.config().notifier.concurrency.max(1);
+        for chunk in rows.chunks(CHUNK) {
+            if shutdown.is_cancelled() {
+                let ids: Vec<uuid::Uuid> = chunk.iter().map(|r| r.id).collect();
+                if let Err(e) = deliveries::release_many(&self.infra.db, &ids).await {
+                    tracing::warn!(error = %e, "cannot release deliveries; their lease will expire");
                 }
-            })
-            .await;
+                continue;
+            }
+            self.preloaded.fill(&self, chunk).await;
+            let updates: Vec<deliveries::Update> = futures::stream::iter(chunk.iter().cloned())
+                .map(|row| {
+                    let me = self.clone();
+                    async move { me.deliver(row).await }
+                })
+                .buffer_unordered(concurrency)
+                .filter_map(|u| async move { u })
+                .collect()
+                .await;
+            self.preloaded.clear();
+            if let Err(e) = deliveries::record_many(&self.infra.db, &updates).await {
+                // The rows stay `sending`; their lease expires and another
+                // pass sends them again: at-least-once, bounded by a chunk.
+                tracing::error!(error = %e, rows = updates.len(), "cannot record the outcomes");
+            }
+        }
     }
 
+    /// Tries one row; the outcome to record (`None`: already recorded, as
+    /// a deferral is).
     #[tracing::instrument(skip_all, fields(delivery_id = %row.id, kind = %row.kind, attempt = row.attempts))]
-    async fn deliver(&self, row: Claimed) {
+    async fn deliver(&self, row: Claimed) -> Option<deliveries::Update> {
         if CONFIRMATIONS.contains(&row.kind.as_str()) && !self.within_email_budget(&row).await {
-            return;
+            return None;
         }
         let outcome = self.attempt(&row).await;
         let db = &self.infra.db;
         let channel = row.channel.clone();
-        let (label, result) = match outcome {
+        let (label, update) = match outcome {
             Outcome::Sent { id, reply } => {
-                tracing::info!("sent");
-                (
-                    "sent",
-                    deliveries::mark_sent(db, row.id, id.as_deref(), &reply).await,
-                )
+                tracing::debug!("sent");
+                ("sent", deliveries::Update::sent(row.id, id, reply))
             }
             Outcome::Skipped(reason) => {
                 tracing::info!(reason, "skipped");
                 (
                     "skipped",
-                    deliveries::mark_final(db, row.id, "skipped", reason).await,
+                    deliveries::Update::last(row.id, "skipped", reason),
                 )
             }
             Outcome::Failed { reason, suppress } => {
@@ -148,7 +167,7 @@ impl Worker {
                 }
                 (
                     "failed",
-                    deliveries::mark_final(db, row.id, "failed", &reason).await,
+                    deliveries::Update::last(row.id, "failed", &reason),
                 )
             }
             Outcome::Retry(err) => {
@@ -158,7 +177,7 @@ impl Worker {
                     let reason = format!("gave up after {} attempts: {err}", row.attempts);
                     (
                         "failed",
-                        deliveries::mark_final(db, row.id, "failed", &reason).await,
+                        deliveries::Update::last(row.id, "failed", &reason),
                     )
                 } else {
                     let delay = match &err {
@@ -172,17 +191,14 @@ impl Worker {
                     let at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
                     (
                         "retry",
-                        deliveries::mark_retry(db, row.id, at, &err.to_string()).await,
+                        deliveries::Update::retry(row.id, at, &err.to_string()),
                     )
                 }
             }
         };
         metrics::counter!("nasvyazi_deliveries_total", "kind" => row.kind.clone(), "channel" => channel, "outcome" => label)
             .increment(1);
-        if let Err(e) = result {
-            // The lease expires and another worker retries: at-least-once.
-            tracing::error!(error = %e, "cannot record the outcome");
-        }
+        Some(update)
     }
 
     /// Spends one of `limits.confirmation_emails_per_hour` (shared by every

@@ -125,6 +125,7 @@ pub enum RenderError {
 fn env() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_keep_trailing_newline(true);
+    crate::template_limits::limit(&mut env);
     env
 }
 
@@ -138,9 +139,32 @@ pub fn check(templates: &LetterTemplates) -> Result<(), String> {
         for src in [&t.subject, &t.body].into_iter().flatten() {
             env.template_from_str(src)
                 .map_err(|e| format!("template syntax ({lang}): {e}"))?;
+            crate::template_limits::check(src, &stand_in())
+                .map_err(|limit| format!("template ({lang}): {limit}"))?;
         }
     }
     Ok(())
+}
+
+/// Stand-in values for the check at save time.
+fn stand_in() -> Value {
+    let signer = SignerCtx {
+        name: "Name".into(),
+        city: "City".into(),
+        note: "Note".into(),
+    };
+    Value::from_serialize(LetterContext {
+        org: "Organisation".into(),
+        letter: "Letter".into(),
+        official: OfficialCtx {
+            name: "Official".into(),
+            position: "Position".into(),
+            organisation: "Organisation".into(),
+        },
+        signer: Some(signer.clone()),
+        signatories: vec![signer; 3],
+        count: 3,
+    })
 }
 
 /// Renders the letter in `lang` (the official's language).
@@ -155,8 +179,12 @@ pub fn render(
     let env = env();
     let value = Value::from_serialize(ctx);
     let run = |src: &str| {
-        env.render_str(src, &value)
-            .map_err(|e| RenderError::Template(e.to_string()))
+        crate::template_limits::render(&env, src, &value).map_err(|e| {
+            RenderError::Template(match crate::template_limits::limit_of(&e) {
+                Some(limit) => limit.to_string(),
+                None => e.to_string(),
+            })
+        })
     };
     let subject = run(subject_src)?
         .replace(['\r', '\n'], " ")

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream;
+use async_nats::jetstream::{self, consumer::pull};
 use nasvyazi_shared::Config;
 use nasvyazi_shared::nats::{self, Subjects};
 use nasvyazi_tests::cluster::NatsCluster;
@@ -30,7 +30,7 @@ async fn r3_streams_are_created_and_updated_by_concurrent_starters() {
             let (config, subjects) = (config.clone(), subjects.clone());
             tasks.spawn(async move {
                 let client = nats::connect(&config.nats, &format!("starter-{i}")).await?;
-                let js = jetstream::new(client);
+                let js = nats::jetstream(client);
                 nats::ensure_streams(&js, &subjects, &config.nats).await
             });
         }
@@ -40,7 +40,7 @@ async fn r3_streams_are_created_and_updated_by_concurrent_starters() {
         eprintln!("round {round}: {:?}", started.elapsed());
     }
     let client = nats::connect(&config.nats, "check").await.unwrap();
-    let js = jetstream::new(client);
+    let js = nats::jetstream(client);
     let info = js
         .get_stream(subjects.events_stream())
         .await
@@ -50,5 +50,30 @@ async fn r3_streams_are_created_and_updated_by_concurrent_starters() {
         .unwrap()
         .clone();
     assert_eq!(info.config.num_replicas, 3);
-    let _ = Duration::ZERO;
+
+    // Two replicas of a service creating the same durable consumer at once.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..3 {
+        let (config, subjects) = (config.clone(), subjects.clone());
+        tasks.spawn(async move {
+            let client = nats::connect(&config.nats, &format!("replica-{i}")).await?;
+            let js = nats::jetstream(client);
+            let stream = js.get_stream(subjects.events_stream()).await?;
+            nats::ensure_consumer(
+                &stream,
+                pull::Config {
+                    durable_name: Some("notifier-contact-pending".into()),
+                    filter_subject: subjects.event_type("contact.pending"),
+                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                    ack_wait: Duration::from_secs(5),
+                    max_deliver: 6,
+                    ..Default::default()
+                },
+            )
+            .await
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap().expect("ensure_consumer on the cluster");
+    }
 }

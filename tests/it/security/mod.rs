@@ -3,5 +3,8 @@
 //! before its fix and fails to now.
 
 pub mod agent;
+mod formulas;
+mod hashing;
 mod keys;
 mod second_factor;
+mod templates;

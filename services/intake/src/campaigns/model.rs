@@ -276,6 +276,9 @@ fn check_templates(t: &Templates) -> Result<(), Invalid> {
                 .map_err(|e| invalid("templates", format!("template syntax: {e}")))?;
         }
     }
+    // Run once with stand-in values: a template over the limits (a loop
+    // bomb, a huge output) is refused here, not at preview or send time.
+    nasvyazi_shared::campaigns::check_limits(t).map_err(|l| invalid("templates", l.to_string()))?;
     Ok(())
 }
 

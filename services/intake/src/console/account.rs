@@ -187,7 +187,9 @@ pub async fn password(
         )
         .await;
     }
-    let hash = tokio::task::spawn_blocking(move || users::hash_password(&new)).await??;
+    let hash = users::hash_bounded(new)
+        .await
+        .ok_or_else(|| anyhow::anyhow!("argon2: too many hashes waiting"))??;
     let mut tx = state.infra.db.begin().await?;
     sqlx::query("UPDATE console_users SET password_hash = $2, updated_at = now() WHERE id = $1")
         .bind(s.user.id)

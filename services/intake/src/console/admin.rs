@@ -290,6 +290,10 @@ pub async fn settings(State(state): State<AppState>, s: Session, uri: Uri) -> Pa
     )
     .fetch_one(&state.infra.db)
     .await?;
+    let (mail_checks, (bounce_rows, bounce_suppressed)) = (
+        super::mail_check::checks(c).await,
+        super::mail_check::bounces(&state.infra.db).await?,
+    );
     let email = minijinja::context! {
         transport => match c.email.transport { EmailTransport::Outbox => "outbox", EmailTransport::Smtp => "smtp" },
         from => &c.email.from,
@@ -319,6 +323,7 @@ pub async fn settings(State(state): State<AppState>, s: Session, uri: Uri) -> Pa
         "console/settings.html",
         minijinja::context! {
             email, telegram, bot, queued, failed_day,
+            mail_checks, bounce_rows, bounce_suppressed,
             organisation => minijinja::context! { name => &c.organisation.name, contact => &c.organisation.contact, public_url => &c.http.public_url },
             campaigns => &c.campaigns,
             appeals => minijinja::context! {

@@ -21,6 +21,7 @@ pub mod appeals;
 pub mod campaigns;
 pub mod dashboard;
 pub mod letters;
+pub mod mail_check;
 pub mod page;
 pub mod session;
 pub mod sign_in;

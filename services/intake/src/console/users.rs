@@ -87,14 +87,95 @@ pub fn decoy_hash() -> &'static str {
     DECOY.get_or_init(|| hash_password(&generate_password()).expect("argon2 hashes"))
 }
 
-/// Verifies on the blocking pool (argon2 is meant to be slow).
+/// argon2 runs (19 MiB each) at most one per core at a time, in this
+/// process; at most [`HASH_QUEUE`] more wait for a turn, and beyond that a
+/// request is refused without hashing. Without the bound, a hundred
+/// parallel sign-ins took the process from 249 MB to 1.9 GB. (One limit
+/// per process, as the CPU and the blocking pool are: a static.)
+struct Hashing {
+    running: tokio::sync::Semaphore,
+    waiting: tokio::sync::Semaphore,
+    /// The last hash's duration in microseconds: what an answer that skips
+    /// the hash (a locked account) waits instead, so it takes as long.
+    last_micros: std::sync::atomic::AtomicU64,
+    started: std::sync::atomic::AtomicU64,
+    peak: std::sync::atomic::AtomicUsize,
+    cores: usize,
+}
+
+/// Hashes waiting for a core, at most.
+pub const HASH_QUEUE: usize = 16;
+
+fn hashing() -> &'static Hashing {
+    static H: OnceLock<Hashing> = OnceLock::new();
+    H.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Hashing {
+            running: tokio::sync::Semaphore::new(cores),
+            waiting: tokio::sync::Semaphore::new(HASH_QUEUE),
+            last_micros: std::sync::atomic::AtomicU64::new(50_000),
+            started: Default::default(),
+            peak: Default::default(),
+            cores,
+        }
+    })
+}
+
+/// How many hashes this process has started, and the most that ever ran
+/// at once (what the tests read).
+pub fn hash_stats() -> (u64, usize) {
+    let h = hashing();
+    (
+        h.started.load(std::sync::atomic::Ordering::Relaxed),
+        h.peak.load(std::sync::atomic::Ordering::Relaxed),
+    )
+}
+
+/// Runs `f` (an argon2 hash) on the blocking pool under the bound; `None`
+/// when too many are waiting already.
+pub async fn bounded<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let h = hashing();
+    let queued = h.waiting.try_acquire().ok()?;
+    let running = h.running.acquire().await.ok()?;
+    drop(queued);
+    use std::sync::atomic::Ordering::Relaxed;
+    h.started.fetch_add(1, Relaxed);
+    h.peak
+        .fetch_max(h.cores - h.running.available_permits(), Relaxed);
+    let started = std::time::Instant::now();
+    let out = tokio::task::spawn_blocking(f).await.ok();
+    h.last_micros.store(
+        started.elapsed().as_micros().min(u64::MAX as u128) as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    drop(running);
+    out
+}
+
+/// Waits about as long as a hash takes, without hashing (a locked account
+/// costs no memory or CPU, and answers no faster than an open one).
+pub async fn hash_delay() {
+    let micros = hashing()
+        .last_micros
+        .load(std::sync::atomic::Ordering::Relaxed);
+    tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
+}
+
+/// Verifies under the hashing bound (argon2 is meant to be slow). Unknown
+/// addresses are checked against a decoy hash, so they take as long. Busy
+/// (too many waiting) counts as a mismatch.
 pub async fn verify_blocking(hash: Option<String>, password: Zeroizing<String>) -> bool {
     let real = hash.is_some();
     let hash = hash.unwrap_or_else(|| decoy_hash().to_string());
-    let ok = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
+    let ok = bounded(move || verify_password(&hash, &password))
         .await
         .unwrap_or(false);
     ok && real
+}
+
+/// Hashes a new password under the hashing bound; `None` when busy.
+pub async fn hash_bounded(password: Zeroizing<String>) -> Option<anyhow::Result<String>> {
+    bounded(move || hash_password(&password)).await
 }
 
 /// A generated password: 16 characters that cannot be mistaken for one
@@ -145,10 +226,11 @@ pub async fn create(
         return Ok(Err(Refused::Duplicate));
     }
     let hash = match password {
-        Some(p) => {
-            let p = Zeroizing::new(p.to_string());
-            Some(tokio::task::spawn_blocking(move || hash_password(&p)).await??)
-        }
+        Some(p) => Some(
+            hash_bounded(Zeroizing::new(p.to_string()))
+                .await
+                .ok_or_else(|| anyhow::anyhow!("argon2: too many hashes waiting"))??,
+        ),
         None => None,
     };
     let id = Uuid::now_v7();

@@ -4,6 +4,7 @@
 //! records, and the organisers' resolutions of unknown letters (recorded
 //! here, applied by the notifier, audited).
 
+use nasvyazi_shared::csv_cell;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -229,7 +230,9 @@ pub async fn report_csv(
                 .map(|s| (s.name.clone(), s.city.clone()))
                 .unwrap_or_else(|| ("(withdrawn)".into(), String::new()))
         };
-        w.write_record([
+        // Names come from the public (a signer may be called
+        // `=HYPERLINK(...)`): every cell neutralised.
+        let record = [
             id.to_string(),
             o.map(|o| o.name.clone()).unwrap_or_default(),
             o.map(|o| o.position.clone()).unwrap_or_default(),
@@ -241,7 +244,8 @@ pub async fn report_csv(
             sent_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
             message_id(letter.id, signer, official, from),
             reply.unwrap_or_default(),
-        ])?;
+        ];
+        w.write_record(record.iter().map(|c| csv_cell::neutralise(c).into_owned()))?;
     }
     w.into_inner()
         .map_err(|e| anyhow::anyhow!("CSV: {}", e.error()))

@@ -5,6 +5,7 @@
 //! stores nothing unless every row is good.
 
 use nasvyazi_shared::Config;
+use nasvyazi_shared::csv_cell;
 use nasvyazi_shared::letters::Official;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -109,6 +110,7 @@ pub fn parse(config: &Config, bytes: &[u8]) -> Result<Vec<Valid>, Vec<RowError>>
                 .iter()
                 .position(|h| h == col)
                 .and_then(|i| record.get(i))
+                .map(csv_cell::restore)
                 .unwrap_or("")
                 .to_string()
         };
@@ -164,17 +166,24 @@ pub fn export(officials: &[Official]) -> anyhow::Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(COLUMNS)?;
     for o in officials {
-        w.write_record([
-            o.id.to_string().as_str(),
-            &o.name,
-            &o.position,
-            &o.organisation,
-            o.email.expose(),
-            o.language.code(),
-            o.time_zone.name(),
-            &o.hours.to_string(),
-            &o.daily_cap.map(|c| c.to_string()).unwrap_or_default(),
-        ])?;
+        // Every cell neutralised (no live formula in a spreadsheet); the
+        // import restores them exactly.
+        w.write_record(
+            [
+                o.id.to_string().as_str(),
+                &o.name,
+                &o.position,
+                &o.organisation,
+                o.email.expose(),
+                o.language.code(),
+                o.time_zone.name(),
+                &o.hours.to_string(),
+                &o.daily_cap.map(|c| c.to_string()).unwrap_or_default(),
+            ]
+            .map(csv_cell::neutralise)
+            .iter()
+            .map(|c| c.as_ref()),
+        )?;
     }
     w.into_inner()
         .map_err(|e| anyhow::anyhow!("CSV: {}", e.error()))

@@ -334,15 +334,24 @@ pub(crate) async fn render_preview(
         forget_url: Some(format!("{base}/forget/PREVIEW")),
     };
     let render_err = |e: campaigns::RenderError| ApiError::validation(e.to_string());
+    let limit_err =
+        |e: nasvyazi_shared::template_limits::Limit| ApiError::validation(e.to_string());
     let mut out = Preview {
         language,
         email: None,
         telegram: None,
     };
+    // Organisers' templates render off the async threads, under the
+    // limits (fuel, output size) and a timeout.
+    let templates = c.templates.clone();
     match channel {
         "email" => {
-            out.email =
-                Some(campaigns::render_email(&c.templates, language, &ctx).map_err(render_err)?)
+            let r = nasvyazi_shared::template_limits::render_blocking(move || {
+                campaigns::render_email(&templates, language, &ctx)
+            })
+            .await
+            .map_err(limit_err)?;
+            out.email = Some(r.map_err(render_err)?)
         }
         "telegram" | "telegram_channel" => {
             let ctx = Context {
@@ -350,8 +359,12 @@ pub(crate) async fn render_preview(
                 forget_url: None,
                 ..ctx
             };
-            out.telegram =
-                Some(campaigns::render_telegram(&c.templates, language, &ctx).map_err(render_err)?)
+            let r = nasvyazi_shared::template_limits::render_blocking(move || {
+                campaigns::render_telegram(&templates, language, &ctx)
+            })
+            .await
+            .map_err(limit_err)?;
+            out.telegram = Some(r.map_err(render_err)?)
         }
         _ => {
             return Err(ApiError::validation(

@@ -1,8 +1,8 @@
 //! `/api/v1/admin/letters` (role organiser or admin, every change audited):
 //! letter campaigns, their preview for any official and signer, approval,
 //! closing and cancelling, progress per official, the CSV report, and the
-//! resolution of letters whose fate is unknown. Also every letters route
-//! (pages, officials) and their OpenAPI part, merged by `routes::router`.
+//! resolution of letters whose fate is unknown. Also the officials routes
+//! and their OpenAPI part, merged by `routes::staff_router`.
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -31,25 +31,8 @@ use crate::letters::{self as domain, Conflict, Letter, LetterInput, Step};
 const ROLES: &[Role] = &[Role::Organiser];
 type E = nasvyazi_shared::error::ErrorBody;
 
-/// The public letters pages (sign, confirm, withdraw).
-pub fn pages() -> Router<AppState> {
-    use crate::pages::letters as page;
-    Router::new()
-        .route(
-            "/letters/{slug}",
-            get(page::sign_form).post(page::sign_submit),
-        )
-        .route(
-            "/letters/confirm/{token}",
-            get(page::confirm_page).post(page::confirm_submit),
-        )
-        .route(
-            "/letters/withdraw/{token}",
-            get(page::withdraw_page).post(page::withdraw_submit),
-        )
-}
-
-/// The letters admin API and officials (console listener).
+/// The letters admin API and officials (the staff listener; the public
+/// letters pages are in `routes::public_router`).
 pub fn routes() -> Router<AppState> {
     use super::admin_officials as officials;
     let big = || axum::extract::DefaultBodyLimit::max(1024 * 1024);

@@ -10,7 +10,7 @@ pub mod regions;
 pub mod subscriptions;
 
 use axum::Router;
-use axum::routing::{delete, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 
 use crate::pages::{self, subscribe as page};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -21,35 +21,82 @@ use crate::AppState;
 /// What the public listener serves: pages, the public JSON API and the
 /// Telegram webhook. Nothing under `/admin` or `/api/v1/admin`.
 pub fn public_router(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(page::home))
-        .route("/static/site.css", get(pages::stylesheet))
-        .route(
+    public_routes()
+        .into_iter()
+        .fold(Router::new(), |r, (path, methods)| r.route(path, methods))
+        .with_state(state)
+}
+
+/// Every public path (what a test walks to check the security headers).
+pub fn public_paths() -> Vec<&'static str> {
+    public_routes().into_iter().map(|(path, _)| path).collect()
+}
+
+/// The public routes as a table: the router is built from it, so the list
+/// of paths can never miss one.
+fn public_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    use crate::pages::{appeal as form, letters as letter};
+    use axum::extract::DefaultBodyLimit;
+    // Appeal bodies may be larger than the default limit (10,000 Cyrillic
+    // characters, percent-encoded).
+    let limit = || DefaultBodyLimit::max(256 * 1024);
+    vec![
+        ("/", get(page::home)),
+        ("/static/site.css", get(pages::stylesheet)),
+        (
             "/subscribe",
             get(page::subscribe_form).post(page::subscribe_submit),
-        )
-        .route(
+        ),
+        (
             "/confirm/{token}",
             get(page::confirm_page).post(page::confirm_submit),
-        )
-        .route(
+        ),
+        (
             "/u/{token}",
             get(page::unsubscribe_page).post(page::unsubscribe_submit),
-        )
-        .route(
+        ),
+        (
             "/forget/{token}",
             get(page::unsubscribe_page).post(page::forget_submit),
-        )
-        .route("/api/v1/regions", get(regions::list))
-        .route("/api/v1/topics", get(subscriptions::list_topics))
-        .route(
+        ),
+        ("/api/v1/regions", get(regions::list)),
+        ("/api/v1/topics", get(subscriptions::list_topics)),
+        (
             crate::telegram::webhook::PATH,
             post(crate::telegram::webhook::receive),
-        )
-        .route("/api/v1/subscriptions", post(subscriptions::create))
-        .merge(appeal_routes())
-        .merge(admin_letters::pages())
-        .with_state(state)
+        ),
+        ("/api/v1/subscriptions", post(subscriptions::create)),
+        (
+            "/appeal",
+            get(form::appeal_form)
+                .post(form::appeal_submit)
+                .layer(limit()),
+        ),
+        (
+            "/appeal/status",
+            get(form::status_form).post(form::status_submit),
+        ),
+        ("/appeal/status/add", post(form::add_submit).layer(limit())),
+        ("/api/v1/appeals", post(appeals::create).layer(limit())),
+        ("/api/v1/appeals/status", post(appeals::status)),
+        (
+            "/api/v1/appeals/information",
+            post(appeals::add_information).layer(limit()),
+        ),
+        ("/api/v1/sites", get(appeals::list_sites)),
+        (
+            "/letters/{slug}",
+            get(letter::sign_form).post(letter::sign_submit),
+        ),
+        (
+            "/letters/confirm/{token}",
+            get(letter::confirm_page).post(letter::confirm_submit),
+        ),
+        (
+            "/letters/withdraw/{token}",
+            get(letter::withdraw_page).post(letter::withdraw_submit),
+        ),
+    ]
 }
 
 /// The admin API, served on the console listener only.
@@ -110,33 +157,6 @@ pub fn staff_router(state: AppState) -> Router {
             get(admin_campaigns::days).post(admin_campaigns::add_day),
         )
         .with_state(state)
-}
-
-/// Appeals: pages and public API. Appeal bodies may be larger
-/// than the default limit (10,000 Cyrillic characters, percent-encoded).
-fn appeal_routes() -> Router<AppState> {
-    use crate::pages::appeal as form;
-    use axum::extract::DefaultBodyLimit;
-    let limit = || DefaultBodyLimit::max(256 * 1024);
-    Router::new()
-        .route(
-            "/appeal",
-            get(form::appeal_form)
-                .post(form::appeal_submit)
-                .layer(limit()),
-        )
-        .route(
-            "/appeal/status",
-            get(form::status_form).post(form::status_submit),
-        )
-        .route("/appeal/status/add", post(form::add_submit).layer(limit()))
-        .route("/api/v1/appeals", post(appeals::create).layer(limit()))
-        .route("/api/v1/appeals/status", post(appeals::status))
-        .route(
-            "/api/v1/appeals/information",
-            post(appeals::add_information).layer(limit()),
-        )
-        .route("/api/v1/sites", get(appeals::list_sites))
 }
 
 /// Appeals: the caseworkers' API.

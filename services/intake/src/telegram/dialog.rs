@@ -1,6 +1,7 @@
 //! The conversation: `/start [code]` -> language buttons -> topic buttons ->
 //! "done" makes the chat an active contact; `/stop` unsubscribes; `/lang`
-//! changes the language; `/help` tells who we are. A chat that blocks the
+//! changes the language; `/forget` erases the chat's contact (crypto-
+//! shredding); `/help` tells who we are. A chat that blocks the
 //! bot is unsubscribed (Telegram tells us with a my_chat_member update).
 //!
 //! Only private chats are spoken to: the bot may sit in the staff group,
@@ -160,6 +161,19 @@ pub async fn apply(
                 c => {
                     let lang = c.map_or(hint.unwrap_or(Lang::Ru), |c| c.lang());
                     vec![send(chat, t(lang, "telegram.not_subscribed"), None)]
+                }
+            },
+            // Erasure on request: the row and its data key go (crypto-
+            // shredding); the audit says that it happened, never whom.
+            "forget" => match contact(tx, bot, chat).await? {
+                Some(c) => {
+                    crate::subscriptions::erase(tx, c.id).await?;
+                    crate::subscriptions::audit_erasure(tx, "telegram").await?;
+                    vec![send(chat, t(c.lang(), "telegram.forgotten"), None)]
+                }
+                None => {
+                    let lang = hint.unwrap_or(Lang::Ru);
+                    vec![send(chat, t(lang, "telegram.nothing_to_forget"), None)]
                 }
             },
             "lang" => match contact(tx, bot, chat).await? {

@@ -22,6 +22,63 @@ use crate::worker::Worker;
 pub struct Loaded {
     pub campaign: Campaign,
     pub days: Vec<nasvyazi_shared::schedule::AwarenessDay>,
+    /// The email rendered once per language (`None`: render per recipient).
+    pub shared: Mutex<HashMap<Lang, Option<Arc<campaigns::SharedEmail>>>>,
+    /// The Telegram text rendered once per language (it has no
+    /// per-recipient values).
+    pub telegram: Mutex<HashMap<Lang, String>>,
+}
+
+impl Loaded {
+    pub fn new(campaign: Campaign, days: Vec<nasvyazi_shared::schedule::AwarenessDay>) -> Self {
+        Loaded {
+            campaign,
+            days,
+            shared: Mutex::default(),
+            telegram: Mutex::default(),
+        }
+    }
+}
+
+/// The occurrence's Telegram text in `lang`, rendered once.
+fn shared_telegram(worker: &Worker, loaded: &Loaded, lang: Lang) -> Result<String, NotReady> {
+    if let Some(html) = loaded.telegram.lock().expect("telegram lock").get(&lang) {
+        return Ok(html.clone());
+    }
+    let html = campaigns::render_telegram(
+        &loaded.campaign.templates,
+        lang,
+        &context(worker, loaded, lang, None),
+    )
+    .map_err(render_failed)?;
+    loaded
+        .telegram
+        .lock()
+        .expect("telegram lock")
+        .insert(lang, html.clone());
+    Ok(html)
+}
+
+/// The occurrence's email in `lang`, rendered once and shared by every
+/// recipient of that language while the campaign stays cached.
+fn shared_email(
+    worker: &Worker,
+    loaded: &Loaded,
+    lang: Lang,
+) -> Result<Option<Arc<campaigns::SharedEmail>>, NotReady> {
+    if let Some(s) = loaded.shared.lock().expect("shared lock").get(&lang) {
+        return Ok(s.clone());
+    }
+    let ctx = context(worker, loaded, lang, None);
+    let shared = campaigns::SharedEmail::render(&loaded.campaign.templates, lang, &ctx)
+        .map_err(render_failed)?
+        .map(Arc::new);
+    loaded
+        .shared
+        .lock()
+        .expect("shared lock")
+        .insert(lang, shared.clone());
+    Ok(shared)
 }
 
 /// Campaigns by occurrence, kept a few seconds (so a cancel or an edit
@@ -54,10 +111,7 @@ impl Cache {
         let Some(campaign) = Campaign::load(db, campaign_id).await? else {
             return Ok(None);
         };
-        let loaded = Arc::new(Loaded {
-            campaign,
-            days: campaigns::calendar(db).await?,
-        });
+        let loaded = Arc::new(Loaded::new(campaign, campaigns::calendar(db).await?));
         let mut map = self.0.lock().expect("cache lock");
         if map.len() > 1000 {
             map.retain(|_, (at, _)| at.elapsed() < TTL);
@@ -103,9 +157,14 @@ pub fn email(
 ) -> Result<EmailMessage, NotReady> {
     let config = worker.config();
     let links = unsubscribe_token.map(|t| SubscriberLinks::new(config, t, lang));
-    let ctx = context(worker, loaded, lang, links.as_ref());
-    let rendered =
-        campaigns::render_email(&loaded.campaign.templates, lang, &ctx).map_err(render_failed)?;
+    let rendered = match (&links, shared_email(worker, loaded, lang)?) {
+        (Some(l), Some(shared)) => shared.personalise(&l.unsubscribe_url, &l.forget_url),
+        _ => {
+            let ctx = context(worker, loaded, lang, links.as_ref());
+            campaigns::render_email(&loaded.campaign.templates, lang, &ctx)
+                .map_err(render_failed)?
+        }
+    };
     Ok(EmailMessage {
         to,
         from: config.email.from.clone(),
@@ -185,12 +244,7 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
             }
             let lang = contact.language;
             let message = if contact.channel == "telegram" {
-                let html = campaigns::render_telegram(
-                    &loaded.campaign.templates,
-                    lang,
-                    &context(worker, &loaded, lang, None),
-                )
-                .map_err(render_failed)?;
+                let html = shared_telegram(worker, &loaded, lang)?;
                 Outgoing::Telegram(TelegramMessage {
                     chat: contact.address.clone(),
                     html,
@@ -243,10 +297,7 @@ pub async fn prepare_test(worker: &Worker, row: &Claimed) -> Result<Prepared, No
     let Some(campaign) = Campaign::load(db, campaign_id).await? else {
         return Err(NotReady::Skip("campaign deleted"));
     };
-    let loaded = Loaded {
-        campaign,
-        days: campaigns::calendar(db).await?,
-    };
+    let loaded = Loaded::new(campaign, campaigns::calendar(db).await?);
     let lang = Lang::parse(&language).unwrap_or(Lang::Ru);
     let message = if channel == "telegram" {
         let html = campaigns::render_telegram(

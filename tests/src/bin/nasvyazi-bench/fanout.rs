@@ -35,8 +35,13 @@ pub async fn run() -> anyhow::Result<Results> {
                  $2, '00:00', '00:00')",
     )
     .bind(campaign_id)
+    // The same subject, text and HTML as the SMTP section's sample message,
+    // so smtp-source's reference below sends messages of the same size.
     .bind(serde_json::json!({"ru": {"email_subject": "Международный день информирования о передозировках",
-        "email_text": "Сегодня мы вспоминаем тех, кого потеряли.\n\nОтписаться: {{ unsubscribe_url }}"}}))
+        "email_text": format!("{}\n\nОтписаться: {{{{ unsubscribe_url }}}}",
+            "Сегодня мы вспоминаем тех, кого потеряли, и требуем доступа к налоксону. ".repeat(12)),
+        "email_html": format!("<p>{}</p><p><a href=\"{{{{ unsubscribe_url }}}}\">Отписаться</a></p>",
+            "Сегодня мы вспоминаем тех, кого потеряли. ".repeat(12))}}))
     .execute(&db.pool)
     .await?;
     let campaign = Campaign::load(&db.pool, campaign_id)
@@ -131,6 +136,7 @@ pub async fn run() -> anyhow::Result<Results> {
     .await?;
     let mut peak = 0.0f64;
     let mut expanded_at = None;
+    let mut counters_at_expansion = None;
     loop {
         if let Some(m) = peak_rss_mib(pid) {
             peak = peak.max(m);
@@ -144,6 +150,7 @@ pub async fn run() -> anyhow::Result<Results> {
             .await?;
             if done {
                 expanded_at = Some(Instant::now());
+                counters_at_expansion = Some(Counters::read(&db, pid).await?);
             }
         } else if expanded_at.is_some_and(|t| t.elapsed() > Duration::from_secs(secs)) {
             break;
@@ -158,22 +165,81 @@ pub async fn run() -> anyhow::Result<Results> {
             .bind(occurrence)
             .fetch_one(&db.pool)
             .await?;
+    let counters_at_end = Counters::read(&db, pid).await?;
     stop(child).await;
     drop(sink);
     results.target(
         &format!("notifier peak RSS during the {n}-contact campaign"),
         peak,
         "MiB",
-        &format!("target < 150 MiB (fan-out, then {secs} s of sending)"),
-        peak < 150.0,
+        &format!("target < 50 MiB (fan-out, then {secs} s of sending)"),
+        peak < 50.0,
     );
-    if let Some(t) = expanded_at {
+    if let (Some(t), Some(before)) = (expanded_at, counters_at_expansion) {
         let sending = t.elapsed().as_secs_f64();
+        let rate = sent as f64 / sending.max(0.001);
+        let msgs = (sent as f64).max(1.0);
+        // The reference in the same run: smtp-source into the same kind of
+        // sink, the same connection count and message size.
+        match crate::smtp::sink_tools() {
+            Some((sink_bin, source_bin)) => {
+                let port = std::net::TcpListener::bind("127.0.0.1:0")?
+                    .local_addr()?
+                    .port();
+                let mut sink_proc = Command::new(&sink_bin)
+                    .args(crate::support::sink_args(port))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()?;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let size = nasvyazi_notifier::channels::mime::build(&crate::smtp::sample(0), None)
+                    .map(|m| m.formatted().len())
+                    .unwrap_or(4000);
+                let reference =
+                    crate::smtp::smtp_source_rate(&source_bin, port, 100_000, size)?;
+                let _ = sink_proc.kill();
+                let _ = sink_proc.wait();
+                results.ratio(
+                    "campaign email end to end (ledger -> contact -> render -> SMTP -> recorded), notifier",
+                    rate,
+                    "msg/s",
+                    &format!(
+                        "{sent} sent in {sending:.0} s, pool {c}; Postfix smtp-source -> smtp-sink, {c} connections, {size} bytes: {reference:.0} msg/s",
+                        c = crate::smtp::CONNECTIONS
+                    ),
+                    reference,
+                    "ratio >= 0.5",
+                    |r| r >= 0.5,
+                );
+            }
+            None => results.target(
+                "campaign email end to end (ledger -> contact -> render -> SMTP -> recorded), notifier",
+                rate,
+                "msg/s",
+                &format!("{sent} sent in {sending:.0} s; smtp-source not installed"),
+                true,
+            ),
+        }
+        let d = counters_at_end.since(&before);
         results.target(
-            "campaign email sent end to end (ledger -> render -> SMTP), notifier",
-            sent as f64 / sending.max(0.001),
-            "msg/s",
-            &format!("{sent} sent in {sending:.0} s, pool 4; information"),
+            "PostgreSQL transactions per campaign message (round trips, notifier's database)",
+            d.transactions / msgs,
+            "tx/msg",
+            "pg_stat_database xact_commit + xact_rollback while sending; information",
+            true,
+        );
+        results.target(
+            "notifier CPU per 1,000 campaign messages",
+            d.notifier_cpu / msgs * 1000.0,
+            "CPU s",
+            "utime + stime of the notifier process while sending; information",
+            true,
+        );
+        results.target(
+            "PostgreSQL CPU per 1,000 campaign messages",
+            d.postgres_cpu / msgs * 1000.0,
+            "CPU s",
+            "utime + stime of every postgres process while sending; information",
             true,
         );
     }
@@ -267,4 +333,61 @@ fn sink() -> anyhow::Result<(Sink, u16)> {
         let port = server.port();
         Ok((Sink::Ours(server), port))
     }
+}
+
+/// Counters read before and after the sending window.
+struct Counters {
+    transactions: f64,
+    notifier_cpu: f64,
+    postgres_cpu: f64,
+}
+
+impl Counters {
+    async fn read(db: &crate::support::BenchDb, notifier: u32) -> anyhow::Result<Counters> {
+        let tx: i64 = sqlx::query_scalar(
+            "SELECT (xact_commit + xact_rollback)::int8 FROM pg_stat_database WHERE datname = current_database()",
+        )
+        .fetch_one(&db.pool)
+        .await?;
+        Ok(Counters {
+            transactions: tx as f64,
+            notifier_cpu: cpu_seconds(notifier).unwrap_or(0.0),
+            postgres_cpu: postgres_cpu_seconds(),
+        })
+    }
+
+    fn since(&self, before: &Counters) -> Counters {
+        Counters {
+            transactions: self.transactions - before.transactions,
+            notifier_cpu: self.notifier_cpu - before.notifier_cpu,
+            postgres_cpu: self.postgres_cpu - before.postgres_cpu,
+        }
+    }
+}
+
+/// utime + stime of a process, in seconds (clock ticks of 100 Hz).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// CPU seconds of every `postgres` process on the machine (the server and
+/// its backends; the bench is the only client while it runs).
+fn postgres_cpu_seconds() -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .map(|c| c.trim() == "postgres")
+                .unwrap_or(false)
+        })
+        .filter_map(cpu_seconds)
+        .sum()
 }

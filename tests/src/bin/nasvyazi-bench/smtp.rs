@@ -16,7 +16,7 @@ use nasvyazi_tests::smtp::SmtpServer;
 
 use crate::results::Results;
 
-const CONNECTIONS: u32 = 4;
+pub const CONNECTIONS: u32 = 4;
 
 pub async fn run() -> anyhow::Result<Results> {
     let mut results = Results::child();
@@ -36,25 +36,7 @@ pub async fn run() -> anyhow::Result<Results> {
                 .spawn()?;
             tokio::time::sleep(Duration::from_millis(500)).await;
             // Reference: smtp-source, same size and connections.
-            let started = Instant::now();
-            let status = Command::new(&source)
-                .args([
-                    "-s",
-                    &CONNECTIONS.to_string(),
-                    "-l",
-                    &size.to_string(),
-                    "-m",
-                    &n_sink.to_string(),
-                    "-f",
-                    "noreply@forum.example.kz",
-                    "-t",
-                    "bench@example.kz",
-                    &format!("127.0.0.1:{port}"),
-                ])
-                .stdout(Stdio::null())
-                .status()?;
-            anyhow::ensure!(status.success(), "smtp-source failed");
-            let reference = n_sink as f64 / started.elapsed().as_secs_f64();
+            let reference = smtp_source_rate(&source, port, n_sink, size)?;
             let ours = adapter_rate(&format!("smtp://127.0.0.1:{port}"), n_sink, None).await?;
             let _ = sink_proc.kill();
             let _ = sink_proc.wait();
@@ -87,7 +69,31 @@ pub async fn run() -> anyhow::Result<Results> {
     Ok(results)
 }
 
-fn sink_tools() -> Option<(String, String)> {
+/// Postfix's smtp-source into `port`: messages per second with
+/// [`CONNECTIONS`] connections, `n` messages of `size` bytes.
+pub fn smtp_source_rate(source: &str, port: u16, n: usize, size: usize) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let status = Command::new(source)
+        .args([
+            "-s",
+            &CONNECTIONS.to_string(),
+            "-l",
+            &size.to_string(),
+            "-m",
+            &n.to_string(),
+            "-f",
+            "noreply@forum.example.kz",
+            "-t",
+            "bench@example.kz",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(Stdio::null())
+        .status()?;
+    anyhow::ensure!(status.success(), "smtp-source failed");
+    Ok(n as f64 / started.elapsed().as_secs_f64())
+}
+
+pub fn sink_tools() -> Option<(String, String)> {
     for dir in ["/usr/sbin", "/usr/lib/postfix/sbin", "/usr/local/sbin"] {
         let (a, b) = (format!("{dir}/smtp-sink"), format!("{dir}/smtp-source"));
         if std::path::Path::new(&a).exists() && std::path::Path::new(&b).exists() {
