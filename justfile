@@ -25,6 +25,13 @@ test: prepare
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
+# The chaos tests (tests/it/chaos) at full size: real processes, a private
+# three-node NATS cluster and PostgreSQL, kills and restarts.
+chaos: prepare
+    cargo build -p nasvyazi-cli --bin nasvyazi
+    . .data/env && NASVYAZI_CHAOS_FULL=1 cargo nextest run -p nasvyazi-tests \
+        --no-fail-fast --test-threads 1 --success-output final -E 'test(/chaos::/)'
+
 # Run all services in one process with your configuration (NASVYAZI_CONFIG or env).
 up:
     cargo run --release -p nasvyazi-cli -- up
@@ -39,7 +46,7 @@ lint:
     cargo clippy --workspace --all-targets -- -D warnings
 
 # Benchmarks against references measured in the same run; writes
-# target/bench/results.json. Sections: smtp scheduler fanout (and telegram);
+# target/bench/results.json. Sections: smtp scheduler fanout intake (and telegram);
 # e.g. `just bench smtp`.
 bench *sections: prepare
     bash deploy/dev/bench-tools.sh

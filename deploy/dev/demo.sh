@@ -48,19 +48,19 @@ cat <<MSG
 
   nasvyazi demo
   -------------
-  Public site     http://127.0.0.1:8080/
-  Console         http://127.0.0.1:8080/admin  (organisers' console; works on a phone)
+  Public site     http://127.0.0.1:8080/  (the public listener: no /admin, no admin API, no /metrics)
+  Console         http://127.0.0.1:8083/admin  (its own listener, console.listen; works on a phone)
     sign in as    $admin_email
     password      $admin_password
                   (or "send me a link": the email lands in .data/outbox/)
   Regions (API)   http://127.0.0.1:8080/api/v1/regions
-  OpenAPI         http://127.0.0.1:8080/api/openapi.json
+  OpenAPI         http://127.0.0.1:8083/api/openapi.json
   Ready?          curl http://127.0.0.1:8080/readyz
   Admin token     $token
-                  curl -H "Authorization: Bearer $token" http://127.0.0.1:8080/api/v1/admin/whoami
-  Metrics         http://127.0.0.1:8080/metrics  (scheduler :8081, notifier :8082)
+                  curl -H "Authorization: Bearer $token" http://127.0.0.1:8083/api/v1/admin/whoami
+  Metrics         http://127.0.0.1:8083/metrics  (scheduler :8081, notifier :8082)
   Appeals         http://127.0.0.1:8080/appeal  (staff alert: .data/outbox/, and the staff chat below)
-                  curl -H "Authorization: Bearer $token" http://127.0.0.1:8080/api/v1/admin/appeals
+                  curl -H "Authorization: Bearer $token" http://127.0.0.1:8083/api/v1/admin/appeals
   Letters         $bin officials import FILE.csv, then a letter (README: "Letters to officials");
                   signing page /letters/{slug}; letters land in .data/outbox/ in office hours
 

@@ -223,6 +223,87 @@ fn render(env: &Environment<'_>, src: &str, ctx: &Value) -> Result<String, Rende
     )
 }
 
+/// The first remote resource an email's HTML would load by itself when
+/// opened (an image, a style sheet, a background, a font), if any: each is
+/// a tracking pixel that tells whoever serves it the recipient's IP
+/// address. Links (`<a href>`) load nothing and are fine.
+pub fn remote_resource(html: &str) -> Option<String> {
+    let lower = html.to_ascii_lowercase();
+    let bytes = lower.as_bytes();
+    // Attributes and CSS that load something, each followed by `=` or `(`.
+    const LOADERS: &[&str] = &[
+        "src",
+        "srcset",
+        "background",
+        "poster",
+        "data",
+        "lowsrc",
+        "dynsrc",
+        "url",
+        "@import",
+        "xlink:href",
+    ];
+    let is_name =
+        |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b':' || b == b'@';
+    for loader in LOADERS {
+        let mut from = 0;
+        while let Some(i) = lower[from..].find(loader) {
+            let at = from + i;
+            from = at + loader.len();
+            if at > 0 && is_name(bytes[at - 1]) {
+                continue;
+            }
+            let mut j = at + loader.len();
+            if j < bytes.len() && is_name(bytes[j]) {
+                continue;
+            }
+            while j < bytes.len() && bytes[j].is_ascii_whitespace() {
+                j += 1;
+            }
+            if *loader == "@import" {
+                // `@import "https://..."` or `@import url(...)`.
+            } else if j < bytes.len() && (bytes[j] == b'=' || bytes[j] == b'(') {
+                j += 1;
+            } else {
+                continue;
+            }
+            while j < bytes.len()
+                && (bytes[j].is_ascii_whitespace() || bytes[j] == b'"' || bytes[j] == b'\'')
+            {
+                j += 1;
+            }
+            let rest = &lower[j..];
+            let rest = rest
+                .strip_prefix("url(")
+                .unwrap_or(rest)
+                .trim_start_matches(['"', '\'']);
+            if rest.starts_with("http:")
+                || rest.starts_with("https:")
+                || rest.starts_with("//")
+                || rest.starts_with("ftp:")
+            {
+                let end = html[at..]
+                    .char_indices()
+                    .nth(60)
+                    .map_or(html.len(), |(k, _)| at + k);
+                return Some(html[at..end].to_string());
+            }
+        }
+    }
+    // `<link rel=stylesheet href=...>` loads too.
+    let mut from = 0;
+    while let Some(i) = lower[from..].find("<link") {
+        let at = from + i;
+        let end = lower[at..].find('>').map_or(lower.len(), |e| at + e);
+        let tag = &lower[at..end];
+        if tag.contains("http:") || tag.contains("https:") || tag.contains("//") {
+            return Some(html[at..end.min(at + 60)].to_string());
+        }
+        from = end;
+    }
+    None
+}
+
 /// Runs every template of a campaign once with stand-in values under the
 /// limits (at save): `Err` says which limit a template goes over.
 pub fn check_limits(templates: &Templates) -> Result<(), crate::template_limits::Limit> {
@@ -316,6 +397,29 @@ pub fn render_telegram(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remote_resources_are_found_and_links_are_not() {
+        for bad in [
+            "<img src=\"https://t.example/p.gif\">",
+            "<img SRC = 'http://t.example/p.gif'>",
+            "<img src=//t.example/p.gif>",
+            "<td background=\"https://t.example/bg.png\">",
+            "<div style=\"background-image: url('https://t.example/x')\">",
+            "<style>@import \"https://t.example/s.css\";</style>",
+            "<link rel=stylesheet href=\"https://t.example/s.css\">",
+            "<img srcset=\"https://t.example/a.png 2x\">",
+        ] {
+            assert!(remote_resource(bad).is_some(), "{bad}");
+        }
+        for ok in [
+            "<p>Hello <a href=\"https://forum.example.kz/\">site</a></p>",
+            "<img src=\"cid:logo\">",
+            "<p>source: https://example.org</p>",
+        ] {
+            assert_eq!(remote_resource(ok), None, "{ok}");
+        }
+    }
 
     fn templates() -> Templates {
         let mut t = Templates::new();

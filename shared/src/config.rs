@@ -427,7 +427,7 @@ impl Config {
                 "must be an absolute http:// or https:// URL",
             ));
         }
-        if self.trusted_proxies().is_err() {
+        if self.trusted_proxies().is_none() {
             return Err(invalid(
                 "http.trusted_proxies",
                 "every entry must be a CIDR such as 10.0.0.0/8 or an address",
@@ -611,6 +611,21 @@ impl Config {
         for k in &self.crypto.previous_master_keys {
             check_key(k).map_err(|r| invalid("crypto.previous_master_keys", r))?;
         }
+        crate::email::dkim::DkimSigner::from_config(&self.email)
+            .map_err(|e| invalid(e.key, e.reason))?;
+        let rp = self.email.return_path.trim();
+        if !rp.is_empty() && (rp.matches("{token}").count() != 1 || !rp.contains('@')) {
+            return Err(invalid(
+                "email.return_path",
+                "must be an address with one {token}, e.g. bounce+{token}@bounces.example.org",
+            ));
+        }
+        if !self.bounces.listen.trim().is_empty() && rp.is_empty() {
+            return Err(invalid(
+                "bounces.listen",
+                "needs email.return_path, so that bounces come back to it",
+            ));
+        }
         Ok(())
     }
 
@@ -624,21 +639,38 @@ impl Config {
         self.http.public_url.trim_end_matches('/')
     }
 
+    /// The base for links in an answer to a request whose `Host` header is
+    /// `host`: the onion address when the request came through it (its
+    /// host matches `http.onion_url`'s), else the public one.
+    pub fn base_for_host(&self, host: Option<&str>) -> &str {
+        let onion = self
+            .http
+            .onion_url
+            .as_deref()
+            .map(|u| u.trim_end_matches('/'));
+        let onion_host = onion.and_then(|u| u.split_once("://")).map(|(_, h)| h);
+        match (onion, onion_host, host) {
+            (Some(onion), Some(oh), Some(h)) if h.eq_ignore_ascii_case(oh) => onion,
+            _ => self.public_base(),
+        }
+    }
+
     /// The console's base URL without a trailing slash.
     pub fn console_base(&self) -> &str {
         self.console.url.trim_end_matches('/')
     }
 
     /// `http.trusted_proxies` parsed (a bare address is a /32 or /128).
-    pub fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, ()> {
+    /// `None` if an entry is neither.
+    pub fn trusted_proxies(&self) -> Option<Vec<ipnet::IpNet>> {
         self.http
             .trusted_proxies
             .iter()
             .map(|s| {
                 let s = s.trim();
                 s.parse::<ipnet::IpNet>()
-                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                    .map_err(|_| ())
+                    .ok()
+                    .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
             })
             .collect()
     }
@@ -669,6 +701,34 @@ fn check_key(k: &SecretString) -> Result<(), &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_follow_the_onion_host() {
+        let c = Config::from_toml(
+            "[http]\npublic_url = \"https://forum.example.kz/\"\nonion_url = \"http://abcdef.onion/\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.base_for_host(Some("abcdef.onion")), "http://abcdef.onion");
+        assert_eq!(
+            c.base_for_host(Some("forum.example.kz")),
+            "https://forum.example.kz"
+        );
+        assert_eq!(c.base_for_host(None), "https://forum.example.kz");
+        let plain = Config::from_toml("").unwrap();
+        assert_eq!(
+            plain.base_for_host(Some("abcdef.onion")),
+            plain.public_base()
+        );
+        assert_eq!(plain.console.listen.port(), 8083);
+        assert!(plain.http.trusted_proxies.is_empty());
+        assert_eq!(plain.limits.confirmations_per_address_per_hour, 3);
+        assert_eq!(plain.limits.confirmation_emails_per_hour, 500);
+        assert_eq!(plain.limits.public_posts_per_minute, 20);
+        assert!(
+            Config::from_toml("[http]\ntrusted_proxies = [\"10.0.0.0/33\"]\n").is_err(),
+            "a bad CIDR is refused"
+        );
+    }
 
     #[test]
     fn defaults_load_and_validate() {

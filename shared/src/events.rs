@@ -48,6 +48,10 @@ pub enum Event {
     /// the contact, unsubscribes it.
     #[serde(rename = "contact.blocked")]
     ContactBlocked { contact_id: Uuid },
+    /// A recipient reported our email as spam (an ARF complaint came back
+    /// to the bounce listener); intake unsubscribes the contact.
+    #[serde(rename = "contact.complained")]
+    ContactComplained { contact_id: Uuid },
     #[serde(rename = "appeal.received")]
     AppealReceived { appeal_id: Uuid },
     #[serde(rename = "appeal.status_changed")]
@@ -98,6 +102,7 @@ impl Event {
             Event::ContactConfirmed { .. } => "contact.confirmed",
             Event::ContactUnsubscribed { .. } => "contact.unsubscribed",
             Event::ContactBlocked { .. } => "contact.blocked",
+            Event::ContactComplained { .. } => "contact.complained",
             Event::AppealReceived { .. } => "appeal.received",
             Event::AppealStatusChanged { .. } => "appeal.status_changed",
             Event::SignaturePending { .. } => "signature.pending",

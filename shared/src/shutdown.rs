@@ -114,7 +114,9 @@ where
     let mut delay = Duration::from_secs(1);
     loop {
         let started = tokio::time::Instant::now();
-        let outcome = tokio::spawn(start()).await;
+        // Aborted with us: dropping this future (a killed service, a
+        // test's crash) must stop the worker too, not leave it detached.
+        let outcome = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(start())).await;
         if shutdown.is_cancelled() {
             return Ok(());
         }
@@ -189,5 +191,38 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    /// A service killed where it stands (its task aborted) takes its
+    /// workers with it: none keeps running detached.
+    #[tokio::test]
+    async fn aborting_the_service_stops_its_workers() {
+        let ticks = Arc::new(AtomicU32::new(0));
+        let counter = ticks.clone();
+        let service = tokio::spawn(restarting(
+            "delivery-worker",
+            CancellationToken::new(),
+            move || {
+                let counter = counter.clone();
+                async move {
+                    loop {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
+            },
+        ));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        service.abort();
+        let _ = service.await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let after_kill = ticks.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(after_kill > 0);
+        assert_eq!(
+            ticks.load(Ordering::SeqCst),
+            after_kill,
+            "the worker outlived its service"
+        );
     }
 }

@@ -233,6 +233,11 @@ cluster {{
         }
     }
 
+    /// The index of the node named `name` (`n1` -> 0).
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.name == name)
+    }
+
     /// `kill -9` node `i`.
     pub fn kill(&mut self, i: usize) {
         self.nodes[i].kill();
@@ -862,6 +867,41 @@ filter = "info"
         .unwrap();
         tx.commit().await.unwrap();
         id
+    }
+
+    /// The name of the node leading stream `stream` (a cluster only).
+    pub async fn stream_leader(&self, stream: &str) -> Option<String> {
+        let client = nasvyazi_shared::nats::connect(&self.config.nats, "chaos-test")
+            .await
+            .ok()?;
+        let js = nasvyazi_shared::nats::jetstream(client);
+        let mut s = js.get_stream(stream).await.ok()?;
+        let info = s.info().await.ok()?;
+        info.cluster.as_ref().and_then(|c| c.leader.clone())
+    }
+
+    /// Subscribes `<tag><k>@example.kz` for k in `range` through process
+    /// `i`'s public API (topic `ost`, outside the campaigns here).
+    pub async fn subscribe(
+        &self,
+        i: usize,
+        tag: &str,
+        range: std::ops::Range<usize>,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        for k in range {
+            let email = format!("{tag}{k}@example.kz");
+            let r = self
+                .http
+                .post(self.intake_url(i, "/api/v1/subscriptions"))
+                .json(&serde_json::json!({ "email": email, "language": "ru", "topics": ["ost"] }))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "subscribe: {}", r.status());
+            out.push(email);
+        }
+        out
     }
 
     /// Deliveries not yet in a final state.

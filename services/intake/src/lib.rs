@@ -11,6 +11,7 @@
 pub mod appeals;
 pub mod auth;
 pub mod campaigns;
+pub mod complaints;
 pub mod console;
 pub mod letters;
 pub mod limits;
@@ -65,7 +66,7 @@ impl AppState {
                 infra
                     .config
                     .trusted_proxies()
-                    .map_err(|_| anyhow::anyhow!("http.trusted_proxies: not a list of CIDRs"))?,
+                    .ok_or_else(|| anyhow::anyhow!("http.trusted_proxies: not a list of CIDRs"))?,
             ),
             infra,
             keys,
@@ -104,8 +105,11 @@ pub fn public_router(state: AppState) -> Router {
 pub fn console_router(state: AppState) -> Router {
     let config = state.infra.config.clone();
     let openapi = routes::openapi();
+    // The console's pages use the public stylesheet too.
+    let site_css = Router::new().route("/static/site.css", axum::routing::get(pages::stylesheet));
     let app = routes::staff_router(state.clone())
         .merge(console::routes(state.clone()).with_state(state.clone()))
+        .merge(site_css)
         .merge(http::basics_router(state.infra.clone(), &openapi));
     http::with_layers(
         app,
@@ -151,6 +155,7 @@ pub async fn run_with(
     nasvyazi_shared::rewrap::check_all_open(&infra.db, &state.keys).await?;
     let mut tasks = JoinSet::new();
     telegram::spawn(&infra, state.telegram.clone(), &mut tasks, &shutdown);
+    tasks.spawn(complaints::runner(&infra).run(shutdown.clone()));
     tasks.spawn(http::serve(
         listeners.public,
         public_router(state.clone()),

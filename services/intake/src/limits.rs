@@ -54,7 +54,11 @@ fn client_ip(parts: &Parts, state: &AppState) -> IpAddr {
 /// database cannot answer, the request goes on: the global email budget
 /// still bounds what it can cost.
 pub async fn public_posts(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if req.method() != Method::POST || req.uri().path() == crate::telegram::webhook::PATH {
+    let path = req.uri().path();
+    if req.method() != Method::POST
+        || path == crate::telegram::webhook::PATH
+        || OWN_BUDGETS.contains(&path)
+    {
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
@@ -75,6 +79,44 @@ pub async fn public_posts(State(state): State<AppState>, req: Request, next: Nex
         Err(e) => {
             tracing::warn!(error = %e, "limits: cannot check the per-client budget; letting through");
             next.run(Request::from_parts(parts, body)).await
+        }
+    }
+}
+
+/// Public POSTs with budgets of their own (appeals: one for submitting, one
+/// for status look-ups, `appeals.rate_limit_per_minute` each), kept here
+/// like every other budget; the per-client budget does not count them.
+const OWN_BUDGETS: &[&str] = &[
+    "/appeal",
+    "/appeal/status",
+    "/appeal/status/add",
+    "/api/v1/appeals",
+    "/api/v1/appeals/status",
+    "/api/v1/appeals/information",
+];
+
+/// Spends one of the client's appeal budget for `purpose`: `Err(wait)`
+/// when it is spent. When the database cannot answer, the request goes on.
+pub async fn appeal_allowed(
+    state: &AppState,
+    purpose: crate::appeals::Purpose,
+    addr: IpAddr,
+) -> Result<(), std::time::Duration> {
+    let name = match purpose {
+        crate::appeals::Purpose::Submit => "appeal:submit",
+        crate::appeals::Purpose::Status => "appeal:status",
+    };
+    let key = limits::client_key(&state.keys, name, addr);
+    let budget = Budget::per_minute(state.infra.config.appeals.rate_limit_per_minute);
+    let verdict = match state.infra.db.acquire().await {
+        Ok(mut conn) => limits::take(&mut conn, &key, budget).await,
+        Err(e) => Err(e),
+    };
+    match verdict {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(error = %e, "limits: cannot check the appeal budget; letting through");
+            Ok(())
         }
     }
 }

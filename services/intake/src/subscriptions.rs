@@ -363,10 +363,55 @@ pub async fn erase_by_email(
     email: &EmailAddress,
     actor: &str,
 ) -> anyhow::Result<Option<Uuid>> {
-    let bi = keys.blind_index("email", &email.normalised());
+    erase_person(db, keys, &Person::Email(email.clone()), actor).await
+}
+
+/// A person as staff name them when they ask to be unsubscribed or erased:
+/// by their email address or by their Telegram chat (its numeric id).
+#[derive(Clone)]
+pub enum Person {
+    Email(EmailAddress),
+    Telegram(i64),
+}
+
+impl Person {
+    /// An email address, or a Telegram chat id (digits, maybe a `-`).
+    pub fn parse(input: &str) -> Option<Person> {
+        let input = input.trim();
+        if let Ok(chat) = input.parse::<i64>() {
+            return Some(Person::Telegram(chat));
+        }
+        EmailAddress::parse(input).ok().map(Person::Email)
+    }
+
+    /// (channel, blind index) of the person's contact row.
+    pub fn key(&self, keys: &Keyring) -> (&'static str, Vec<u8>) {
+        match self {
+            Person::Email(e) => ("email", keys.blind_index("email", &e.normalised())),
+            Person::Telegram(chat) => (
+                "telegram",
+                keys.blind_index(
+                    nasvyazi_shared::telegram::BLIND_INDEX_KIND,
+                    &chat.to_string(),
+                ),
+            ),
+        }
+    }
+}
+
+/// Erases a person's contact (crypto-shredding), audited as `actor`
+/// without saying whom. Returns the id if there was one.
+pub async fn erase_person(
+    db: &PgPool,
+    keys: &Keyring,
+    person: &Person,
+    actor: &str,
+) -> anyhow::Result<Option<Uuid>> {
+    let (channel, bi) = person.key(keys);
     let mut tx = db.begin().await?;
     let id: Option<Uuid> =
-        sqlx::query_scalar("SELECT id FROM contacts WHERE channel = 'email' AND blind_index = $1")
+        sqlx::query_scalar("SELECT id FROM contacts WHERE channel = $1 AND blind_index = $2")
+            .bind(channel)
             .bind(&bi)
             .fetch_optional(&mut *tx)
             .await?;
@@ -401,11 +446,22 @@ pub async fn unsubscribe_by_email(
     email: &EmailAddress,
     actor: &str,
 ) -> anyhow::Result<Option<Uuid>> {
-    let bi = keys.blind_index("email", &email.normalised());
+    unsubscribe_person(db, keys, &Person::Email(email.clone()), actor).await
+}
+
+/// As [`unsubscribe_by_email`], for a person named either way.
+pub async fn unsubscribe_person(
+    db: &PgPool,
+    keys: &Keyring,
+    person: &Person,
+    actor: &str,
+) -> anyhow::Result<Option<Uuid>> {
+    let (channel, bi) = person.key(keys);
     let mut tx = db.begin().await?;
     let found: Option<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM contacts WHERE channel = 'email' AND blind_index = $1 FOR UPDATE",
+        "SELECT id FROM contacts WHERE channel = $1 AND blind_index = $2 FOR UPDATE",
     )
+    .bind(channel)
     .bind(&bi)
     .fetch_optional(&mut *tx)
     .await?;

@@ -90,10 +90,25 @@ pub async fn claim(
     telegram: bool,
 ) -> sqlx::Result<Vec<Claimed>> {
     sqlx::query_as::<_, Claimed>(
-        "WITH due AS (
+        // Two index-ordered scans (expired leases first, then due rows)
+        // rather than one `OR`: with the `OR` PostgreSQL sorts every due
+        // row of a million-row campaign on each claim (and JIT-compiles
+        // that plan), ~0.4 s a claim; this way each claim reads about
+        // `limit` index entries (~1 ms).
+        "WITH expired AS (
              SELECT id FROM deliveries
-             WHERE ((status IN ('queued', 'retry') AND next_attempt_at <= now())
-                    OR (status = 'sending' AND locked_until < now()))
+             WHERE status = 'sending' AND locked_until < now()
+               AND NOT (kind = 'campaign' AND EXISTS (
+                   SELECT 1 FROM occurrences o JOIN campaigns c ON c.id = o.campaign_id
+                   WHERE o.id = deliveries.ref_id AND c.status = 'paused'))
+               AND ($3 OR channel NOT LIKE 'telegram%')
+               AND kind <> 'letter'
+             ORDER BY locked_until
+             LIMIT $1
+             FOR UPDATE SKIP LOCKED),
+         due AS (
+             SELECT id FROM deliveries
+             WHERE status IN ('queued', 'retry') AND next_attempt_at <= now()
                -- A paused campaign's deliveries wait where they are.
                AND NOT (kind = 'campaign' AND EXISTS (
                    SELECT 1 FROM occurrences o JOIN campaigns c ON c.id = o.campaign_id
@@ -103,11 +118,12 @@ pub async fn claim(
                AND kind <> 'letter'
              ORDER BY next_attempt_at
              LIMIT $1
-             FOR UPDATE SKIP LOCKED)
+             FOR UPDATE SKIP LOCKED),
+         picked AS (SELECT id FROM expired UNION ALL SELECT id FROM due LIMIT $1)
          UPDATE deliveries d
          SET status = 'sending', attempts = d.attempts + 1,
              locked_until = now() + make_interval(secs => $2), updated_at = now()
-         FROM due WHERE d.id = due.id
+         FROM picked WHERE d.id = picked.id
          RETURNING d.id, d.kind, d.ref_id, d.contact_id, d.channel, d.attempts",
     )
     .bind(limit)

@@ -35,10 +35,13 @@ pub struct Worker {
     pub preloaded: crate::compose::subscriber::Preloaded,
 }
 
-/// Rows per chunk: one contacts query and one outcome statement each. Also
-/// the bound on duplicates after a crash: at most one chunk per notifier
-/// can have been sent and not yet recorded.
-pub const CHUNK: usize = 64;
+/// Rows per chunk: one contacts query and one outcome statement each.
+pub const CHUNK: usize = 32;
+
+/// Chunks sent at once by one worker. `CHUNK * CHUNKS_IN_FLIGHT` (64) is
+/// the bound on duplicates after a crash: at most that many messages per
+/// notifier can have been sent and not yet recorded.
+pub const CHUNKS_IN_FLIGHT: usize = 2;
 
 /// Kinds that spend the global confirmation-email budget.
 const CONFIRMATIONS: &[&str] = &["confirmation", "signature_confirmation"];
@@ -102,31 +105,41 @@ impl Worker {
     /// the SMTP pool's connections), and one statement records every
     /// outcome of the chunk. No transaction is open while sending.
     pub async fn process(self: Arc<Self>, rows: Vec<Claimed>, shutdown: &CancellationToken) {
+        // Two chunks at a time: while one waits for PostgreSQL (loading or
+        // recording), the other keeps the SMTP connections busy.
+        let chunks: Vec<Vec<Claimed>> = rows.chunks(CHUNK).map(<[Claimed]>::to_vec).collect();
+        futures::stream::iter(chunks)
+            .map(|chunk| self.clone().process_chunk(chunk, shutdown.clone()))
+            .buffer_unordered(CHUNKS_IN_FLIGHT)
+            .collect::<()>()
+            .await;
+    }
+
+    async fn process_chunk(self: Arc<Self>, chunk: Vec<Claimed>, shutdown: CancellationToken) {
         let concurrency = self.config().notifier.concurrency.max(1);
-        for chunk in rows.chunks(CHUNK) {
-            if shutdown.is_cancelled() {
-                let ids: Vec<uuid::Uuid> = chunk.iter().map(|r| r.id).collect();
-                if let Err(e) = deliveries::release_many(&self.infra.db, &ids).await {
-                    tracing::warn!(error = %e, "cannot release deliveries; their lease will expire");
-                }
-                continue;
+        let ids: Vec<uuid::Uuid> = chunk.iter().map(|r| r.id).collect();
+        if shutdown.is_cancelled() {
+            if let Err(e) = deliveries::release_many(&self.infra.db, &ids).await {
+                tracing::warn!(error = %e, "cannot release deliveries; their lease will expire");
             }
-            self.preloaded.fill(&self, chunk).await;
-            let updates: Vec<deliveries::Update> = futures::stream::iter(chunk.iter().cloned())
-                .map(|row| {
-                    let me = self.clone();
-                    async move { me.deliver(row).await }
-                })
-                .buffer_unordered(concurrency)
-                .filter_map(|u| async move { u })
-                .collect()
-                .await;
-            self.preloaded.clear();
-            if let Err(e) = deliveries::record_many(&self.infra.db, &updates).await {
-                // The rows stay `sending`; their lease expires and another
-                // pass sends them again: at-least-once, bounded by a chunk.
-                tracing::error!(error = %e, rows = updates.len(), "cannot record the outcomes");
-            }
+            return;
+        }
+        self.preloaded.fill(&self, &chunk).await;
+        let updates: Vec<deliveries::Update> = futures::stream::iter(chunk.iter().cloned())
+            .map(|row| {
+                let me = self.clone();
+                async move { me.deliver(row).await }
+            })
+            .buffer_unordered(concurrency)
+            .filter_map(|u| async move { u })
+            .collect()
+            .await;
+        self.preloaded.forget(&chunk);
+        if let Err(e) = deliveries::record_many(&self.infra.db, &updates).await {
+            // The rows stay `sending`; their lease expires and another
+            // pass sends them again: at-least-once, bounded by the chunks
+            // in flight.
+            tracing::error!(error = %e, rows = updates.len(), "cannot record the outcomes");
         }
     }
 

@@ -50,7 +50,7 @@ pub const SIGNED: &[&str] = &[
 
 enum Algorithm {
     Rsa(Box<rsa::RsaPrivateKey>),
-    Ed25519(ed25519_dalek::SigningKey),
+    Ed25519(Box<ed25519_dalek::SigningKey>),
 }
 
 /// One signing key and where its public half is published.
@@ -78,7 +78,7 @@ pub struct DnsRecord {
 /// A key the configuration holds but cannot use; names the key, never
 /// quotes it.
 #[derive(Debug, thiserror::Error)]
-#[error("email.{key}: {reason}")]
+#[error("{key}: {reason}")]
 pub struct KeyError {
     pub key: &'static str,
     pub reason: &'static str,
@@ -129,8 +129,8 @@ fn ed25519_key(key: &'static str, text: &str) -> Result<Algorithm, KeyError> {
             });
         }
     };
-    Ok(Algorithm::Ed25519(ed25519_dalek::SigningKey::from_bytes(
-        &seed,
+    Ok(Algorithm::Ed25519(Box::new(
+        ed25519_dalek::SigningKey::from_bytes(&seed),
     )))
 }
 
@@ -150,20 +150,20 @@ impl DkimSigner {
         };
         if let Some(pem) = &c.dkim_private_key {
             keys.push(Key {
-                selector: need_selector("dkim_selector", &c.dkim_selector)?,
-                algorithm: rsa_key("dkim_private_key", pem.expose_secret())?,
+                selector: need_selector("email.dkim_selector", &c.dkim_selector)?,
+                algorithm: rsa_key("email.dkim_private_key", pem.expose_secret())?,
             });
         }
         if let Some(pem) = &c.dkim_next_private_key {
             keys.push(Key {
-                selector: need_selector("dkim_next_selector", &c.dkim_next_selector)?,
-                algorithm: rsa_key("dkim_next_private_key", pem.expose_secret())?,
+                selector: need_selector("email.dkim_next_selector", &c.dkim_next_selector)?,
+                algorithm: rsa_key("email.dkim_next_private_key", pem.expose_secret())?,
             });
         }
         if let Some(seed) = &c.dkim_ed25519_key {
             keys.push(Key {
-                selector: need_selector("dkim_ed25519_selector", &c.dkim_ed25519_selector)?,
-                algorithm: ed25519_key("dkim_ed25519_key", seed.expose_secret())?,
+                selector: need_selector("email.dkim_ed25519_selector", &c.dkim_ed25519_selector)?,
+                algorithm: ed25519_key("email.dkim_ed25519_key", seed.expose_secret())?,
             });
         }
         if keys.is_empty() {
@@ -171,7 +171,7 @@ impl DkimSigner {
         }
         let domain = if c.dkim_domain.trim().is_empty() {
             crate::email::domain_of(&c.from).ok_or(KeyError {
-                key: "dkim_domain",
+                key: "email.dkim_domain",
                 reason: "empty, and email.from has no domain",
             })?
         } else {
@@ -384,6 +384,28 @@ fn relaxed_body(body: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_are_read_and_bad_ones_name_their_key() {
+        // Made by `openssl genpkey -algorithm ed25519`; the public half by
+        // `openssl pkey -pubout` (the last 32 bytes of the DER).
+        let pem = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIO6jVKUmEcdVw6yNm7XWxodzU3BZmnD3YiZcni4bdJ7D\n-----END PRIVATE KEY-----";
+        let Ok(Algorithm::Ed25519(k)) = ed25519_key("email.dkim_ed25519_key", pem) else {
+            panic!("an Ed25519 PKCS#8 key");
+        };
+        assert_eq!(
+            B64.encode(k.verifying_key().to_bytes()),
+            "qAggTBiQ55bNFWI+E2ULOzsV1tkadKl7JBcZ4gvwBm4="
+        );
+        let e = rsa_key(
+            "email.dkim_private_key",
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----",
+        )
+        .err()
+        .unwrap();
+        assert_eq!(e.key, "email.dkim_private_key");
+        assert!(ed25519_key("email.dkim_ed25519_key", "bm90IGEga2V5").is_err());
+    }
 
     #[test]
     fn relaxed_header_unfolds_and_collapses() {

@@ -5,6 +5,8 @@
 //! `just chaos` sets `NASVYAZI_CHAOS_FULL=1` for the sizes.
 
 mod campaigns;
+mod letters;
+mod load;
 mod streams;
 
 use std::time::Duration;

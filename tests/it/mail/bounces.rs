@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use lettre::address::Envelope;
+use lettre::transport::smtp::client::AsyncSmtpConnection;
+use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use nasvyazi_shared::auth::Role;
 use nasvyazi_shared::crypto::Keyring;
@@ -287,6 +289,36 @@ async fn a_dsn_suppresses_a_complaint_unsubscribes_and_the_console_shows_both() 
     for a in [dead, complainer, fine] {
         assert!(!page.contains(a), "no address on the page");
     }
+    // The sending domain's check: each selector with the exact record to
+    // publish (the public key openssl derived), "not checked" offline (or
+    // "missing": the test domain does not exist).
+    let domain = page
+        .split("id=\"domain\"")
+        .nth(1)
+        .unwrap()
+        .split("</section>")
+        .next()
+        .unwrap();
+    let domain = &domain.replace("&#x2f;", "/");
+    for (selector, _, public) in [super::RSA_PKCS1, super::RSA_PKCS8, super::ED25519] {
+        assert!(domain.contains(&format!("DKIM {selector}")), "{domain}");
+        assert!(
+            domain.contains(public.trim()),
+            "{selector}: the record to publish"
+        );
+    }
+    assert!(
+        domain.contains("_dmarc.forum.example.kz") && domain.contains("v=DMARC1"),
+        "{domain}"
+    );
+    assert!(
+        domain.contains("bounces.forum.example.kz"),
+        "SPF of the envelope domain: {domain}"
+    );
+    assert!(
+        domain.contains("not checked") || domain.contains("missing"),
+        "{domain}"
+    );
     nasvyazi_tests::assert_no_plaintext(&app, dead).await;
     app.stop().await;
 }
@@ -317,17 +349,29 @@ async fn throughput_of_the_bounce_listener() {
         .unwrap();
         ids.push((id, address));
     }
-    let c = client(port);
+    // lettre's client over a TCP_NODELAY socket (as the notifier's own pool
+    // does): lettre writes the data and its final "." separately, so with
+    // Nagle on, every message would wait ~40 ms for the delayed ACK and the
+    // figure would measure that, not the listener.
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stream.set_nodelay(true).unwrap();
+    let mut conn =
+        AsyncSmtpConnection::connect_with_transport(Box::new(stream), &ClientId::default())
+            .await
+            .unwrap();
     let started = Instant::now();
     for (id, address) in &ids {
         let to = nasvyazi_shared::email::verp::address(&keys, &app.config.email.return_path, *id)
             .unwrap();
         let envelope = Envelope::new(None, vec![to.parse().unwrap()]).unwrap();
-        c.send_raw(&envelope, &dsn(&to, address, "5.1.1"))
+        conn.send(&envelope, &dsn(&to, address, "5.1.1"))
             .await
             .unwrap();
     }
     let took = started.elapsed();
+    conn.quit().await.unwrap();
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM suppressions WHERE reason = 'bounce'")
         .fetch_one(&app.infra.db)
         .await
@@ -338,5 +382,41 @@ async fn throughput_of_the_bounce_listener() {
         took.as_secs_f64(),
         N as f64 / took.as_secs_f64()
     );
+    app.stop().await;
+}
+
+/// A letter to an official that bounces is marked `bounced` for the
+/// organisers; nothing is resent and no official is suppressed.
+#[tokio::test]
+async fn a_bounced_letter_is_marked_bounced_and_never_resent() {
+    let smtp = SmtpServer::start().await;
+    let port = free_port();
+    let app = app(&smtp, port, 3).await;
+    let keys = Keyring::from_config(&app.config.crypto).unwrap();
+    super::dkim::letter(&app, &keys).await;
+    let m = smtp.wait_for(1, Duration::from_secs(30)).await.remove(0);
+    let id =
+        nasvyazi_shared::email::verp::parse(&keys, &app.config.email.return_path, &m.mail_from)
+            .expect("the letter's return path names its delivery");
+    eventually(Duration::from_secs(10), || async {
+        (delivery_status(&app, id).await == "sent").then_some(())
+    })
+    .await;
+    send(
+        port,
+        &m.mail_from,
+        &dsn(&m.mail_from, "official@gov.example.kz", "5.1.1"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(delivery_status(&app, id).await, "bounced");
+    let suppressions: i64 = sqlx::query_scalar("SELECT count(*) FROM suppressions")
+        .fetch_one(&app.infra.db)
+        .await
+        .unwrap();
+    assert_eq!(suppressions, 0, "officials are not suppressed, only marked");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(smtp.messages().len(), 1, "nothing is resent");
+    assert_eq!(delivery_status(&app, id).await, "bounced");
     app.stop().await;
 }

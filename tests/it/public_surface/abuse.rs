@@ -64,25 +64,50 @@ async fn an_abuse_loop_costs_at_most_the_email_budget_and_every_answer_is_the_sa
 async fn the_per_client_budget_refuses_with_one_answer() {
     let app = spawn_app_with("").await;
     assert_eq!(app.config.limits.public_posts_per_minute, 20);
-    for _ in 0..20 {
-        assert_eq!(subscribe(&app, &stranger(), None).await.0, 202);
-    }
-    let refused = subscribe(&app, &stranger(), None).await;
+    // The budget refills one request every 3 s: a slow machine may see a
+    // 21st or 22nd accepted, never fewer than 20.
+    let mut accepted = 0;
+    let refused = loop {
+        let answer = subscribe(&app, &stranger(), None).await;
+        if answer.0 != 202 {
+            break answer;
+        }
+        accepted += 1;
+        assert!(accepted < 40, "the budget is never refused");
+    };
+    assert!(
+        accepted >= 20,
+        "{accepted} accepted before the first refusal"
+    );
     assert_eq!(refused.0, 429);
     let body: serde_json::Value = serde_json::from_slice(&refused.1).unwrap();
     assert_eq!(body["error"]["code"], "rate_limited");
+    let mut more = Vec::new();
     for _ in 0..5 {
-        assert_eq!(subscribe(&app, &stranger(), None).await, refused);
+        let answer = subscribe(&app, &stranger(), None).await;
+        if answer.0 == 202 {
+            accepted += 1;
+        } else {
+            more.push(answer);
+        }
     }
+    assert!(!more.is_empty());
+    assert!(
+        more.iter().all(|a| *a == refused),
+        "every refusal is the same bytes"
+    );
     // The pages share the budget and refuse with a page.
-    let r = app
-        .http
-        .post(app.public_url("/subscribe?lang=en"))
-        .form(&[("email", "x@example.kz")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 429);
+    let r = eventually(Duration::from_secs(10), || async {
+        let r = app
+            .http
+            .post(app.public_url("/subscribe?lang=en"))
+            .form(&[("email", "x@example.kz")])
+            .send()
+            .await
+            .unwrap();
+        (r.status() == 429).then_some(r)
+    })
+    .await;
     assert_eq!(r.headers()["retry-after"], "60");
     assert!(r.text().await.unwrap().contains("Too many requests"));
     // Nothing was stored for the refused ones.
@@ -90,7 +115,7 @@ async fn the_per_client_budget_refuses_with_one_answer() {
         .fetch_one(&app.infra.db)
         .await
         .unwrap();
-    assert_eq!(n, 20);
+    assert_eq!(n, accepted);
     app.stop().await;
 }
 

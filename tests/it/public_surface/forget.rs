@@ -89,3 +89,29 @@ async fn forget_in_the_bot_crypto_shreds_the_contact() {
     assert_no_plaintext(&app, &hex(&chat_ct)).await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_console_erases_on_request_by_telegram_chat() {
+    use nasvyazi_intake::subscriptions::{Person, erase_person};
+    let app = spawn_app_with("").await;
+    let chat = new_chat();
+    let id = crate::telegram::active_contact(&app, chat).await;
+    assert!(Person::parse("not a person").is_none());
+    let person = Person::parse(&format!(" {chat} ")).unwrap();
+    let erased = erase_person(&app.infra.db, &keys(&app), &person, "user:test")
+        .await
+        .unwrap();
+    assert_eq!(erased, Some(id));
+    assert!(contact(&app, chat).await.is_none());
+    let (actor, target): (String, Option<String>) =
+        sqlx::query_as("SELECT actor, target FROM audit_log WHERE action = 'contact.erase'")
+            .fetch_one(&app.infra.db)
+            .await
+            .unwrap();
+    assert_eq!((actor.as_str(), target), ("user:test", None));
+    let again = erase_person(&app.infra.db, &keys(&app), &person, "user:test")
+        .await
+        .unwrap();
+    assert_eq!(again, None);
+    app.stop().await;
+}

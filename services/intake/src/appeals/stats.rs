@@ -242,7 +242,8 @@ mod tests {
     /// hidden: a line shown exactly with one hidden cell gives it away.
     fn exposed(s: &Stats) -> Vec<String> {
         let mut out = Vec::new();
-        let dims: [(&Vec<Margin>, fn(&Cell) -> &String); 4] = [
+        type Key = fn(&Cell) -> &String;
+        let dims: [(&Vec<Margin>, Key); 4] = [
             (&s.by_month, |c| &c.month),
             (&s.by_region, |c| &c.region),
             (&s.by_site, |c| &c.site),

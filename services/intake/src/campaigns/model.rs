@@ -276,6 +276,20 @@ fn check_templates(t: &Templates) -> Result<(), Invalid> {
                 .map_err(|e| invalid("templates", format!("template syntax: {e}")))?;
         }
     }
+    for m in t.values() {
+        if let Some(found) = m
+            .email_html
+            .as_deref()
+            .and_then(nasvyazi_shared::campaigns::remote_resource)
+        {
+            return Err(invalid(
+                "templates",
+                format!(
+                    "email_html loads a remote resource when opened ({found}...): it would reveal every recipient's IP address; use links, not remote images or styles"
+                ),
+            ));
+        }
+    }
     // Run once with stand-in values: a template over the limits (a loop
     // bomb, a huge output) is refused here, not at preview or send time.
     nasvyazi_shared::campaigns::check_limits(t).map_err(|l| invalid("templates", l.to_string()))?;

@@ -1,7 +1,8 @@
 //! Supporters in the console (role organiser or admin): counts (by
 //! channel, status, language, topic, region) and a CSV export of those
 //! counts, never an address; and, on a person's request, looking one
-//! supporter up by their exact email address (blind index) to unsubscribe
+//! supporter up by their exact email address or Telegram chat id (blind
+//! index) to unsubscribe
 //! or erase them (`crate::subscriptions`). Every look-up and change is
 //! audited; the typed address is never logged or put in a URL.
 
@@ -11,7 +12,6 @@ use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use nasvyazi_shared::auth::{self, Role};
-use nasvyazi_shared::email::EmailAddress;
 use uuid::Uuid;
 
 use super::account::DoneQuery;
@@ -160,7 +160,7 @@ type Row = (
 pub async fn find(State(state): State<AppState>, s: Session, uri: Uri, body: Bytes) -> PageResult {
     s.require(ROLES)?;
     let form = Form::checked(&s, &body)?;
-    let Ok(email) = EmailAddress::parse(form.get("email")) else {
+    let Some(person) = subscriptions::Person::parse(form.get("email")) else {
         let lookup = minijinja::context! { invalid => true };
         return page_with(
             &state,
@@ -172,11 +172,12 @@ pub async fn find(State(state): State<AppState>, s: Session, uri: Uri, body: Byt
         )
         .await;
     };
-    let bi = state.keys.blind_index("email", &email.normalised());
+    let (channel, bi) = person.key(&state.keys);
     let row: Option<Row> = sqlx::query_as(
         "SELECT id, status, language, topics, region, created_at FROM contacts
-         WHERE channel = 'email' AND blind_index = $1",
+         WHERE channel = $1 AND blind_index = $2",
     )
+    .bind(channel)
     .bind(&bi)
     .fetch_optional(&state.infra.db)
     .await?;
@@ -199,7 +200,11 @@ pub async fn find(State(state): State<AppState>, s: Session, uri: Uri, body: Byt
         region,
         since: words::short(created, tz),
     });
-    let lookup = minijinja::context! { email => email.expose(), found };
+    let typed = match &person {
+        subscriptions::Person::Email(e) => e.expose().to_string(),
+        subscriptions::Person::Telegram(chat) => chat.to_string(),
+    };
+    let lookup = minijinja::context! { email => typed, found };
     page_with(&state, &s, &uri, StatusCode::OK, None, Some(lookup)).await
 }
 
@@ -208,15 +213,15 @@ pub async fn find(State(state): State<AppState>, s: Session, uri: Uri, body: Byt
 pub async fn act(State(state): State<AppState>, s: Session, body: Bytes) -> PageResult {
     s.require(ROLES)?;
     let form = Form::checked(&s, &body)?;
-    let email = EmailAddress::parse(form.get("email")).map_err(|_| Problem::NotFound)?;
+    let person = subscriptions::Person::parse(form.get("email")).ok_or(Problem::NotFound)?;
     let actor = s.principal().actor();
     let (gone, notice) = match form.get("action") {
         "erase" if form.get("confirm") == "yes" => (
-            subscriptions::erase_by_email(&state.infra.db, &state.keys, &email, &actor).await?,
+            subscriptions::erase_person(&state.infra.db, &state.keys, &person, &actor).await?,
             "erased",
         ),
         "unsubscribe" => (
-            subscriptions::unsubscribe_by_email(&state.infra.db, &state.keys, &email, &actor)
+            subscriptions::unsubscribe_person(&state.infra.db, &state.keys, &person, &actor)
                 .await?,
             "unsubscribed",
         ),

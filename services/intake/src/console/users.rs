@@ -7,9 +7,11 @@
 //! line, an error or an audit row.
 
 use std::sync::OnceLock;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use chrono::{DateTime, Utc};
 use nasvyazi_shared::auth::{self, Role};
 use nasvyazi_shared::crypto::Keyring;
@@ -71,13 +73,61 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
         .map_err(|_| anyhow::anyhow!("argon2: cannot hash"))
 }
 
+/// The most memory a stored hash may ask for (argon2's `m`, KiB): far
+/// above ours (19 MiB), so a hash made elsewhere still verifies, but
+/// bounded.
+const MAX_MEMORY_KIB: u32 = 64 * 1024;
+
+thread_local! {
+    /// argon2's working memory, kept by each hashing thread: a hash
+    /// allocates nothing, so memory stays one block set per thread (with a
+    /// fresh allocation per hash the process grew by 19 MiB a hash).
+    static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Whether `password` matches the PHC string `hash`.
 pub fn verify_password(hash: &str, password: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &h)
+    use argon2::password_hash::Salt;
+    let Ok(h) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Some(expected), Some(salt)) = (h.hash, h.salt) else {
+        return false;
+    };
+    let (Ok(params), Ok(alg)) = (
+        argon2::Params::try_from(&h),
+        argon2::Algorithm::try_from(h.algorithm),
+    ) else {
+        return false;
+    };
+    let version = match h.version.map(argon2::Version::try_from) {
+        None => argon2::Version::V0x13,
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    if params.m_cost() > MAX_MEMORY_KIB {
+        return false;
+    }
+    let mut salt_buf = [0u8; Salt::MAX_LENGTH];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let mut out = Zeroizing::new(vec![0u8; expected.len()]);
+    let need = params.block_count();
+    let hashed = BLOCKS.with_borrow_mut(|blocks| {
+        if blocks.len() < need {
+            blocks.resize(need, argon2::Block::default());
+        }
+        Argon2::new(alg, version, params)
+            .hash_password_into_with_memory(
+                password.as_bytes(),
+                salt,
+                &mut out,
+                &mut blocks[..need],
+            )
             .is_ok()
-    })
+    });
+    hashed && super::ct_eq(&out, expected.as_bytes())
 }
 
 /// A hash no password matches, verified against when there is no user (or
@@ -87,36 +137,58 @@ pub fn decoy_hash() -> &'static str {
     DECOY.get_or_init(|| hash_password(&generate_password()).expect("argon2 hashes"))
 }
 
-/// argon2 runs (19 MiB each) at most one per core at a time, in this
-/// process; at most [`HASH_QUEUE`] more wait for a turn, and beyond that a
-/// request is refused without hashing. Without the bound, a hundred
-/// parallel sign-ins took the process from 249 MB to 1.9 GB. (One limit
-/// per process, as the CPU and the blocking pool are: a static.)
+/// argon2 (19 MiB each) runs on its own threads, one per core, never on
+/// the blocking pool; at most [`HASH_QUEUE`] more hashes wait for one, and
+/// beyond that a request is refused without hashing. Unbounded, a hundred
+/// parallel sign-ins took the process from 249 MB to 1.9 GB, and even a
+/// bound on how many run at once is not enough on the blocking pool: each
+/// of its many threads keeps its own allocator arena with a freed 19 MiB
+/// in it. (One pool per process, as the CPU: a static.)
 struct Hashing {
-    running: tokio::sync::Semaphore,
-    waiting: tokio::sync::Semaphore,
+    jobs: std::sync::mpsc::SyncSender<Job>,
     /// The last hash's duration in microseconds: what an answer that skips
     /// the hash (a locked account) waits instead, so it takes as long.
-    last_micros: std::sync::atomic::AtomicU64,
-    started: std::sync::atomic::AtomicU64,
-    peak: std::sync::atomic::AtomicUsize,
-    cores: usize,
+    last_micros: AtomicU64,
+    started: AtomicU64,
+    running: AtomicUsize,
+    peak: AtomicUsize,
 }
 
-/// Hashes waiting for a core, at most.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Hashes waiting for a hashing thread, at most.
 pub const HASH_QUEUE: usize = 16;
 
 fn hashing() -> &'static Hashing {
     static H: OnceLock<Hashing> = OnceLock::new();
     H.get_or_init(|| {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(HASH_QUEUE);
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+        for i in 0..cores {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = {
+                            let q = queue.lock().unwrap_or_else(|p| p.into_inner());
+                            q.recv()
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .expect("a hashing thread starts");
+        }
         Hashing {
-            running: tokio::sync::Semaphore::new(cores),
-            waiting: tokio::sync::Semaphore::new(HASH_QUEUE),
-            last_micros: std::sync::atomic::AtomicU64::new(50_000),
-            started: Default::default(),
-            peak: Default::default(),
-            cores,
+            jobs,
+            last_micros: AtomicU64::new(50_000),
+            started: AtomicU64::new(0),
+            running: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
         }
     })
 }
@@ -125,39 +197,36 @@ fn hashing() -> &'static Hashing {
 /// at once (what the tests read).
 pub fn hash_stats() -> (u64, usize) {
     let h = hashing();
-    (
-        h.started.load(std::sync::atomic::Ordering::Relaxed),
-        h.peak.load(std::sync::atomic::Ordering::Relaxed),
-    )
+    (h.started.load(Relaxed), h.peak.load(Relaxed))
 }
 
-/// Runs `f` (an argon2 hash) on the blocking pool under the bound; `None`
-/// when too many are waiting already.
+/// Runs `f` (an argon2 hash) on a hashing thread; `None` when too many
+/// are waiting already.
 pub async fn bounded<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     let h = hashing();
-    let queued = h.waiting.try_acquire().ok()?;
-    let running = h.running.acquire().await.ok()?;
-    drop(queued);
-    use std::sync::atomic::Ordering::Relaxed;
-    h.started.fetch_add(1, Relaxed);
-    h.peak
-        .fetch_max(h.cores - h.running.available_permits(), Relaxed);
-    let started = std::time::Instant::now();
-    let out = tokio::task::spawn_blocking(f).await.ok();
-    h.last_micros.store(
-        started.elapsed().as_micros().min(u64::MAX as u128) as u64,
-        std::sync::atomic::Ordering::Relaxed,
-    );
-    drop(running);
-    out
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        let h = hashing();
+        h.started.fetch_add(1, Relaxed);
+        let now = h.running.fetch_add(1, Relaxed) + 1;
+        h.peak.fetch_max(now, Relaxed);
+        let started = std::time::Instant::now();
+        let out = f();
+        h.last_micros.store(
+            started.elapsed().as_micros().min(u64::MAX as u128) as u64,
+            Relaxed,
+        );
+        h.running.fetch_sub(1, Relaxed);
+        let _ = tx.send(out);
+    });
+    h.jobs.try_send(job).ok()?;
+    rx.await.ok()
 }
 
 /// Waits about as long as a hash takes, without hashing (a locked account
 /// costs no memory or CPU, and answers no faster than an open one).
 pub async fn hash_delay() {
-    let micros = hashing()
-        .last_micros
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let micros = hashing().last_micros.load(Relaxed);
     tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
 }
 
@@ -166,10 +235,13 @@ pub async fn hash_delay() {
 /// (too many waiting) counts as a mismatch.
 pub async fn verify_blocking(hash: Option<String>, password: Zeroizing<String>) -> bool {
     let real = hash.is_some();
-    let hash = hash.unwrap_or_else(|| decoy_hash().to_string());
-    let ok = bounded(move || verify_password(&hash, &password))
-        .await
-        .unwrap_or(false);
+    let ok = bounded(move || {
+        // The decoy is made (once) on a hashing thread too.
+        let hash = hash.as_deref().unwrap_or_else(|| decoy_hash());
+        verify_password(hash, &password)
+    })
+    .await
+    .unwrap_or(false);
     ok && real
 }
 

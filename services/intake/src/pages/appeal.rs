@@ -111,7 +111,7 @@ pub async fn appeal_submit(
     body: Bytes,
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
-    if let Err(wait) = state.appeal_limit.check(Purpose::Submit, addr) {
+    if let Err(wait) = crate::limits::appeal_allowed(&state, Purpose::Submit, addr).await {
         return rate_limited(&state, lang, wait);
     }
     let form = parse_form(&body);
@@ -226,7 +226,7 @@ pub async fn status_submit(
     body: Bytes,
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
-    if let Err(wait) = state.appeal_limit.check(Purpose::Status, addr) {
+    if let Err(wait) = crate::limits::appeal_allowed(&state, Purpose::Status, addr).await {
         return rate_limited(&state, lang, wait);
     }
     let form = parse_form(&body);
@@ -274,7 +274,7 @@ pub async fn add_submit(
     body: Bytes,
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
-    if let Err(wait) = state.appeal_limit.check(Purpose::Status, addr) {
+    if let Err(wait) = crate::limits::appeal_allowed(&state, Purpose::Status, addr).await {
         return rate_limited(&state, lang, wait);
     }
     let form = parse_form(&body);

@@ -255,7 +255,7 @@ pub async fn create(
     headers: HeaderMap,
     ApiJson(body): ApiJson<AppealRequest>,
 ) -> Result<Response, ApiError> {
-    if let Err(wait) = state.appeal_limit.check(Purpose::Submit, addr) {
+    if let Err(wait) = crate::limits::appeal_allowed(&state, Purpose::Submit, addr).await {
         return Ok(rate_limited(wait));
     }
     let places = crate::routes::regions::load(&state).await?;
@@ -309,7 +309,7 @@ pub async fn status(
     ClientIp(addr): ClientIp,
     ApiJson(body): ApiJson<StatusRequest>,
 ) -> Result<Response, ApiError> {
-    if let Err(wait) = state.appeal_limit.check(Purpose::Status, addr) {
+    if let Err(wait) = crate::limits::appeal_allowed(&state, Purpose::Status, addr).await {
         return Ok(rate_limited(wait));
     }
     let found = store::lookup(
@@ -340,7 +340,7 @@ pub async fn add_information(
     ClientIp(addr): ClientIp,
     ApiJson(body): ApiJson<InformationRequest>,
 ) -> Result<Response, ApiError> {
-    if let Err(wait) = state.appeal_limit.check(Purpose::Status, addr) {
+    if let Err(wait) = crate::limits::appeal_allowed(&state, Purpose::Status, addr).await {
         return Ok(rate_limited(wait));
     }
     let text = model::valid_text(&body.text)

@@ -1,8 +1,8 @@
 //! What a report does, in one transaction: the event is recorded once per
 //! (delivery, class); a hard bounce suppresses the address, soft bounces
 //! suppress it after `bounces.soft_limit` within `bounces.soft_window_days`,
-//! a complaint suppresses it and announces `contact.blocked` (intake
-//! unsubscribes the contact, as for a Telegram chat that blocked the bot);
+//! a complaint suppresses it and announces `contact.complained` (intake,
+//! which owns the contact, unsubscribes it);
 //! the delivery's status becomes `bounced` or `complained`. Nothing is
 //! resent: a letter to an official that bounced stays `bounced` for the
 //! organisers to see.
@@ -105,7 +105,7 @@ pub async fn apply(
         outbox::enqueue(
             &mut tx,
             Outbox::Notifier,
-            Event::ContactBlocked { contact_id },
+            Event::ContactComplained { contact_id },
         )
         .await?;
     }

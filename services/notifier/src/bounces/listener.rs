@@ -24,6 +24,8 @@ use super::{apply, parse};
 const MAX_LINE: usize = 2048;
 /// Recipients per message.
 const MAX_RCPT: usize = 50;
+/// Conversations at once; more get 421 and come back later.
+const MAX_CONNECTIONS: usize = 64;
 /// A silent client is dropped after this.
 const IDLE: Duration = Duration::from_secs(60);
 
@@ -40,14 +42,21 @@ impl Listener {
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 accepted = listener.accept() => {
-                    let Ok((stream, _)) = accepted else { continue };
+                    let Ok((mut stream, _)) = accepted else { continue };
+                    let Ok(slot) = slots.clone().try_acquire_owned() else {
+                        // RFC 5321 §3.8: a busy server may refuse with 421.
+                        let _ = stream.write_all(b"421 4.3.2 Too busy, try again later\r\n").await;
+                        continue;
+                    };
                     let me = self.clone();
                     let stop = shutdown.clone();
                     tokio::spawn(async move {
+                        let _slot = slot;
                         tokio::select! {
                             _ = stop.cancelled() => {}
                             r = me.conversation(stream) => {

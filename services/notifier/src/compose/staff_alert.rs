@@ -34,7 +34,7 @@ async fn region_name(worker: &Worker, code: &str) -> Result<String, NotReady> {
 
 async fn context(worker: &Worker, summary: &AppealSummary) -> Result<Value, NotReady> {
     let admin_url = format!(
-        "{}/admin/appeals/{}",
+        "{}/api/v1/admin/appeals/{}",
         worker.config().console_base(),
         summary.id
     );

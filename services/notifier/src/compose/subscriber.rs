@@ -35,14 +35,17 @@ impl Preloaded {
             return;
         }
         match contacts::load_many_for_sending(&worker.infra.db, &worker.keys, &ids).await {
-            Ok(map) => *self.0.lock().expect("preload lock") = map,
+            Ok(map) => self.0.lock().expect("preload lock").extend(map),
             Err(e) => tracing::debug!(error = %e, "cannot preload contacts; loading one by one"),
         }
     }
 
-    /// Forgets what is left (the chunk is done).
-    pub fn clear(&self) {
-        self.0.lock().expect("preload lock").clear();
+    /// Forgets what is left of a chunk (it is done).
+    pub fn forget(&self, rows: &[Claimed]) {
+        let mut map = self.0.lock().expect("preload lock");
+        for r in rows {
+            map.remove(&r.contact_id);
+        }
     }
 
     fn take(&self, id: Uuid) -> Option<contacts::Loaded> {

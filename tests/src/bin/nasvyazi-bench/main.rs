@@ -6,6 +6,7 @@
 //! Sections that need a tool this machine lacks record why they skipped.
 
 mod fanout;
+mod intake;
 mod results;
 mod scheduler;
 mod smtp;
@@ -27,6 +28,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if wanted("fanout") {
         section(&mut results, "fanout", fanout::run()).await;
+    }
+    if wanted("intake") {
+        section(&mut results, "intake", intake::run()).await;
     }
     if wanted("telegram") {
         section(&mut results, "telegram", telegram::run()).await;

@@ -55,6 +55,7 @@ impl BenchDb {
                 self.keys.blind_base64().expose_secret().to_string(),
             ),
             ("NASVYAZI_HTTP__LISTEN".into(), "127.0.0.1:0".into()),
+            ("NASVYAZI_CONSOLE__LISTEN".into(), "127.0.0.1:0".into()),
             ("NASVYAZI_SCHEDULER__LISTEN".into(), "127.0.0.1:0".into()),
             ("NASVYAZI_NOTIFIER__LISTEN".into(), "127.0.0.1:0".into()),
             ("NASVYAZI_LOG__FILTER".into(), "warn".into()),
