@@ -116,8 +116,11 @@ impl<H: Handler> ConsumerRunner<H> {
             .get_stream(self.subjects.events_stream())
             .await
             .context("events stream missing")?;
-        stream
-            .create_consumer(pull::Config {
+        // Read first, create or update only when needed, and ride out a
+        // cluster's lost replies (see `nats::ensure_consumer`).
+        crate::nats::ensure_consumer(
+            &stream,
+            pull::Config {
                 durable_name: Some(self.spec.durable.clone()),
                 filter_subject: self.subjects.event_type(&self.spec.event_type),
                 ack_policy: jetstream::consumer::AckPolicy::Explicit,
@@ -126,9 +129,10 @@ impl<H: Handler> ConsumerRunner<H> {
                 // attempt itself, with the reason.
                 max_deliver: self.max_deliver + 1,
                 ..Default::default()
-            })
-            .await
-            .with_context(|| format!("cannot create consumer {}", self.spec.durable))
+            },
+        )
+        .await
+        .with_context(|| format!("cannot create consumer {}", self.spec.durable))
     }
 
     /// Runs until `shutdown`; a panic or an error (the stream unreachable
