@@ -222,46 +222,36 @@ async fn connect_steps(
     }))
 }
 
-/// A refused password or a missing database will not fix itself.
-fn classify_db(e: anyhow::Error) -> StepError {
-    let text = format!("{e:#}");
-    let fatal = [
-        "password authentication failed",
-        "does not exist",
-        "not a valid",
-    ]
-    .iter()
-    .any(|m| text.contains(m));
-    if fatal {
+/// Fatal when the error names one of `markers` (configuration that will
+/// not fix itself), otherwise worth waiting for.
+fn classify(e: anyhow::Error, markers: &[&str]) -> StepError {
+    let text = format!("{e:#}").to_ascii_lowercase();
+    if markers.iter().any(|m| text.contains(m)) {
         StepError::Fatal(e)
     } else {
         StepError::Wait(e)
     }
+}
+
+/// A refused password or a missing database will not fix itself.
+fn classify_db(e: anyhow::Error) -> StepError {
+    classify(
+        e,
+        &[
+            "password authentication failed",
+            "does not exist",
+            "not a valid",
+        ],
+    )
 }
 
 fn classify_nats(e: anyhow::Error) -> StepError {
-    let text = format!("{e:#}").to_ascii_lowercase();
-    let fatal = ["authorization", "not a valid server address"]
-        .iter()
-        .any(|m| text.contains(m));
-    if fatal {
-        StepError::Fatal(e)
-    } else {
-        StepError::Wait(e)
-    }
+    classify(e, &["authorization", "not a valid server address"])
 }
 
-/// The server rejecting the stream definition itself (overlapping subjects,
-/// a replica count above the cluster size is waited for: nodes may still be
-/// joining) is configuration.
+/// The server rejecting the stream definition itself (overlapping subjects)
+/// is configuration; a replica count above the nodes up so far is waited
+/// for (nodes may still be joining).
 fn classify_streams(e: anyhow::Error) -> StepError {
-    let text = format!("{e:#}").to_ascii_lowercase();
-    let fatal = ["subjects overlap", "invalid", "jetstream not enabled"]
-        .iter()
-        .any(|m| text.contains(m));
-    if fatal {
-        StepError::Fatal(e)
-    } else {
-        StepError::Wait(e)
-    }
+    classify(e, &["subjects overlap", "invalid", "jetstream not enabled"])
 }

@@ -926,7 +926,11 @@ pub async fn insert_contact(
     use nasvyazi_shared::crypto::{Keyring, random_token, token_hash};
     let keys = Keyring::from_config(&config.crypto).unwrap();
     let id = uuid::Uuid::now_v7();
-    let normalised = c.address.to_lowercase();
+    let normalised = if c.channel == "email" {
+        c.address.to_lowercase()
+    } else {
+        c.address.to_string()
+    };
     let (key, wrapped) = keys.new_data_key();
     let unsub = random_token(32);
     sqlx::query(

@@ -357,37 +357,7 @@ impl TestApp {
     /// Inserts a contact directly, sealed as intake seals it (for fan-out
     /// and campaign tests that need many contacts fast).
     pub async fn insert_contact(&self, c: NewContact<'_>) -> uuid::Uuid {
-        use nasvyazi_shared::contacts::aad;
-        use nasvyazi_shared::crypto::{random_token, token_hash};
-        let keys = Keyring::from_config(&self.config.crypto).unwrap();
-        let id = uuid::Uuid::now_v7();
-        let normalised = if c.channel == "email" {
-            c.address.to_lowercase()
-        } else {
-            c.address.to_string()
-        };
-        let (key, wrapped) = keys.new_data_key();
-        let unsub = random_token(32);
-        sqlx::query(
-            "INSERT INTO contacts (id, channel, status, blind_index, data_key, address_ct, language, topics, region,
-                 unsub_token_hash, unsub_token_ct, confirmed_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now())",
-        )
-        .bind(id)
-        .bind(c.channel)
-        .bind(c.status)
-        .bind(keys.blind_index(c.channel, &normalised))
-        .bind(wrapped)
-        .bind(key.seal(c.address.as_bytes(), &aad(id, "address")))
-        .bind(c.language)
-        .bind(c.topics.iter().map(|t| t.to_string()).collect::<Vec<_>>())
-        .bind(c.region)
-        .bind(token_hash(&unsub))
-        .bind(key.seal(unsub.as_bytes(), &aad(id, "unsubscribe")))
-        .execute(&self.infra.db)
-        .await
-        .unwrap();
-        id
+        cluster::insert_contact(&self.infra.db, &self.config, c).await
     }
 
     /// A fresh admin API token of `role`.
