@@ -22,12 +22,17 @@ tg="http://127.0.0.1:8090"
 tg_token="123456:DEMO-nasvyazi"
 staff_chat=-1001000000001
 channel_chat=-1001000000002
+consult_group=-1001000000003
 export NASVYAZI_TELEGRAM__API_BASE="$tg"
 export NASVYAZI_TELEGRAM__TOKEN="$tg_token"
 export NASVYAZI_TELEGRAM__STAFF_CHAT="$staff_chat"
 export NASVYAZI_TELEGRAM__CHANNEL="@nasvyazi_demo"
 # Appeals: staff alerts land in the outbox folder (and the staff chat).
 export NASVYAZI_APPEALS__STAFF_EMAIL="staff@nasvyazi.local"
+# Consultations: alerts by email (outbox folder) and in the staff chat; a
+# forum group where each conversation has its own topic.
+export NASVYAZI_CONSULTATIONS__STAFF_EMAIL="staff@nasvyazi.local"
+export NASVYAZI_CONSULTATIONS__STAFF_GROUP="$consult_group"
 "$bin" telegram-fake --listen 127.0.0.1:8090 --token "$tg_token" >/dev/null &
 fake_pid=$!
 trap 'kill "$fake_pid" 2>/dev/null || true' EXIT
@@ -40,6 +45,8 @@ curl -sf -X POST "$tg/control/chats" -H 'content-type: application/json' \
   -d "{\"id\": $staff_chat, \"type\": \"supergroup\", \"title\": \"Staff\"}" >/dev/null
 curl -sf -X POST "$tg/control/chats" -H 'content-type: application/json' \
   -d "{\"id\": $channel_chat, \"type\": \"channel\", \"title\": \"News\", \"username\": \"nasvyazi_demo\"}" >/dev/null
+curl -sf -X POST "$tg/control/forums" -H 'content-type: application/json' \
+  -d "{\"id\": $consult_group, \"title\": \"Consultants\", \"bot_rights\": {\"can_manage_topics\": true, \"can_pin_messages\": true}}" >/dev/null
 token=$("$bin" token create --role admin --name "demo-$(date +%Y%m%d-%H%M%S)")
 # The console's first admin (a fresh one each run; the password is shown once).
 admin_email="admin-$(date +%Y%m%d-%H%M%S)@nasvyazi.local"
@@ -76,6 +83,15 @@ cat <<MSG
     staff alerts and channel posts:
       curl -s '$tg/control/sent?chat_id=$staff_chat'
       curl -s '$tg/control/sent?chat_id=$channel_chat'
+
+  Consultations («На связи»): a person (id 2002) writes to the bot for help:
+      curl -s -X POST $tg/control/updates -H 'content-type: application/json' \\
+        -d '{"kind": "message", "token": "$tg_token", "from": 2002, "text": "Здравствуйте, мне нужна помощь, друг передозировал"}'
+    the automatic answer (hours, emergency lines): curl -s '$tg/control/sent?chat_id=2002'
+    the inbox: http://127.0.0.1:8083/admin/conversations  (reply there; it reaches chat 2002)
+      or: curl -H "Authorization: Bearer $token" http://127.0.0.1:8083/api/v1/admin/conversations
+    the staff group's topics: curl -s '$tg/control/sent_records?chat_id=$consult_group'
+    without Telegram: http://127.0.0.1:8080/talk
 
   Stop with Ctrl-C.
 

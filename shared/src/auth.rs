@@ -18,6 +18,7 @@ pub enum Role {
     Admin,
     Organiser,
     Caseworker,
+    Consultant,
 }
 
 impl Role {
@@ -26,6 +27,7 @@ impl Role {
             Role::Admin => "admin",
             Role::Organiser => "organiser",
             Role::Caseworker => "caseworker",
+            Role::Consultant => "consultant",
         }
     }
 
@@ -34,6 +36,7 @@ impl Role {
             "admin" => Some(Role::Admin),
             "organiser" => Some(Role::Organiser),
             "caseworker" => Some(Role::Caseworker),
+            "consultant" => Some(Role::Consultant),
             _ => None,
         }
     }

@@ -250,7 +250,16 @@ pub fn remote_resource(html: &str) -> Option<String> {
         while let Some(i) = lower[from..].find(loader) {
             let at = from + i;
             from = at + loader.len();
-            if at > 0 && is_name(bytes[at - 1]) {
+            // `url(` is CSS wherever it stands (`background:url(...)`);
+            // an attribute name must not be the end of a longer one.
+            let before = |b: u8| {
+                if *loader == "url" {
+                    b.is_ascii_alphanumeric()
+                } else {
+                    is_name(b)
+                }
+            };
+            if at > 0 && before(bytes[at - 1]) {
                 continue;
             }
             let mut j = at + loader.len();
@@ -307,13 +316,7 @@ pub fn remote_resource(html: &str) -> Option<String> {
 /// Runs every template of a campaign once with stand-in values under the
 /// limits (at save): `Err` says which limit a template goes over.
 pub fn check_limits(templates: &Templates) -> Result<(), crate::template_limits::Limit> {
-    let ctx = Value::from_serialize(Context {
-        org: "Organisation".into(),
-        campaign: "Campaign".into(),
-        day: Some("Day".into()),
-        unsubscribe_url: Some("https://example.org/u".into()),
-        forget_url: Some("https://example.org/f".into()),
-    });
+    let ctx = stand_in();
     for m in templates.values() {
         for src in [&m.email_subject, &m.email_text, &m.email_html, &m.telegram]
             .into_iter()
@@ -323,6 +326,29 @@ pub fn check_limits(templates: &Templates) -> Result<(), crate::template_limits:
         }
     }
     Ok(())
+}
+
+fn stand_in() -> Value {
+    Value::from_serialize(Context {
+        org: "Organisation".into(),
+        campaign: "Campaign".into(),
+        day: Some("Day".into()),
+        unsubscribe_url: Some("https://example.org/u".into()),
+        forget_url: Some("https://example.org/f".into()),
+    })
+}
+
+/// [`remote_resource`] of every `email_html` as rendered with stand-in
+/// values (at save): an address put together by the template (`{{ 'ht' ~
+/// 'tps://...' }}`) is not in its source.
+pub fn remote_resource_rendered(templates: &Templates) -> Option<String> {
+    let env = html_env();
+    let ctx = stand_in();
+    templates
+        .values()
+        .filter_map(|m| m.email_html.as_deref())
+        .filter_map(|src| render(&env, src, &ctx).ok())
+        .find_map(|out| remote_resource(&out))
 }
 
 /// Values a campaign template can use.
@@ -365,6 +391,13 @@ pub fn render_email(
         Some(src) => render(&html_env(), src, &value)?,
         None => text_to_html(&text),
     };
+    // Checked at save too; here whatever the template put together is
+    // refused before anyone receives (or previews) it.
+    if let Some(found) = remote_resource(&html) {
+        return Err(RenderError::Template(format!(
+            "email_html loads a remote resource when opened ({found}...)"
+        )));
+    }
     Ok(RenderedEmail {
         subject,
         text,
@@ -409,6 +442,8 @@ mod tests {
             "<style>@import \"https://t.example/s.css\";</style>",
             "<link rel=stylesheet href=\"https://t.example/s.css\">",
             "<img srcset=\"https://t.example/a.png 2x\">",
+            "<div style=\"background:url(https://t.example/x)\">",
+            "<p style=\"x:1;background-image:url( 'https://t.example/x')\">",
         ] {
             assert!(remote_resource(bad).is_some(), "{bad}");
         }

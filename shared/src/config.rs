@@ -39,6 +39,7 @@ pub struct Config {
     pub letters: LettersConfig,
     #[serde(default)]
     pub bounces: BouncesConfig,
+    pub consultations: ConsultationsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -97,6 +98,43 @@ pub struct LimitsConfig {
     pub confirmations_per_address_per_hour: u32,
     pub confirmation_emails_per_hour: u32,
     pub public_posts_per_minute: u32,
+    /// Proof of work on the public forms and their APIs: `off`, `auto`
+    /// (while public POSTs exceed `proof_of_work_busy_posts_per_minute`)
+    /// or `on`.
+    #[serde(default)]
+    pub proof_of_work: ProofOfWork,
+    /// Leading zero bits a hashcash solution needs.
+    #[serde(default = "default_pow_bits")]
+    pub proof_of_work_bits: u32,
+    /// How old a challenge must be to count without a solution (the no-
+    /// JavaScript path: wait, then send).
+    #[serde(default = "default_pow_wait")]
+    pub proof_of_work_wait_secs: u32,
+    /// All clients' public POSTs per minute above which `auto` asks.
+    #[serde(default = "default_pow_busy")]
+    pub proof_of_work_busy_posts_per_minute: u32,
+}
+
+/// `limits.proof_of_work`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProofOfWork {
+    #[default]
+    Off,
+    Auto,
+    On,
+}
+
+fn default_pow_bits() -> u32 {
+    18
+}
+
+fn default_pow_wait() -> u32 {
+    8
+}
+
+fn default_pow_busy() -> u32 {
+    300
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -160,6 +198,61 @@ pub struct AppealsConfig {
     pub staff_email: String,
 }
 
+/// Peer consultations («На связи»): when consultants answer, what everyone
+/// is told at once, how long closed conversations are kept.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsultationsConfig {
+    /// When consultants answer, e.g. `Mon-Sun 10:00-22:00`, in `time_zone`.
+    pub hours: String,
+    /// IANA time zone of `hours`.
+    pub time_zone: String,
+    /// Closed conversations are erased (crypto-shredded) after this many days.
+    pub retention_days: u32,
+    /// A supergroup with forum topics for staff (`@name` or id); empty: off.
+    #[serde(deserialize_with = "chat_id")]
+    pub staff_group: String,
+    /// Where alerts about new and waiting conversations go by email (empty:
+    /// none; the staff Telegram chat gets them too when set).
+    pub staff_email: String,
+    /// A conversation waiting this long for us, in hours, alerts staff.
+    pub alert_after_minutes: u32,
+    /// Replies are sent with Telegram's `protect_content` (no forwarding,
+    /// no saving).
+    pub protect_content: bool,
+    /// The topic tags consultants may put on a conversation.
+    pub tags: Vec<String>,
+    /// What a conversation can be referred to (users with that speciality
+    /// are alerted).
+    pub specialities: Vec<String>,
+    /// Messages per minute one person may send before the rest are dropped.
+    pub person_messages_per_minute: u32,
+    /// New conversations per minute across everyone (floods are dropped).
+    pub new_conversations_per_minute: u32,
+    /// Always sent with the first answer: emergency lines, overdose first
+    /// aid, naloxone. Telegram HTML.
+    pub emergency_text: PerLanguage,
+}
+
+/// A text in each interface language.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerLanguage {
+    pub ru: String,
+    pub kk: String,
+    pub en: String,
+}
+
+impl PerLanguage {
+    pub fn get(&self, lang: crate::i18n::Lang) -> &str {
+        match lang {
+            crate::i18n::Lang::Ru => &self.ru,
+            crate::i18n::Lang::Kk => &self.kk,
+            crate::i18n::Lang::En => &self.en,
+        }
+    }
+}
+
 /// Letters to officials: the defaults a letter campaign or an official may
 /// override.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -204,6 +297,10 @@ pub enum EmailTransport {
 pub struct EmailConfig {
     pub transport: EmailTransport,
     pub outbox_dir: PathBuf,
+    /// `outbox` files (plain-text emails) older than this many days are
+    /// deleted (development only: see `notifier::channels::folder`).
+    #[serde(default = "default_outbox_retention_days")]
+    pub outbox_retention_days: u32,
     #[serde(serialize_with = "redact")]
     pub smtp_url: SecretString,
     pub from: String,
@@ -230,6 +327,10 @@ pub struct EmailConfig {
     /// VERP envelope sender template with `{token}`; empty: `from`.
     #[serde(default)]
     pub return_path: String,
+}
+
+fn default_outbox_retention_days() -> u32 {
+    7
 }
 
 /// Bounces and complaints, received by our own SMTP listener for the
@@ -589,6 +690,46 @@ impl Config {
             && crate::email::EmailAddress::parse(&self.appeals.staff_email).is_err()
         {
             return Err(invalid("appeals.staff_email", "must be an email address"));
+        }
+        let c = &self.consultations;
+        if crate::letters::OfficeHours::parse(&c.hours).is_err() {
+            return Err(invalid(
+                "consultations.hours",
+                "must look like Mon-Sun 10:00-22:00",
+            ));
+        }
+        if c.time_zone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(invalid(
+                "consultations.time_zone",
+                "must be an IANA time zone such as Asia/Almaty",
+            ));
+        }
+        if c.retention_days == 0 {
+            return Err(invalid(
+                "consultations.retention_days",
+                "must be at least 1",
+            ));
+        }
+        if !c.staff_email.is_empty() && crate::email::EmailAddress::parse(&c.staff_email).is_err() {
+            return Err(invalid(
+                "consultations.staff_email",
+                "must be an email address",
+            ));
+        }
+        if c.person_messages_per_minute == 0 || c.new_conversations_per_minute == 0 {
+            return Err(invalid(
+                "consultations.person_messages_per_minute",
+                "limits must be at least 1",
+            ));
+        }
+        let word = |w: &String| {
+            (1..=32).contains(&w.len()) && w.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+        };
+        if !c.tags.iter().all(word) || !c.specialities.iter().all(word) {
+            return Err(invalid(
+                "consultations.tags",
+                "tags and specialities are 1-32 of a-z and _",
+            ));
         }
         if crate::letters::OfficeHours::parse(&self.letters.office_hours).is_err() {
             return Err(invalid(

@@ -194,6 +194,24 @@ impl Keyring {
         mac.finalize().into_bytes().to_vec()
     }
 
+    /// The stored form of a high-entropy token sent to a person
+    /// (confirmation, unsubscribe and withdrawal links): HMAC-SHA-256 under
+    /// a key derived from the blind-index key (domain `token:v1`). Unlike
+    /// [`token_hash`], a token found in a seized mailbox does not find its
+    /// row in a seized database dump without the key.
+    pub fn token_mac(&self, token: &str) -> Vec<u8> {
+        self.blind_index("token:v1", token)
+    }
+
+    /// An opaque, stable identifier for `value` in the domain `kind` (e.g.
+    /// an email's Message-ID for a delivery): 32 hex characters of an HMAC
+    /// under the blind-index key, so nothing that sees it can tell which
+    /// row it stands for without the key.
+    pub fn opaque_id(&self, kind: &str, value: &str) -> String {
+        let mac = self.blind_index(&format!("opaque:{kind}"), value);
+        hex::encode(&mac[..16])
+    }
+
     pub fn master_base64(&self) -> SecretString {
         self.master.to_base64().into()
     }
@@ -203,8 +221,10 @@ impl Keyring {
     }
 }
 
-/// SHA-256 of a high-entropy token (admin tokens, confirmation and
-/// unsubscribe links): stored instead of the token itself.
+/// SHA-256 of a high-entropy token (admin tokens, sessions, sign-in
+/// links): stored instead of the token itself. Tokens emailed to the
+/// public are stored as [`Keyring::token_mac`] instead (rows made before
+/// that still hold this form; see `subscriptions`).
 pub fn token_hash(token: &str) -> Vec<u8> {
     use sha2::Digest;
     Sha256::digest(token.as_bytes()).to_vec()
@@ -257,5 +277,19 @@ mod tests {
         assert_eq!(a.blind_index("email", "x@y"), a.blind_index("email", "x@y"));
         assert_ne!(a.blind_index("email", "x@y"), b.blind_index("email", "x@y"));
         assert_ne!(a.blind_index("email", "1"), a.blind_index("telegram", "1"));
+    }
+
+    #[test]
+    fn token_macs_and_opaque_ids_are_keyed() {
+        let a = Keyring::generate();
+        let b = Keyring::generate();
+        assert_eq!(a.token_mac("t"), a.token_mac("t"));
+        assert_ne!(a.token_mac("t"), b.token_mac("t"));
+        assert_ne!(a.token_mac("t"), token_hash("t"));
+        let id = "0190a6f0-0000-7000-8000-000000000001";
+        assert_eq!(a.opaque_id("m", id), a.opaque_id("m", id));
+        assert_ne!(a.opaque_id("m", id), b.opaque_id("m", id));
+        assert_eq!(a.opaque_id("m", id).len(), 32);
+        assert!(!a.opaque_id("m", id).contains("0190a6f0"));
     }
 }

@@ -77,6 +77,14 @@ pub enum Event {
     /// `console_sign_in_links`, sealed).
     #[serde(rename = "console.sign_in_requested")]
     ConsoleSignInRequested { link_id: Uuid },
+    /// A person opened a conversation (bot or /talk); staff are alerted
+    /// with its number only.
+    #[serde(rename = "conversation.opened")]
+    ConversationOpened { conversation_id: Uuid },
+    /// An alert to staff about a conversation (`conversation_alerts`:
+    /// waiting too long, referred to a speciality).
+    #[serde(rename = "conversation.alert")]
+    ConversationAlert { alert_id: Uuid },
     #[serde(rename = "delivery.sent")]
     DeliverySent { delivery_id: Uuid },
     #[serde(rename = "delivery.failed")]
@@ -91,6 +99,7 @@ pub const FAMILIES: &[&str] = &[
     "signature",
     "campaign",
     "console",
+    "conversation",
     "delivery",
 ];
 
@@ -111,6 +120,8 @@ impl Event {
             Event::CampaignResendRequested { .. } => "campaign.resend_requested",
             Event::CampaignTestRequested { .. } => "campaign.test_requested",
             Event::ConsoleSignInRequested { .. } => "console.sign_in_requested",
+            Event::ConversationOpened { .. } => "conversation.opened",
+            Event::ConversationAlert { .. } => "conversation.alert",
             Event::DeliverySent { .. } => "delivery.sent",
             Event::DeliveryFailed { .. } => "delivery.failed",
         }

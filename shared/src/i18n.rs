@@ -115,6 +115,12 @@ const FILES: &[(Lang, &str)] = &[
     (Lang::Ru, include_str!("../i18n/console.ru.toml")),
     (Lang::Kk, include_str!("../i18n/console.kk.toml")),
     (Lang::En, include_str!("../i18n/console.en.toml")),
+    (Lang::Ru, include_str!("../i18n/consult.ru.toml")),
+    (Lang::Kk, include_str!("../i18n/consult.kk.toml")),
+    (Lang::En, include_str!("../i18n/consult.en.toml")),
+    (Lang::Ru, include_str!("../i18n/talk.ru.toml")),
+    (Lang::Kk, include_str!("../i18n/talk.kk.toml")),
+    (Lang::En, include_str!("../i18n/talk.en.toml")),
 ];
 
 fn catalogs() -> &'static HashMap<Lang, Catalog> {

@@ -194,3 +194,155 @@ mod tests {
         );
     }
 }
+
+/// Proof of work for busy times (`limits.proof_of_work`): a challenge the
+/// server issues and signs, which a submission presents, solved either in
+/// CPU (hashcash: a counter with which SHA-256 of `challenge:counter` has
+/// `bits` leading zero bits) or in time (no JavaScript needed: the
+/// challenge is at least `wait` old). Single use is the caller's table
+/// (`pow_spent`); this part needs no storage.
+///
+/// A challenge is `v1.<issued unix seconds>.<random>.<mac>`, the MAC an
+/// HMAC under the blind-index key: no one else can make one or move its
+/// issue time.
+pub mod pow {
+    use sha2::{Digest, Sha256};
+
+    use crate::crypto::{Keyring, random_token};
+
+    fn mac(keys: &Keyring, issued: i64, nonce: &str) -> String {
+        hex::encode(&keys.blind_index("pow", &format!("{issued}.{nonce}"))[..16])
+    }
+
+    /// A fresh challenge issued at `now` (unix seconds).
+    pub fn issue(keys: &Keyring, now: i64) -> String {
+        let nonce = random_token(12);
+        format!("v1.{now}.{nonce}.{}", mac(keys, now, &nonce))
+    }
+
+    /// What a presented proof settles.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Valid {
+        /// SHA-256 of the challenge: the single-use key.
+        pub spent_key: Vec<u8>,
+        /// When the challenge expires (unix seconds).
+        pub expires: i64,
+    }
+
+    /// The rules of one check.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Rules {
+        pub bits: u32,
+        pub wait_secs: i64,
+        pub ttl_secs: i64,
+    }
+
+    /// Checks `presented` (`<challenge>` or `<challenge>:<counter>`) at
+    /// `now`: signed by us, not expired, and solved (counter) or old
+    /// enough (wait). `None` for anything else, whatever was wrong.
+    pub fn check(keys: &Keyring, presented: &str, now: i64, rules: Rules) -> Option<Valid> {
+        let (challenge, counter) = match presented.trim().rsplit_once(':') {
+            Some((c, n)) => (c, Some(n)),
+            None => (presented.trim(), None),
+        };
+        let mut parts = challenge.split('.');
+        let (Some("v1"), Some(issued), Some(nonce), Some(tag), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return None;
+        };
+        let issued: i64 = issued.parse().ok()?;
+        let expected = mac(keys, issued, nonce);
+        let same = expected.len() == tag.len()
+            && expected
+                .bytes()
+                .zip(tag.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        if !same || now < issued || now >= issued + rules.ttl_secs {
+            return None;
+        }
+        let solved = match counter {
+            Some(n) if n.len() <= 20 && n.bytes().all(|b| b.is_ascii_digit()) => {
+                leading_zero_bits(&Sha256::digest(format!("{challenge}:{n}"))) >= rules.bits
+            }
+            Some(_) => false,
+            None => false,
+        };
+        if !solved && now - issued < rules.wait_secs {
+            return None;
+        }
+        Some(Valid {
+            spent_key: Sha256::digest(challenge.as_bytes()).to_vec(),
+            expires: issued + rules.ttl_secs,
+        })
+    }
+
+    /// The counter that solves `challenge` for `bits` (what a client or a
+    /// test runs; about 2^bits hashes).
+    pub fn solve(challenge: &str, bits: u32) -> u64 {
+        (0u64..)
+            .find(|n| leading_zero_bits(&Sha256::digest(format!("{challenge}:{n}"))) >= bits)
+            .expect("some counter solves it")
+    }
+
+    fn leading_zero_bits(hash: &[u8]) -> u32 {
+        let mut n = 0;
+        for b in hash {
+            if *b == 0 {
+                n += 8;
+            } else {
+                return n + b.leading_zeros();
+            }
+        }
+        n
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        const RULES: Rules = Rules {
+            bits: 8,
+            wait_secs: 5,
+            ttl_secs: 600,
+        };
+
+        #[test]
+        fn a_challenge_is_solved_by_work_or_by_waiting_and_is_ours_only() {
+            let keys = Keyring::generate();
+            let c = issue(&keys, 1000);
+            // Too young, no work: refused; old enough: accepted.
+            assert!(check(&keys, &c, 1002, RULES).is_none());
+            let v = check(&keys, &c, 1005, RULES).unwrap();
+            assert_eq!(v.expires, 1600);
+            // Worked for: accepted at once; a wrong counter is not.
+            let n = solve(&c, RULES.bits);
+            assert!(check(&keys, &format!("{c}:{n}"), 1000, RULES).is_some());
+            let wrong = (0u64..)
+                .find(|m| leading_zero_bits(&Sha256::digest(format!("{c}:{m}"))) < RULES.bits)
+                .unwrap();
+            assert!(check(&keys, &format!("{c}:{wrong}"), 1001, RULES).is_none());
+            // Expired, forged, another key's, moved in time: refused.
+            assert!(check(&keys, &c, 1600, RULES).is_none());
+            assert!(check(&keys, &c.replace("v1.1000.", "v1.900."), 1005, RULES).is_none());
+            assert!(check(&Keyring::generate(), &c, 1005, RULES).is_none());
+            assert!(check(&keys, "v1.1000.x.y", 1005, RULES).is_none());
+            assert!(check(&keys, "", 1005, RULES).is_none());
+            // The single-use key is the challenge's, however it was solved.
+            let a = check(&keys, &format!("{c}:{n}"), 1001, RULES).unwrap();
+            assert_eq!(a.spent_key, v.spent_key);
+        }
+
+        #[test]
+        fn leading_zero_bits_counts_across_bytes() {
+            assert_eq!(leading_zero_bits(&[0, 0, 0x10]), 19);
+            assert_eq!(leading_zero_bits(&[0x80]), 0);
+            assert_eq!(leading_zero_bits(&[0, 1]), 15);
+        }
+    }
+}

@@ -39,6 +39,8 @@ pub const WRAPPED_KEY_COLUMNS: &[WrappedKeyColumn] = &[
     col("letter_signatures"),
     col("console_users"),
     col("campaign_test_sends"),
+    col("consultation_people"),
+    col("conversations"),
 ];
 
 /// Rows re-wrapped per transaction.

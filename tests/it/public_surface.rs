@@ -6,9 +6,12 @@
 //! `public_surface/`.
 
 mod abuse;
+mod erasure_links;
 mod forget;
 mod headers;
 mod listeners;
+mod onion;
+mod pow;
 mod stats;
 
 use nasvyazi_tests::TestApp;

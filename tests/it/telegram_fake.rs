@@ -9,6 +9,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+mod channel_posts;
+mod files;
+
 const TOKEN: &str = "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11";
 const USER: i64 = 5_551_001;
 const CHANNEL: i64 = -1_001_234_567_890;

@@ -13,6 +13,8 @@ pub mod auth;
 pub mod campaigns;
 pub mod complaints;
 pub mod console;
+pub mod consultations;
+pub mod forget;
 pub mod letters;
 pub mod limits;
 pub mod officials;
@@ -43,8 +45,6 @@ pub struct AppState {
     pub timing: subscriptions::Timing,
     /// The Telegram bot, when a bot token is configured.
     pub telegram: Option<Arc<telegram::Bot>>,
-    /// The appeals rate limit (keyed by an hourly keyed hash of addresses).
-    pub appeal_limit: Arc<appeals::AppealRateLimit>,
     /// The console's in-memory state (the per-address sign-in lock-out).
     pub console: Arc<console::ConsoleState>,
     /// `http.trusted_proxies`, parsed: whose `X-Forwarded-For` is believed.
@@ -58,9 +58,6 @@ impl AppState {
             timing: subscriptions::Timing::from_config(&infra.config.subscriptions)
                 .with_limits(&infra.config.limits),
             telegram: telegram::Bot::from_config(&infra, keys.clone())?,
-            appeal_limit: Arc::new(appeals::AppealRateLimit::new(
-                infra.config.appeals.rate_limit_per_minute,
-            )),
             console: Default::default(),
             trusted_proxies: Arc::new(
                 infra
@@ -169,6 +166,10 @@ pub async fn run_with(
     tasks.spawn(Relay::new(&infra, Outbox::Intake).run(shutdown.clone()));
     tasks.spawn(janitor(infra.clone(), shutdown.clone()));
     tasks.spawn(appeals::retention::run(infra.clone(), shutdown.clone()));
+    tasks.spawn(consultations::retention::run(
+        infra.clone(),
+        shutdown.clone(),
+    ));
     tasks.spawn(letters::signatures::janitor(
         infra.clone(),
         shutdown.clone(),

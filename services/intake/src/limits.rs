@@ -52,35 +52,262 @@ fn client_ip(parts: &Parts, state: &AppState) -> IpAddr {
 /// client's `limits.public_posts_per_minute`; the Telegram webhook is
 /// exempt (Telegram is one client, authenticated by its secret). When the
 /// database cannot answer, the request goes on: the global email budget
-/// still bounds what it can cost.
+/// still bounds what it can cost. Then, while proof of work is asked for,
+/// the forms and APIs that start something (see [`pow_path`]) must
+/// present a solved challenge.
 pub async fn public_posts(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    if req.method() != Method::POST
-        || path == crate::telegram::webhook::PATH
-        || OWN_BUDGETS.contains(&path)
-    {
+    if req.method() != Method::POST || path == crate::telegram::webhook::PATH {
         return next.run(req).await;
     }
+    let own_budget = OWN_BUDGETS.contains(&path);
+    let needs_pow = pow_path(path);
     let (parts, body) = req.into_parts();
-    let addr = client_ip(&parts, &state);
-    let per_minute = state.infra.config.limits.public_posts_per_minute;
-    let key = limits::client_key(&state.keys, "post", addr);
-    let verdict = match state.infra.db.acquire().await {
-        Ok(mut conn) => limits::take(&mut conn, &key, Budget::per_minute(per_minute)).await,
-        Err(e) => Err(e),
-    };
-    match verdict {
-        Ok(Err(_wait)) => {
-            metrics::counter!("nasvyazi_limit_refusals_total", "limit" => "public_posts")
-                .increment(1);
-            refusal(&state, &parts)
-        }
-        Ok(Ok(())) => next.run(Request::from_parts(parts, body)).await,
-        Err(e) => {
-            tracing::warn!(error = %e, "limits: cannot check the per-client budget; letting through");
-            next.run(Request::from_parts(parts, body)).await
+    if !own_budget {
+        let addr = client_ip(&parts, &state);
+        let per_minute = state.infra.config.limits.public_posts_per_minute;
+        let key = limits::client_key(&state.keys, "post", addr);
+        let verdict = match state.infra.db.acquire().await {
+            Ok(mut conn) => limits::take(&mut conn, &key, Budget::per_minute(per_minute)).await,
+            Err(e) => Err(e),
+        };
+        match verdict {
+            Ok(Err(_wait)) => {
+                metrics::counter!("nasvyazi_limit_refusals_total", "limit" => "public_posts")
+                    .increment(1);
+                return refusal(&state, &parts);
+            }
+            Ok(Ok(())) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "limits: cannot check the per-client budget; letting through");
+            }
         }
     }
+    note_load(&state).await;
+    if !(needs_pow && pow_asked(&state)) {
+        return next.run(Request::from_parts(parts, body)).await;
+    }
+    // The proof: the `X-Proof-Of-Work` header (APIs), else the form's
+    // `pow` field (pages; the body is read here and handed on).
+    let header_proof = parts
+        .headers
+        .get(POW_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let (proof, body) = match header_proof {
+        Some(p) => (Some(p), body),
+        None => match axum::body::to_bytes(body, POW_BODY_LIMIT).await {
+            Ok(bytes) => {
+                let field = form_urlencoded::parse(&bytes)
+                    .find(|(k, _)| k == "pow")
+                    .map(|(_, v)| v.into_owned());
+                (field, axum::body::Body::from(bytes))
+            }
+            Err(_) => (None, axum::body::Body::empty()),
+        },
+    };
+    match proof {
+        Some(p) if pow_spend(&state, &p).await => next.run(Request::from_parts(parts, body)).await,
+        _ => {
+            metrics::counter!("nasvyazi_limit_refusals_total", "limit" => "proof_of_work")
+                .increment(1);
+            pow_refusal(&state, &parts)
+        }
+    }
+}
+
+/// The header an API client presents its proof in:
+/// `<challenge>` (after waiting) or `<challenge>:<counter>` (solved).
+pub const POW_HEADER: &str = "x-proof-of-work";
+
+/// The most of a form's body read to find its proof (appeals are the
+/// largest forms).
+const POW_BODY_LIMIT: usize = 300 * 1024;
+
+/// How long `auto` keeps asking once the load crossed the threshold.
+const BUSY_FOR_SECS: i64 = 300;
+
+/// Until when (unix seconds) `auto` asks for proof of work, in this
+/// process; every replica sees the shared load budget for itself.
+static BUSY_UNTIL: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// The POSTs that start something costly (a confirmation email, an
+/// appeal): subscribing, signing a letter, appealing, page and API.
+pub fn pow_path(path: &str) -> bool {
+    if [
+        "/subscribe",
+        "/appeal",
+        "/api/v1/subscriptions",
+        "/api/v1/appeals",
+    ]
+    .contains(&path)
+    {
+        return true;
+    }
+    // `/letters/{slug}`, not its confirm / withdraw / forget links.
+    matches!(path.strip_prefix("/letters/"), Some(slug) if !slug.is_empty() && !slug.contains('/'))
+}
+
+/// Whether proof of work is asked for now.
+pub fn pow_asked(state: &AppState) -> bool {
+    use nasvyazi_shared::config::ProofOfWork;
+    match state.infra.config.limits.proof_of_work {
+        ProofOfWork::Off => false,
+        ProofOfWork::On => true,
+        ProofOfWork::Auto => {
+            chrono::Utc::now().timestamp() < BUSY_UNTIL.load(std::sync::atomic::Ordering::Relaxed)
+        }
+    }
+}
+
+/// In `auto`, every public POST spends one of a budget shared by all
+/// clients (`limits.proof_of_work_busy_posts_per_minute`); when it runs
+/// out, proof of work is asked for the next five minutes.
+async fn note_load(state: &AppState) {
+    let l = &state.infra.config.limits;
+    if l.proof_of_work != nasvyazi_shared::config::ProofOfWork::Auto {
+        return;
+    }
+    let key = limits::key(&state.keys, "pow:load", b"all");
+    let budget = Budget::per_minute(l.proof_of_work_busy_posts_per_minute);
+    let over = match state.infra.db.acquire().await {
+        Ok(mut conn) => matches!(limits::take(&mut conn, &key, budget).await, Ok(Err(_))),
+        Err(_) => false,
+    };
+    if over {
+        let until = chrono::Utc::now().timestamp() + BUSY_FOR_SECS;
+        BUSY_UNTIL.fetch_max(until, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn pow_rules(state: &AppState) -> limits::pow::Rules {
+    let l = &state.infra.config.limits;
+    limits::pow::Rules {
+        bits: l.proof_of_work_bits,
+        wait_secs: l.proof_of_work_wait_secs as i64,
+        ttl_secs: POW_TTL_SECS,
+    }
+}
+
+/// How long a challenge may be used.
+const POW_TTL_SECS: i64 = 1800;
+
+/// Checks a proof and spends its challenge (single use, in `pow_spent`).
+/// When the database cannot answer, a valid proof is let through.
+async fn pow_spend(state: &AppState, proof: &str) -> bool {
+    let now = chrono::Utc::now().timestamp();
+    let Some(valid) = limits::pow::check(&state.keys, proof, now, pow_rules(state)) else {
+        return false;
+    };
+    let expires = chrono::DateTime::from_timestamp(valid.expires, 0).unwrap_or_default();
+    let fresh = sqlx::query_scalar::<_, i32>(
+        "INSERT INTO pow_spent (challenge_hash, expires_at) VALUES ($1, $2)
+         ON CONFLICT DO NOTHING RETURNING 1",
+    )
+    .bind(&valid.spent_key)
+    .bind(expires)
+    .fetch_optional(&state.infra.db)
+    .await;
+    match fresh {
+        Ok(row) => row.is_some(),
+        Err(e) => {
+            tracing::warn!(error = %e, "limits: cannot record a proof of work; letting through");
+            true
+        }
+    }
+}
+
+/// What a form shows while proof of work is asked for: the challenge (a
+/// hidden field) and how long to wait before sending.
+#[derive(Debug, serde::Serialize)]
+pub struct PowView {
+    pub challenge: String,
+    pub wait_secs: u32,
+}
+
+pub fn pow_view(state: &AppState) -> Option<PowView> {
+    pow_asked(state).then(|| PowView {
+        challenge: limits::pow::issue(&state.keys, chrono::Utc::now().timestamp()),
+        wait_secs: state.infra.config.limits.proof_of_work_wait_secs,
+    })
+}
+
+/// A challenge for API clients.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Challenge {
+    /// Whether `POST /api/v1/subscriptions` and `POST /api/v1/appeals`
+    /// ask for proof of work now.
+    pub required: bool,
+    /// Present it in the `X-Proof-Of-Work` header: as it is once it is
+    /// `wait_secs` old, or at once as `<challenge>:<counter>` where
+    /// SHA-256 of `<challenge>:<counter>` (decimal counter) has `bits`
+    /// leading zero bits. Single use; valid 30 minutes.
+    pub challenge: String,
+    pub bits: u32,
+    pub wait_secs: u32,
+    pub expires_in_secs: i64,
+}
+
+/// A proof-of-work challenge (anti-abuse at busy times). While `required`
+/// is true, `POST /api/v1/subscriptions` and `POST /api/v1/appeals`
+/// without a valid, unused `X-Proof-Of-Work` header get 429
+/// `proof_of_work`.
+#[utoipa::path(get, path = "/api/v1/challenge", tag = "public",
+    responses((status = 200, body = Challenge)))]
+pub async fn challenge(State(state): State<AppState>) -> axum::Json<Challenge> {
+    let l = &state.infra.config.limits;
+    axum::Json(Challenge {
+        required: pow_asked(&state),
+        challenge: limits::pow::issue(&state.keys, chrono::Utc::now().timestamp()),
+        bits: l.proof_of_work_bits,
+        wait_secs: l.proof_of_work_wait_secs,
+        expires_in_secs: POW_TTL_SECS,
+    })
+}
+
+/// The one proof-of-work refusal (same bytes whatever was wrong and
+/// whoever asks): JSON on the API, a page elsewhere.
+fn pow_refusal(state: &AppState, parts: &Parts) -> Response {
+    let wait = state.infra.config.limits.proof_of_work_wait_secs;
+    let mut res = if parts.uri.path().starts_with("/api/") {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: "proof_of_work".into(),
+                message: "The site is busy: get a challenge from GET /api/v1/challenge and \
+                          present it, solved or after waiting, in the X-Proof-Of-Work header."
+                    .into(),
+            },
+        };
+        (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response()
+    } else {
+        let lang_query = parts.uri.query().and_then(|q| {
+            q.split('&')
+                .find_map(|kv| kv.strip_prefix("lang="))
+                .map(str::to_string)
+        });
+        let lang = crate::pages::language(lang_query.as_deref(), &parts.headers);
+        crate::pages::message(
+            state,
+            lang,
+            StatusCode::TOO_MANY_REQUESTS,
+            "pow.refused_title",
+            "pow.refused_body",
+        )
+    };
+    if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+        res.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    res
+}
+
+/// Deletes spent challenges past their expiry (the janitor).
+pub async fn delete_spent_challenges(db: &PgPool) -> sqlx::Result<u64> {
+    Ok(
+        sqlx::query("DELETE FROM pow_spent WHERE expires_at < now()")
+            .execute(db)
+            .await?
+            .rows_affected(),
+    )
 }
 
 /// Public POSTs with budgets of their own (appeals: one for submitting, one
@@ -178,6 +405,38 @@ pub async fn confirmation_allowed(
 
 /// Deletes refilled budgets (the janitor).
 pub async fn delete_refilled(db: &PgPool) -> sqlx::Result<u64> {
+    delete_spent_challenges(db).await?;
     let mut conn = db.acquire().await?;
     limits::delete_refilled(&mut conn).await
+}
+
+#[cfg(test)]
+mod pow_tests {
+    use super::pow_path;
+
+    #[test]
+    fn proof_of_work_guards_what_starts_something_and_nothing_else() {
+        for p in [
+            "/subscribe",
+            "/appeal",
+            "/api/v1/subscriptions",
+            "/api/v1/appeals",
+            "/letters/ost-2027",
+        ] {
+            assert!(pow_path(p), "{p}");
+        }
+        for p in [
+            "/appeal/status",
+            "/appeal/status/add",
+            "/api/v1/appeals/status",
+            "/letters/confirm/TOKEN",
+            "/letters/withdraw/TOKEN",
+            "/letters/forget/TOKEN",
+            "/appeal/forget/TOKEN",
+            "/forget/TOKEN",
+            "/letters/",
+        ] {
+            assert!(!pow_path(p), "{p}");
+        }
+    }
 }

@@ -117,12 +117,17 @@ impl Timing {
     }
 }
 
-/// A fresh confirmation token for `contact_id`: (nonce, hash, sealed).
-fn confirm_token(key: &nasvyazi_shared::crypto::Key, contact_id: Uuid) -> (Uuid, Vec<u8>, Vec<u8>) {
+/// A fresh confirmation token for `contact_id`: (nonce, keyed hash,
+/// sealed).
+fn confirm_token(
+    keys: &Keyring,
+    key: &nasvyazi_shared::crypto::Key,
+    contact_id: Uuid,
+) -> (Uuid, Vec<u8>, Vec<u8>) {
     let token = random_token(32);
     (
         Uuid::new_v4(),
-        token_hash(&token),
+        keys.token_mac(&token),
         key.seal(token.as_bytes(), &aad(contact_id, "confirm")),
     )
 }
@@ -134,6 +139,18 @@ pub async fn subscribe(
     keys: &Keyring,
     timing: Timing,
     sub: &Subscription,
+) -> anyhow::Result<()> {
+    subscribe_via(db, keys, timing, sub, false).await
+}
+
+/// [`subscribe`], recording whether the request came through the onion
+/// address (the confirmation email then links there).
+pub async fn subscribe_via(
+    db: &PgPool,
+    keys: &Keyring,
+    timing: Timing,
+    sub: &Subscription,
+    via_onion: bool,
 ) -> anyhow::Result<()> {
     let bi = keys.blind_index("email", &sub.email.normalised());
     let mut tx = db.begin().await?;
@@ -171,13 +188,13 @@ pub async fn subscribe(
         None => {
             let id = Uuid::now_v7();
             let (key, wrapped) = keys.new_data_key();
-            let (nonce, confirm_hash, confirm_ct) = confirm_token(&key, id);
+            let (nonce, confirm_hash, confirm_ct) = confirm_token(keys, &key, id);
             let unsub = random_token(32);
             let inserted = sqlx::query(
                 "INSERT INTO contacts (id, channel, status, blind_index, data_key, address_ct, language, topics, region,
                      confirm_nonce, confirm_token_hash, confirm_token_ct, confirm_issued_at, confirm_expires_at,
-                     unsub_token_hash, unsub_token_ct)
-                 VALUES ($1, 'email', 'pending', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                     unsub_token_hash, unsub_token_ct, via_onion)
+                 VALUES ($1, 'email', 'pending', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
                  ON CONFLICT (channel, blind_index) DO NOTHING",
             )
             .bind(id)
@@ -192,8 +209,9 @@ pub async fn subscribe(
             .bind(&confirm_ct)
             .bind(now)
             .bind(now + timing.confirm_ttl)
-            .bind(token_hash(&unsub))
+            .bind(keys.token_mac(&unsub))
             .bind(key.seal(unsub.as_bytes(), &aad(id, "unsubscribe")))
+            .bind(via_onion)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -215,11 +233,12 @@ pub async fn subscribe(
             };
             if reissue {
                 let key = keys.unwrap_data_key(&wrapped)?;
-                let (nonce, confirm_hash, confirm_ct) = confirm_token(&key, id);
+                let (nonce, confirm_hash, confirm_ct) = confirm_token(keys, &key, id);
                 sqlx::query(
                     "UPDATE contacts SET status = 'pending', language = $2, topics = $3, region = $4,
                          confirm_nonce = $5, confirm_token_hash = $6, confirm_token_ct = $7,
-                         confirm_issued_at = $8, confirm_expires_at = $9, updated_at = now()
+                         confirm_issued_at = $8, confirm_expires_at = $9, via_onion = $10,
+                         updated_at = now()
                      WHERE id = $1",
                 )
                 .bind(id)
@@ -231,6 +250,7 @@ pub async fn subscribe(
                 .bind(&confirm_ct)
                 .bind(now)
                 .bind(now + timing.confirm_ttl)
+                .bind(via_onion)
                 .execute(&mut *tx)
                 .await?;
                 outbox::enqueue(
@@ -249,17 +269,25 @@ pub async fn subscribe(
     Ok(())
 }
 
+/// The forms a token's row may hold: the keyed hash ([`Keyring::token_mac`],
+/// every row made since) and, for rows made before, the unkeyed SHA-256.
+/// Old confirmation tokens thus work until they expire (hours); an old
+/// unsubscribe token works, and is stored keyed from its first use on.
+fn stored_forms(keys: &Keyring, token: &str) -> Vec<Vec<u8>> {
+    vec![keys.token_mac(token), token_hash(token)]
+}
+
 /// Confirms with a token from the confirmation mail. `Some(id)` if it was
 /// valid and unused.
-pub async fn confirm(db: &PgPool, token: &str) -> anyhow::Result<Option<Uuid>> {
+pub async fn confirm(db: &PgPool, keys: &Keyring, token: &str) -> anyhow::Result<Option<Uuid>> {
     let mut tx = db.begin().await?;
     let id: Option<Uuid> = sqlx::query_scalar(
         "UPDATE contacts SET status = 'active', confirmed_at = now(), updated_at = now(),
              confirm_token_hash = NULL, confirm_token_ct = NULL, confirm_expires_at = NULL
-         WHERE confirm_token_hash = $1 AND status = 'pending' AND confirm_expires_at > now()
+         WHERE confirm_token_hash = ANY($1) AND status = 'pending' AND confirm_expires_at > now()
          RETURNING id",
     )
-    .bind(token_hash(token))
+    .bind(stored_forms(keys, token))
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(id) = id {
@@ -276,24 +304,35 @@ pub async fn confirm(db: &PgPool, token: &str) -> anyhow::Result<Option<Uuid>> {
 }
 
 /// Whether an unsubscribe token belongs to a contact (for the GET page).
-pub async fn unsubscribe_token_known(db: &PgPool, token: &str) -> sqlx::Result<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM contacts WHERE unsub_token_hash = $1)")
-        .bind(token_hash(token))
+pub async fn unsubscribe_token_known(
+    db: &PgPool,
+    keys: &Keyring,
+    token: &str,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM contacts WHERE unsub_token_hash = ANY($1))")
+        .bind(stored_forms(keys, token))
         .fetch_one(db)
         .await
 }
 
 /// Unsubscribes (idempotent). `false` if the token is unknown.
-pub async fn unsubscribe(db: &PgPool, token: &str) -> anyhow::Result<bool> {
+pub async fn unsubscribe(db: &PgPool, keys: &Keyring, token: &str) -> anyhow::Result<bool> {
     let mut tx = db.begin().await?;
-    let row: Option<(Uuid, String)> =
-        sqlx::query_as("SELECT id, status FROM contacts WHERE unsub_token_hash = $1 FOR UPDATE")
-            .bind(token_hash(token))
-            .fetch_optional(&mut *tx)
-            .await?;
+    let row: Option<(Uuid, String)> = sqlx::query_as(
+        "SELECT id, status FROM contacts WHERE unsub_token_hash = ANY($1) FOR UPDATE",
+    )
+    .bind(stored_forms(keys, token))
+    .fetch_optional(&mut *tx)
+    .await?;
     let Some((id, status)) = row else {
         return Ok(false);
     };
+    // A row from before keyed hashes is upgraded on its first use.
+    sqlx::query("UPDATE contacts SET unsub_token_hash = $2 WHERE id = $1")
+        .bind(id)
+        .bind(keys.token_mac(token))
+        .execute(&mut *tx)
+        .await?;
     if status != "unsubscribed" {
         sqlx::query(
             "UPDATE contacts SET status = 'unsubscribed', unsubscribed_at = now(), updated_at = now(),
@@ -338,11 +377,11 @@ pub async fn erase(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
 }
 
 /// "Forget me" from a link: erases the contact the token belongs to.
-pub async fn forget(db: &PgPool, token: &str) -> anyhow::Result<bool> {
+pub async fn forget(db: &PgPool, keys: &Keyring, token: &str) -> anyhow::Result<bool> {
     let mut tx = db.begin().await?;
     let id: Option<Uuid> =
-        sqlx::query_scalar("SELECT id FROM contacts WHERE unsub_token_hash = $1")
-            .bind(token_hash(token))
+        sqlx::query_scalar("SELECT id FROM contacts WHERE unsub_token_hash = ANY($1)")
+            .bind(stored_forms(keys, token))
             .fetch_optional(&mut *tx)
             .await?;
     let gone = match id {
@@ -510,33 +549,4 @@ pub async fn delete_stale_pending(db: &PgPool, ttl: ChronoDuration) -> sqlx::Res
         tracing::info!(deleted = n, "stale pending contacts deleted");
     }
     Ok(n)
-}
-
-/// Re-wraps every contact's data key under the current master key (after a
-/// rotation). Contents are never decrypted. Returns how many.
-pub async fn rewrap_all(db: &PgPool, keys: &Keyring) -> anyhow::Result<u64> {
-    let mut done = 0;
-    let mut after = Uuid::nil();
-    loop {
-        let mut tx = db.begin().await?;
-        let rows: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(
-            "SELECT id, data_key FROM contacts WHERE id > $1 ORDER BY id LIMIT 500 FOR UPDATE",
-        )
-        .bind(after)
-        .fetch_all(&mut *tx)
-        .await?;
-        let Some(last) = rows.last() else { break };
-        after = last.0;
-        for (id, wrapped) in &rows {
-            let rewrapped = keys.rewrap(wrapped)?;
-            sqlx::query("UPDATE contacts SET data_key = $2 WHERE id = $1")
-                .bind(id)
-                .bind(rewrapped)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        done += rows.len() as u64;
-    }
-    Ok(done)
 }

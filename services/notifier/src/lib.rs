@@ -10,6 +10,7 @@ pub mod appeals;
 pub mod bounces;
 pub mod channels;
 pub mod compose;
+pub mod consultations;
 pub mod deliveries;
 pub mod fanout;
 pub mod handlers;
@@ -89,8 +90,43 @@ pub async fn run_with(
         preloaded: Default::default(),
     });
     let mut tasks = JoinSet::new();
+    channels::folder::spawn(&infra, &mut tasks, &shutdown);
     bounces::spawn(&infra, keys.clone(), &mut tasks, &shutdown).await?;
-    letters::spawn(&infra, keys, email, &mut tasks, &shutdown);
+    letters::spawn(&infra, keys.clone(), email, &mut tasks, &shutdown);
+    if let Some(sender) = &sender {
+        let replies = Arc::new(consultations::ReplySender {
+            infra: infra.clone(),
+            keys: keys.clone(),
+            telegram: sender.telegram.clone(),
+            lease: sender.lease.clone(),
+        });
+        tasks.spawn(replies.run(shutdown.clone()));
+    }
+    let consumer = |durable: &str, event_type: &str| ConsumerSpec {
+        durable: durable.into(),
+        event_type: event_type.into(),
+        inbox: Inbox::Notifier,
+    };
+    tasks.spawn(
+        ConsumerRunner::new(
+            &infra,
+            consumer("notifier-conversation-opened", "conversation.opened"),
+            Arc::new(consultations::ConversationOpened {
+                config: infra.config.clone(),
+            }),
+        )
+        .run(shutdown.clone()),
+    );
+    tasks.spawn(
+        ConsumerRunner::new(
+            &infra,
+            consumer("notifier-conversation-alert", "conversation.alert"),
+            Arc::new(consultations::ConversationAlert {
+                config: infra.config.clone(),
+            }),
+        )
+        .run(shutdown.clone()),
+    );
     if let Some(sender) = sender {
         let (db, shutdown) = (infra.db.clone(), shutdown.clone());
         tasks.spawn(async move {
@@ -218,6 +254,11 @@ async fn reconcile(infra: Infra, shutdown: CancellationToken) -> anyhow::Result<
         let staff = appeals::staff_channels(&infra.config);
         if let Err(e) = appeals::reconcile(&infra.db, &staff, Duration::from_secs(120)).await {
             tracing::warn!(error = %e, "appeal reconciliation failed");
+        }
+        if let Err(e) =
+            consultations::reconcile(&infra.db, &infra.config, Duration::from_secs(120)).await
+        {
+            tracing::warn!(error = %format!("{e:#}"), "conversation alert reconciliation failed");
         }
     }
 }

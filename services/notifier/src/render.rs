@@ -62,6 +62,16 @@ pub fn templates() -> Arc<Environment<'static>> {
     Arc::new(env)
 }
 
+/// The base of links in a message: `http.onion_url` when what the message
+/// answers came through the onion address (and one is configured), else
+/// `http.public_url`.
+pub fn base(config: &Config, via_onion: bool) -> &str {
+    match (&config.http.onion_url, via_onion) {
+        (Some(onion), true) => onion.trim_end_matches('/'),
+        _ => config.public_base(),
+    }
+}
+
 /// Links and headers for one subscriber.
 pub struct SubscriberLinks {
     pub unsubscribe_url: String,
@@ -96,12 +106,20 @@ impl SubscriberLinks {
     }
 }
 
-/// `<uuid>@<sender's domain>`: stable per delivery.
+/// `<opaque>@<sender's domain>`: stable per delivery, but not the
+/// delivery id (an HMAC of it under the blind-index key), so a message in
+/// a seized mailbox does not name its row in a seized database. Bounces
+/// are matched by the VERP return path, never by this.
 pub fn message_id(config: &Config, delivery_id: Uuid) -> String {
     let domain = parse_mailbox(&config.email.from)
         .map(|(_, a)| a.domain().to_string())
         .unwrap_or_else(|| "nasvyazi.local".into());
-    format!("{delivery_id}@{domain}")
+    let local = match nasvyazi_shared::crypto::Keyring::from_config(&config.crypto) {
+        Ok(keys) => keys.opaque_id("message-id", &delivery_id.to_string()),
+        // No keys (never in a running service): random, still opaque.
+        Err(_) => Uuid::new_v4().simple().to_string(),
+    };
+    format!("{local}@{domain}")
 }
 
 /// The double opt-in confirmation email.
@@ -114,12 +132,37 @@ pub fn confirmation(
     confirm_token: &str,
     unsubscribe_token: &str,
 ) -> Result<EmailMessage, minijinja::Error> {
-    let links = SubscriberLinks::new(config, unsubscribe_token, lang);
-    let confirm_url = format!(
-        "{}/confirm/{confirm_token}?lang={}",
-        config.public_base(),
-        lang.code()
-    );
+    confirmation_via(
+        env,
+        config,
+        delivery_id,
+        to,
+        lang,
+        (confirm_token, unsubscribe_token),
+        false,
+    )
+}
+
+/// [`confirmation`] with links on the onion address when the request came
+/// through it (`via_onion`).
+pub fn confirmation_via(
+    env: &Environment<'static>,
+    config: &Config,
+    delivery_id: Uuid,
+    to: EmailAddress,
+    lang: Lang,
+    (confirm_token, unsubscribe_token): (&str, &str),
+    via_onion: bool,
+) -> Result<EmailMessage, minijinja::Error> {
+    let base = base(config, via_onion);
+    let mut links = SubscriberLinks::new(config, unsubscribe_token, lang);
+    if via_onion {
+        // The List-Unsubscribe header keeps the public address (mail
+        // providers call it); the links a person reads follow the onion.
+        links.forget_url = format!("{base}/forget/{unsubscribe_token}?lang={}", lang.code());
+    }
+    let unsubscribe_url = format!("{base}/u/{unsubscribe_token}?lang={}", lang.code());
+    let confirm_url = format!("{base}/confirm/{confirm_token}?lang={}", lang.code());
     // Our own URLs (base from config, base64url tokens): marked safe so the
     // HTML keeps them readable instead of escaping every `/`.
     let url = |u: &str| minijinja::Value::from_safe_string(u.to_string());
@@ -127,7 +170,7 @@ pub fn confirmation(
         lang => lang.code(),
         org => &config.organisation.name,
         confirm_url => url(&confirm_url),
-        unsubscribe_url => url(&links.unsubscribe_url),
+        unsubscribe_url => url(&unsubscribe_url),
         forget_url => url(&links.forget_url),
     };
     let text = env.get_template("email/confirm.txt")?.render(&ctx)?;
@@ -151,9 +194,13 @@ mod tests {
 
     #[test]
     fn confirmation_renders_in_every_language_with_unsubscribe_headers() {
-        let config = Config::from_toml(
-            "[http]\npublic_url = \"https://forum.example.kz/\"\n[email]\nfrom = \"Forum <noreply@forum.example.kz>\"\nunsubscribe_mailto = \"u@forum.example.kz\"\n",
-        )
+        use secrecy::ExposeSecret;
+        let keys = nasvyazi_shared::crypto::Keyring::generate();
+        let config = Config::from_toml(&format!(
+            "[http]\npublic_url = \"https://forum.example.kz/\"\n[email]\nfrom = \"Forum <noreply@forum.example.kz>\"\nunsubscribe_mailto = \"u@forum.example.kz\"\n[crypto]\nmaster_key = \"{}\"\nblind_index_key = \"{}\"\n",
+            keys.master_base64().expose_secret(),
+            keys.blind_base64().expose_secret(),
+        ))
         .unwrap();
         let env = templates();
         let to = EmailAddress::parse("someone@example.kz").unwrap();
@@ -178,7 +225,10 @@ mod tests {
                 "no untranslated key in {}",
                 lang.code()
             );
-            assert_eq!(m.message_id, format!("{id}@forum.example.kz"));
+            // Stable per delivery, and opaque: not the delivery id.
+            assert_eq!(m.message_id, message_id(&config, id));
+            assert!(m.message_id.ends_with("@forum.example.kz"));
+            assert!(!m.message_id.contains(&id.to_string()));
             let lu = &m.headers[0];
             assert_eq!(lu.0, "List-Unsubscribe");
             assert!(

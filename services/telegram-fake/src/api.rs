@@ -3,27 +3,28 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::Shared;
 use crate::error::{ApiError, Success};
 use crate::html;
-use crate::markup::{self, Markup};
+use crate::markup;
+use crate::outgoing::{Envelope, deliver};
 use crate::params::Params;
-use crate::state::{Bot, Chat, ChatKind, StoredMessage, Webhook, unix_now};
+use crate::state::{Bot, Chat, ChatKind, Webhook, unix_now};
 
 /// The longest message text, in characters after entity parsing.
 pub const MAX_TEXT_CHARS: usize = 4096;
 /// The longest getUpdates long poll, in seconds.
 pub const MAX_POLL_SECONDS: u64 = 50;
 
-const NOT_MODIFIED: &str = "message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message";
+pub(crate) const NOT_MODIFIED: &str = "message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message";
 const QUERY_INVALID: &str = "query is too old and response timeout expired or query ID is invalid";
 
 /// A method call's outcome.
@@ -74,13 +75,36 @@ pub fn call<'a>(
             "sendmessage" => send_message(shared, token, &params),
             "editmessagetext" => edit_message_text(shared, token, &params),
             "answercallbackquery" => answer_callback_query(shared, token, &params),
+            "sendphoto" => crate::media::send_media(shared, token, &params, "photo"),
+            "senddocument" => crate::media::send_media(shared, token, &params, "document"),
+            "sendvoice" => crate::media::send_media(shared, token, &params, "voice"),
+            "sendvideo" => crate::media::send_media(shared, token, &params, "video"),
+            "sendanimation" => crate::media::send_media(shared, token, &params, "animation"),
+            "copymessage" => crate::media::copy_message(shared, token, &params, false),
+            "forwardmessage" => crate::media::copy_message(shared, token, &params, true),
+            "getfile" => crate::media::get_file(shared, &params),
+            "deletemessage" => crate::forum::delete_message(shared, token, &params),
+            "createforumtopic" => crate::forum::create(shared, token, &params),
+            "closeforumtopic" => crate::forum::set_closed(shared, token, &params, true),
+            "reopenforumtopic" => crate::forum::set_closed(shared, token, &params, false),
+            "sendmediagroup" => crate::album::send_media_group(shared, token, &params),
+            "editmessagecaption" => crate::edit::edit_message_caption(shared, token, &params),
+            "pinchatmessage" => crate::chat::pin(shared, token, &params),
+            "unpinchatmessage" => crate::chat::unpin(shared, token, &params),
+            "unpinallchatmessages" => crate::chat::unpin_all(shared, token, &params),
+            "getchatmember" => crate::chat::get_chat_member(shared, token, &params),
+            "getchat" => crate::chat::get_chat(shared, token, &params),
             _ => Err(ApiError::not_found()),
         }
     })
 }
 
 /// Runs `f` on the bot (which `call` made sure exists).
-fn with_bot<T>(shared: &Shared, token: &str, f: impl FnOnce(&mut Bot) -> T) -> Result<T, ApiError> {
+pub(crate) fn with_bot<T>(
+    shared: &Shared,
+    token: &str,
+    f: impl FnOnce(&mut Bot) -> T,
+) -> Result<T, ApiError> {
     let mut state = shared.lock();
     let bot = state
         .bots
@@ -307,16 +331,30 @@ fn get_webhook_info(shared: &Shared, token: &str) -> Outcome {
 }
 
 /// A message text after parse_mode, trimmed as Telegram trims it.
-struct Text {
-    text: String,
-    entities: Vec<Value>,
+pub(crate) struct Text {
+    pub(crate) text: String,
+    pub(crate) entities: Vec<Value>,
 }
 
 /// Reads `text`, `parse_mode` and `entities`; `too_long` is the description
 /// of a text over [`MAX_TEXT_CHARS`].
 fn read_text(params: &Params, too_long: &str) -> Result<Text, ApiError> {
-    let empty = || ApiError::bad_request("message text is empty");
-    let raw = params.string("text").ok_or_else(empty)?;
+    read_formatted(params, "text", "entities", MAX_TEXT_CHARS, too_long)?
+        .ok_or_else(|| ApiError::bad_request("message text is empty"))
+}
+
+/// Reads a formatted field (`text` or `caption`) with `parse_mode` and its
+/// entities field; `None` when absent or only white space.
+pub(crate) fn read_formatted(
+    params: &Params,
+    field: &str,
+    entities_field: &str,
+    limit: usize,
+    too_long: &str,
+) -> Result<Option<Text>, ApiError> {
+    let Some(raw) = params.string(field) else {
+        return Ok(None);
+    };
     let parse_mode = params.string("parse_mode").map(|m| m.to_ascii_lowercase());
     let (text, entities) = match parse_mode.as_deref() {
         Some("html") => {
@@ -329,7 +367,7 @@ fn read_text(params: &Params, too_long: &str) -> Result<Text, ApiError> {
         Some(_) => return Err(ApiError::bad_request("unsupported parse_mode")),
     };
     let explicit = if parse_mode.is_none() {
-        match params.json("entities") {
+        match params.json(entities_field) {
             Ok(Some(Value::Array(list))) => list,
             Ok(None) => Vec::new(),
             _ => return Err(ApiError::bad_request("can't parse entities JSON object")),
@@ -343,9 +381,9 @@ fn read_text(params: &Params, too_long: &str) -> Result<Text, ApiError> {
     let trimmed = text.trim();
     let total: usize = trimmed.encode_utf16().count();
     if trimmed.is_empty() {
-        return Err(empty());
+        return Ok(None);
     }
-    if trimmed.chars().count() > MAX_TEXT_CHARS {
+    if trimmed.chars().count() > limit {
         return Err(ApiError::bad_request(too_long));
     }
     let mut out = Vec::with_capacity(entities.len());
@@ -361,14 +399,18 @@ fn read_text(params: &Params, too_long: &str) -> Result<Text, ApiError> {
         }
     }
     out.extend(explicit);
-    Ok(Text {
+    Ok(Some(Text {
         text: trimmed.to_string(),
         entities: out,
-    })
+    }))
 }
 
 /// Finds the chat `chat_id` names (an id or `@username`) for a bot.
-fn resolve_chat(state: &crate::state::State, bot: &Bot, chat_id: &str) -> Result<Chat, ApiError> {
+pub(crate) fn resolve_chat(
+    state: &crate::state::State,
+    bot: &Bot,
+    chat_id: &str,
+) -> Result<Chat, ApiError> {
     let not_found = || ApiError::bad_request("chat not found");
     let chat = if let Some(username) = chat_id.strip_prefix('@') {
         state.chats.values().find(|c| {
@@ -389,7 +431,7 @@ fn resolve_chat(state: &crate::state::State, bot: &Bot, chat_id: &str) -> Result
 }
 
 /// 403 when the user blocked the bot or the bot left the group.
-fn check_blocked(bot: &Bot, chat: &Chat) -> Result<(), ApiError> {
+pub(crate) fn check_blocked(bot: &Bot, chat: &Chat) -> Result<(), ApiError> {
     if !bot.blocked.contains(&chat.id) {
         return Ok(());
     }
@@ -403,7 +445,7 @@ fn check_blocked(bot: &Bot, chat: &Chat) -> Result<(), ApiError> {
 
 /// The message a request replies to: `reply_parameters` or
 /// `reply_to_message_id`.
-fn reply_target(params: &Params) -> Result<Option<(i64, bool)>, ApiError> {
+pub(crate) fn reply_target(params: &Params) -> Result<Option<(i64, bool)>, ApiError> {
     let allow = params.bool("allow_sending_without_reply");
     match params.json("reply_parameters") {
         Ok(Some(Value::Object(reply))) => {
@@ -431,77 +473,20 @@ fn link_preview_disabled(params: &Params) -> bool {
 }
 
 fn send_message(shared: &Shared, token: &str, params: &Params) -> Outcome {
-    let chat_param = params
-        .string("chat_id")
-        .ok_or_else(|| ApiError::bad_request("chat_id is empty"))?;
+    let envelope = Envelope::read(params, "sendMessage")?;
     let text = read_text(params, "message is too long")?;
-    let markup = markup::read(params)?;
-    let reply_to = reply_target(params)?;
     let no_preview = link_preview_disabled(params);
-    let now = Instant::now();
-
-    let mut guard = shared.lock();
-    let state = &mut *guard;
-    let bot = state.bots.get(token).ok_or_else(ApiError::unauthorized)?;
-    let chat = resolve_chat(state, bot, &chat_param)?;
-    check_blocked(bot, &chat)?;
-    let (bot_id, bot_user) = (bot.id, bot.user_json());
-    let reply = match reply_to {
-        None => None,
-        Some((id, allow)) => match state.find_message(bot_id, chat.id, id) {
-            Some(found) => {
-                let mut replied = found.message.clone();
-                if let Some(object) = replied.as_object_mut() {
-                    object.remove("reply_to_message");
-                }
-                Some(replied)
-            }
-            None if allow => None,
-            None => return Err(ApiError::bad_request("message to be replied not found")),
-        },
-    };
-    let private = chat.kind == ChatKind::Private;
-    if shared.rate_limits {
-        state
-            .limits
-            .check(bot_id, chat.id, private, now)
-            .map_err(ApiError::too_many_requests)?;
-    }
-    let bot = state
-        .bots
-        .get_mut(token)
-        .ok_or_else(ApiError::unauthorized)?;
-    let message_id = bot.next_message_id(chat.id);
-    let mut message = json!({"message_id": message_id});
-    if chat.kind == ChatKind::Channel {
-        message["sender_chat"] = chat.to_json();
-    } else {
-        message["from"] = bot_user;
-    }
-    message["chat"] = chat.to_json();
-    message["date"] = json!(unix_now());
-    if let Some(reply) = reply {
-        message["reply_to_message"] = reply;
-    }
-    message["text"] = json!(text.text);
-    if !text.entities.is_empty() {
-        message["entities"] = Value::Array(text.entities);
-    }
-    if no_preview && (text.text.contains("http://") || text.text.contains("https://")) {
-        message["link_preview_options"] = json!({"is_disabled": true});
-    }
-    if let Markup::Inline(keyboard) = markup {
-        message["reply_markup"] = keyboard;
-    }
-    state.limits.record(bot_id, chat.id, private, now);
-    state.stats.sent += 1;
-    state.store(StoredMessage {
-        bot_id,
-        chat_id: chat.id,
-        message_id,
-        outgoing: true,
-        message: message.clone(),
-    });
+    let message = deliver(shared, token, envelope, None, |_, _| {
+        let mut content = Map::new();
+        if no_preview && (text.text.contains("http://") || text.text.contains("https://")) {
+            content.insert("link_preview_options".into(), json!({"is_disabled": true}));
+        }
+        content.insert("text".into(), json!(text.text));
+        if !text.entities.is_empty() {
+            content.insert("entities".into(), Value::Array(text.entities));
+        }
+        Ok(content)
+    })?;
     Ok(Success::of(message))
 }
 
@@ -531,6 +516,11 @@ fn edit_message_text(shared: &Shared, token: &str, params: &Params) -> Outcome {
         .ok_or_else(|| ApiError::bad_request("message to edit not found"))?;
     if !stored.outgoing {
         return Err(ApiError::bad_request("message can't be edited"));
+    }
+    if stored.message.get("text").is_none() {
+        return Err(ApiError::bad_request(
+            "there is no text in the message to edit",
+        ));
     }
     let message = &mut stored.message;
     let old_entities = message

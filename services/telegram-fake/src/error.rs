@@ -46,6 +46,11 @@ impl ApiError {
         ApiError::new(404, "Not Found".into())
     }
 
+    /// 413 `Request Entity Too Large`: an upload over 50 MB.
+    pub fn too_large() -> ApiError {
+        ApiError::new(413, "Request Entity Too Large".into())
+    }
+
     /// 409 `Conflict: {what}`.
     pub fn conflict(what: impl std::fmt::Display) -> ApiError {
         ApiError::new(409, format!("Conflict: {what}"))

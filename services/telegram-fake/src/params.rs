@@ -1,6 +1,9 @@
 //! A method's parameters, read the ways Telegram reads them: the query
 //! string, an `application/x-www-form-urlencoded` body, a JSON body, or the
-//! text fields of a `multipart/form-data` body (files are not supported).
+//! fields of a `multipart/form-data` body, whose file parts are kept as
+//! [`Upload`]s.
+
+use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
@@ -9,7 +12,18 @@ use crate::error::ApiError;
 /// Parameters by name; form and query values are strings, JSON ones keep
 /// their type.
 #[derive(Clone, Debug, Default)]
-pub struct Params(Map<String, Value>);
+pub struct Params(Map<String, Value>, HashMap<String, Upload>);
+
+/// A file part of a multipart body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upload {
+    /// The file name the client gave.
+    pub filename: String,
+    /// The part's Content-Type, if any.
+    pub content_type: Option<String>,
+    /// The bytes.
+    pub data: Vec<u8>,
+}
 
 impl Params {
     /// Reads the query string, then the body (whose values win).
@@ -24,9 +38,11 @@ impl Params {
                 params.insert(k.into_owned(), Value::String(v.into_owned()));
             }
         }
-        let content_type = content_type.unwrap_or("").to_ascii_lowercase();
+        let original_type = content_type.unwrap_or("");
+        let content_type = original_type.to_ascii_lowercase();
+        let mut uploads = HashMap::new();
         if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Params(params));
+            return Ok(Params(params, uploads));
         }
         if content_type.starts_with("application/json") {
             match serde_json::from_slice::<Value>(body) {
@@ -34,25 +50,50 @@ impl Params {
                 _ => return Err(ApiError::bad_request("can't parse JSON encoded request")),
             }
         } else if content_type.starts_with("multipart/form-data") {
-            let boundary = content_type
+            let boundary = original_type
                 .split(';')
-                .find_map(|p| p.trim().strip_prefix("boundary="))
+                .find_map(|p| {
+                    let p = p.trim();
+                    p.get(..9)
+                        .filter(|k| k.eq_ignore_ascii_case("boundary="))
+                        .map(|_| &p[9..])
+                })
                 .map(|b| b.trim_matches('"').to_string())
                 .unwrap_or_default();
-            for (k, v) in multipart_fields(body, &boundary) {
-                params.insert(k, Value::String(v));
+            for part in multipart_parts(body, &boundary) {
+                match part.filename {
+                    Some(filename) => {
+                        uploads.insert(
+                            part.name,
+                            Upload {
+                                filename,
+                                content_type: part.content_type,
+                                data: part.data,
+                            },
+                        );
+                    }
+                    None => {
+                        let text = String::from_utf8_lossy(&part.data).into_owned();
+                        params.insert(part.name, Value::String(text));
+                    }
+                }
             }
         } else {
             for (k, v) in form_urlencoded::parse(body) {
                 params.insert(k.into_owned(), Value::String(v.into_owned()));
             }
         }
-        Ok(Params(params))
+        Ok(Params(params, uploads))
     }
 
     /// Parameters from a JSON object (a webhook reply).
     pub fn from_object(object: Map<String, Value>) -> Params {
-        Params(object)
+        Params(object, HashMap::new())
+    }
+
+    /// The file part named `name` of a multipart body.
+    pub fn upload(&self, name: &str) -> Option<&Upload> {
+        self.1.get(name)
     }
 
     /// A parameter that is present and not null.
@@ -108,37 +149,79 @@ impl Params {
     }
 }
 
-/// The text fields of a multipart body.
-fn multipart_fields(body: &[u8], boundary_lower: &str) -> Vec<(String, String)> {
-    let text = String::from_utf8_lossy(body);
-    // Find the boundary as written (the header was lowercased).
-    let Some(first_line) = text.lines().next() else {
-        return Vec::new();
-    };
-    let delimiter = first_line.trim_end();
-    if !delimiter.to_ascii_lowercase().ends_with(boundary_lower) || !delimiter.starts_with("--") {
-        return Vec::new();
+/// One part of a multipart body.
+struct Part {
+    name: String,
+    filename: Option<String>,
+    content_type: Option<String>,
+    data: Vec<u8>,
+}
+
+fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    if needle.is_empty() || from >= haystack.len() {
+        return None;
     }
-    let mut fields = Vec::new();
-    for part in text.split(delimiter).skip(1) {
-        let Some((headers, value)) = part.split_once("\r\n\r\n") else {
-            continue;
-        };
-        let headers_lower = headers.to_ascii_lowercase();
-        if headers_lower.contains("filename=") {
-            continue;
+    haystack[from..]
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|at| at + from)
+}
+
+/// A quoted header parameter, e.g. `name="photo"`.
+fn header_param(headers: &str, key: &str) -> Option<String> {
+    let lower = headers.to_ascii_lowercase();
+    let pattern = format!("{key}=\"");
+    let mut from = 0;
+    while let Some(at) = lower[from..].find(&pattern).map(|a| a + from) {
+        let preceded = at == 0 || matches!(lower.as_bytes()[at - 1], b' ' | b';' | b'\t');
+        if preceded {
+            let rest = headers.get(at + pattern.len()..)?;
+            return rest.split('"').next().map(str::to_string);
         }
-        let Some(name) = headers_lower
-            .find("name=\"")
-            .and_then(|at| headers.get(at + 6..))
-            .and_then(|rest| rest.split('"').next())
-        else {
-            continue;
-        };
-        let value = value.strip_suffix("\r\n").unwrap_or(value);
-        fields.push((name.to_string(), value.to_string()));
+        from = at + pattern.len();
     }
-    fields
+    None
+}
+
+/// The parts of a multipart body, binary safe.
+fn multipart_parts(body: &[u8], boundary: &str) -> Vec<Part> {
+    let delimiter = format!("--{boundary}");
+    let delimiter = delimiter.as_bytes();
+    let mut parts = Vec::new();
+    let Some(mut at) = find(body, delimiter, 0) else {
+        return parts;
+    };
+    loop {
+        let start = at + delimiter.len();
+        if body.get(start..start + 2) == Some(b"--") {
+            break;
+        }
+        let Some(next) = find(body, delimiter, start) else {
+            break;
+        };
+        let part = &body[start..next];
+        let part = part.strip_prefix(b"\r\n").unwrap_or(part);
+        let part = part.strip_suffix(b"\r\n").unwrap_or(part);
+        if let Some(split) = find(part, b"\r\n\r\n", 0) {
+            let headers = String::from_utf8_lossy(&part[..split]);
+            let content_type = headers.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim()
+                    .eq_ignore_ascii_case("content-type")
+                    .then(|| v.trim().to_string())
+            });
+            if let Some(name) = header_param(&headers, "name") {
+                parts.push(Part {
+                    name,
+                    filename: header_param(&headers, "filename"),
+                    content_type,
+                    data: part[split + 4..].to_vec(),
+                });
+            }
+        }
+        at = next;
+    }
+    parts
 }
 
 #[cfg(test)]
@@ -170,5 +253,12 @@ mod tests {
             Params::read(None, Some("multipart/form-data; boundary=XyZ"), body).expect("multipart");
         assert_eq!(p.string("text").as_deref(), Some("hi there"));
         assert!(Params::read(None, Some("application/json"), b"[1]").is_err());
+        let body = b"--AbC\r\nContent-Disposition: form-data; name=\"chat_id\"\r\n\r\n5\r\n--AbC\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n\x00\xff\r\n\x01\r\n--AbC--\r\n";
+        let p = Params::read(None, Some("multipart/form-data; boundary=AbC"), body).expect("files");
+        assert_eq!(p.int("chat_id"), Some(5));
+        let upload = p.upload("photo").expect("a file part");
+        assert_eq!(upload.filename, "a.png");
+        assert_eq!(upload.data, b"\x00\xff\r\n\x01");
+        assert_eq!(upload.content_type.as_deref(), Some("image/png"));
     }
 }

@@ -2,7 +2,7 @@
 //! callback queries and counters. All of it in memory behind one mutex, with
 //! bounds, and nothing that outlives the process.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -17,6 +17,8 @@ use crate::limits::Limits;
 pub const MAX_PENDING_UPDATES: usize = 10_000;
 /// Messages the fake keeps; the oldest go first.
 pub const MAX_STORED_MESSAGES: usize = 100_000;
+/// The bytes of files the fake keeps; the oldest files go first.
+pub const MAX_STORED_FILE_BYTES: usize = 512 * 1024 * 1024;
 
 /// The kind of a chat, as the Bot API names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +76,124 @@ pub struct Chat {
     pub username: Option<String>,
     /// Declared through the control API: every bot may write to it.
     pub declared: bool,
+    /// A supergroup with topics enabled.
+    pub is_forum: bool,
+    /// The bots' administrator rights in this chat, if they are admins.
+    pub bot_rights: Option<BotRights>,
+}
+
+/// The administrator rights every bot has in a declared chat.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BotRights {
+    /// May create, rename, close and reopen forum topics.
+    #[serde(default)]
+    pub can_manage_topics: bool,
+    /// May pin and unpin messages.
+    #[serde(default)]
+    pub can_pin_messages: bool,
+}
+
+/// The bots' status in a declared group, supergroup or channel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BotStatus {
+    /// An administrator, with the rights of its [`BotMembership`].
+    #[default]
+    Administrator,
+    /// A plain member: may write in groups, not post in channels.
+    Member,
+    /// Not in the chat: sends get 403.
+    Left,
+}
+
+impl BotStatus {
+    /// The Bot API's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BotStatus::Administrator => "administrator",
+            BotStatus::Member => "member",
+            BotStatus::Left => "left",
+        }
+    }
+}
+
+/// The bots' membership and administrator rights in a declared chat
+/// (`POST /control/chat_member`). Until one is set, the bots are
+/// administrators with every right below but `can_manage_topics`
+/// (which a forum's `bot_rights` give).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BotMembership {
+    /// The chat (declared first, not a private chat).
+    pub chat_id: i64,
+    /// administrator, member or left.
+    #[serde(default)]
+    pub status: BotStatus,
+    /// May post in a channel.
+    #[serde(default)]
+    pub can_post_messages: bool,
+    /// May edit others' posts and pin in a channel.
+    #[serde(default)]
+    pub can_edit_messages: bool,
+    /// May delete others' messages.
+    #[serde(default)]
+    pub can_delete_messages: bool,
+    /// May pin in a group or supergroup.
+    #[serde(default)]
+    pub can_pin_messages: bool,
+    /// May manage forum topics.
+    #[serde(default)]
+    pub can_manage_topics: bool,
+}
+
+/// A forum supergroup to declare (`POST /control/forums`): topics enabled,
+/// the bots administrators with these rights.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NewForum {
+    /// The supergroup's id (-100...).
+    pub id: i64,
+    /// Its title.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Its public username, without `@`.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// The bots' rights; `can_manage_topics` unless told otherwise.
+    #[serde(default = "forum_rights")]
+    pub bot_rights: BotRights,
+}
+
+fn forum_rights() -> BotRights {
+    BotRights {
+        can_manage_topics: true,
+        can_pin_messages: true,
+    }
+}
+
+/// A forum topic.
+#[derive(Clone, Debug)]
+pub struct Topic {
+    /// Its name.
+    pub name: String,
+    /// Its icon colour (RGB).
+    pub icon_color: i64,
+    /// Closed with closeForumTopic.
+    pub closed: bool,
+}
+
+/// A file the fake keeps, as sent by users or uploaded by bots.
+#[derive(Clone, Debug)]
+pub struct StoredFile {
+    /// The kind: photo, document, voice, video_note, video, animation.
+    pub kind: &'static str,
+    /// The stable unique id.
+    pub unique_id: String,
+    /// The path under `/file/bot<token>/`.
+    pub path: String,
+    /// The bytes.
+    pub bytes: bytes::Bytes,
+    /// What a Message shows of it: the PhotoSize array of a photo, the
+    /// Document, Voice... object of the others.
+    pub meta: Value,
 }
 
 impl Chat {
@@ -89,6 +209,9 @@ impl Chat {
             chat["username"] = json!(username);
         }
         chat["type"] = json!(self.kind.as_str());
+        if self.is_forum {
+            chat["is_forum"] = json!(true);
+        }
         chat
     }
 }
@@ -131,6 +254,29 @@ pub struct StoredMessage {
     pub outgoing: bool,
     /// The Message object in its current state.
     pub message: Value,
+    /// The method that produced it ("inject" for users' messages).
+    pub method: &'static str,
+    /// It carries a forward origin (forwardMessage).
+    pub forwarded: bool,
+    /// Sent with protect_content.
+    pub protect_content: bool,
+    /// The forum topic it is in.
+    pub thread_id: Option<i64>,
+}
+
+impl StoredMessage {
+    /// The record `GET /control/sent_records` shows.
+    pub fn record(&self) -> Value {
+        json!({
+            "chat_id": self.chat_id,
+            "message_id": self.message_id,
+            "method": self.method,
+            "has_forward_origin": self.forwarded,
+            "protect_content": self.protect_content,
+            "message_thread_id": self.thread_id,
+            "message": self.message,
+        })
+    }
 }
 
 /// A webhook set with setWebhook.
@@ -309,6 +455,72 @@ pub enum Inject {
         /// The button's callback_data.
         data: String,
     },
+    /// A user sends a photo, document, voice message or video note.
+    Media {
+        /// The bot's token.
+        token: String,
+        /// The user's id.
+        from: i64,
+        /// The chat; the user's private chat with the bot when absent.
+        #[serde(default)]
+        chat_id: Option<i64>,
+        /// The forum topic, in a forum.
+        #[serde(default)]
+        message_thread_id: Option<i64>,
+        /// What it is, and the file.
+        media: Media,
+        /// The caption (not for a video note, as in Telegram).
+        #[serde(default)]
+        caption: Option<String>,
+    },
+    /// A member writes text into a forum topic.
+    TopicMessage {
+        /// The bot's token.
+        token: String,
+        /// The member's id.
+        from: i64,
+        /// The forum supergroup.
+        chat_id: i64,
+        /// The topic.
+        message_thread_id: i64,
+        /// The text.
+        text: String,
+        /// The member's first name.
+        #[serde(default)]
+        first_name: Option<String>,
+    },
+}
+
+/// A file a user sends; `data` is its bytes, or `size` generated bytes
+/// (1 KiB when neither is given).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Media {
+    /// photo, document, voice or video_note.
+    pub kind: String,
+    /// The bytes.
+    #[serde(default)]
+    pub data: Option<Vec<u8>>,
+    /// How many generated bytes, when `data` is absent.
+    #[serde(default)]
+    pub size: Option<usize>,
+    /// A document's file name ("file" when absent).
+    #[serde(default)]
+    pub file_name: Option<String>,
+    /// A document's MIME type (application/octet-stream when absent).
+    #[serde(default)]
+    pub mime_type: Option<String>,
+    /// A photo's width (1280 when absent).
+    #[serde(default)]
+    pub width: Option<i64>,
+    /// A photo's height (960 when absent).
+    #[serde(default)]
+    pub height: Option<i64>,
+    /// Seconds of a voice message or video note (3 when absent).
+    #[serde(default)]
+    pub duration: Option<i64>,
+    /// A video note's diameter (240 when absent).
+    #[serde(default)]
+    pub length: Option<i64>,
 }
 
 /// Everything the fake knows.
@@ -328,7 +540,20 @@ pub struct State {
     pub limits: Limits,
     /// Counters.
     pub stats: Stats,
+    /// Files by file_id.
+    pub files: HashMap<String, StoredFile>,
+    /// Forum topics by (bot id, chat id, message_thread_id).
+    pub topics: HashMap<(i64, i64, i64), Topic>,
+    /// The bots' memberships set through the control API, by chat id.
+    pub memberships: HashMap<i64, BotMembership>,
+    /// Pinned message ids by (bot id, chat id).
+    pub pinned: HashMap<(i64, i64), BTreeSet<i64>>,
+    file_order: VecDeque<String>,
+    file_bytes: usize,
+    next_file: u64,
     next_callback_query: u64,
+    /// The last media_group_id's counter.
+    pub next_media_group: u64,
 }
 
 /// Now, in unix seconds.
@@ -354,7 +579,15 @@ impl State {
             callback_answers: Vec::new(),
             limits: Limits::default(),
             stats: Stats::default(),
+            files: HashMap::new(),
+            topics: HashMap::new(),
+            memberships: HashMap::new(),
+            pinned: HashMap::new(),
+            file_order: VecDeque::new(),
+            file_bytes: 0,
+            next_file: 0,
             next_callback_query: 0,
+            next_media_group: 0,
         })
     }
 
@@ -370,6 +603,183 @@ impl State {
         self.callback_answers.clear();
         self.limits.clear();
         self.stats = Stats::default();
+        self.files.clear();
+        self.topics.clear();
+        self.memberships.clear();
+        self.pinned.clear();
+        self.file_order.clear();
+        self.file_bytes = 0;
+    }
+
+    /// Keeps a file under a fresh file_id; returns (file_id, file_unique_id).
+    pub fn store_file(
+        &mut self,
+        kind: &'static str,
+        extension: &str,
+        bytes: Vec<u8>,
+    ) -> (String, String) {
+        self.next_file += 1;
+        let n = self.next_file;
+        let prefix = match kind {
+            "photo" => "AgACAgIAAxkBAAI",
+            "voice" => "AwACAgIAAxkBAAI",
+            "video_note" => "DQACAgIAAxkBAAI",
+            "video" => "BAACAgIAAxkBAAI",
+            "animation" => "CgACAgIAAxkBAAI",
+            "audio" => "CQACAgIAAxkBAAI",
+            _ => "BQACAgIAAxkBAAI",
+        };
+        let stamp = unix_now().unsigned_abs();
+        let file_id = format!(
+            "{prefix}{n:08X}{stamp:012X}Fk{:016x}",
+            n.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        );
+        let unique_id = format!(
+            "AQAD{n:08X}{:06x}",
+            n.wrapping_mul(2_654_435_761) & 0xFF_FFFF
+        );
+        let dir = match kind {
+            "photo" => "photos",
+            "voice" => "voice",
+            "video_note" => "video_notes",
+            "video" => "videos",
+            "animation" => "animations",
+            "audio" => "music",
+            _ => "documents",
+        };
+        let path = format!("{dir}/file_{n}.{extension}");
+        self.file_bytes += bytes.len();
+        self.files.insert(
+            file_id.clone(),
+            StoredFile {
+                kind,
+                unique_id: unique_id.clone(),
+                path,
+                bytes: bytes::Bytes::from(bytes),
+                meta: Value::Null,
+            },
+        );
+        self.file_order.push_back(file_id.clone());
+        while self.file_bytes > MAX_STORED_FILE_BYTES && self.file_order.len() > 1 {
+            if let Some(old) = self.file_order.pop_front()
+                && let Some(file) = self.files.remove(&old)
+            {
+                self.file_bytes -= file.bytes.len();
+            }
+        }
+        (file_id, unique_id)
+    }
+
+    /// Remembers what a Message shows of its files, so that sending them
+    /// again by file_id shows the same.
+    pub fn remember(&mut self, value: &Value) {
+        let ids: Vec<String> = match value {
+            Value::Array(sizes) => sizes
+                .iter()
+                .filter_map(|s| s["file_id"].as_str().map(str::to_string))
+                .collect(),
+            other => other["file_id"]
+                .as_str()
+                .map(str::to_string)
+                .into_iter()
+                .collect(),
+        };
+        for id in ids {
+            if let Some(file) = self.files.get_mut(&id) {
+                file.meta = value.clone();
+            }
+        }
+    }
+
+    /// The Message fields of a file a user sends (`photo`, `document`...).
+    pub fn media_fields(&mut self, media: Media) -> Result<(String, Value), String> {
+        let (field, value) = self.new_media(media)?;
+        self.remember(&value);
+        Ok((field, value))
+    }
+
+    fn new_media(&mut self, media: Media) -> Result<(String, Value), String> {
+        let bytes = match (media.data, media.size) {
+            (Some(data), _) => data,
+            (None, size) => generated_bytes(size.unwrap_or(1024)),
+        };
+        let size = bytes.len();
+        match media.kind.as_str() {
+            "photo" => {
+                let width = media.width.unwrap_or(1280).max(1);
+                let height = media.height.unwrap_or(960).max(1);
+                Ok(("photo".into(), self.photo_sizes(bytes, width, height)))
+            }
+            "document" => {
+                let file_name = media.file_name.unwrap_or_else(|| "file".into());
+                let extension = file_name
+                    .rsplit_once('.')
+                    .map(|(_, e)| e.to_string())
+                    .unwrap_or_else(|| "bin".into());
+                let (file_id, unique_id) = self.store_file("document", &extension, bytes);
+                Ok((
+                    "document".into(),
+                    json!({
+                        "file_name": file_name,
+                        "mime_type": media.mime_type.unwrap_or_else(|| "application/octet-stream".into()),
+                        "file_id": file_id,
+                        "file_unique_id": unique_id,
+                        "file_size": size,
+                    }),
+                ))
+            }
+            "voice" => {
+                let (file_id, unique_id) = self.store_file("voice", "oga", bytes);
+                Ok((
+                    "voice".into(),
+                    json!({
+                        "duration": media.duration.unwrap_or(3),
+                        "mime_type": media.mime_type.unwrap_or_else(|| "audio/ogg".into()),
+                        "file_id": file_id,
+                        "file_unique_id": unique_id,
+                        "file_size": size,
+                    }),
+                ))
+            }
+            "video_note" => {
+                let (file_id, unique_id) = self.store_file("video_note", "mp4", bytes);
+                Ok((
+                    "video_note".into(),
+                    json!({
+                        "duration": media.duration.unwrap_or(3),
+                        "length": media.length.unwrap_or(240),
+                        "file_id": file_id,
+                        "file_unique_id": unique_id,
+                        "file_size": size,
+                    }),
+                ))
+            }
+            other => Err(format!(
+                "unknown media kind {other:?}: photo, document, voice or video_note"
+            )),
+        }
+    }
+
+    /// A photo as Telegram stores it: smaller copies at 90, 320 and 800
+    /// pixels on the longer side, then the photo itself (at most 2560).
+    pub fn photo_sizes(&mut self, bytes: Vec<u8>, width: i64, height: i64) -> Value {
+        let longer = width.max(height);
+        let mut sizes = Vec::new();
+        for side in [90, 320, 800] {
+            if side >= longer {
+                break;
+            }
+            let (w, h) = (width * side / longer, height * side / longer);
+            let thumb = generated_bytes((bytes.len() as i64 * side / longer).max(64) as usize);
+            let size = thumb.len();
+            let (file_id, unique_id) = self.store_file("photo", "jpg", thumb);
+            sizes.push(json!({"file_id": file_id, "file_unique_id": unique_id, "file_size": size, "width": w.max(1), "height": h.max(1)}));
+        }
+        let scale = |v: i64| if longer > 2560 { v * 2560 / longer } else { v };
+        let size = bytes.len();
+        let (file_id, unique_id) = self.store_file("photo", "jpg", bytes);
+        sizes.push(json!({"file_id": file_id, "file_unique_id": unique_id, "file_size": size, "width": scale(width).max(1), "height": scale(height).max(1)}));
+        Value::Array(sizes)
     }
 
     fn bot_mut(&mut self, token: &str) -> Result<&mut Bot, String> {
@@ -456,9 +866,98 @@ impl State {
                 title,
                 username: chat.username.map(|u| u.trim_start_matches('@').to_string()),
                 declared: true,
+                is_forum: false,
+                bot_rights: None,
             },
         );
+        // Declaring a chat again starts its membership afresh.
+        self.memberships.remove(&chat.id);
         Ok(())
+    }
+
+    /// Declares a forum supergroup where the bots are administrators.
+    pub fn add_forum(&mut self, forum: NewForum) -> Result<(), String> {
+        if forum.id >= 0 {
+            return Err("a supergroup has a negative id (-100...)".into());
+        }
+        self.add_chat(NewChat {
+            id: forum.id,
+            kind: ChatKind::Supergroup,
+            title: forum.title,
+            username: forum.username,
+        })?;
+        if let Some(chat) = self.chats.get_mut(&forum.id) {
+            chat.is_forum = true;
+            chat.bot_rights = Some(forum.bot_rights);
+        }
+        Ok(())
+    }
+
+    /// The bots' membership in a group or channel: as set, else an
+    /// administrator with every right (forum topics as the forum's
+    /// `bot_rights` say).
+    pub fn membership(&self, chat: &Chat) -> BotMembership {
+        if let Some(set) = self.memberships.get(&chat.id) {
+            return *set;
+        }
+        BotMembership {
+            chat_id: chat.id,
+            status: BotStatus::Administrator,
+            can_post_messages: true,
+            can_edit_messages: true,
+            can_delete_messages: true,
+            can_pin_messages: chat.bot_rights.is_none_or(|r| r.can_pin_messages),
+            can_manage_topics: chat.bot_rights.is_some_and(|r| r.can_manage_topics),
+        }
+    }
+
+    /// Sets the bots' membership in a declared group or channel.
+    pub fn set_membership(&mut self, membership: BotMembership) -> Result<(), String> {
+        let chat = self
+            .chats
+            .get_mut(&membership.chat_id)
+            .filter(|c| c.declared && c.kind != ChatKind::Private)
+            .ok_or_else(|| {
+                format!(
+                    "declare group or channel {} first (POST /control/chats)",
+                    membership.chat_id
+                )
+            })?;
+        chat.bot_rights = (membership.status == BotStatus::Administrator).then_some(BotRights {
+            can_manage_topics: membership.can_manage_topics,
+            can_pin_messages: membership.can_pin_messages,
+        });
+        self.memberships.insert(membership.chat_id, membership);
+        Ok(())
+    }
+
+    /// The public link of a post in a channel or supergroup:
+    /// `https://t.me/<username>/<id>`, or `https://t.me/c/<id>/<id>` for
+    /// one without a username; `None` for other chats.
+    pub fn post_link(&self, chat_id: i64, message_id: i64) -> Option<String> {
+        let chat = self.chats.get(&chat_id)?;
+        if !matches!(chat.kind, ChatKind::Channel | ChatKind::Supergroup) || message_id <= 0 {
+            return None;
+        }
+        Some(match &chat.username {
+            Some(username) => format!("https://t.me/{username}/{message_id}"),
+            None => {
+                let internal = if -chat_id > 1_000_000_000_000 {
+                    -chat_id - 1_000_000_000_000
+                } else {
+                    -chat_id
+                };
+                format!("https://t.me/c/{internal}/{message_id}")
+            }
+        })
+    }
+
+    /// The message ids a bot pinned in a chat, oldest first.
+    pub fn pinned_ids(&self, bot_id: i64, chat_id: i64) -> Vec<i64> {
+        self.pinned
+            .get(&(bot_id, chat_id))
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     /// The user `id`, with any new details applied.
@@ -494,61 +993,58 @@ impl State {
                 username,
                 language_code,
             } => {
-                if from <= 0 {
-                    return Err("from must be a positive user id".into());
-                }
-                let user = self.user(from, first_name, username, language_code);
-                self.users.insert(from, user.clone());
-                let chat_id = chat_id.unwrap_or(from);
-                let chat = if chat_id == from {
-                    let chat = Chat {
-                        id: from,
-                        kind: ChatKind::Private,
-                        title: user.first_name.clone(),
-                        username: user.username.clone(),
-                        declared: self.chats.get(&from).is_some_and(|c| c.declared),
-                    };
-                    self.chats.insert(from, chat.clone());
-                    chat
-                } else {
-                    self.chats
-                        .get(&chat_id)
-                        .filter(|c| c.kind != ChatKind::Private)
-                        .cloned()
-                        .ok_or_else(|| {
-                            format!("declare chat {chat_id} first (POST /control/chats)")
-                        })?
-                };
-                let bot = self.bot_mut(&token)?;
-                if chat.kind == ChatKind::Private {
-                    // Writing to a bot starts it, and a client unblocks a
-                    // blocked bot when the user writes to it.
-                    bot.started.insert(from);
-                    bot.blocked.remove(&from);
-                }
-                let bot_id = bot.id;
-                let message_id = bot.next_message_id(chat_id);
-                let mut message = json!({
-                    "message_id": message_id,
-                    "from": user.to_json(),
-                    "chat": chat.to_json(),
-                    "date": unix_now(),
-                    "text": text,
-                });
+                let mut content = serde_json::Map::new();
                 if text.starts_with('/') {
                     let command = text.split_whitespace().next().unwrap_or_default();
                     let length: usize = command.chars().map(char::len_utf16).sum();
-                    message["entities"] =
-                        json!([{"offset": 0, "length": length, "type": "bot_command"}]);
+                    content.insert(
+                        "entities".into(),
+                        json!([{"offset": 0, "length": length, "type": "bot_command"}]),
+                    );
                 }
-                self.store(StoredMessage {
-                    bot_id,
-                    chat_id,
-                    message_id,
-                    outgoing: false,
-                    message: message.clone(),
-                });
-                self.push_update(&token, "message", message)
+                content.insert("text".into(), json!(text));
+                let user = self.user(from, first_name, username, language_code);
+                self.user_message(&token, user, chat_id, None, content)
+            }
+            Inject::Media {
+                token,
+                from,
+                chat_id,
+                message_thread_id,
+                media,
+                caption,
+            } => {
+                if media.kind == "video_note" && caption.is_some() {
+                    return Err("a video note has no caption in Telegram".into());
+                }
+                self.bot_mut(&token)?;
+                let user = self.user(from, None, None, None);
+                let (field, value) = self.media_fields(media)?;
+                let mut content = serde_json::Map::new();
+                content.insert(field, value);
+                if let Some(caption) = caption.filter(|c| !c.is_empty()) {
+                    content.insert("caption".into(), json!(caption));
+                }
+                self.user_message(&token, user, chat_id, message_thread_id, content)
+            }
+            Inject::TopicMessage {
+                token,
+                from,
+                chat_id,
+                message_thread_id,
+                text,
+                first_name,
+            } => {
+                let user = self.user(from, first_name, None, None);
+                let mut content = serde_json::Map::new();
+                content.insert("text".into(), json!(text));
+                self.user_message(
+                    &token,
+                    user,
+                    Some(chat_id),
+                    Some(message_thread_id),
+                    content,
+                )
             }
             Inject::CallbackQuery {
                 token,
@@ -587,6 +1083,110 @@ impl State {
                 self.push_update(&token, "callback_query", query)
             }
         }
+    }
+
+    /// A user's message with `content` (text or media fields) in `chat_id`
+    /// (their private chat when absent), in a forum topic when
+    /// `thread_id`; stores it and queues the update.
+    fn user_message(
+        &mut self,
+        token: &str,
+        user: User,
+        chat_id: Option<i64>,
+        thread_id: Option<i64>,
+        content: serde_json::Map<String, Value>,
+    ) -> Result<Value, String> {
+        let from = user.id;
+        if from <= 0 {
+            return Err("from must be a positive user id".into());
+        }
+        self.users.insert(from, user.clone());
+        let chat_id = chat_id.unwrap_or(from);
+        let chat = if chat_id == from {
+            let chat = Chat {
+                id: from,
+                kind: ChatKind::Private,
+                title: user.first_name.clone(),
+                username: user.username.clone(),
+                declared: self.chats.get(&from).is_some_and(|c| c.declared),
+                is_forum: false,
+                bot_rights: None,
+            };
+            self.chats.insert(from, chat.clone());
+            chat
+        } else {
+            self.chats
+                .get(&chat_id)
+                .filter(|c| c.kind != ChatKind::Private)
+                .cloned()
+                .ok_or_else(|| format!("declare chat {chat_id} first (POST /control/chats)"))?
+        };
+        let bot_id = self.bot_mut(token)?.id;
+        let topic_root = match thread_id {
+            None => None,
+            Some(thread) => {
+                if !chat.is_forum {
+                    return Err(format!(
+                        "chat {chat_id} is not a forum (POST /control/forums)"
+                    ));
+                }
+                if !self.topics.contains_key(&(bot_id, chat_id, thread)) {
+                    return Err(format!(
+                        "no topic {thread} in chat {chat_id} (createForumTopic)"
+                    ));
+                }
+                self.find_message(bot_id, chat_id, thread)
+                    .map(|m| m.message.clone())
+            }
+        };
+        let bot = self.bot_mut(token)?;
+        if chat.kind == ChatKind::Private {
+            // Writing to a bot starts it, and a client unblocks a
+            // blocked bot when the user writes to it.
+            bot.started.insert(from);
+            bot.blocked.remove(&from);
+        }
+        let message_id = bot.next_message_id(chat_id);
+        let mut message = serde_json::Map::new();
+        message.insert("message_id".into(), json!(message_id));
+        if let Some(thread) = thread_id {
+            message.insert("message_thread_id".into(), json!(thread));
+        }
+        message.insert("from".into(), user.to_json());
+        message.insert("chat".into(), chat.to_json());
+        message.insert("date".into(), json!(unix_now()));
+        if thread_id.is_some() {
+            message.insert("is_topic_message".into(), json!(true));
+        }
+        if let Some(root) = topic_root {
+            // In a topic, a message that replies to nothing else replies
+            // to the topic's creation, as Telegram shows it.
+            message.insert("reply_to_message".into(), root);
+        }
+        message.extend(content);
+        let message = Value::Object(message);
+        self.store(StoredMessage {
+            bot_id,
+            chat_id,
+            message_id,
+            outgoing: false,
+            message: message.clone(),
+            method: "inject",
+            forwarded: false,
+            protect_content: false,
+            thread_id,
+        });
+        self.push_update(token, "message", message)
+    }
+
+    /// The records of the messages bots sent (method, forward origin,
+    /// protect_content, topic), to one chat or to all, in order.
+    pub fn sent_records(&self, chat_id: Option<i64>) -> Vec<Value> {
+        self.messages
+            .iter()
+            .filter(|m| m.outgoing && chat_id.is_none_or(|id| id == m.chat_id))
+            .map(StoredMessage::record)
+            .collect()
     }
 
     /// The user (or a group) blocks the bot: sends fail with 403, and the bot
@@ -646,6 +1246,13 @@ impl State {
         self.callback_answers.push(answer);
         true
     }
+}
+
+/// Bytes that stand for a file's content.
+pub fn generated_bytes(size: usize) -> Vec<u8> {
+    (0..size)
+        .map(|i| (i.wrapping_mul(31) % 251) as u8)
+        .collect()
 }
 
 /// A first update id above any a previous run of the fake handed out:

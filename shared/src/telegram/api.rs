@@ -111,6 +111,53 @@ impl BotApi {
     }
 }
 
+impl BotApi {
+    /// Downloads a file `getFile` named (`file_path`), at most `max_bytes`
+    /// (the Bot API serves files up to 20 MB). The URL holds the token: it
+    /// never leaves this function, nor does any error carry it.
+    pub async fn download(&self, file_path: &str, max_bytes: usize) -> Result<Vec<u8>, ApiError> {
+        if file_path.is_empty() || file_path.contains("..") || file_path.starts_with('/') {
+            return Err(ApiError::Refused {
+                code: 400,
+                description: "Bad Request: invalid file path".into(),
+                retry_after: None,
+            });
+        }
+        let url = format!(
+            "{}/file/bot{}/{file_path}",
+            self.base,
+            self.token.expose_secret()
+        );
+        let mut response = self
+            .http
+            .get(url)
+            .timeout(CALL_TIMEOUT)
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status().as_u16();
+        if status >= 400 {
+            return Err(ApiError::Refused {
+                code: status,
+                description: format!("HTTP {status} for the file"),
+                retry_after: None,
+            });
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            if body.len() + chunk.len() > max_bytes {
+                return Err(ApiError::Refused {
+                    code: 400,
+                    description: "Bad Request: file is too big".into(),
+                    retry_after: None,
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
 /// A reqwest error without its URL (which holds the token), with causes.
 fn transport(e: reqwest::Error) -> ApiError {
     let e = e.without_url();

@@ -223,3 +223,100 @@ mod tests {
         assert_eq!(parts.iter().map(|p| words(p)).sum::<usize>(), words(&html));
     }
 }
+
+/// The tags Telegram's HTML parse mode knows.
+const TAGS: &[&str] = &[
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "a",
+    "code",
+    "pre",
+    "tg-spoiler",
+    "span",
+    "blockquote",
+    "tg-emoji",
+];
+
+/// Checks text for Telegram's HTML parse mode the way Telegram would refuse
+/// it ("can't parse entities"): only its tags, balanced, and only the
+/// entities `&lt; &gt; &amp; &quot;` or numeric ones. The error names what
+/// is wrong, never quotes the text.
+pub fn check_html(html: &str) -> Result<(), &'static str> {
+    let mut stack: Vec<String> = Vec::new();
+    let mut rest = html;
+    while let Some(i) = rest.find(['<', '&']) {
+        let (c, after) = (rest.as_bytes()[i], &rest[i + 1..]);
+        if c == b'&' {
+            let end = after.find(';').ok_or("an unescaped & (write &amp;)")?;
+            let name = &after[..end];
+            let ok = matches!(name, "lt" | "gt" | "amp" | "quot")
+                || name
+                    .strip_prefix("#x")
+                    .map(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit()))
+                    .or_else(|| {
+                        name.strip_prefix('#')
+                            .map(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit()))
+                    })
+                    .unwrap_or(false);
+            if !ok {
+                return Err("an unknown entity or an unescaped & (write &amp;)");
+            }
+            rest = &after[end + 1..];
+            continue;
+        }
+        let end = after.find('>').ok_or("an unescaped < (write &lt;)")?;
+        let tag = &after[..end];
+        let (closing, body) = match tag.strip_prefix('/') {
+            Some(b) => (true, b),
+            None => (false, tag),
+        };
+        let name: String = body
+            .split(|c: char| c.is_whitespace())
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if !TAGS.contains(&name.as_str()) {
+            return Err(
+                "a tag Telegram does not support (b, i, u, s, a, code, pre, blockquote, tg-spoiler)",
+            );
+        }
+        if closing {
+            if stack.pop().as_deref() != Some(name.as_str()) {
+                return Err("a closing tag that does not match the open one");
+            }
+        } else {
+            stack.push(name);
+        }
+        rest = &after[end + 1..];
+    }
+    if stack.is_empty() {
+        Ok(())
+    } else {
+        Err("a tag left open")
+    }
+}
+
+#[cfg(test)]
+mod check_html_tests {
+    use super::check_html;
+
+    #[test]
+    fn accepts_telegram_html_and_refuses_the_rest() {
+        assert!(
+            check_html("<b>Налоксон</b> &amp; <a href=\"https://e.kz\">сайт</a> &#8212;").is_ok()
+        );
+        assert!(check_html("plain 1 > 0").is_ok());
+        assert!(check_html("a < b").is_err());
+        assert!(check_html("<script>x</script>").is_err());
+        assert!(check_html("<b>open").is_err());
+        assert!(check_html("<b><i>x</b></i>").is_err());
+        assert!(check_html("R&D").is_err());
+    }
+}

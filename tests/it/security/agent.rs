@@ -11,6 +11,8 @@ pub struct Agent<'a> {
     pub jar: Vec<(String, String)>,
     /// Every `Set-Cookie` seen, as sent.
     pub set_cookies: Vec<String>,
+    /// Headers sent with every request (`X-Forwarded-For`, `Origin` ...).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl<'a> Agent<'a> {
@@ -19,6 +21,7 @@ impl<'a> Agent<'a> {
             app,
             jar: Vec::new(),
             set_cookies: Vec::new(),
+            headers: Vec::new(),
         }
     }
 
@@ -44,30 +47,31 @@ impl<'a> Agent<'a> {
     }
 
     pub async fn get(&mut self, path: &str) -> reqwest::Response {
-        let res = self
+        let mut req = self
             .app
             .http
             .get(self.app.url(path))
-            .header("cookie", self.cookies())
-            .send()
-            .await
-            .unwrap();
+            .header("cookie", self.cookies());
+        for (k, v) in &self.headers {
+            req = req.header(*k, v);
+        }
+        let res = req.send().await.unwrap();
         self.keep(&res);
         res
     }
 
     pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         let body: String = form_urlencoded(form);
-        let res = self
+        let mut req = self
             .app
             .http
             .post(self.app.url(path))
             .header("cookie", self.cookies())
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+            .header("content-type", "application/x-www-form-urlencoded");
+        for (k, v) in &self.headers {
+            req = req.header(*k, v);
+        }
+        let res = req.body(body).send().await.unwrap();
         self.keep(&res);
         res
     }

@@ -221,6 +221,15 @@ async fn readme_key_rotation_keeps_every_kind_of_sealed_data() {
     )
     .await;
     assert_eq!(r.status(), 202);
+    // A consultation from the web: a person and a conversation, sealed.
+    let r = app
+        .http
+        .post(app.url("/api/v1/talk"))
+        .json(&json!({"text": "rotate-talk: нужна помощь", "language": "ru"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     for c in rewrap::WRAPPED_KEY_COLUMNS {
         let n: i64 = sqlx::query_scalar(&format!(
             "SELECT count(*) FROM {} WHERE {} IS NOT NULL",
@@ -314,6 +323,15 @@ async fn readme_key_rotation_keeps_every_kind_of_sealed_data() {
         )
         .unwrap();
     assert_eq!(address, "rotate-test@forum.example.kz");
+    let conversation: Uuid = sqlx::query_scalar("SELECT id FROM conversations")
+        .fetch_one(&app.infra.db)
+        .await
+        .unwrap();
+    let talk = nasvyazi_intake::consultations::web::read(&app.infra.db, &keys, conversation)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(talk.messages[0].text, "rotate-talk: нужна помощь");
     // And the old key alone opens nothing any more.
     let wrapped: Vec<u8> = sqlx::query_scalar("SELECT data_key FROM officials WHERE id = $1")
         .bind(official)

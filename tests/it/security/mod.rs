@@ -6,5 +6,6 @@ pub mod agent;
 mod formulas;
 mod hashing;
 mod keys;
+mod lower;
 mod second_factor;
 mod templates;

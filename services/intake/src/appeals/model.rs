@@ -186,7 +186,7 @@ impl Input<'_> {
     }
 }
 
-fn random_chars(n: usize) -> String {
+pub(crate) fn random_chars(n: usize) -> String {
     let mut rng = rand::rngs::OsRng;
     (0..n)
         .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
@@ -194,7 +194,7 @@ fn random_chars(n: usize) -> String {
 }
 
 /// Groups of four joined by `-`.
-fn grouped(chars: &str) -> String {
+pub(crate) fn grouped(chars: &str) -> String {
     chars
         .as_bytes()
         .chunks(4)
@@ -205,7 +205,7 @@ fn grouped(chars: &str) -> String {
 
 /// Upper-cased, separators dropped, only alphabet characters kept; `None`
 /// if anything else was there or the length is wrong.
-fn canonical_chars(input: &str, len: usize) -> Option<String> {
+pub(crate) fn canonical_chars(input: &str, len: usize) -> Option<String> {
     let s: String = input
         .chars()
         .filter(|c| !matches!(c, '-' | ' ' | '\u{a0}'))

@@ -30,6 +30,19 @@ const CASE_NUMBER_ATTEMPTS: usize = 5;
 
 /// Stores an appeal and its `appeal.received` event in one transaction.
 pub async fn submit(db: &PgPool, keys: &Keyring, appeal: &Valid) -> anyhow::Result<Created> {
+    submit_via(db, keys, appeal, false).await
+}
+
+/// [`submit`], recording whether the request came through the onion
+/// address (the messages answering it then link there). An appeal with a
+/// contact gets a "forget me" token: keyed hash for look-up, sealed for the
+/// notifier's link.
+pub async fn submit_via(
+    db: &PgPool,
+    keys: &Keyring,
+    appeal: &Valid,
+    via_onion: bool,
+) -> anyhow::Result<Created> {
     let access_code = model::new_access_code();
     let access_hash = model::access_hash(keys, &access_code);
     for _ in 0..CASE_NUMBER_ATTEMPTS {
@@ -44,11 +57,20 @@ pub async fn submit(db: &PgPool, keys: &Keyring, appeal: &Valid) -> anyhow::Resu
             ),
             None => (None, None, None),
         };
+        let forget = appeal
+            .contact
+            .as_ref()
+            .map(|_| nasvyazi_shared::crypto::random_token(32));
+        let forget_hash = forget.as_deref().map(nasvyazi_shared::crypto::token_hash);
+        let forget_ct = forget
+            .as_deref()
+            .map(|t| key.seal(t.as_bytes(), &aad(id, "forget")));
         let mut tx = db.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO appeals (id, case_number, access_hash, category, region, city, site, language,
-                 consent_to_forward, data_key, text_ct, contact_channel, contact_ct, contact_bi, status_nonce)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                 consent_to_forward, data_key, text_ct, contact_channel, contact_ct, contact_bi, status_nonce,
+                 forget_token_hash, forget_token_ct, via_onion)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
              ON CONFLICT (case_number) DO NOTHING",
         )
         .bind(id)
@@ -66,6 +88,9 @@ pub async fn submit(db: &PgPool, keys: &Keyring, appeal: &Valid) -> anyhow::Resu
         .bind(contact_ct)
         .bind(contact_bi)
         .bind(Uuid::new_v4())
+        .bind(forget_hash)
+        .bind(forget_ct)
+        .bind(via_onion)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -90,7 +115,10 @@ pub async fn submit(db: &PgPool, keys: &Keyring, appeal: &Valid) -> anyhow::Resu
     anyhow::bail!("no free case number after {CASE_NUMBER_ATTEMPTS} attempts")
 }
 
-/// What the appellant may see with the right pair.
+/// What the appellant may see with the right pair. Its times are
+/// rounded down to the hour: a page or answer seen by someone else (a
+/// shared computer, a seized phone) must not match the microsecond of a
+/// row or a log line elsewhere.
 #[derive(Debug, Clone)]
 pub struct PublicStatus {
     pub id: Uuid,
@@ -122,7 +150,8 @@ pub async fn lookup(
         i64,
     );
     let row: Option<Row> = sqlx::query_as(
-        "SELECT a.id, a.case_number, a.access_hash, a.status, a.created_at, a.updated_at,
+        "SELECT a.id, a.case_number, a.access_hash, a.status,
+             date_trunc('hour', a.created_at), date_trunc('hour', a.updated_at),
              (SELECT count(*) FROM appeal_notes n WHERE n.appeal_id = a.id AND n.kind = 'addition')
          FROM appeals a WHERE a.case_number = $1",
     )

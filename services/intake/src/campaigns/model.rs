@@ -276,23 +276,23 @@ fn check_templates(t: &Templates) -> Result<(), Invalid> {
                 .map_err(|e| invalid("templates", format!("template syntax: {e}")))?;
         }
     }
-    for m in t.values() {
-        if let Some(found) = m
-            .email_html
-            .as_deref()
-            .and_then(nasvyazi_shared::campaigns::remote_resource)
-        {
-            return Err(invalid(
-                "templates",
-                format!(
-                    "email_html loads a remote resource when opened ({found}...): it would reveal every recipient's IP address; use links, not remote images or styles"
-                ),
-            ));
-        }
-    }
     // Run once with stand-in values: a template over the limits (a loop
     // bomb, a huge output) is refused here, not at preview or send time.
     nasvyazi_shared::campaigns::check_limits(t).map_err(|l| invalid("templates", l.to_string()))?;
+    // A remote resource in the source, or in what it renders to.
+    let remote = t
+        .values()
+        .filter_map(|m| m.email_html.as_deref())
+        .find_map(nasvyazi_shared::campaigns::remote_resource)
+        .or_else(|| nasvyazi_shared::campaigns::remote_resource_rendered(t));
+    if let Some(found) = remote {
+        return Err(invalid(
+            "templates",
+            format!(
+                "email_html loads a remote resource when opened ({found}...): it would reveal every recipient's IP address; use links, not remote images or styles"
+            ),
+        ));
+    }
     Ok(())
 }
 

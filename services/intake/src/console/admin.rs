@@ -70,7 +70,10 @@ async fn users_page(
         "users",
         "console/users.html",
         status,
-        minijinja::context! { users => list, notice, error, created, roles => ["organiser", "caseworker", "admin"] },
+        minijinja::context! { users => list, notice, error, created, roles => ["organiser", "caseworker", "consultant", "admin"],
+        specialities => &state.infra.config.consultations.specialities.iter()
+            .map(|x| minijinja::context! { code => x, name => super::conversations::label(s.user.lang, "console.conv.speciality", x) })
+            .collect::<Vec<_>>() },
     ))
 }
 
@@ -116,7 +119,23 @@ pub async fn create_user(
     )
     .await?;
     match created {
-        Ok(_) => {
+        Ok(id) => {
+            // What a consultation can be referred to them for (optional).
+            let speciality = form.get("speciality");
+            if state
+                .infra
+                .config
+                .consultations
+                .specialities
+                .iter()
+                .any(|x| x == speciality)
+            {
+                sqlx::query("UPDATE console_users SET speciality = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(speciality)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
             let shown = minijinja::context! {
                 name => form.get("name"), password => password.as_ref().map(|p| p.to_string()),

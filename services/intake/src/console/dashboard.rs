@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use axum::extract::{Query, State};
 use axum::http::Uri;
+use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
@@ -53,6 +54,10 @@ pub async fn page(
     uri: Uri,
     Query(q): Query<DoneQuery>,
 ) -> PageResult {
+    // Consultants have one section: their inbox is their home.
+    if s.user.role == nasvyazi_shared::auth::Role::Consultant {
+        return Ok(axum::response::Redirect::to("/admin/conversations").into_response());
+    }
     let db = &state.infra.db;
     let can = Can::of(s.user.role);
     let lang = s.user.lang;

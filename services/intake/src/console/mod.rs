@@ -19,6 +19,8 @@ pub mod account;
 pub mod admin;
 pub mod appeals;
 pub mod campaigns;
+pub mod canned;
+pub mod conversations;
 pub mod dashboard;
 pub mod letters;
 pub mod mail_check;
@@ -65,6 +67,7 @@ pub fn add_templates(env: &mut minijinja::Environment<'static>) {
         "console/sign_in.html",
         "console/sign_in_code.html",
         "console/sign_in_link.html",
+        "console/unlock.html",
         "console/dashboard.html",
         "console/account.html",
         "console/users.html",
@@ -84,6 +87,9 @@ pub fn add_templates(env: &mut minijinja::Environment<'static>) {
         "console/letters.html",
         "console/letter.html",
         "console/letter_edit.html",
+        "console/conversations.html",
+        "console/conversation.html",
+        "console/canned.html",
     ] {
         env.add_template(name, src)
             .expect("console template parses");
@@ -105,6 +111,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route(
             "/admin/sign-in/link/{token}",
             get(sign_in::link_page).post(sign_in::link_use),
+        )
+        .route(
+            "/admin/unlock/{token}",
+            get(sign_in::unlock_page).post(sign_in::unlock_use),
         )
         .route("/admin/sign-out", post(sign_in::sign_out))
         .route("/admin/language", post(account::language))
@@ -168,6 +178,47 @@ pub fn routes(state: AppState) -> Router<AppState> {
         )
         .route("/admin/letters/{id}/action", post(letters::action))
         .route("/admin/letters/{id}/resolve", post(letters::resolve))
+        .route("/admin/conversations", get(conversations::list))
+        .route("/admin/conversations/{id}", get(conversations::one))
+        .route(
+            "/admin/conversations/{id}/reply",
+            post(conversations::reply),
+        )
+        .route("/admin/conversations/{id}/note", post(conversations::note))
+        .route(
+            "/admin/conversations/{id}/claim",
+            post(conversations::claim),
+        )
+        .route(
+            "/admin/conversations/{id}/unassign",
+            post(conversations::unassign),
+        )
+        .route("/admin/conversations/{id}/tags", post(conversations::tags))
+        .route(
+            "/admin/conversations/{id}/refer",
+            post(conversations::refer),
+        )
+        .route(
+            "/admin/conversations/{id}/close",
+            post(conversations::close),
+        )
+        .route(
+            "/admin/conversations/{id}/reopen",
+            post(conversations::reopen),
+        )
+        .route(
+            "/admin/conversations/{id}/block",
+            post(conversations::block),
+        )
+        .route(
+            "/admin/conversations/{id}/media/{message}",
+            get(conversations::media),
+        )
+        .route(
+            "/admin/canned-answers",
+            get(canned::page).post(canned::save),
+        )
+        .route("/admin/canned-answers/{id}/delete", post(canned::delete))
         .route("/static/console.css", get(stylesheet))
         .route("/static/console.js", get(script))
         .layer(axum::middleware::from_fn_with_state(state, page::layer))

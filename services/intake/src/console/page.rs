@@ -110,10 +110,11 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
             minijinja::context! { problem => key },
         );
     }
-    res.headers_mut().insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    // A response with its own, stricter policy keeps it (the media proxy's
+    // `sandbox`).
+    res.headers_mut()
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(CSP));
     res
 }
 
@@ -125,6 +126,10 @@ pub struct Can {
     pub letters: bool,
     pub supporters: bool,
     pub admin: bool,
+    /// The consultations inbox (consultants and admins).
+    pub consultations: bool,
+    /// Canned answers (organisers too, who write them).
+    pub canned: bool,
 }
 
 impl Can {
@@ -137,6 +142,8 @@ impl Can {
             letters: organiser,
             supporters: organiser,
             admin,
+            consultations: admin || role == Role::Consultant,
+            canned: organiser || role == Role::Consultant,
         }
     }
 }

@@ -4,15 +4,23 @@
 //!
 //! Every failure gets the same answer, whether the address is known, the
 //! password wrong, the account locked or the client address locked, and
-//! takes about as long (an unknown address is checked against a decoy
-//! hash). Forms before sign-in use the public pages' double-submit CSRF
-//! cookie; after, the session's token.
+//! does the same work: an unknown address is checked against a decoy hash
+//! (one argon2 verification either way) and runs the same statements as a
+//! known one, whose writes are rolled back (see [`statements`]).
+//!
+//! Forms before sign-in carry a token the server minted (a nonce and its
+//! HMAC), held in a `__Host-` cookie (`Secure`, `Path=/`, no `Domain`,
+//! `HttpOnly`, `SameSite=Strict`: no sibling host or plain-HTTP answer
+//! can set it); the form's token must equal the cookie's, and a POST whose
+//! `Origin` (or, without one, `Referer`) is not the console's own origin
+//! (`console.url`) is refused. After sign-in, the session's token.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use nasvyazi_shared::auth;
@@ -28,14 +36,116 @@ use super::page::{Form, PageResult, render_bare};
 use super::session::{self, Pending, Session};
 use super::{totp, users};
 use crate::AppState;
-use crate::appeals::ClientAddr;
+use crate::limits::ClientIp as ClientAddr;
 use crate::pages::subscribe::LangQuery;
-use crate::pages::{csrf_ok, csrf_token, field, language, parse_form};
+use crate::pages::{field, language, parse_form};
 
 /// How long an emailed link works.
 pub const LINK_TTL: chrono::Duration = chrono::Duration::minutes(15);
 /// At most one link per user this often.
 const LINK_INTERVAL: chrono::Duration = chrono::Duration::seconds(60);
+
+/// The cookie of the forms before sign-in.
+pub const PRE_COOKIE: &str = "__Host-nsv_sign_in";
+
+static STATEMENTS: AtomicU64 = AtomicU64::new(0);
+
+/// How many SQL statements the sign-in paths (password, link request) ran
+/// in this process: what the tests compare between a known and an unknown
+/// address.
+pub fn statements() -> u64 {
+    STATEMENTS.load(Relaxed)
+}
+
+fn count(n: u64) {
+    STATEMENTS.fetch_add(n, Relaxed);
+}
+
+/// A token for the forms before sign-in: the cookie's if the server made
+/// it, else a new one (with its `Set-Cookie`).
+fn csrf_token(state: &AppState, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
+    if let Some(t) = crate::pages::cookie(headers, PRE_COOKIE).filter(|t| minted(state, t)) {
+        return (t, None);
+    }
+    let nonce = random_token(18);
+    let t = format!(
+        "{nonce}.{}",
+        state.keys.opaque_id("console-sign-in-csrf", &nonce)
+    );
+    // `__Host-` needs `Secure`; browsers treat http://127.0.0.1 as secure,
+    // as for the session cookie.
+    let cookie = format!("{PRE_COOKIE}={t}; Path=/; Secure; HttpOnly; SameSite=Strict");
+    (t, HeaderValue::from_str(&cookie).ok())
+}
+
+/// Whether `token` is one the server made (a client-chosen value is not).
+fn minted(state: &AppState, token: &str) -> bool {
+    let Some((nonce, mac)) = token.split_once('.') else {
+        return false;
+    };
+    (20..=40).contains(&nonce.len())
+        && super::ct_eq(
+            mac.as_bytes(),
+            state
+                .keys
+                .opaque_id("console-sign-in-csrf", nonce)
+                .as_bytes(),
+        )
+}
+
+/// The console's own origin (`scheme://host[:port]` of `console.url`).
+fn own_origin(state: &AppState) -> String {
+    let base = state.infra.config.console_base();
+    match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split('/').next().unwrap_or(rest);
+            format!(
+                "{}://{}",
+                scheme.to_ascii_lowercase(),
+                host.to_ascii_lowercase()
+            )
+        }
+        None => base.to_string(),
+    }
+}
+
+/// A POST from the console's own pages: `Origin` must be the console's
+/// origin; without one, `Referer` must be on it. Browsers send
+/// `Origin: null` from our own pages (every response says
+/// `Referrer-Policy: no-referrer`), and from opaque origins (a sandboxed
+/// frame) whose requests are cross-site and so never carry the
+/// `SameSite=Strict` cookie: `null`, like no header at all, leaves the
+/// decision to the cookie and the token.
+fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
+    let own = own_origin(state);
+    if let Some(o) = headers
+        .get(axum::http::header::ORIGIN)
+        .filter(|o| o.as_bytes() != b"null")
+    {
+        return o.to_str().is_ok_and(|o| o.eq_ignore_ascii_case(&own));
+    }
+    if let Some(r) = headers.get(axum::http::header::REFERER) {
+        return r.to_str().is_ok_and(|r| {
+            r.len() >= own.len()
+                && r[..own.len()].eq_ignore_ascii_case(&own)
+                && matches!(r.as_bytes().get(own.len()), None | Some(b'/'))
+        });
+    }
+    true
+}
+
+/// Whether a form posted before sign-in is our own: the same origin, and
+/// the posted token equal to the cookie's, which the server made.
+fn csrf_ok(state: &AppState, headers: &HeaderMap, posted: Option<&str>) -> bool {
+    match (crate::pages::cookie(headers, PRE_COOKIE), posted) {
+        (Some(c), Some(p)) => {
+            same_origin(state, headers)
+                && minted(state, &c)
+                && super::ct_eq(c.as_bytes(), p.as_bytes())
+        }
+        _ => false,
+    }
+}
 
 fn form_page(
     state: &AppState,
@@ -91,6 +201,54 @@ fn signed_in(to: &str, secret: &str) -> Response {
     res
 }
 
+/// The cookie that marks a browser where the person completed a sign-in
+/// (a device cookie, as OWASP recommends against lock-out abuse): the
+/// account's lock, which anyone who knows the address can set off with
+/// wrong passwords, does not apply to it. The per-address throttle does.
+pub const DEVICE_COOKIE: &str = "__Host-nsv_device";
+/// How long a browser stays known.
+const DEVICE_TTL: chrono::Duration = chrono::Duration::days(90);
+
+/// `<user>.<expiry>.<mac>`: nothing stored; only the server can make one.
+fn device_token(state: &AppState, user_id: Uuid) -> String {
+    let expires = (Utc::now() + DEVICE_TTL).timestamp();
+    let payload = format!("{user_id}.{expires}");
+    let mac = state.keys.opaque_id("console-device", &payload);
+    format!("{payload}.{mac}")
+}
+
+/// Adds the device cookie for `user_id` to a response.
+fn set_device(state: &AppState, res: &mut Response, user_id: Uuid) {
+    let v = format!(
+        "{DEVICE_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={}",
+        device_token(state, user_id),
+        DEVICE_TTL.num_seconds()
+    );
+    if let Ok(v) = HeaderValue::from_str(&v) {
+        res.headers_mut().append(axum::http::header::SET_COOKIE, v);
+    }
+}
+
+/// Whether the request comes from a browser where `user_id` signed in.
+pub fn known_device(state: &AppState, headers: &HeaderMap, user_id: Uuid) -> bool {
+    let Some(t) = crate::pages::cookie(headers, DEVICE_COOKIE) else {
+        return false;
+    };
+    let Some((payload, mac)) = t.rsplit_once('.') else {
+        return false;
+    };
+    let Some((user, expires)) = payload.split_once('.') else {
+        return false;
+    };
+    super::ct_eq(
+        mac.as_bytes(),
+        state.keys.opaque_id("console-device", payload).as_bytes(),
+    ) && user == user_id.to_string()
+        && expires
+            .parse::<i64>()
+            .is_ok_and(|e| e > Utc::now().timestamp())
+}
+
 /// Starts the session a correct first factor earns: `full`, or
 /// `second_factor` when the person has TOTP. Audited.
 async fn first_factor_passed(
@@ -126,7 +284,9 @@ async fn first_factor_passed(
     // Only a complete sign-in forgives the address's failures.
     state.console.throttle.succeeded(addr);
     tracing::info!(user_id = %user_id, method, "console sign-in");
-    Ok(signed_in("/admin", &secret))
+    let mut res = signed_in("/admin", &secret);
+    set_device(state, &mut res, user_id);
+    Ok(res)
 }
 
 /// `POST /admin/sign-in`: the password.
@@ -139,21 +299,29 @@ pub async fn password(
 ) -> PageResult {
     let lang = language(q.lang.as_deref(), &headers);
     let form = parse_form(&body);
-    if !csrf_ok(&headers, field(&form, "csrf")) {
+    if !csrf_ok(&state, &headers, field(&form, "csrf")) {
         return Ok(csrf_refused(&state, lang));
     }
     let password = Zeroizing::new(field(&form, "password").unwrap_or("").to_string());
-    let account = match EmailAddress::parse(field(&form, "email").unwrap_or("")) {
-        Ok(email) => users::find_by_email(&state.infra.db, &state.keys, &email).await?,
-        Err(_) => None,
-    };
+    // The same look-up for any address (an unparsable one looks up a
+    // blind index nobody has).
+    let email = EmailAddress::parse(field(&form, "email").unwrap_or("")).ok();
+    count(1);
+    let account = users::find_by_bi(&state.infra.db, &lookup_bi(&state, email.as_ref())).await?;
     let address_locked = state.console.throttle.locked(addr);
     // A locked address or account spends no hash (no memory, no CPU: it
     // would be the cheapest flood), but waits as long as one takes, so the
     // answer does not tell a locked account from an unknown address.
-    if address_locked || account.as_ref().is_some_and(|a| a.locked()) {
+    // The account's lock does not hold in a browser where the person
+    // signed in before: strangers cannot lock its owner out.
+    let account_locked = account
+        .as_ref()
+        .is_some_and(|a| a.disabled || (a.locked() && !known_device(&state, &headers, a.id)));
+    if address_locked || account_locked {
         users::hash_delay().await;
     } else {
+        // An unknown address (or one without a password) is verified
+        // against the decoy hash: one argon2 verification either way.
         let hash = account
             .as_ref()
             .filter(|_| users::valid_password(&password))
@@ -165,20 +333,7 @@ pub async fn password(
         }
     }
     state.console.throttle.failed(addr);
-    if let Some(a) = account.filter(|a| !a.disabled) {
-        let mut tx = state.infra.db.begin().await?;
-        users::record_failure(&mut tx, a.id).await?;
-        auth::audit(
-            &mut tx,
-            &format!("user:{}", a.id),
-            None,
-            "user.sign_in_failed",
-            Some(&a.id.to_string()),
-            serde_json::json!({ "method": "password" }),
-        )
-        .await?;
-        tx.commit().await?;
-    }
+    record_failed_password(&state, account.filter(|a| !a.disabled).map(|a| a.id)).await?;
     Ok(form_page(
         &state,
         &headers,
@@ -187,6 +342,210 @@ pub async fn password(
         Some("console.sign_in.failed"),
         None,
     ))
+}
+
+/// The blind index looked up for a posted address; for an unparsable one,
+/// the index of an address nobody can have (same work, no match).
+fn lookup_bi(state: &AppState, email: Option<&EmailAddress>) -> Vec<u8> {
+    match email {
+        Some(e) => users::email_bi(&state.keys, e),
+        None => state
+            .keys
+            .blind_index(users::BLIND_KIND, "\u{0}not-an-address"),
+    }
+}
+
+/// Counts a wrong password against the account, audited. For an unknown
+/// address the same statements run (on an id no row has) and the
+/// transaction is rolled back: the database does the same work.
+async fn record_failed_password(
+    state: &AppState,
+    user: Option<Uuid>,
+) -> Result<(), super::page::Problem> {
+    let id = user.unwrap_or_else(Uuid::now_v7);
+    let mut tx = state.infra.db.begin().await?;
+    count(3);
+    let now_locked = users::record_failure(&mut tx, id).await?;
+    auth::audit(
+        &mut tx,
+        &format!("user:{id}"),
+        None,
+        "user.sign_in_failed",
+        Some(&id.to_string()),
+        serde_json::json!({ "method": "password" }),
+    )
+    .await?;
+    if user.is_some() {
+        tx.commit().await?;
+    } else {
+        tx.rollback().await?;
+    }
+    if now_locked {
+        send_unlock(state, id);
+    }
+    Ok(())
+}
+
+/// How long an emailed unlock link works.
+pub const UNLOCK_TTL: chrono::Duration = chrono::Duration::hours(1);
+
+/// Emails the person a link that lifts the lock (after the answer; at most
+/// one an hour, however often strangers set the lock off).
+fn send_unlock(state: &AppState, user_id: Uuid) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = issue_unlock(&state, user_id).await {
+            tracing::warn!(user_id = %user_id, error = %e, "console unlock link not issued");
+        }
+    });
+}
+
+async fn issue_unlock(state: &AppState, user_id: Uuid) -> anyhow::Result<()> {
+    let mut tx = state.infra.db.begin().await?;
+    let (wrapped,): (Vec<u8>,) = sqlx::query_as(
+        "SELECT data_key FROM console_users WHERE id = $1 AND disabled_at IS NULL FOR UPDATE",
+    )
+    .bind(user_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let recent: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM console_sign_in_links
+                        WHERE user_id = $1 AND purpose = 'unlock' AND created_at > $2)",
+    )
+    .bind(user_id)
+    .bind(Utc::now() - UNLOCK_TTL)
+    .fetch_one(&mut *tx)
+    .await?;
+    if recent {
+        return Ok(());
+    }
+    let key = state
+        .keys
+        .unwrap_data_key(&wrapped)
+        .map_err(|e| anyhow::anyhow!("console user {user_id}: data key: {e}"))?;
+    let id = Uuid::now_v7();
+    let token = Zeroizing::new(random_token(32));
+    sqlx::query(
+        "INSERT INTO console_sign_in_links (id, user_id, token_hash, token_ct, expires_at, purpose)
+         VALUES ($1, $2, $3, $4, $5, 'unlock')",
+    )
+    .bind(id)
+    .bind(user_id)
+    .bind(token_hash(&token))
+    .bind(key.seal(token.as_bytes(), &link_aad(id)))
+    .bind(Utc::now() + UNLOCK_TTL)
+    .execute(&mut *tx)
+    .await?;
+    // The sign-in links' path: the notifier sends what the row's purpose
+    // says.
+    outbox::enqueue(
+        &mut tx,
+        Outbox::Intake,
+        Event::ConsoleSignInRequested { link_id: id },
+    )
+    .await?;
+    auth::audit(
+        &mut tx,
+        &format!("user:{user_id}"),
+        None,
+        "user.unlock_link",
+        Some(&user_id.to_string()),
+        serde_json::json!({ "link_id": id }),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %user_id, link_id = %id, "console unlock link issued");
+    Ok(())
+}
+
+/// `GET /admin/unlock/{token}`: a button (mail scanners open links).
+pub async fn unlock_page(
+    State(state): State<AppState>,
+    Query(q): Query<LangQuery>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = language(q.lang.as_deref(), &headers);
+    let (csrf, set_cookie) = csrf_token(&state, &headers);
+    let token: String = token
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    let mut res = render_bare(
+        &state,
+        lang,
+        "console/unlock.html",
+        StatusCode::OK,
+        minijinja::context! { csrf, token, error => None::<&str> },
+    );
+    if let Some(c) = set_cookie {
+        res.headers_mut().append(axum::http::header::SET_COOKIE, c);
+    }
+    res
+}
+
+/// `POST /admin/unlock/{token}`: uses the unlock link (once): the lock and
+/// the failures are gone, and this browser is known (the lock never holds
+/// in it again). It signs no one in.
+pub async fn unlock_use(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    Query(q): Query<LangQuery>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> PageResult {
+    let lang = language(q.lang.as_deref(), &headers);
+    let form = parse_form(&body);
+    if !csrf_ok(&state, &headers, field(&form, "csrf")) {
+        return Ok(csrf_refused(&state, lang));
+    }
+    let mut tx = state.infra.db.begin().await?;
+    let user: Option<Uuid> = if state.console.throttle.locked(addr) {
+        None
+    } else {
+        sqlx::query_scalar(
+            "UPDATE console_sign_in_links SET used_at = now()
+             WHERE token_hash = $1 AND purpose = 'unlock' AND used_at IS NULL AND expires_at > now()
+             RETURNING user_id",
+        )
+        .bind(token_hash(&token))
+        .fetch_optional(&mut *tx)
+        .await?
+    };
+    let Some(user_id) = user else {
+        tx.rollback().await?;
+        state.console.throttle.failed(addr);
+        let (csrf, _) = csrf_token(&state, &headers);
+        return Ok(render_bare(
+            &state,
+            lang,
+            "console/unlock.html",
+            StatusCode::GONE,
+            minijinja::context! { csrf, token => "", error => "console.sign_in.link_invalid" },
+        ));
+    };
+    sqlx::query(
+        "UPDATE console_users SET locked_until = NULL, failed_attempts = 0, updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?;
+    auth::audit(
+        &mut tx,
+        &format!("user:{user_id}"),
+        None,
+        "user.unlock",
+        Some(&user_id.to_string()),
+        serde_json::json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %user_id, "console account unlocked by an emailed link");
+    let mut res = Redirect::to(&format!("/admin/sign-in?lang={}", lang.code())).into_response();
+    set_device(&state, &mut res, user_id);
+    Ok(res)
 }
 
 /// `GET /admin/sign-in/code`: the TOTP code form.
@@ -208,6 +567,7 @@ fn code_page(state: &AppState, s: &Session, status: StatusCode, error: Option<&s
 pub async fn code(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
     Pending(s): Pending,
     body: Bytes,
 ) -> PageResult {
@@ -217,7 +577,9 @@ pub async fn code(
     // The user's row is held until the answer: one code checked (and its
     // failure counted) at a time, and none while the account is locked.
     let mut tx = state.infra.db.begin().await?;
-    let locked = users::lock_row(&mut tx, user_id).await?;
+    let locked = users::lock_row(&mut tx, user_id).await?
+        && (users::is_disabled(&mut tx, user_id).await?
+            || !known_device(&state, &headers, user_id));
     let step = if locked || state.console.throttle.locked(addr) {
         None
     } else {
@@ -243,7 +605,9 @@ pub async fn code(
         tx.commit().await?;
         state.console.throttle.succeeded(addr);
         tracing::info!(user_id = %user_id, "console sign-in with a second factor");
-        return Ok(signed_in("/admin", &secret));
+        let mut res = signed_in("/admin", &secret);
+        set_device(&state, &mut res, user_id);
+        return Ok(res);
     }
     auth::audit(
         &mut tx,
@@ -256,6 +620,9 @@ pub async fn code(
     .await?;
     let now_locked = users::record_failure(&mut tx, user_id).await?;
     tx.commit().await?;
+    if now_locked {
+        send_unlock(&state, user_id);
+    }
     state.console.throttle.failed(addr);
     if now_locked || locked {
         // Locked: this half-signed-in session is gone (with every other
@@ -284,22 +651,22 @@ pub async fn request_link(
 ) -> PageResult {
     let lang = language(q.lang.as_deref(), &headers);
     let form = parse_form(&body);
-    if !csrf_ok(&headers, field(&form, "csrf")) {
+    if !csrf_ok(&state, &headers, field(&form, "csrf")) {
         return Ok(csrf_refused(&state, lang));
     }
-    let account = match EmailAddress::parse(field(&form, "email").unwrap_or("")) {
-        Ok(email) if !state.console.throttle.locked(addr) => {
-            users::find_by_email(&state.infra.db, &state.keys, &email).await?
-        }
-        _ => None,
-    };
-    // The link is made after the answer, so the answer takes as long for
-    // an address nobody has as for a user's (the work differed by ~0.2 ms).
-    if let Some(a) = account.filter(|a| !a.disabled) {
+    // The same look-up, and the same work after the answer, for any
+    // address: an unknown one runs the link's statements and rolls them
+    // back.
+    if !state.console.throttle.locked(addr) {
+        let email = EmailAddress::parse(field(&form, "email").unwrap_or("")).ok();
+        count(1);
+        let account =
+            users::find_by_bi(&state.infra.db, &lookup_bi(&state, email.as_ref())).await?;
+        let user = account.filter(|a| !a.disabled).map(|a| a.id);
         let state = state.clone();
         tokio::spawn(async move {
-            if let Err(e) = issue_link(&state, a.id).await {
-                tracing::warn!(user_id = %a.id, error = %e, "console sign-in link not issued");
+            if let Err(e) = issue_link(&state, user).await {
+                tracing::warn!(error = %e, "console sign-in link not issued");
             }
         });
     }
@@ -314,16 +681,20 @@ pub async fn request_link(
 }
 
 /// Creates a link (at most one a minute per user) and announces it; the
-/// notifier sends it.
-async fn issue_link(state: &AppState, user_id: Uuid) -> anyhow::Result<()> {
+/// notifier sends it. For `None` (an unknown address) the same statements
+/// run on an id no row has, and are rolled back.
+async fn issue_link(state: &AppState, user: Option<Uuid>) -> anyhow::Result<()> {
+    let user_id = user.unwrap_or_else(Uuid::now_v7);
     let mut tx = state.infra.db.begin().await?;
-    let (wrapped,): (Vec<u8>,) =
-        sqlx::query_as("SELECT data_key FROM console_users WHERE id = $1 FOR UPDATE")
+    count(2);
+    let wrapped: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT data_key FROM console_users WHERE id = $1 FOR UPDATE")
             .bind(user_id)
-            .fetch_one(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
     let recent: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM console_sign_in_links WHERE user_id = $1 AND created_at > $2)",
+        "SELECT EXISTS (SELECT 1 FROM console_sign_in_links
+                        WHERE user_id = $1 AND purpose = 'sign_in' AND created_at > $2)",
     )
     .bind(user_id)
     .bind(Utc::now() - LINK_INTERVAL)
@@ -332,15 +703,19 @@ async fn issue_link(state: &AppState, user_id: Uuid) -> anyhow::Result<()> {
     if recent {
         return Ok(());
     }
-    let key = state
-        .keys
-        .unwrap_data_key(&wrapped)
-        .map_err(|e| anyhow::anyhow!("console user {user_id}: data key: {e}"))?;
+    let key = match (&user, wrapped) {
+        (Some(_), Some(wrapped)) => state
+            .keys
+            .unwrap_data_key(&wrapped)
+            .map_err(|e| anyhow::anyhow!("console user {user_id}: data key: {e}"))?,
+        _ => nasvyazi_shared::crypto::Key::random(),
+    };
     let id = Uuid::now_v7();
     let token = Zeroizing::new(random_token(32));
+    count(3);
     sqlx::query(
         "INSERT INTO console_sign_in_links (id, user_id, token_hash, token_ct, expires_at)
-         VALUES ($1, $2, $3, $4, $5)",
+         SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM console_users WHERE id = $2)",
     )
     .bind(id)
     .bind(user_id)
@@ -364,6 +739,10 @@ async fn issue_link(state: &AppState, user_id: Uuid) -> anyhow::Result<()> {
         serde_json::json!({ "link_id": id }),
     )
     .await?;
+    if user.is_none() {
+        tx.rollback().await?;
+        return Ok(());
+    }
     tx.commit().await?;
     tracing::info!(user_id = %user_id, link_id = %id, "console sign-in link issued");
     Ok(())
@@ -412,7 +791,7 @@ pub async fn link_use(
 ) -> PageResult {
     let lang = language(q.lang.as_deref(), &headers);
     let form = parse_form(&body);
-    if !csrf_ok(&headers, field(&form, "csrf")) {
+    if !csrf_ok(&state, &headers, field(&form, "csrf")) {
         return Ok(csrf_refused(&state, lang));
     }
     let used: Option<(Uuid, bool)> = if state.console.throttle.locked(addr) {
@@ -420,7 +799,8 @@ pub async fn link_use(
     } else {
         sqlx::query_as(
             "WITH l AS (UPDATE console_sign_in_links SET used_at = now()
-                        WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
+                        WHERE token_hash = $1 AND purpose = 'sign_in' AND used_at IS NULL
+                          AND expires_at > now()
                         RETURNING user_id)
              SELECT u.id, u.totp_ct IS NOT NULL FROM l JOIN console_users u ON u.id = l.user_id
              WHERE u.disabled_at IS NULL",

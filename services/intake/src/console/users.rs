@@ -356,12 +356,17 @@ pub async fn find_by_email(
     keys: &Keyring,
     email: &EmailAddress,
 ) -> sqlx::Result<Option<Account>> {
+    find_by_bi(db, &email_bi(keys, email)).await
+}
+
+/// The account with this blind index of its address, if any.
+pub async fn find_by_bi(db: &PgPool, bi: &[u8]) -> sqlx::Result<Option<Account>> {
     type Row = (Uuid, Option<String>, bool, Option<DateTime<Utc>>, bool);
     let row: Option<Row> = sqlx::query_as(
         "SELECT id, password_hash, totp_ct IS NOT NULL, locked_until, disabled_at IS NOT NULL
          FROM console_users WHERE email_bi = $1",
     )
-    .bind(email_bi(keys, email))
+    .bind(bi)
     .fetch_optional(db)
     .await?;
     Ok(row.map(
@@ -378,15 +383,19 @@ pub async fn find_by_email(
 /// Counts a failed password or code in the caller's transaction; locks the
 /// account with back-off once the allowance is used up, and then ends
 /// every session still waiting for its code. Returns whether it is now
-/// locked.
+/// locked (`false` when no user has the id: the sign-in runs the same
+/// statement for an unknown address).
 pub async fn record_failure(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
-    let failures: i32 = sqlx::query_scalar(
+    let failures: Option<i32> = sqlx::query_scalar(
         "UPDATE console_users SET failed_attempts = failed_attempts + 1, updated_at = now()
          WHERE id = $1 RETURNING failed_attempts",
     )
     .bind(id)
-    .fetch_one(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
+    let Some(failures) = failures else {
+        return Ok(false);
+    };
     let lock = throttle::backoff(failures.max(0) as u32, throttle::USER_FREE as u32);
     if let Some(d) = lock {
         sqlx::query("UPDATE console_users SET locked_until = $2 WHERE id = $1")
@@ -415,6 +424,17 @@ pub async fn lock_row(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
     .fetch_optional(conn)
     .await?
     .unwrap_or(true))
+}
+
+/// Whether the account is disabled.
+pub async fn is_disabled(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
+    Ok(
+        sqlx::query_scalar("SELECT disabled_at IS NOT NULL FROM console_users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?
+            .unwrap_or(true),
+    )
 }
 
 /// Makes every unused sign-in link of the user unusable (a new password).

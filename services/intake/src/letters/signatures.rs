@@ -100,6 +100,8 @@ struct Sealed {
     confirm_ct: Vec<u8>,
     withdraw_hash: Vec<u8>,
     withdraw_ct: Vec<u8>,
+    forget_hash: Vec<u8>,
+    forget_ct: Vec<u8>,
 }
 
 fn seal(keys: &Keyring, id: Uuid, s: &Signing) -> Sealed {
@@ -107,6 +109,7 @@ fn seal(keys: &Keyring, id: Uuid, s: &Signing) -> Sealed {
     let put = |k: &Key, v: &str, field| k.seal(v.as_bytes(), &signature_aad(id, field));
     let confirm = random_token(32);
     let withdraw = random_token(32);
+    let forget = random_token(32);
     Sealed {
         name: put(&key, &s.name, "name"),
         city: put(&key, &s.city, "city"),
@@ -117,6 +120,8 @@ fn seal(keys: &Keyring, id: Uuid, s: &Signing) -> Sealed {
         confirm_ct: put(&key, &confirm, "confirm"),
         withdraw_hash: token_hash(&withdraw),
         withdraw_ct: put(&key, &withdraw, "withdraw"),
+        forget_hash: token_hash(&forget),
+        forget_ct: put(&key, &forget, "forget"),
         wrapped,
     }
 }
@@ -130,6 +135,19 @@ pub async fn sign(
     timing: Timing,
     letter_id: Uuid,
     s: &Signing,
+) -> anyhow::Result<()> {
+    sign_via(db, keys, timing, letter_id, s, false).await
+}
+
+/// [`sign`], recording whether the request came through the onion address
+/// (the confirmation email then links there).
+pub async fn sign_via(
+    db: &PgPool,
+    keys: &Keyring,
+    timing: Timing,
+    letter_id: Uuid,
+    s: &Signing,
+    via_onion: bool,
 ) -> anyhow::Result<()> {
     let bi = keys.blind_index("email", &s.email.normalised());
     let mut tx = db.begin().await?;
@@ -180,13 +198,15 @@ pub async fn sign(
     let sql = if fresh {
         "INSERT INTO letter_signatures (id, letter_id, email_bi, data_key, name_ct, city_ct, note_ct, email_ct,
              language, allow_reply_to, consent_at, confirm_nonce, confirm_token_hash, confirm_token_ct,
-             confirm_issued_at, confirm_expires_at, withdraw_token_hash, withdraw_token_ct)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $11, $15, $16, $17)"
+             confirm_issued_at, confirm_expires_at, withdraw_token_hash, withdraw_token_ct,
+             forget_token_hash, forget_token_ct, via_onion)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $11, $15, $16, $17, $18, $19, $20)"
     } else {
         "UPDATE letter_signatures SET data_key = $4, name_ct = $5, city_ct = $6, note_ct = $7, email_ct = $8,
              language = $9, allow_reply_to = $10, consent_at = $11, confirm_nonce = $12,
              confirm_token_hash = $13, confirm_token_ct = $14, confirm_issued_at = $11,
              confirm_expires_at = $15, withdraw_token_hash = $16, withdraw_token_ct = $17,
+             forget_token_hash = $18, forget_token_ct = $19, via_onion = $20,
              confirmed_at = NULL, withdrawn_at = NULL
          WHERE id = $1 AND letter_id = $2 AND email_bi = $3"
     };
@@ -208,6 +228,9 @@ pub async fn sign(
         .bind(now + timing.confirm_ttl)
         .bind(&x.withdraw_hash)
         .bind(&x.withdraw_ct)
+        .bind(&x.forget_hash)
+        .bind(&x.forget_ct)
+        .bind(via_onion)
         .execute(&mut *tx)
         .await?;
     outbox::enqueue(
@@ -292,7 +315,7 @@ pub async fn withdraw(db: &PgPool, token: &str) -> anyhow::Result<Withdrawal> {
     sqlx::query(
         "UPDATE letter_signatures SET withdrawn_at = now(), data_key = NULL, name_ct = NULL, city_ct = NULL,
              note_ct = NULL, email_ct = NULL, confirm_token_hash = NULL, confirm_token_ct = NULL,
-             confirm_expires_at = NULL, withdraw_token_ct = NULL
+             confirm_expires_at = NULL, withdraw_token_ct = NULL, forget_token_ct = NULL
          WHERE id = $1",
     )
     .bind(id)

@@ -179,7 +179,8 @@ pub async fn appeal_submit(
             .await;
         }
     };
-    match store::submit(&state.infra.db, &state.keys, &valid).await {
+    let onion = super::via_onion(&state, &headers);
+    match store::submit_via(&state.infra.db, &state.keys, &valid, onion).await {
         Ok(created) => created_page(&state, lang, &created.case_number, &created.access_code),
         Err(e) => internal_error(
             &state,

@@ -181,12 +181,13 @@ pub async fn sign_submit(
             .await;
         }
     };
-    match signatures::sign(
+    match signatures::sign_via(
         &state.infra.db,
         &state.keys,
         state.timing,
         letter.id,
         &signing,
+        super::via_onion(&state, &headers),
     )
     .await
     {

@@ -3,6 +3,7 @@
 //! CSRF protection on every form (double-submit cookie).
 
 pub mod appeal;
+pub mod forget;
 pub mod letters;
 pub mod subscribe;
 
@@ -55,6 +56,20 @@ pub fn templates() -> Arc<Environment<'static>> {
         (
             "letter_withdraw.html",
             include_str!("../../templates/letter_withdraw.html"),
+        ),
+        ("forget.html", include_str!("../../templates/forget.html")),
+        ("talk.html", include_str!("../../templates/talk.html")),
+        (
+            "talk_created.html",
+            include_str!("../../templates/talk_created.html"),
+        ),
+        (
+            "talk_status_form.html",
+            include_str!("../../templates/talk_status_form.html"),
+        ),
+        (
+            "talk_status.html",
+            include_str!("../../templates/talk_status.html"),
         ),
     ] {
         env.add_template(name, src).expect("page template parses");
@@ -171,6 +186,8 @@ pub fn render<C: Serialize>(
         lang => lang.code(),
         org => &org.name,
         org_contact => &org.contact,
+        // While proof of work is asked for, forms carry a challenge.
+        pow => crate::limits::pow_view(state),
         ..minijinja::Value::from_serialize(&ctx)
     };
     let html = match state
@@ -278,4 +295,13 @@ pub fn parse_form(body: &[u8]) -> Vec<(String, String)> {
 /// The first value of `key` in a parsed form.
 pub fn field<'a>(form: &'a [(String, String)], key: &str) -> Option<&'a str> {
     form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// Whether the request came through the onion address (`Host` is
+/// `http.onion_url`'s host): what it starts is recorded so the messages
+/// answering it link to the onion address too.
+pub fn via_onion(state: &AppState, headers: &HeaderMap) -> bool {
+    let config = &state.infra.config;
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    config.http.onion_url.is_some() && config.base_for_host(host) != config.public_base()
 }

@@ -149,7 +149,10 @@ pub async fn subscribe_submit(
             .await;
         }
     };
-    match subscriptions::subscribe(&state.infra.db, &state.keys, state.timing, &sub).await {
+    let onion = super::via_onion(&state, &headers);
+    match subscriptions::subscribe_via(&state.infra.db, &state.keys, state.timing, &sub, onion)
+        .await
+    {
         Ok(()) => message(
             &state,
             lang,
@@ -192,7 +195,7 @@ pub async fn confirm_submit(
     if !csrf_ok(&headers, field(&form, "csrf")) {
         return csrf_refused(&state, lang);
     }
-    match subscriptions::confirm(&state.infra.db, &token).await {
+    match subscriptions::confirm(&state.infra.db, &state.keys, &token).await {
         Ok(Some(_)) => message(
             &state,
             lang,
@@ -218,7 +221,7 @@ pub async fn unsubscribe_page(
     headers: HeaderMap,
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
-    match subscriptions::unsubscribe_token_known(&state.infra.db, &token).await {
+    match subscriptions::unsubscribe_token_known(&state.infra.db, &state.keys, &token).await {
         Ok(true) => {
             let (csrf, set_cookie) = csrf_token(&state, &headers);
             render(
@@ -251,7 +254,7 @@ pub async fn unsubscribe_submit(
     headers: HeaderMap,
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
-    match subscriptions::unsubscribe(&state.infra.db, &token).await {
+    match subscriptions::unsubscribe(&state.infra.db, &state.keys, &token).await {
         Ok(true) => message(
             &state,
             lang,
@@ -283,7 +286,7 @@ pub async fn forget_submit(
     if !csrf_ok(&headers, field(&form, "csrf")) {
         return csrf_refused(&state, lang);
     }
-    match subscriptions::forget(&state.infra.db, &token).await {
+    match subscriptions::forget(&state.infra.db, &state.keys, &token).await {
         Ok(true) => message(
             &state,
             lang,

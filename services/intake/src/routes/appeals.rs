@@ -247,6 +247,8 @@ pub fn rate_limited(wait: Duration) -> Response {
 /// Submits an appeal (anonymous by default). Rate-limited per address.
 #[utoipa::path(post, path = "/api/v1/appeals", tag = "public",
     request_body = AppealRequestDoc,
+    params(("X-Proof-Of-Work" = Option<String>, Header,
+            description = "While `GET /api/v1/challenge` says `required`: the challenge, solved (`<challenge>:<counter>`) or `wait_secs` old; single use. Without it: 429 `proof_of_work`.")),
     responses((status = 201, body = AppealCreated), (status = 400, body = ErrorBody),
               (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn create(
@@ -287,7 +289,8 @@ pub async fn create(
             i18n::t(Lang::En, invalid.message_key())
         ))
     })?;
-    let created = store::submit(&state.infra.db, &state.keys, &valid).await?;
+    let onion = crate::pages::via_onion(&state, &headers);
+    let created = store::submit_via(&state.infra.db, &state.keys, &valid, onion).await?;
     Ok((
         StatusCode::CREATED,
         ApiJson(AppealCreated {

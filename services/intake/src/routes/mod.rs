@@ -21,7 +21,7 @@ use crate::AppState;
 /// What the public listener serves: pages, the public JSON API and the
 /// Telegram webhook. Nothing under `/admin` or `/api/v1/admin`.
 pub fn public_router(state: AppState) -> Router {
-    public_routes()
+    all_public_routes()
         .into_iter()
         .fold(Router::new(), |r, (path, methods)| r.route(path, methods))
         .with_state(state)
@@ -29,7 +29,18 @@ pub fn public_router(state: AppState) -> Router {
 
 /// Every public path (what a test walks to check the security headers).
 pub fn public_paths() -> Vec<&'static str> {
-    public_routes().into_iter().map(|(path, _)| path).collect()
+    all_public_routes()
+        .into_iter()
+        .map(|(path, _)| path)
+        .collect()
+}
+
+/// The table below and the consultations' public routes.
+fn all_public_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    let mut routes = public_routes();
+    routes.extend(crate::consultations::api::public_routes());
+    routes.extend(crate::consultations::pages::routes());
+    routes
 }
 
 /// The public routes as a table: the router is built from it, so the list
@@ -84,6 +95,7 @@ fn public_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             post(appeals::add_information).layer(limit()),
         ),
         ("/api/v1/sites", get(appeals::list_sites)),
+        ("/api/v1/challenge", get(crate::limits::challenge)),
         (
             "/letters/{slug}",
             get(letter::sign_form).post(letter::sign_submit),
@@ -96,6 +108,14 @@ fn public_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             "/letters/withdraw/{token}",
             get(letter::withdraw_page).post(letter::withdraw_submit),
         ),
+        (
+            "/appeal/forget/{token}",
+            get(pages::forget::appeal_page).post(pages::forget::appeal_submit),
+        ),
+        (
+            "/letters/forget/{token}",
+            get(pages::forget::signer_page).post(pages::forget::signer_submit),
+        ),
     ]
 }
 
@@ -104,6 +124,11 @@ pub fn staff_router(state: AppState) -> Router {
     Router::new()
         .merge(staff_appeal_routes())
         .merge(admin_letters::routes())
+        .merge(crate::consultations::api::staff_routes())
+        .route(
+            "/api/v1/admin/conversations-stats",
+            get(crate::consultations::retention::stats),
+        )
         .route("/api/v1/admin/whoami", get(admin::whoami))
         .route(
             "/api/v1/admin/tokens",
@@ -221,6 +246,7 @@ impl Modify for BearerAuth {
         appeals::status,
         appeals::add_information,
         appeals::list_sites,
+        crate::limits::challenge,
         admin_appeals::list,
         admin_appeals::read,
         admin_appeals::assign,
@@ -261,5 +287,6 @@ struct ApiDoc;
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(admin_letters::openapi());
+    doc.merge(crate::consultations::api::openapi());
     doc
 }

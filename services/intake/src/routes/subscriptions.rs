@@ -93,10 +93,14 @@ const ACCEPTED: Accepted = Accepted {
 /// the address is new, pending, active, unsubscribed or suppressed.
 #[utoipa::path(post, path = "/api/v1/subscriptions", tag = "public",
     request_body = SubscriptionRequest,
+    params(("X-Proof-Of-Work" = Option<String>, Header,
+            description = "While `GET /api/v1/challenge` says `required`: the challenge, solved (`<challenge>:<counter>`) or `wait_secs` old; single use. Without it: 429 `proof_of_work`.")),
     responses((status = 202, body = Accepted), (status = 400, body = nasvyazi_shared::error::ErrorBody),
+              (status = 429, body = nasvyazi_shared::error::ErrorBody),
               (status = 415, body = nasvyazi_shared::error::ErrorBody), (status = 422, body = nasvyazi_shared::error::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<SubscriptionRequest>,
 ) -> Result<(StatusCode, ApiJson<Accepted>), ApiError> {
     let known = crate::routes::regions::load(&state).await?;
@@ -114,7 +118,8 @@ pub async fn create(
             i18n::t(Lang::En, invalid.message_key())
         ))
     })?;
-    subscriptions::subscribe(&state.infra.db, &state.keys, state.timing, &sub).await?;
+    let onion = crate::pages::via_onion(&state, &headers);
+    subscriptions::subscribe_via(&state.infra.db, &state.keys, state.timing, &sub, onion).await?;
     Ok((StatusCode::ACCEPTED, ApiJson(ACCEPTED)))
 }
 

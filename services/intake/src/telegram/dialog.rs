@@ -1,12 +1,14 @@
-//! The conversation: `/start [code]` -> language buttons -> topic buttons ->
+//! The dialog: `/start [code]` -> language buttons -> topic buttons ->
 //! "done" makes the chat an active contact; `/stop` unsubscribes; `/lang`
-//! changes the language; `/forget` erases the chat's contact (crypto-
-//! shredding); `/help` tells who we are. A chat that blocks the
-//! bot is unsubscribed (Telegram tells us with a my_chat_member update).
+//! changes the language; `/forget` erases the chat's contact and every
+//! consultation (crypto-shredding); `/help` tells who we are. Anything
+//! else a person writes opens or continues a consultation
+//! ([`crate::consultations::bot`]). A chat that blocks the bot is
+//! unsubscribed (Telegram tells us with a my_chat_member update).
 //!
-//! Only private chats are spoken to: the bot may sit in the staff group,
-//! where it listens to nothing. The person's name, username and messages
-//! are read for the command only and kept nowhere.
+//! Private chats are spoken to; in the staff group (`consultations.
+//! staff_group`) the bot reads consultants' messages in conversation
+//! topics and nothing else. The person's name and username are never read.
 
 use nasvyazi_shared::contacts::topics;
 use nasvyazi_shared::i18n::{Lang, t};
@@ -17,6 +19,7 @@ use super::Bot;
 use super::replies::Reply;
 use super::store::{self, TgContact};
 use super::ui::{self, data};
+use crate::consultations::bot::{self as consult, Content, content};
 
 /// What an update asks of the bot.
 #[derive(Debug, PartialEq)]
@@ -29,8 +32,23 @@ pub enum Incoming {
         /// The person's client language, a hint for the first answer.
         hint: Option<Lang>,
     },
-    /// Other text in a private chat.
-    Text { chat: i64 },
+    /// Anything else in a private chat: a consultation message.
+    Message {
+        chat: i64,
+        message_id: i64,
+        hint: Option<Lang>,
+        content: Content,
+    },
+    /// A message in a forum topic of a supergroup (the staff group, if it
+    /// is the configured one).
+    Topic {
+        chat: i64,
+        username: Option<String>,
+        thread: i64,
+        message_id: i64,
+        text: Option<String>,
+        from_bot: bool,
+    },
     /// A button under one of the bot's messages in a private chat.
     Button {
         chat: i64,
@@ -48,8 +66,33 @@ impl Incoming {
     /// Reads what matters from an update; never fails.
     pub fn parse(update: &Value) -> Incoming {
         let private = |chat: &Value| chat["type"] == "private";
+        let hint_of = |m: &Value| {
+            m["from"]["language_code"]
+                .as_str()
+                .and_then(|c| Lang::parse(c.split('-').next().unwrap_or_default()))
+        };
         if let Some(m) = update.get("message") {
             let (chat, text) = (&m["chat"], m["text"].as_str().unwrap_or_default());
+            if chat["type"] == "supergroup"
+                && m["is_topic_message"] == true
+                && let (Some(id), Some(thread), Some(message_id)) = (
+                    chat["id"].as_i64(),
+                    m["message_thread_id"].as_i64(),
+                    m["message_id"].as_i64(),
+                )
+            {
+                return Incoming::Topic {
+                    chat: id,
+                    username: chat["username"].as_str().map(str::to_string),
+                    thread,
+                    message_id,
+                    text: m["text"]
+                        .as_str()
+                        .or(m["caption"].as_str())
+                        .map(str::to_string),
+                    from_bot: m["from"]["is_bot"] == true,
+                };
+            }
             let Some(id) = chat["id"].as_i64().filter(|_| private(chat)) else {
                 return Incoming::Ignored;
             };
@@ -62,12 +105,15 @@ impl Incoming {
                     chat: id,
                     command: command.to_ascii_lowercase(),
                     arg: words.next().map(str::to_string),
-                    hint: m["from"]["language_code"]
-                        .as_str()
-                        .and_then(|c| Lang::parse(c.split('-').next().unwrap_or_default())),
+                    hint: hint_of(m),
                 };
             }
-            return Incoming::Text { chat: id };
+            return Incoming::Message {
+                chat: id,
+                message_id: m["message_id"].as_i64().unwrap_or_default(),
+                hint: hint_of(m),
+                content: content(m),
+            };
         }
         if let Some(q) = update.get("callback_query") {
             let m = &q["message"];
@@ -122,9 +168,37 @@ pub async fn apply(
     };
     Ok(match incoming {
         Incoming::Ignored => Vec::new(),
-        Incoming::Text { chat } => {
-            let lang = contact(tx, bot, chat).await?.map_or(Lang::Ru, |c| c.lang());
-            vec![send(chat, t(lang, "telegram.unknown"), None)]
+        Incoming::Message {
+            chat,
+            message_id,
+            hint,
+            content,
+        } => consult::on_message(tx, bot, chat, message_id, hint, content).await?,
+        Incoming::Topic {
+            chat,
+            username,
+            thread,
+            message_id,
+            text,
+            from_bot,
+        } => {
+            let ours = crate::consultations::staff_group::is_staff_group(
+                &config.consultations.staff_group,
+                chat,
+                username.as_deref(),
+            );
+            if !ours || from_bot {
+                return Ok(Vec::new());
+            }
+            crate::consultations::staff_group::on_topic_message(
+                tx,
+                bot,
+                chat,
+                thread,
+                message_id,
+                text.as_deref(),
+            )
+            .await?
         }
         Incoming::Blocked { chat } => {
             if let Some(c) = contact(tx, bot, chat).await? {
@@ -165,17 +239,23 @@ pub async fn apply(
             },
             // Erasure on request: the row and its data key go (crypto-
             // shredding); the audit says that it happened, never whom.
-            "forget" => match contact(tx, bot, chat).await? {
-                Some(c) => {
-                    crate::subscriptions::erase(tx, c.id).await?;
-                    crate::subscriptions::audit_erasure(tx, "telegram").await?;
-                    vec![send(chat, t(c.lang(), "telegram.forgotten"), None)]
+            "forget" => {
+                let consulted = consult::forget(tx, bot, chat).await?;
+                match (contact(tx, bot, chat).await?, consulted) {
+                    (Some(c), _) => {
+                        crate::subscriptions::erase(tx, c.id).await?;
+                        crate::subscriptions::audit_erasure(tx, "telegram").await?;
+                        vec![send(chat, t(c.lang(), "telegram.forgotten"), None)]
+                    }
+                    (None, Some(lang)) => {
+                        vec![send(chat, t(lang, "consult.forgotten"), None)]
+                    }
+                    (None, None) => {
+                        let lang = hint.unwrap_or(Lang::Ru);
+                        vec![send(chat, t(lang, "telegram.nothing_to_forget"), None)]
+                    }
                 }
-                None => {
-                    let lang = hint.unwrap_or(Lang::Ru);
-                    vec![send(chat, t(lang, "telegram.nothing_to_forget"), None)]
-                }
-            },
+            }
             "lang" => match contact(tx, bot, chat).await? {
                 Some(c) if c.status != "unsubscribed" => vec![send(
                     chat,
@@ -197,7 +277,7 @@ pub async fn apply(
                 let lang = contact(tx, bot, chat)
                     .await?
                     .map_or(hint.unwrap_or(Lang::Ru), |c| c.lang());
-                vec![send(chat, t(lang, "telegram.unknown"), None)]
+                vec![send(chat, t(lang, "consult.unknown_command"), None)]
             }
         },
         Incoming::Button {
@@ -207,6 +287,10 @@ pub async fn apply(
             data,
         } => {
             let mut replies = vec![Reply::Answer { callback_id }];
+            if let Some(code) = data.strip_prefix(consult::LANG_BUTTON) {
+                replies.extend(consult::on_language(tx, bot, chat, message_id, code).await?);
+                return Ok(replies);
+            }
             let edit = |html: String, keyboard: Option<Value>| Reply::Edit {
                 chat,
                 message_id,
@@ -277,8 +361,26 @@ mod tests {
         assert_eq!(Incoming::parse(&msg("group", "/start")), Incoming::Ignored);
         assert_eq!(
             Incoming::parse(&msg("private", "hello")),
-            Incoming::Text { chat: 5 }
+            Incoming::Message {
+                chat: 5,
+                message_id: 1,
+                hint: Some(Lang::Kk),
+                content: Content::Text("hello".into())
+            }
         );
+        let topic = json!({"update_id": 3, "message": {"message_id": 9, "text": "ответ",
+            "message_thread_id": 4, "is_topic_message": true, "from": {"id": 7, "is_bot": false},
+            "chat": {"id": -100, "type": "supergroup", "is_forum": true}}});
+        assert!(matches!(
+            Incoming::parse(&topic),
+            Incoming::Topic {
+                chat: -100,
+                thread: 4,
+                message_id: 9,
+                from_bot: false,
+                ..
+            }
+        ));
         let block = json!({"update_id": 2, "my_chat_member": {"chat": {"id": 5, "type": "private"},
             "new_chat_member": {"status": "kicked"}}});
         assert_eq!(Incoming::parse(&block), Incoming::Blocked { chat: 5 });

@@ -75,7 +75,15 @@ impl Bot {
         let replies = dialog::apply(&mut tx, self, Incoming::parse(update)).await?;
         tx.commit().await?;
         tracing::debug!(update_id, answers = replies.len(), "update applied");
+        let (mirrors, replies): (Vec<_>, Vec<_>) = replies
+            .into_iter()
+            .partition(|r| matches!(r, replies::Reply::Mirror(_)));
         self.replies.send_all(replies).await;
+        for m in mirrors {
+            if let replies::Reply::Mirror(m) = m {
+                crate::consultations::staff_group::mirror(self, &m).await;
+            }
+        }
         Ok(())
     }
 }

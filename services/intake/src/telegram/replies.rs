@@ -35,6 +35,19 @@ pub enum Reply {
     },
     /// Ends the button's spinner (answerCallbackQuery).
     Answer { callback_id: String },
+    /// A person's message copied into the staff group's topic of its
+    /// conversation (the bot sends these itself, after the others).
+    Mirror(Mirror),
+    /// Any other Bot API call (forum topics in the staff group).
+    Api { method: &'static str, params: Value },
+}
+
+/// A person's message to copy into the staff topic.
+#[derive(Debug, Clone)]
+pub struct Mirror {
+    pub conversation_id: uuid::Uuid,
+    pub from_chat: i64,
+    pub message_id: i64,
 }
 
 /// Sends answers within the per-chat limit.
@@ -104,6 +117,8 @@ impl Replies {
                 }
                 ("editMessageText", p)
             }
+            Reply::Mirror(_) => return Ok(()),
+            Reply::Api { method, params } => (*method, params.clone()),
             Reply::Answer { callback_id } => (
                 "answerCallbackQuery",
                 json!({"callback_query_id": callback_id}),

@@ -5,7 +5,7 @@
 
 use chrono::Utc;
 use nasvyazi_shared::contacts::aad;
-use nasvyazi_shared::crypto::{Keyring, random_token, token_hash};
+use nasvyazi_shared::crypto::{Keyring, random_token};
 use nasvyazi_shared::events::Event;
 use nasvyazi_shared::i18n::Lang;
 use nasvyazi_shared::outbox::{self, Outbox};
@@ -102,7 +102,7 @@ pub async fn create_pending(
     .bind(&wrapped)
     .bind(key.seal(chat_id.to_string().as_bytes(), &aad(id, "address")))
     .bind(lang.code())
-    .bind(token_hash(&unsub))
+    .bind(keys.token_mac(&unsub))
     .bind(key.seal(unsub.as_bytes(), &aad(id, "unsubscribe")))
     .bind(start_param)
     .execute(conn)

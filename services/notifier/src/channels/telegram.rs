@@ -173,6 +173,23 @@ impl Telegram {
     }
 }
 
+impl Telegram {
+    /// Calls any sending method for `chat` within the same limits as
+    /// [`Channel::send`] (consultation replies: `sendMessage`,
+    /// `copyMessage`); the raw result, for the caller to classify.
+    pub async fn call_limited(
+        &self,
+        chat: &str,
+        method: &str,
+        params: &Value,
+    ) -> Result<Value, ApiError> {
+        let stamp = self.until_ready(chat).await;
+        let result = self.api.call(method, params).await;
+        self.per_bot.finished(stamp);
+        result
+    }
+}
+
 /// `chat_id` as the Bot API takes it: a number, or `@name`.
 fn chat_param(chat: &str) -> Value {
     match chat.trim().parse::<i64>() {

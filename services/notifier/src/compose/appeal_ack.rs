@@ -14,6 +14,7 @@ use super::{NotReady, Prepared};
 use crate::deliveries::{self, Claimed};
 use crate::render;
 use crate::worker::Worker;
+use uuid::Uuid;
 
 /// The appeal and the contact to write to, if there still is one.
 pub(super) async fn appellant(
@@ -42,13 +43,44 @@ pub(super) async fn appellant(
     Ok((summary, contact))
 }
 
-/// Where the appellant checks the status (with their access code).
-pub(super) fn status_url(worker: &Worker, lang: Lang) -> Value {
-    Value::from_safe_string(format!(
-        "{}/appeal/status?lang={}",
-        worker.config().public_base(),
-        lang.code()
-    ))
+/// The links in a message to the appellant: where they check the status
+/// (with their access code) and, when the appeal has one, the "forget me"
+/// link that erases their contact. On the onion address when the appeal
+/// came through it.
+pub(super) struct Links {
+    pub status_url: Value,
+    pub forget_url: Option<Value>,
+}
+
+pub(super) async fn links(worker: &Worker, id: Uuid, lang: Lang) -> Result<Links, NotReady> {
+    let found: Option<(Vec<u8>, Option<Vec<u8>>, bool)> =
+        sqlx::query_as("SELECT data_key, forget_token_ct, via_onion FROM appeals WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&worker.infra.db)
+            .await?;
+    let Some((wrapped, forget_ct, via_onion)) = found else {
+        return Err(NotReady::Skip("appeal erased"));
+    };
+    let base = render::base(worker.config(), via_onion);
+    let forget_url = match forget_ct {
+        Some(ct) => {
+            let fail =
+                |_| NotReady::Fail("appeal token cannot be decrypted (wrong master key?)".into());
+            let key = worker.keys.unwrap_data_key(&wrapped).map_err(fail)?;
+            let token = key
+                .open_string(&ct, &appeals::aad(id, "forget"))
+                .map_err(fail)?;
+            Some(Value::from_safe_string(format!(
+                "{base}/appeal/forget/{token}?lang={}",
+                lang.code()
+            )))
+        }
+        None => None,
+    };
+    Ok(Links {
+        status_url: Value::from_safe_string(format!("{base}/appeal/status?lang={}", lang.code())),
+        forget_url,
+    })
 }
 
 /// Renders `<name>.txt` / `<name>.html` (email) or `telegram/appeal.html`
@@ -125,11 +157,13 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
     let lang = summary.lang();
     let org = &worker.config().organisation.name;
     let case = &summary.case_number;
+    let links = links(worker, row.contact_id, lang).await?;
     let ctx = minijinja::context! {
         lang => lang.code(),
         org,
         case,
-        status_url => status_url(worker, lang),
+        status_url => links.status_url,
+        forget_url => links.forget_url,
         headline => i18n::fill(&i18n::t(lang, "appeal_mail.ack_body"), &[("case", case), ("org", org)]),
     };
     let subject = i18n::fill(&i18n::t(lang, "appeal_mail.ack_subject"), &[("case", case)]);
@@ -149,6 +183,7 @@ mod tests {
                 status_name => "X", subject => "S", category => "C", region => "R",
                 status_url => Value::from_safe_string("https://f.kz/appeal/status?lang=ru".into()),
                 admin_url => Value::from_safe_string("https://f.kz/api/v1/admin/appeals/1".into()),
+                forget_url => Value::from_safe_string("https://f.kz/appeal/forget/TOKEN?lang=ru".into()),
                 headline => "H & <b>",
             };
             for name in [
@@ -174,6 +209,11 @@ mod tests {
                     assert!(
                         out.contains("KZ-7F3K-9QX2") && out.contains("https://f.kz/appeal/status")
                     );
+                    assert!(
+                        out.contains("https://f.kz/appeal/forget/TOKEN"),
+                        "{name}: {out}"
+                    );
+                    assert!(!out.contains("appeal_forget."), "{name}: {out}");
                 }
             }
             let tg = env

@@ -5,7 +5,7 @@
 
 use nasvyazi_shared::i18n;
 
-use super::appeal_ack::{appellant, status_url, to_appellant};
+use super::appeal_ack::{appellant, links, to_appellant};
 use super::{NotReady, Prepared};
 use crate::deliveries::Claimed;
 use crate::worker::Worker;
@@ -19,12 +19,14 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
     let org = &worker.config().organisation.name;
     let case = &summary.case_number;
     let status_name = i18n::t(lang, &format!("appeal_status.{}", summary.status));
+    let links = links(worker, row.contact_id, lang).await?;
     let ctx = minijinja::context! {
         lang => lang.code(),
         org,
         case,
         status_name => &status_name,
-        status_url => status_url(worker, lang),
+        status_url => links.status_url,
+        forget_url => links.forget_url,
         headline => i18n::fill(
             &i18n::t(lang, "appeal_mail.status_body"),
             &[("case", case), ("status", &status_name)],

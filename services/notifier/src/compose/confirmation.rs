@@ -16,14 +16,20 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
     let to = contact
         .email()
         .ok_or_else(|| NotReady::Fail("stored address is not an email address".into()))?;
-    let message = render::confirmation(
+    let via_onion: bool = sqlx::query_scalar(
+        "SELECT coalesce((SELECT via_onion FROM contacts WHERE id = $1), false)",
+    )
+    .bind(row.contact_id)
+    .fetch_one(&worker.infra.db)
+    .await?;
+    let message = render::confirmation_via(
         &worker.templates,
         worker.config(),
         row.id,
         to,
         contact.language,
-        token,
-        &contact.unsubscribe_token,
+        (token, &contact.unsubscribe_token),
+        via_onion,
     )
     .map_err(|e| NotReady::Fail(format!("template: {e}")))?;
     Ok(Prepared {

@@ -3,6 +3,10 @@
 //! send it). The ledger row's reference is the link: one email per link; a
 //! link used, expired or belonging to a disabled user is skipped. No
 //! List-Unsubscribe: this is a message to staff, not to a supporter.
+//!
+//! A link whose `purpose` is `unlock` (sent when repeated failures lock the
+//! account) goes the same way, with its own words and address
+//! (`/admin/unlock/...`): it lifts the lock, it does not sign in.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -35,6 +39,14 @@ fn templates() -> &'static Arc<Environment<'static>> {
             (
                 "console_link.html",
                 include_str!("../../templates/email/console_link.html"),
+            ),
+            (
+                "console_unlock.txt",
+                include_str!("../../templates/email/console_unlock.txt"),
+            ),
+            (
+                "console_unlock.html",
+                include_str!("../../templates/email/console_unlock.html"),
             ),
         ] {
             env.add_template(name, src).expect("email template parses");
@@ -86,12 +98,12 @@ pub async fn reconcile(db: &PgPool, grace: Duration) -> sqlx::Result<u64> {
     Ok(n)
 }
 
-type Row = (Vec<u8>, Vec<u8>, String, Vec<u8>, bool, bool);
+type Row = (Vec<u8>, Vec<u8>, String, Vec<u8>, bool, bool, String);
 
 pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotReady> {
     let found: Option<Row> = sqlx::query_as(
         "SELECT u.data_key, u.email_ct, u.language, l.token_ct,
-                l.used_at IS NULL AND l.expires_at > now(), u.disabled_at IS NULL
+                l.used_at IS NULL AND l.expires_at > now(), u.disabled_at IS NULL, l.purpose
          FROM console_sign_in_links l JOIN console_users u ON u.id = l.user_id
          WHERE l.id = $1 AND u.id = $2",
     )
@@ -99,7 +111,7 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
     .bind(row.contact_id)
     .fetch_optional(&worker.infra.db)
     .await?;
-    let Some((wrapped, email_ct, language, token_ct, usable, enabled)) = found else {
+    let Some((wrapped, email_ct, language, token_ct, usable, enabled, purpose)) = found else {
         return Err(NotReady::Skip("user or link deleted"));
     };
     if !usable || !enabled {
@@ -119,8 +131,14 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
     let config = worker.config();
     let org = &config.organisation.name;
     // Our own URL (base from config, a base64url token): safe as it is.
+    let unlock = purpose == "unlock";
+    let (path, name, subject) = if unlock {
+        ("unlock", "console_unlock", "console_mail.unlock_subject")
+    } else {
+        ("sign-in/link", "console_link", "console_mail.link_subject")
+    };
     let link_url = minijinja::Value::from_safe_string(format!(
-        "{}/admin/sign-in/link/{token}?lang={}",
+        "{}/admin/{path}/{token}?lang={}",
         config.console_base(),
         lang.code()
     ));
@@ -135,9 +153,9 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
         to,
         from: config.email.from.clone(),
         reply_to: None,
-        subject: i18n::fill(&i18n::t(lang, "console_mail.link_subject"), &[("org", org)]),
-        text: render("console_link.txt")?,
-        html: Some(render("console_link.html")?),
+        subject: i18n::fill(&i18n::t(lang, subject), &[("org", org)]),
+        text: render(&format!("{name}.txt"))?,
+        html: Some(render(&format!("{name}.html"))?),
         message_id: message_id(config, row.id),
         language: lang.code().to_string(),
         headers: Vec::new(),

@@ -47,13 +47,15 @@ type Row = (
     Option<Vec<u8>>,
     String,
     String,
+    Option<Vec<u8>>,
+    bool,
 );
 
 pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotReady> {
     let db = &worker.infra.db;
     let found: Option<Row> = sqlx::query_as(
         "SELECT s.confirm_nonce, s.confirmed_at, s.data_key, s.email_ct, s.confirm_token_ct, s.withdraw_token_ct,
-                s.language, l.name
+                s.language, l.name, s.forget_token_ct, s.via_onion
          FROM letter_signatures s JOIN letters l ON l.id = s.letter_id WHERE s.id = $1",
     )
     .bind(row.contact_id)
@@ -68,6 +70,8 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
         Some(withdraw_ct),
         language,
         letter,
+        forget_ct,
+        via_onion,
     )) = found
     else {
         return Err(NotReady::Skip("signature withdrawn or deleted"));
@@ -87,7 +91,7 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
     }
     let lang = Lang::parse(&language).unwrap_or(Lang::Ru);
     let config = worker.config();
-    let base = config.public_base();
+    let base = crate::render::base(config, via_onion);
     let url = |path: &str, token: &str| {
         minijinja::Value::from_safe_string(format!(
             "{base}/letters/{path}/{token}?lang={}",
@@ -100,6 +104,10 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
         letter => letter,
         confirm_url => url("confirm", &open(&confirm_ct, "confirm")?),
         withdraw_url => url("withdraw", &open(&withdraw_ct, "withdraw")?),
+        forget_url => match &forget_ct {
+            Some(ct) => Some(url("forget", &open(ct, "forget")?)),
+            None => None,
+        },
     };
     let render = |name: &str| {
         templates()

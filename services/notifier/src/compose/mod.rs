@@ -78,6 +78,7 @@ async fn prepare_kind(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRea
         "appeal_status" => appeal_status::prepare(worker, row).await,
         "staff_alert" => staff_alert::prepare(worker, row).await,
         console_link::KIND => console_link::prepare(worker, row).await,
+        crate::consultations::ALERT_KIND => crate::consultations::prepare_alert(worker, row).await,
         other => Err(NotReady::Fail(format!("unknown delivery kind {other}"))),
     }
 }

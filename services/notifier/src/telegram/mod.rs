@@ -27,18 +27,24 @@ pub const LEASE_TTL: Duration = Duration::from_secs(15);
 /// The Telegram channel and its sending lease.
 pub struct Sender {
     pub channel: Arc<dyn Channel>,
+    /// The same adapter, for calls beyond `Channel::send` (consultations).
+    pub telegram: Arc<Telegram>,
     pub lease: Arc<Lease>,
 }
 
 impl Sender {
     /// The sender the configuration asks for; `None` without a token.
     pub fn from_config(config: &Config) -> anyhow::Result<Option<Sender>> {
-        Ok(Telegram::from_config(&config.telegram)?.map(|t| Sender {
-            lease: Arc::new(Lease::new(
-                format!("telegram-send:{}", t.bot_id()),
-                LEASE_TTL,
-            )),
-            channel: Arc::new(t),
+        Ok(Telegram::from_config(&config.telegram)?.map(|t| {
+            let t = Arc::new(t);
+            Sender {
+                lease: Arc::new(Lease::new(
+                    format!("telegram-send:{}", t.bot_id()),
+                    LEASE_TTL,
+                )),
+                channel: t.clone(),
+                telegram: t,
+            }
         }))
     }
 }

@@ -1,0 +1,291 @@
+//! Retention and what is left of it: a closed conversation is erased
+//! `consultations.retention_days` after it closed (the row, its data key,
+//! every sealed message: crypto-shredding), counted first in
+//! `consultation_stats` (month, first tag, channel, answered or not, time to
+//! the first answer). People with nothing left (and not blocked) go too.
+//!
+//! The statistics hide small cells (under 5) and, with them, whatever
+//! would let a hidden cell be recomputed from the totals
+//! ([`nasvyazi_shared::suppression`]).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::extract::State;
+use nasvyazi_shared::Infra;
+use nasvyazi_shared::auth::Role;
+use nasvyazi_shared::error::{ApiError, ApiJson, ErrorBody};
+use nasvyazi_shared::suppression::{Relation, suppress};
+use serde::Serialize;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::auth::Admin;
+
+const BATCH: i64 = 500;
+
+/// Erases closed conversations older than `days` (by closing date), counted
+/// first. Returns how many went.
+pub async fn erase_expired(db: &PgPool, days: u32, time_zone: &str) -> sqlx::Result<u64> {
+    let mut total = 0;
+    loop {
+        let mut tx = db.begin().await?;
+        let n: i64 = sqlx::query_scalar(
+            "WITH due AS (
+                 SELECT id FROM conversations
+                 WHERE state = 'closed' AND closed_at < now() - make_interval(days => $1)
+                 ORDER BY closed_at LIMIT $3 FOR UPDATE SKIP LOCKED),
+             gone AS (
+                 DELETE FROM conversations c USING due WHERE c.id = due.id
+                 RETURNING c.created_at, coalesce(c.tags[1], 'untagged') AS tag, c.channel,
+                           c.first_response_at),
+             counted AS (
+                 INSERT INTO consultation_stats (month, tag, channel, resolution, conversations,
+                                                 responded, first_response_secs)
+                 SELECT date_trunc('month', created_at AT TIME ZONE $2)::date, tag, channel,
+                        CASE WHEN first_response_at IS NULL THEN 'unanswered' ELSE 'answered' END,
+                        count(*), count(first_response_at),
+                        coalesce(sum(extract(epoch FROM first_response_at - created_at))::bigint, 0)
+                 FROM gone GROUP BY 1, 2, 3, 4
+                 ON CONFLICT (month, tag, channel, resolution) DO UPDATE SET
+                     conversations = consultation_stats.conversations + excluded.conversations,
+                     responded = consultation_stats.responded + excluded.responded,
+                     first_response_secs = consultation_stats.first_response_secs + excluded.first_response_secs
+                 RETURNING 1)
+             SELECT count(*) FROM gone",
+        )
+        .bind(days as i32)
+        .bind(time_zone)
+        .bind(BATCH)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM consultation_people p WHERE p.blocked_at IS NULL
+                 AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.person_id = p.id)",
+        )
+        .execute(&mut *tx)
+        .await?;
+        if n > 0 {
+            nasvyazi_shared::auth::audit(
+                &mut tx,
+                "retention",
+                None,
+                "conversation.erase",
+                None,
+                serde_json::json!({ "erased": n, "retention_days": days }),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        total += n as u64;
+        if n < BATCH {
+            break;
+        }
+    }
+    if total > 0 {
+        tracing::info!(
+            erased = total,
+            "closed conversations erased after retention"
+        );
+    }
+    Ok(total)
+}
+
+/// Runs [`erase_expired`] hourly until `shutdown`.
+pub async fn run(infra: Infra, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let c = infra.config.consultations.clone();
+    loop {
+        if let Err(e) = erase_expired(&infra.db, c.retention_days, &c.time_zone).await {
+            tracing::warn!(error = %e, "consultation retention: cannot erase");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        }
+    }
+}
+
+/// One cell: conversations of a month and topic (`null`: hidden, fewer
+/// than 5 or revealing one that is).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatsCell {
+    /// `YYYY-MM`.
+    pub month: String,
+    pub tag: String,
+    pub conversations: Option<i64>,
+}
+
+/// A month's totals.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatsMonth {
+    pub month: String,
+    pub conversations: Option<i64>,
+    /// Of those, answered (hidden under 5 as well).
+    pub answered: Option<i64>,
+    /// Mean minutes to the first answer (only over 5 or more answered).
+    pub mean_first_response_minutes: Option<f64>,
+}
+
+/// Anonymous statistics of erased conversations.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Stats {
+    pub cells: Vec<StatsCell>,
+    pub months: Vec<StatsMonth>,
+    /// Per tag over all months.
+    pub tags: BTreeMap<String, Option<i64>>,
+    pub total: Option<i64>,
+}
+
+/// Builds the table with complementary suppression.
+pub fn table(rows: &[(String, String, i64, i64, i64)]) -> Stats {
+    // (month, tag) -> n; month -> (n, answered, secs).
+    let mut cells: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let mut months: BTreeMap<String, (i64, i64, i64)> = BTreeMap::new();
+    for (month, tag, n, answered, secs) in rows {
+        *cells.entry((month.clone(), tag.clone())).or_default() += n;
+        let m = months.entry(month.clone()).or_default();
+        m.0 += n;
+        m.1 += answered;
+        m.2 += secs;
+    }
+    let tags: Vec<String> = {
+        let mut t: Vec<String> = cells.keys().map(|(_, t)| t.clone()).collect();
+        t.sort();
+        t.dedup();
+        t
+    };
+    let month_names: Vec<String> = months.keys().cloned().collect();
+    // Counts: cells (month-major, every tag), month totals, tag totals, grand.
+    let mut counts = Vec::new();
+    let cell_index = |mi: usize, ti: usize| mi * tags.len() + ti;
+    for m in &month_names {
+        for t in &tags {
+            counts.push(*cells.get(&(m.clone(), t.clone())).unwrap_or(&0));
+        }
+    }
+    let month_base = counts.len();
+    for m in &month_names {
+        counts.push(months[m].0);
+    }
+    let tag_base = counts.len();
+    for t in &tags {
+        counts.push(
+            month_names
+                .iter()
+                .map(|m| *cells.get(&(m.clone(), t.clone())).unwrap_or(&0))
+                .sum(),
+        );
+    }
+    let grand = counts.len();
+    counts.push(months.values().map(|m| m.0).sum());
+    let mut relations = Vec::new();
+    for mi in 0..month_names.len() {
+        relations.push(Relation {
+            total: month_base + mi,
+            parts: (0..tags.len()).map(|ti| cell_index(mi, ti)).collect(),
+        });
+    }
+    for ti in 0..tags.len() {
+        relations.push(Relation {
+            total: tag_base + ti,
+            parts: (0..month_names.len())
+                .map(|mi| cell_index(mi, ti))
+                .collect(),
+        });
+    }
+    relations.push(Relation {
+        total: grand,
+        parts: (month_base..tag_base).collect(),
+    });
+    relations.push(Relation {
+        total: grand,
+        parts: (tag_base..grand).collect(),
+    });
+    let hidden = suppress(&counts, &relations, 5);
+    let shown = |i: usize| (!hidden[i]).then_some(counts[i]);
+    let mut out_cells = Vec::new();
+    for (mi, m) in month_names.iter().enumerate() {
+        for (ti, t) in tags.iter().enumerate() {
+            out_cells.push(StatsCell {
+                month: m.clone(),
+                tag: t.clone(),
+                conversations: shown(cell_index(mi, ti)),
+            });
+        }
+    }
+    Stats {
+        cells: out_cells,
+        months: month_names
+            .iter()
+            .enumerate()
+            .map(|(mi, m)| {
+                let (_, answered, secs) = months[m];
+                StatsMonth {
+                    month: m.clone(),
+                    conversations: shown(month_base + mi),
+                    answered: (answered >= 5 && !hidden[month_base + mi]).then_some(answered),
+                    mean_first_response_minutes: (answered >= 5)
+                        .then(|| (secs as f64 / answered as f64 / 60.0 * 10.0).round() / 10.0),
+                }
+            })
+            .collect(),
+        tags: tags
+            .iter()
+            .enumerate()
+            .map(|(ti, t)| (t.clone(), shown(tag_base + ti)))
+            .collect(),
+        total: shown(grand),
+    }
+}
+
+/// Statistics of erased conversations (anonymous counts, small cells
+/// hidden with their complements).
+#[utoipa::path(get, path = "/api/v1/admin/conversations-stats", tag = "consultations",
+    security(("bearer" = [])),
+    responses((status = 200, body = Stats), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody)))]
+pub async fn stats(
+    State(state): State<AppState>,
+    admin: Admin,
+) -> Result<ApiJson<Stats>, ApiError> {
+    admin.require(&[Role::Consultant, Role::Organiser])?;
+    let rows: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT to_char(month, 'YYYY-MM'), tag, sum(conversations)::bigint, sum(responded)::bigint,
+                sum(first_response_secs)::bigint
+         FROM consultation_stats GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    .fetch_all(&state.infra.db)
+    .await?;
+    Ok(ApiJson(table(&rows)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_cell_and_its_complement_are_hidden() {
+        let rows = vec![
+            ("2026-10".into(), "hiv".into(), 3, 3, 600),
+            ("2026-10".into(), "overdose".into(), 20, 20, 6000),
+            ("2026-11".into(), "hiv".into(), 8, 8, 900),
+            ("2026-11".into(), "overdose".into(), 12, 10, 3000),
+        ];
+        let s = table(&rows);
+        let cell = |m: &str, t: &str| {
+            s.cells
+                .iter()
+                .find(|c| c.month == m && c.tag == t)
+                .unwrap()
+                .conversations
+        };
+        assert_eq!(cell("2026-10", "hiv"), None);
+        // The month total and the other cell of the row would give it away
+        // together: one of them is hidden as well, and the column too.
+        let oct = s.months.iter().find(|m| m.month == "2026-10").unwrap();
+        assert!(oct.conversations.is_none() || cell("2026-10", "overdose").is_none());
+        assert!(s.tags["hiv"].is_none() || cell("2026-11", "hiv").is_none());
+    }
+}
