@@ -40,6 +40,8 @@ pub struct Config {
     #[serde(default)]
     pub bounces: BouncesConfig,
     pub consultations: ConsultationsConfig,
+    #[serde(default)]
+    pub media: MediaConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -347,6 +349,49 @@ pub struct BouncesConfig {
     pub max_message_bytes: usize,
 }
 
+/// The media library (issue 16): upload limits and the total quota. The
+/// files themselves are in PostgreSQL (`media.content`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaConfig {
+    /// Largest photo (JPEG, PNG, WebP) in bytes; at most Telegram's 10 MB.
+    pub photo_max_bytes: usize,
+    /// Largest other file (GIF, MP4, PDF) in bytes; at most Telegram's 50 MB.
+    pub file_max_bytes: usize,
+    /// What the whole library may hold, in bytes.
+    pub quota_bytes: u64,
+}
+
+impl MediaConfig {
+    /// Telegram's bot upload limits (sendPhoto; the other send methods).
+    pub const TELEGRAM_PHOTO_MAX: usize = 10 * 1024 * 1024;
+    pub const TELEGRAM_FILE_MAX: usize = 50 * 1024 * 1024;
+
+    /// The key and reason of the first invalid value.
+    pub fn check(&self) -> Result<(), (&'static str, &'static str)> {
+        if !(1..=Self::TELEGRAM_PHOTO_MAX).contains(&self.photo_max_bytes) {
+            return Err(("media.photo_max_bytes", "must be 1 to 10485760 (10 MB)"));
+        }
+        if !(1..=Self::TELEGRAM_FILE_MAX).contains(&self.file_max_bytes) {
+            return Err(("media.file_max_bytes", "must be 1 to 52428800 (50 MB)"));
+        }
+        if self.quota_bytes == 0 {
+            return Err(("media.quota_bytes", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            photo_max_bytes: Self::TELEGRAM_PHOTO_MAX,
+            file_max_bytes: Self::TELEGRAM_FILE_MAX,
+            quota_bytes: 2 * 1024 * 1024 * 1024,
+        }
+    }
+}
+
 impl Default for BouncesConfig {
     fn default() -> Self {
         BouncesConfig {
@@ -560,6 +605,9 @@ impl Config {
         }
         if self.http.body_limit_bytes < 1024 {
             return Err(invalid("http.body_limit_bytes", "must be at least 1024"));
+        }
+        if let Err((key, reason)) = self.media.check() {
+            return Err(invalid(key, reason));
         }
         if self.outbox.batch_size < 1 {
             return Err(invalid("outbox.batch_size", "must be at least 1"));

@@ -121,6 +121,9 @@ const FILES: &[(Lang, &str)] = &[
     (Lang::Ru, include_str!("../i18n/talk.ru.toml")),
     (Lang::Kk, include_str!("../i18n/talk.kk.toml")),
     (Lang::En, include_str!("../i18n/talk.en.toml")),
+    (Lang::Ru, include_str!("../i18n/surveys.ru.toml")),
+    (Lang::Kk, include_str!("../i18n/surveys.kk.toml")),
+    (Lang::En, include_str!("../i18n/surveys.en.toml")),
 ];
 
 fn catalogs() -> &'static HashMap<Lang, Catalog> {

@@ -41,6 +41,7 @@ pub const WRAPPED_KEY_COLUMNS: &[WrappedKeyColumn] = &[
     col("campaign_test_sends"),
     col("consultation_people"),
     col("conversations"),
+    col("surveys"),
 ];
 
 /// Rows re-wrapped per transaction.

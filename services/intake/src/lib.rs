@@ -11,16 +11,19 @@
 pub mod appeals;
 pub mod auth;
 pub mod campaigns;
+pub mod channels;
 pub mod complaints;
 pub mod console;
 pub mod consultations;
 pub mod forget;
 pub mod letters;
 pub mod limits;
+pub mod media;
 pub mod officials;
 pub mod pages;
 pub mod routes;
 pub mod subscriptions;
+pub mod surveys;
 pub mod telegram;
 
 use std::sync::Arc;

@@ -230,6 +230,25 @@ async fn readme_key_rotation_keeps_every_kind_of_sealed_data() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    // A survey with a free-text answer, sealed under the survey's key.
+    let r = post(
+        &app,
+        Some(&admin),
+        "/api/v1/admin/surveys",
+        json!({ "slug": "rotation", "title": { "ru": "R" },
+                "questions": [{ "id": "q1", "kind": "text", "text": { "ru": "?" } }] }),
+    )
+    .await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let survey = id_of(&r.json().await.unwrap());
+    let open = format!("/api/v1/admin/surveys/{survey}/open");
+    assert_eq!(
+        post(&app, Some(&admin), &open, json!({})).await.status(),
+        200
+    );
+    let answer = json!({ "answers": { "q1": "rotate-survey" } });
+    let r = post(&app, None, "/api/v1/surveys/rotation/answers", answer).await;
+    assert_eq!(r.status(), 201);
     for c in rewrap::WRAPPED_KEY_COLUMNS {
         let n: i64 = sqlx::query_scalar(&format!(
             "SELECT count(*) FROM {} WHERE {} IS NOT NULL",
@@ -332,6 +351,11 @@ async fn readme_key_rotation_keeps_every_kind_of_sealed_data() {
         .unwrap()
         .unwrap();
     assert_eq!(talk.messages[0].text, "rotate-talk: нужна помощь");
+    let reader = nasvyazi_shared::auth::Principal::user(Uuid::nil(), Role::Admin);
+    let texts = nasvyazi_intake::surveys::store::texts(&app.infra.db, &keys, &reader, survey)
+        .await
+        .unwrap();
+    assert_eq!(texts, vec![("q1".to_string(), "rotate-survey".to_string())]);
     // And the old key alone opens nothing any more.
     let wrapped: Vec<u8> = sqlx::query_scalar("SELECT data_key FROM officials WHERE id = $1")
         .bind(official)

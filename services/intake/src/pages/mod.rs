@@ -71,6 +71,11 @@ pub fn templates() -> Arc<Environment<'static>> {
             "talk_status.html",
             include_str!("../../templates/talk_status.html"),
         ),
+        ("survey.html", include_str!("../../templates/survey.html")),
+        (
+            "survey_thanks.html",
+            include_str!("../../templates/survey_thanks.html"),
+        ),
     ] {
         env.add_template(name, src).expect("page template parses");
     }

@@ -40,6 +40,7 @@ fn all_public_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
     let mut routes = public_routes();
     routes.extend(crate::consultations::api::public_routes());
     routes.extend(crate::consultations::pages::routes());
+    routes.extend(crate::surveys::public_routes());
     routes
 }
 
@@ -124,6 +125,8 @@ pub fn staff_router(state: AppState) -> Router {
     Router::new()
         .merge(staff_appeal_routes())
         .merge(admin_letters::routes())
+        .merge(crate::media::routes())
+        .merge(crate::surveys::routes())
         .merge(crate::consultations::api::staff_routes())
         .route(
             "/api/v1/admin/conversations-stats",
@@ -287,6 +290,8 @@ struct ApiDoc;
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(admin_letters::openapi());
+    doc.merge(crate::media::openapi());
     doc.merge(crate::consultations::api::openapi());
+    doc.merge(crate::surveys::openapi());
     doc
 }

@@ -1,0 +1,40 @@
+//! Surveys (issue 17): anonymous questionnaires that organisers build in
+//! the admin API, answered on the web (`/surveys/{slug}`) or through the
+//! JSON API, with results that protect small groups.
+//!
+//! Not built yet: answering in the bot, native Telegram polls, invitations
+//! (campaigns issuing one-time tokens) and the printable results page.
+
+pub mod admin;
+pub mod model;
+pub mod results;
+pub mod store;
+pub mod web;
+
+use axum::routing::{MethodRouter, get, post};
+
+use crate::AppState;
+
+/// The public routes (added to the public listener's table).
+pub fn public_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/surveys/{slug}", get(web::page).post(web::submit)),
+        ("/api/v1/surveys/{slug}/answers", post(web::answer)),
+    ]
+}
+
+/// The admin API routes (staff listener).
+pub fn routes() -> axum::Router<AppState> {
+    admin::routes()
+}
+
+/// The surveys part of the OpenAPI document (admin and public paths).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    #[derive(OpenApi)]
+    #[openapi(paths(web::answer))]
+    struct PublicApi;
+    let mut doc = admin::openapi();
+    doc.merge(PublicApi::openapi());
+    doc
+}

@@ -1,0 +1,285 @@
+//! A survey's results: counts per question and, with `by`, a cross table
+//! of every other question against one dimension (a question or the
+//! language), with small-cell suppression (`shared::suppression`): every
+//! count under 5 is `"<5"`, and so is every complement that would let it
+//! be worked out from a row total, a column total or the grand total.
+//! Free text is never counted here.
+
+use std::collections::{BTreeSet, HashMap};
+
+use nasvyazi_shared::suppression::{Relation, suppress};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::model::{Kind, Question};
+use crate::appeals::stats::{Count, SMALL_CELL};
+
+/// The cross-tab dimension besides the questions.
+pub const LANGUAGE: &str = "language";
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SurveyQuestionCounts)]
+pub struct QuestionCounts {
+    pub id: String,
+    pub kind: String,
+    /// Respondents who answered it.
+    #[schema(value_type = Object)]
+    pub answered: Count,
+    /// The categories in order (option ids, 1-5, or the values seen).
+    pub options: Vec<String>,
+    /// Category -> count (or `"<5"`).
+    #[schema(value_type = Object)]
+    pub counts: Map<String, Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SurveyCrossTab)]
+pub struct CrossTab {
+    pub question: String,
+    pub rows: Vec<String>,
+    pub columns: Vec<String>,
+    /// row -> column -> count (or `"<5"`).
+    #[schema(value_type = Object)]
+    pub cells: Map<String, Value>,
+    #[schema(value_type = Object)]
+    pub row_totals: Map<String, Value>,
+    #[schema(value_type = Object)]
+    pub column_totals: Map<String, Value>,
+    #[schema(value_type = Object)]
+    pub total: Count,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SurveyResults)]
+pub struct Results {
+    pub survey_id: Uuid,
+    #[schema(value_type = Object)]
+    pub responses: Count,
+    /// Counts under this are shown as `"<5"`.
+    pub threshold: i64,
+    pub questions: Vec<QuestionCounts>,
+    /// The cross-tab dimension: a question id or `language`.
+    pub by: Option<String>,
+    pub crosstabs: Vec<CrossTab>,
+}
+
+/// A dimension's categories: the definition's (options, 1-5, languages)
+/// or, for open kinds, the values seen (sorted).
+fn categories(q: Option<&Question>, seen: &BTreeSet<&str>) -> Vec<String> {
+    match q.map(|q| q.kind) {
+        None => ["ru", "kk", "en"].map(String::from).to_vec(),
+        Some(Kind::Single | Kind::Multiple) => q
+            .map(|q| q.options.iter().map(|o| o.id.clone()).collect())
+            .unwrap_or_default(),
+        Some(Kind::Scale) => (1..=5).map(|n| n.to_string()).collect(),
+        Some(_) => seen.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn count(n: i64, hidden: bool) -> Count {
+    Count::shown(n, hidden)
+}
+
+fn json(c: &Count) -> Value {
+    serde_json::to_value(c).unwrap_or(Value::Null)
+}
+
+/// Builds the results from every stored value (`store::values`). `by` has
+/// been checked (an existing non-text question, or `language`).
+pub fn compute(
+    survey: Uuid,
+    questions: &[Question],
+    values: &[(Uuid, String, String)],
+    by: Option<&str>,
+) -> Results {
+    // question -> response -> values
+    let mut per: HashMap<&str, HashMap<Uuid, Vec<&str>>> = HashMap::new();
+    for (response, question, value) in values {
+        per.entry(question.as_str())
+            .or_default()
+            .entry(*response)
+            .or_default()
+            .push(value.as_str());
+    }
+    let empty = HashMap::new();
+    let of = |q: &str| per.get(q).unwrap_or(&empty);
+    let seen =
+        |q: &str| -> BTreeSet<&str> { of(q).values().flat_map(|v| v.iter().copied()).collect() };
+    let responses = of(LANGUAGE).len() as i64;
+    let counted: Vec<&Question> = questions.iter().filter(|q| q.kind != Kind::Text).collect();
+
+    let mut out_questions = Vec::new();
+    for q in &counted {
+        let cats = categories(Some(q), &seen(&q.id));
+        let answers = of(&q.id);
+        let mut counts: Vec<i64> = cats
+            .iter()
+            .map(|c| answers.values().filter(|v| v.contains(&c.as_str())).count() as i64)
+            .collect();
+        let answered = answers.len() as i64;
+        counts.push(answered);
+        let relations = if q.kind == Kind::Multiple {
+            Vec::new()
+        } else {
+            vec![Relation {
+                total: cats.len(),
+                parts: (0..cats.len()).collect(),
+            }]
+        };
+        let hidden = suppress(&counts, &relations, SMALL_CELL);
+        let mut map = Map::new();
+        for (i, c) in cats.iter().enumerate() {
+            map.insert(c.clone(), json(&count(counts[i], hidden[i])));
+        }
+        out_questions.push(QuestionCounts {
+            id: q.id.clone(),
+            kind: q.kind.as_str().into(),
+            answered: count(answered, hidden[cats.len()]),
+            options: cats,
+            counts: map,
+        });
+    }
+
+    let mut crosstabs = Vec::new();
+    if let Some(by) = by {
+        let by_q = questions.iter().find(|q| q.id == by);
+        let cols = categories(by_q, &seen(by));
+        let by_values = of(by);
+        for q in counted.iter().filter(|q| q.id != by) {
+            let rows = categories(Some(q), &seen(&q.id));
+            let (r, c) = (rows.len(), cols.len());
+            let mut counts = vec![0i64; r * c + r + c + 1];
+            for (response, qv) in of(&q.id) {
+                let Some(bv) = by_values.get(response) else {
+                    continue;
+                };
+                for (i, row) in rows.iter().enumerate() {
+                    if !qv.contains(&row.as_str()) {
+                        continue;
+                    }
+                    for (j, col) in cols.iter().enumerate() {
+                        if bv.contains(&col.as_str()) {
+                            counts[i * c + j] += 1;
+                        }
+                    }
+                }
+            }
+            // Totals are sums of the cells, so every relation holds.
+            let (row_at, col_at, grand) = (r * c, r * c + r, r * c + r + c);
+            let mut relations = Vec::new();
+            for i in 0..r {
+                counts[row_at + i] = (0..c).map(|j| counts[i * c + j]).sum();
+                relations.push(Relation {
+                    total: row_at + i,
+                    parts: (0..c).map(|j| i * c + j).collect(),
+                });
+            }
+            for j in 0..c {
+                counts[col_at + j] = (0..r).map(|i| counts[i * c + j]).sum();
+                relations.push(Relation {
+                    total: col_at + j,
+                    parts: (0..r).map(|i| i * c + j).collect(),
+                });
+            }
+            counts[grand] = (0..r).map(|i| counts[row_at + i]).sum();
+            relations.push(Relation {
+                total: grand,
+                parts: (0..r).map(|i| row_at + i).collect(),
+            });
+            relations.push(Relation {
+                total: grand,
+                parts: (0..c).map(|j| col_at + j).collect(),
+            });
+            let hidden = suppress(&counts, &relations, SMALL_CELL);
+            let shown = |k: usize| json(&count(counts[k], hidden[k]));
+            let mut cells = Map::new();
+            let mut row_totals = Map::new();
+            for (i, row) in rows.iter().enumerate() {
+                let mut line = Map::new();
+                for (j, col) in cols.iter().enumerate() {
+                    line.insert(col.clone(), shown(i * c + j));
+                }
+                cells.insert(row.clone(), Value::Object(line));
+                row_totals.insert(row.clone(), shown(row_at + i));
+            }
+            let mut column_totals = Map::new();
+            for (j, col) in cols.iter().enumerate() {
+                column_totals.insert(col.clone(), shown(col_at + j));
+            }
+            crosstabs.push(CrossTab {
+                question: q.id.clone(),
+                rows,
+                columns: cols.clone(),
+                cells,
+                row_totals,
+                column_totals,
+                total: count(counts[grand], hidden[grand]),
+            });
+        }
+    }
+    Results {
+        survey_id: survey,
+        responses: count(responses, responses > 0 && responses < SMALL_CELL),
+        threshold: SMALL_CELL,
+        questions: out_questions,
+        by: by.map(String::from),
+        crosstabs,
+    }
+}
+
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+/// The results as CSV: `question,option,by,by_value,count`; totals are
+/// `(answered)` / `(total)`. Every cell is neutralised against formulas.
+pub fn csv(r: &Results) -> anyhow::Result<Vec<u8>> {
+    use nasvyazi_shared::csv_cell::neutralise;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut row = |fields: [&str; 5]| w.write_record(fields.map(|f| neutralise(f).into_owned()));
+    row(["question", "option", "by", "by_value", "count"])?;
+    for q in &r.questions {
+        for o in &q.options {
+            row([&q.id, o, "", "", &cell(&q.counts[o])])?;
+        }
+        row([&q.id, "(answered)", "", "", &cell(&json(&q.answered))])?;
+    }
+    let by = r.by.as_deref().unwrap_or("");
+    for t in &r.crosstabs {
+        for row_id in &t.rows {
+            for col in &t.columns {
+                row([&t.question, row_id, by, col, &cell(&t.cells[row_id][col])])?;
+            }
+            row([
+                &t.question,
+                row_id,
+                by,
+                "(total)",
+                &cell(&t.row_totals[row_id]),
+            ])?;
+        }
+        for col in &t.columns {
+            row([
+                &t.question,
+                "(total)",
+                by,
+                col,
+                &cell(&t.column_totals[col]),
+            ])?;
+        }
+        row([
+            &t.question,
+            "(total)",
+            by,
+            "(total)",
+            &cell(&json(&t.total)),
+        ])?;
+    }
+    Ok(w.into_inner()?)
+}
