@@ -7,7 +7,7 @@
 //! topic. The console and the group stay in step: both read and write the
 //! same rows.
 
-use nasvyazi_shared::auth::{Principal, PrincipalKind, Role};
+use nasvyazi_shared::auth::Role;
 use nasvyazi_shared::i18n::{Lang, t};
 use nasvyazi_shared::telegram::api::ApiError;
 use serde_json::json;
@@ -35,16 +35,6 @@ fn group_param(configured: &str) -> serde_json::Value {
     match configured.trim().parse::<i64>() {
         Ok(id) => json!(id),
         Err(_) => json!(configured.trim()),
-    }
-}
-
-/// The principal staff-group actions are audited as: the group, never a
-/// consultant's Telegram account.
-fn group_principal() -> Principal {
-    Principal {
-        token_id: Uuid::nil(),
-        role: Role::Consultant,
-        kind: PrincipalKind::Token,
     }
 }
 
@@ -237,11 +227,10 @@ pub async fn on_topic_message(
         },
     )
     .await?;
-    let who = group_principal();
     nasvyazi_shared::auth::audit(
         tx,
         "telegram-staff-group",
-        Some(who.role),
+        Some(Role::Consultant),
         "conversation.replied",
         Some(&format!("conversation:{id}")),
         json!({ "message": mid }),

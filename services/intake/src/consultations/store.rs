@@ -822,8 +822,7 @@ pub async fn set_tags(
     tags: &[String],
     allowed: &[String],
 ) -> Result<(), StaffError> {
-    if let Some(bad) = tags.iter().find(|t| !allowed.contains(t)) {
-        let _ = bad;
+    if tags.iter().any(|t| !allowed.contains(t)) {
         return Err(StaffError::Invalid(format!(
             "tags: each one of {}",
             allowed.join(", ")
