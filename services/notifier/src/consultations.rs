@@ -385,18 +385,11 @@ impl ReplySender {
         let mut listener = PgListener::connect_with(&self.infra.db).await?;
         listener.listen(REPLY_WAKE).await?;
         let poll = Duration::from_millis(self.infra.config.notifier.poll_interval_ms);
-        let mut last_alerts = tokio::time::Instant::now();
         while !shutdown.is_cancelled() {
             match self.tick().await {
                 Ok(n) if n > 0 => continue,
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %format!("{e:#}"), "reply sender pass failed"),
-            }
-            if last_alerts.elapsed() > Duration::from_secs(30) {
-                last_alerts = tokio::time::Instant::now();
-                if let Err(e) = alert_waiting(&self.infra.db, &self.infra.config).await {
-                    tracing::warn!(error = %format!("{e:#}"), "waiting alerts failed");
-                }
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,

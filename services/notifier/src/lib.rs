@@ -255,6 +255,11 @@ async fn reconcile(infra: Infra, shutdown: CancellationToken) -> anyhow::Result<
         if let Err(e) = appeals::reconcile(&infra.db, &staff, Duration::from_secs(120)).await {
             tracing::warn!(error = %e, "appeal reconciliation failed");
         }
+        // Waiting alerts run with or without Telegram (web conversations
+        // wait too).
+        if let Err(e) = consultations::alert_waiting(&infra.db, &infra.config).await {
+            tracing::warn!(error = %format!("{e:#}"), "waiting alerts failed");
+        }
         if let Err(e) =
             consultations::reconcile(&infra.db, &infra.config, Duration::from_secs(120)).await
         {

@@ -574,3 +574,40 @@ async fn staff_are_alerted_with_the_number_only_and_floods_are_dropped() {
     app.stop().await;
     fake.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_conversation_waiting_too_long_alerts_staff_once_per_wait_even_without_telegram() {
+    let app = spawn_app_with(
+        "[consultations]\nhours = \"Mon-Sun 00:00-24:00\"\nstaff_email = \"staff@forum.example.kz\"\nalert_after_minutes = 30\n",
+    )
+    .await;
+    let r = app
+        .http
+        .post(app.url("/api/v1/talk"))
+        .json(&json!({"text": "жду ответа", "language": "ru"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let waiting = || async {
+        nasvyazi_notifier::consultations::alert_waiting(&app.infra.db, &app.config)
+            .await
+            .unwrap()
+    };
+    assert_eq!(waiting().await, 0, "not waiting long yet");
+    sqlx::query("UPDATE conversations SET waiting_since = now() - interval '31 minutes'")
+        .execute(&app.infra.db)
+        .await
+        .unwrap();
+    assert_eq!(waiting().await, 1);
+    assert_eq!(waiting().await, 0, "once per wait");
+    let queued: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM deliveries d JOIN conversation_alerts a ON a.id = d.ref_id
+         WHERE d.kind = 'consultation_alert' AND a.reason = 'waiting' AND d.channel = 'email'",
+    )
+    .fetch_one(&app.infra.db)
+    .await
+    .unwrap();
+    assert_eq!(queued, 1);
+    app.stop().await;
+}
