@@ -137,6 +137,9 @@ ensure_chromium() {
 
 ensure_postgres
 ensure_nats
+# The chaos tests start their own three-node cluster: they need a binary
+# (>= MIN_NATS) even when a running server was found above.
+NATS_SERVER_BIN=$(nats_binary)
 ensure_chromium
 
 cat > "$data/env" <<ENV
@@ -147,5 +150,6 @@ export NASVYAZI_DEMO_DATABASE_URL=postgres://postgres:postgres@127.0.0.1:${PG_PO
 export NASVYAZI_DEMO_NATS_URL=nats://127.0.0.1:${NATS_PORT}
 export NASVYAZI_TEST_PG_URL=${PG_ADMIN_URL}
 export NASVYAZI_TEST_NATS_URL=nats://127.0.0.1:${NATS_PORT}
+export NASVYAZI_TEST_NATS_SERVER=${NATS_SERVER_BIN}
 ENV
 log "PostgreSQL on 127.0.0.1:${PG_PORT}, NATS on 127.0.0.1:${NATS_PORT}"
