@@ -465,23 +465,7 @@ pub async fn unlock_page(
     Path(token): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let lang = language(q.lang.as_deref(), &headers);
-    let (csrf, set_cookie) = csrf_token(&state, &headers);
-    let token: String = token
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .collect();
-    let mut res = render_bare(
-        &state,
-        lang,
-        "console/unlock.html",
-        StatusCode::OK,
-        minijinja::context! { csrf, token, error => None::<&str> },
-    );
-    if let Some(c) = set_cookie {
-        res.headers_mut().append(axum::http::header::SET_COOKIE, c);
-    }
-    res
+    token_page(&state, &q, &headers, &token, "console/unlock.html")
 }
 
 /// `POST /admin/unlock/{token}`: uses the unlock link (once): the lock and
@@ -761,23 +745,7 @@ pub async fn link_page(
     Path(token): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let lang = language(q.lang.as_deref(), &headers);
-    let (csrf, set_cookie) = csrf_token(&state, &headers);
-    let token: String = token
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .collect();
-    let mut res = render_bare(
-        &state,
-        lang,
-        "console/sign_in_link.html",
-        StatusCode::OK,
-        minijinja::context! { csrf, token, error => None::<&str> },
-    );
-    if let Some(c) = set_cookie {
-        res.headers_mut().append(axum::http::header::SET_COOKIE, c);
-    }
-    res
+    token_page(&state, &q, &headers, &token, "console/sign_in_link.html")
 }
 
 /// `POST /admin/sign-in/link/{token}`: uses the link (once).
@@ -845,4 +813,33 @@ pub async fn sign_out(State(state): State<AppState>, s: Session, body: Bytes) ->
     let mut res = Redirect::to("/admin/sign-in").into_response();
     session::set(&mut res, None);
     Ok(res)
+}
+
+/// The page behind an emailed link (sign-in or unlock): a button that
+/// posts the token back, with a fresh CSRF cookie. Nothing is used on GET,
+/// so mail scanners that open links change nothing.
+fn token_page(
+    state: &AppState,
+    q: &LangQuery,
+    headers: &HeaderMap,
+    token: &str,
+    template: &str,
+) -> Response {
+    let lang = language(q.lang.as_deref(), headers);
+    let (csrf, set_cookie) = csrf_token(state, headers);
+    let token: String = token
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    let mut res = render_bare(
+        state,
+        lang,
+        template,
+        StatusCode::OK,
+        minijinja::context! { csrf, token, error => None::<&str> },
+    );
+    if let Some(c) = set_cookie {
+        res.headers_mut().append(axum::http::header::SET_COOKIE, c);
+    }
+    res
 }
