@@ -93,6 +93,55 @@ cat <<MSG
     the staff group's topics: curl -s '$tg/control/sent_records?chat_id=$consult_group'
     without Telegram: http://127.0.0.1:8080/talk
 
+  Media and channels: a picture to the demo channel and to the bot's subscribers
+    (or in the console: http://127.0.0.1:8083/admin/media and /admin/channels)
+    a picture (any JPEG/PNG/WebP up to 10 MB; GIF/MP4/PDF up to 50 MB):
+      echo iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAbUlEQVR4nBXOUREAUQhCUaMYhShEMcqNQhSi7Fs/OQzjzLCDBg83MGToMLPsosXLLSxZug/ECgmLE4iI6oFZI2NzBhNTPzj20OHjDo4cvQf/7Bt41Rf+F+h7YsIGBYfLHyc0D8oWFZfrX05p+QDeqGABsIj8kAAAAABJRU5ErkJggg== | base64 -d > /tmp/picture.png
+    upload it with alt texts (metadata is stripped; note the "id" as MEDIA_ID):
+      curl -s -H "Authorization: Bearer $token" -F file=@/tmp/picture.png \\
+        -F 'alt_ru=Плакат «Поддержка, а не наказание»' -F 'alt_en=A poster: Support. Don'"'"'t punish' \\
+        http://127.0.0.1:8083/api/v1/admin/media
+    register the demo channel (note the "id" as CHANNEL_ID) and check the bot may post and pin:
+      curl -s -H "Authorization: Bearer $token" -H 'content-type: application/json' \\
+        -d '{"chat": "@nasvyazi_demo", "title": "News", "language": "ru"}' http://127.0.0.1:8083/api/v1/admin/channels
+      curl -s -H "Authorization: Bearer $token" http://127.0.0.1:8083/api/v1/admin/channels/CHANNEL_ID/check
+    a campaign with the picture, to the channel and to subscribers (person 1001 above), in two minutes:
+      curl -s -H "Authorization: Bearer $token" -H 'content-type: application/json' -d '{"name": "Photo of the day",
+        "schedule": {"kind": "once", "at": ["'"\$(TZ=Asia/Almaty date -d '+2 min' +%Y-%m-%dT%H:%M:%S)"'"]},
+        "quiet_hours": {"start": "00:00", "end": "00:00"},
+        "audience": {"channels": ["telegram", "telegram_channel:CHANNEL_ID"]},
+        "templates": {"ru": {"telegram": "<b>26 июня</b>: поддержка, а не наказание", "telegram_media": ["MEDIA_ID"]}}}' \\
+        http://127.0.0.1:8083/api/v1/admin/campaigns
+      curl -s -X POST -H "Authorization: Bearer $token" http://127.0.0.1:8083/api/v1/admin/campaigns/CAMPAIGN_ID/approve
+    the post in the channel, and the photo in person 1001's chat:
+      curl -s '$tg/control/sent?chat_id=$channel_chat'
+      curl -s '$tg/control/sent?chat_id=1001'
+    after sending: the post, its t.me link; edit its caption, pin it, delete it (or on the campaign's console page):
+      curl -s -H "Authorization: Bearer $token" http://127.0.0.1:8083/api/v1/admin/campaigns/CAMPAIGN_ID/posts
+      curl -s -X PUT -H "Authorization: Bearer $token" -H 'content-type: application/json' \\
+        -d '{"text": "<b>26 июня</b>: приходите на акцию"}' http://127.0.0.1:8083/api/v1/admin/campaigns/CAMPAIGN_ID/posts/POST_ID
+      curl -s -X POST -H "Authorization: Bearer $token" http://127.0.0.1:8083/api/v1/admin/campaigns/CAMPAIGN_ID/posts/POST_ID/pin
+      curl -s '$tg/control/pinned?token=$tg_token&chat_id=$channel_chat'
+      curl -s -X DELETE -H "Authorization: Bearer $token" http://127.0.0.1:8083/api/v1/admin/campaigns/CAMPAIGN_ID/posts/POST_ID
+
+  Surveys: "Access to OST in hospitals", the built-in example (ru / kk / en)
+    create it (or in the console: Surveys -> New survey -> Create this survey):
+      curl -s -X POST -H "Authorization: Bearer $token" http://127.0.0.1:8083/api/v1/admin/surveys/examples/ost-access
+    open it (ID is the "id" printed above; the console's list has an Open button):
+      curl -s -X POST -H "Authorization: Bearer $token" http://127.0.0.1:8083/api/v1/admin/surveys/ID/open
+    answer on the web (no JavaScript, fits a phone): http://127.0.0.1:8080/surveys/ost-access?lang=kk
+    answer in the bot (a person, id 3003, follows the survey's link):
+      curl -s -X POST $tg/control/updates -H 'content-type: application/json' \\
+        -d '{"kind": "message", "token": "$tg_token", "from": 3003, "text": "/start survey_ost-access"}'
+      the questions it got: curl -s '$tg/control/sent?chat_id=3003'
+    the results with charts (and ?by=q4 for regions, a printable A4 page, CSV):
+      http://127.0.0.1:8083/admin/surveys/ID/results
+      http://127.0.0.1:8083/admin/surveys/ID/print
+      curl -s -H "Authorization: Bearer $token" http://127.0.0.1:8083/api/v1/admin/surveys/ID/results
+    invite a campaign's audience (each gets their own one-time link, {{ survey_url }}):
+      curl -s -X PUT -H "Authorization: Bearer $token" -H 'content-type: application/json' \\
+        -d '{"survey": "ost-access", "reminder": false}' http://127.0.0.1:8083/api/v1/admin/campaigns/CAMPAIGN_ID/survey
+
   Stop with Ctrl-C.
 
 MSG

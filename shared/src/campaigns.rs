@@ -27,6 +27,58 @@ pub struct MessageTemplates {
     pub email_html: Option<String>,
     /// Telegram HTML (b, i, u, s, a, code, pre, blockquote).
     pub telegram: Option<String>,
+    /// Images (media ids: JPEG, PNG, GIF, WebP) sent inline (CID) at the
+    /// top of the email's HTML part, with their alt text in the
+    /// recipient's language; the text part stays complete without them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 5)]
+    pub email_media: Vec<Uuid>,
+    /// Media sent with the Telegram text (media ids): one photo,
+    /// animation, video or document with the text as its caption, or an
+    /// album of 2-10 (`sendMediaGroup`, the caption on the first item). A
+    /// text longer than a caption (1024) is split: the media carry the
+    /// first part, the rest follows as text messages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 10)]
+    pub telegram_media: Vec<Uuid>,
+}
+
+/// The most images one email carries inline.
+pub const EMAIL_MEDIA_MAX: usize = 5;
+/// The media types an email may carry inline (images mail clients show).
+pub const EMAIL_MEDIA_MIMES: &[&str] = &["image/jpeg", "image/png", "image/gif", "image/webp"];
+
+/// The inline images of the email in `lang`: those of the first language
+/// (kk -> ru -> en) that has any.
+pub fn pick_email_media(templates: &Templates, lang: Lang) -> &[Uuid] {
+    lang.fallbacks()
+        .iter()
+        .find_map(|l| {
+            templates
+                .get(l.code())
+                .map(|t| t.email_media.as_slice())
+                .filter(|m| !m.is_empty())
+        })
+        .unwrap_or(&[])
+}
+
+/// The most media one Telegram post carries (an album).
+pub const TELEGRAM_MEDIA_MAX: usize = 10;
+
+/// The media of the Telegram message in `lang`: those of the language its
+/// text comes from (kk -> ru -> en, the first with a Telegram text), so a
+/// text and its pictures never come from two languages.
+pub fn pick_telegram_media(templates: &Templates, lang: Lang) -> &[Uuid] {
+    lang.fallbacks()
+        .iter()
+        .find_map(|l| {
+            let t = templates.get(l.code())?;
+            t.telegram
+                .as_deref()
+                .filter(|s| !s.trim().is_empty())
+                .map(|_| t.telegram_media.as_slice())
+        })
+        .unwrap_or(&[])
 }
 
 /// Templates per language code (`ru`, `kk`, `en`).
@@ -52,10 +104,12 @@ pub struct Campaign {
     pub quiet_start: NaiveTime,
     pub quiet_end: NaiveTime,
     pub version: i32,
+    /// The posts of a `series` (empty for other kinds).
+    pub series: sqlx::types::Json<Vec<crate::series::SeriesPost>>,
 }
 
 pub const COLUMNS: &str = "id, name, status, schedule_kind, cron_expr, once_at, day_code, send_time, time_zone, \
-     topics, languages, regions, channels, templates, quiet_start, quiet_end, version";
+     topics, languages, regions, channels, templates, quiet_start, quiet_end, version, series";
 
 /// The channels a campaign can use.
 pub const CHANNELS: &[&str] = &["email", "telegram", "telegram_channel"];
@@ -79,6 +133,8 @@ impl Campaign {
                 self.cron_expr.as_deref().unwrap_or(""),
             )?))),
             "once" => Ok(Schedule::Once(self.once_at.clone())),
+            // Each post's instant once, as a `once` campaign's.
+            "series" => Ok(Schedule::Once(self.series.iter().map(|p| p.at).collect())),
             _ => {
                 let code = self.day_code.as_deref().unwrap_or("");
                 let d = days
@@ -335,6 +391,7 @@ fn stand_in() -> Value {
         day: Some("Day".into()),
         unsubscribe_url: Some("https://example.org/u".into()),
         forget_url: Some("https://example.org/f".into()),
+        survey_url: Some("https://example.org/surveys/s?t=T".into()),
     })
 }
 
@@ -364,6 +421,10 @@ pub struct Context {
     pub unsubscribe_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forget_url: Option<String>,
+    /// The recipient's own invitation link when the campaign invites to a
+    /// survey (the web page by email, the bot's deep link on Telegram).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub survey_url: Option<String>,
 }
 
 /// A rendered email.
@@ -467,6 +528,7 @@ mod tests {
                 ),
                 email_html: None,
                 telegram: Some("<b>{{ day }}</b> от {{ org }}".into()),
+                ..Default::default()
             },
         );
         t.insert(
@@ -486,6 +548,7 @@ mod tests {
             day: Some("День".into()),
             unsubscribe_url: Some("https://e.kz/u/T".into()),
             forget_url: None,
+            survey_url: None,
         }
     }
 
@@ -586,6 +649,7 @@ mod shared_email_tests {
             day: Some("День".into()),
             unsubscribe_url: Some(unsubscribe.into()),
             forget_url: Some(forget.into()),
+            survey_url: None,
         }
     }
 
@@ -598,6 +662,7 @@ mod shared_email_tests {
                 email_text: Some(text.into()),
                 email_html: html.map(str::to_string),
                 telegram: None,
+                ..Default::default()
             },
         );
         t

@@ -21,6 +21,33 @@ pub struct EmailMessage {
     pub language: String,
     /// Extra headers (List-Unsubscribe, List-Unsubscribe-Post, ...).
     pub headers: Vec<(String, String)>,
+    /// Images the HTML part shows by `cid:` (sent as `multipart/related`
+    /// next to the HTML); empty for most messages.
+    pub inline: Vec<InlineImage>,
+}
+
+/// An image carried inside an email and referenced from its HTML part as
+/// `<img src="cid:{cid}" alt="{alt}">`. The bytes are shared (loaded once
+/// per campaign occurrence, not per recipient).
+#[derive(Clone)]
+pub struct InlineImage {
+    /// The Content-ID without angle brackets: `<id>@nasvyazi`.
+    pub cid: String,
+    /// `image/jpeg`, `image/png`, `image/gif` or `image/webp`.
+    pub mime: String,
+    pub bytes: std::sync::Arc<[u8]>,
+    /// The alt text in the recipient's language (already in the HTML).
+    pub alt: String,
+}
+
+impl std::fmt::Debug for InlineImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InlineImage")
+            .field("cid", &self.cid)
+            .field("mime", &self.mime)
+            .field("bytes", &self.bytes.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for EmailMessage {
@@ -40,6 +67,82 @@ pub struct TelegramMessage {
     pub html: String,
     /// Inline keyboard rows, as the Bot API's `reply_markup`.
     pub reply_markup: Option<serde_json::Value>,
+    /// Media the text goes with (campaign posts): one item is sent with
+    /// `sendPhoto`/`sendAnimation`/`sendVideo`/`sendDocument`, 2-10 as an
+    /// album (`sendMediaGroup`), the text as the (first item's) caption,
+    /// what does not fit a caption as text messages after it. Empty for
+    /// text messages.
+    pub media: Vec<TelegramMedia>,
+}
+
+/// What Telegram calls a file of a post.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TelegramMediaKind {
+    Photo,
+    Animation,
+    Video,
+    Document,
+}
+
+impl TelegramMediaKind {
+    /// The kind of a media library item (`media.kind`).
+    pub fn of_library(kind: &str) -> Option<TelegramMediaKind> {
+        Some(match kind {
+            "image" => TelegramMediaKind::Photo,
+            "animation" => TelegramMediaKind::Animation,
+            "video" => TelegramMediaKind::Video,
+            "document" => TelegramMediaKind::Document,
+            _ => return None,
+        })
+    }
+
+    /// The Bot API's name (`InputMedia` type, the send method's field).
+    pub fn api_name(self) -> &'static str {
+        match self {
+            TelegramMediaKind::Photo => "photo",
+            TelegramMediaKind::Animation => "animation",
+            TelegramMediaKind::Video => "video",
+            TelegramMediaKind::Document => "document",
+        }
+    }
+
+    /// The method that sends one.
+    pub fn method(self) -> &'static str {
+        match self {
+            TelegramMediaKind::Photo => "sendPhoto",
+            TelegramMediaKind::Animation => "sendAnimation",
+            TelegramMediaKind::Video => "sendVideo",
+            TelegramMediaKind::Document => "sendDocument",
+        }
+    }
+}
+
+/// One file of a Telegram post: Telegram's `file_id` when this bot has
+/// uploaded it before, else the bytes to upload.
+#[derive(Clone)]
+pub struct TelegramMedia {
+    /// The media library's id.
+    pub media_id: uuid::Uuid,
+    pub kind: TelegramMediaKind,
+    pub mime: String,
+    /// The file name the upload carries (`<id>.jpg`).
+    pub filename: String,
+    /// Telegram's file id for this bot, if known (`media_telegram_files`).
+    pub file_id: Option<String>,
+    /// The stored bytes, when no file id is known (shared, loaded once
+    /// per campaign, not per chat).
+    pub bytes: Option<bytes::Bytes>,
+}
+
+impl std::fmt::Debug for TelegramMedia {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelegramMedia")
+            .field("media_id", &self.media_id)
+            .field("kind", &self.kind)
+            .field("file_id", &self.file_id.is_some())
+            .field("bytes", &self.bytes.as_ref().map(bytes::Bytes::len))
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for TelegramMessage {
@@ -62,6 +165,10 @@ pub struct Sent {
     pub provider_message_id: Option<String>,
     /// The provider's answer, e.g. `250 2.0.0 Ok: queued as 4F1C2`.
     pub reply: String,
+    /// Telegram's file ids of media this send uploaded (media id, file
+    /// id), for the worker to keep in `media_telegram_files` so later
+    /// sends reuse them; empty otherwise.
+    pub uploaded: Vec<(uuid::Uuid, String)>,
 }
 
 /// Why a delivery failed, classified once. Reasons never carry the address.

@@ -124,6 +124,12 @@ const FILES: &[(Lang, &str)] = &[
     (Lang::Ru, include_str!("../i18n/surveys.ru.toml")),
     (Lang::Kk, include_str!("../i18n/surveys.kk.toml")),
     (Lang::En, include_str!("../i18n/surveys.en.toml")),
+    (Lang::Ru, include_str!("../i18n/channels.ru.toml")),
+    (Lang::Kk, include_str!("../i18n/channels.kk.toml")),
+    (Lang::En, include_str!("../i18n/channels.en.toml")),
+    (Lang::Ru, include_str!("../i18n/survey_bot.ru.toml")),
+    (Lang::Kk, include_str!("../i18n/survey_bot.kk.toml")),
+    (Lang::En, include_str!("../i18n/survey_bot.en.toml")),
 ];
 
 fn catalogs() -> &'static HashMap<Lang, Catalog> {

@@ -42,6 +42,7 @@ pub const WRAPPED_KEY_COLUMNS: &[WrappedKeyColumn] = &[
     col("consultation_people"),
     col("conversations"),
     col("surveys"),
+    col("survey_bot_sessions"),
 ];
 
 /// Rows re-wrapped per transaction.

@@ -2,6 +2,7 @@
 
 mod admin;
 mod appeals;
+mod campaign_media;
 mod campaigns;
 mod chaos;
 mod config;
@@ -13,12 +14,17 @@ mod mail;
 mod media;
 mod migrations;
 mod outbox;
+mod polls;
+mod posts;
 mod public_surface;
 mod security;
+mod series;
 mod smtp_server;
 mod staying_up;
 mod subscriptions;
 mod surveys;
+mod surveys_bot;
+mod surveys_console;
 mod talk;
 mod telegram;
 mod telegram_fake;

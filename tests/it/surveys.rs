@@ -234,7 +234,10 @@ async fn a_survey_of_every_kind_is_answered_counted_and_kept_anonymous() {
 
     // The full answer, with an invitation token and a free-text canary.
     let canary = format!("survey-canary-{}", uuid::Uuid::new_v4().simple());
-    let token = "invitation_token_0123456789";
+    // An invitation as a campaign issues it (checked against the survey).
+    let keys = nasvyazi_shared::crypto::Keyring::from_config(&app.config.crypto).unwrap();
+    let token =
+        &nasvyazi_shared::survey_tokens::issue(&keys, id.parse().unwrap(), uuid::Uuid::new_v4());
     let full = json!({
         "answers": {"q1": "yes", "q2": "yes", "q3": ["dose_given", "withdrawal"], "q4": 4,
                     "q5": -2, "q6": "2019-05-01", "q7": "pavlodar", "q8": "pavlodar_ost",

@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use chrono::{DateTime, Utc};
-use nasvyazi_shared::auth::{Role, audit};
+use nasvyazi_shared::auth::{Principal, Role, audit};
 use nasvyazi_shared::error::{ApiError, ApiJson};
 use nasvyazi_shared::telegram::api::ApiError as BotError;
 use serde::{Deserialize, Serialize};
@@ -139,6 +139,16 @@ pub async fn create(
     ApiJson(input): ApiJson<NewChannel>,
 ) -> Result<(StatusCode, ApiJson<Channel>), ApiError> {
     let who = admin.require(ROLES)?;
+    let channel = register(&state, who, input).await?;
+    Ok((StatusCode::CREATED, ApiJson(channel)))
+}
+
+/// Registers a channel or group (the API's and the console's way).
+pub async fn register(
+    state: &AppState,
+    who: &Principal,
+    input: NewChannel,
+) -> Result<Channel, ApiError> {
     let chat = parse_chat(&input.chat).map_err(ApiError::validation)?;
     let title = input.title.trim();
     if title.is_empty() || title.chars().count() > 128 {
@@ -178,7 +188,7 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, ApiJson(channel)))
+    Ok(channel)
 }
 
 /// Removes a channel from the registry (nothing is sent to Telegram).
@@ -226,6 +236,11 @@ pub async fn check(
     Path(id): Path<Uuid>,
 ) -> Result<ApiJson<Check>, ApiError> {
     admin.require(ROLES)?;
+    check_channel(&state, id).await.map(ApiJson)
+}
+
+/// What the bot may do in a registered channel, as Telegram says.
+pub async fn check_channel(state: &AppState, id: Uuid) -> Result<Check, ApiError> {
     let chat: String = sqlx::query_scalar("SELECT chat FROM telegram_channels WHERE id = $1")
         .bind(id)
         .fetch_optional(&state.infra.db)
@@ -246,7 +261,7 @@ pub async fn check(
         .map_err(|_| ApiError::internal(anyhow::anyhow!("the bot id is not a number")))?;
     let info = match api.call("getChat", &json!({ "chat_id": chat_id })).await {
         Ok(info) => info,
-        Err(e) => return refused(id, e),
+        Err(e) => return refused(id, e).map(|j| j.0),
     };
     let member = match api
         .call(
@@ -256,9 +271,9 @@ pub async fn check(
         .await
     {
         Ok(member) => member,
-        Err(e) => return refused(id, e),
+        Err(e) => return refused(id, e).map(|j| j.0),
     };
-    Ok(ApiJson(rights(&info, &member)))
+    Ok(rights(&info, &member))
 }
 
 /// A refusal becomes `unreachable` with Telegram's words (which name no

@@ -21,6 +21,8 @@ pub mod limits;
 pub mod media;
 pub mod officials;
 pub mod pages;
+pub mod polls;
+pub mod posts;
 pub mod routes;
 pub mod subscriptions;
 pub mod surveys;

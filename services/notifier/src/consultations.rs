@@ -258,6 +258,7 @@ pub async fn prepare_alert(worker: &Worker, row: &Claimed) -> Result<Prepared, N
                 message_id: crate::render::message_id(config, row.id),
                 language: lang.code().to_string(),
                 headers: Vec::new(),
+                inline: Vec::new(),
             })
         }
         "telegram" => {
@@ -269,6 +270,7 @@ pub async fn prepare_alert(worker: &Worker, row: &Claimed) -> Result<Prepared, N
                 chat: chat.to_string(),
                 html: escape(&subject),
                 reply_markup: None,
+                media: Vec::new(),
             })
         }
         other => return Err(NotReady::Fail(format!("alert on channel {other}"))),

@@ -70,6 +70,10 @@ pub async fn expand(
     if let Some(n) = done {
         return Ok(n as u64);
     }
+    // A series' occurrence: its post's channels (and templates).
+    let effective =
+        nasvyazi_shared::series::for_occurrence(&mut *conn, campaign, occurrence_id).await?;
+    let campaign: &Campaign = &effective;
     let tz: Tz = campaign.tz().unwrap_or(chrono_tz::Asia::Almaty);
     let at = first_attempt(now, tz, campaign.quiet_start, campaign.quiet_end);
     let contact_channels = nasvyazi_shared::campaigns::contact_channels(&campaign.channels);
@@ -83,6 +87,14 @@ pub async fn expand(
         .execute(&mut *conn)
         .await?
         .rows_affected();
+    // One post to each registered channel the campaign names.
+    n += crate::telegram::posts::queue_registered_posts(
+        &mut *conn,
+        occurrence_id,
+        &crate::telegram::posts::registered_channels(&campaign.channels),
+        now,
+    )
+    .await?;
     if campaign.channels.iter().any(|c| c == "telegram_channel") {
         // One post to the configured channel per occurrence.
         n += sqlx::query(

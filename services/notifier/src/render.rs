@@ -185,6 +185,7 @@ pub fn confirmation_via(
         message_id: message_id(config, delivery_id),
         language: lang.code().to_string(),
         headers: links.headers(config, unsubscribe_token),
+        inline: Vec::new(),
     })
 }
 

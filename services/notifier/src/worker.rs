@@ -272,10 +272,21 @@ impl Worker {
             };
         };
         match channel.send(&prepared.message).await {
-            Ok(sent) => Outcome::Sent {
-                id: sent.provider_message_id,
-                reply: sent.reply,
-            },
+            Ok(sent) => {
+                // Channel posts and uploaded media's file ids (issue 16).
+                crate::telegram::posts::after_sent(
+                    &self.infra.db,
+                    self.config(),
+                    row,
+                    &prepared.message,
+                    &sent,
+                )
+                .await;
+                Outcome::Sent {
+                    id: sent.provider_message_id,
+                    reply: sent.reply,
+                }
+            }
             Err(e @ SendError::Transient { .. }) => Outcome::Retry(e),
             Err(SendError::Permanent { reason, suppress }) => Outcome::Failed {
                 reason,

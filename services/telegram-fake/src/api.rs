@@ -94,6 +94,8 @@ pub fn call<'a>(
             "unpinallchatmessages" => crate::chat::unpin_all(shared, token, &params),
             "getchatmember" => crate::chat::get_chat_member(shared, token, &params),
             "getchat" => crate::chat::get_chat(shared, token, &params),
+            "sendpoll" => crate::poll::send_poll(shared, token, &params),
+            "stoppoll" => crate::poll::stop_poll(shared, token, &params),
             _ => Err(ApiError::not_found()),
         }
     })

@@ -23,9 +23,14 @@
 //! - `GET /control/post_link?chat_id=N&message_id=M`: `{"url":
 //!   "https://t.me/<username>/<M>"}` (`t.me/c/...` without a username);
 //!   404 for a chat that has no post links.
+//! - `POST /control/backdate`: `{"token","chat_id","message_id","seconds"}`
+//!   makes a message older (deleteMessage refuses after 48 hours).
 //! - `GET /control/sent[?chat_id=N]`: the messages bots sent, in order,
 //!   edits applied.
 //! - `GET /control/callback_answers`: the answerCallbackQuery calls.
+//! - `POST /control/polls/vote`: `{"poll_id", "user_id", "option_ids"}`
+//!   (0-based; an empty list retracts): a user votes in a poll a bot sent;
+//!   the bot gets a `poll` update (see `poll.rs`).
 //! - `GET /control/stats`: the counters ([`Stats`](crate::Stats)).
 //! - `POST /control/reset`: forget everything but the bots.
 //!
@@ -57,6 +62,7 @@ pub fn router() -> axum::Router<Arc<Shared>> {
         .route("/control/chat_member", post(chat_member))
         .route("/control/pinned", get(pinned))
         .route("/control/post_link", get(post_link))
+        .route("/control/backdate", post(crate::edit::backdate))
         .route("/control/files/{file_id}", get(file))
         .route("/control/sent", get(sent))
         .route("/control/callback_answers", get(callback_answers))

@@ -88,3 +88,51 @@ pub fn edit_message_caption(shared: &Shared, token: &str, params: &Params) -> Ou
     state.stats.edited += 1;
     Ok(Success::of(edited))
 }
+
+/// How long after sending Telegram still lets a bot delete a message.
+pub const DELETE_WINDOW_SECS: i64 = 48 * 3600;
+
+/// deleteMessage's time rule: "a message can only be deleted if it was
+/// sent less than 48 hours ago" (Telegram answers `Bad Request: message
+/// can't be deleted`).
+pub fn check_delete_window(message: &Value) -> Result<(), ApiError> {
+    let sent = message.get("date").and_then(Value::as_i64).unwrap_or(0);
+    if unix_now() - sent >= DELETE_WINDOW_SECS {
+        return Err(ApiError::bad_request("message can't be deleted"));
+    }
+    Ok(())
+}
+
+/// `POST /control/backdate` `{"token", "chat_id", "message_id", "seconds"}`:
+/// moves a kept message's `date` back by `seconds`, as if it had been sent
+/// that long ago (to try Telegram's 48-hour rule of deleteMessage).
+pub async fn backdate(
+    axum::extract::State(shared): axum::extract::State<std::sync::Arc<Shared>>,
+    axum::Json(value): axum::Json<Value>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let refuse = |status: axum::http::StatusCode, error: &str| {
+        (status, axum::Json(json!({"error": error}))).into_response()
+    };
+    let (Some(token), Some(chat_id), Some(message_id), Some(seconds)) = (
+        value["token"].as_str(),
+        value["chat_id"].as_i64(),
+        value["message_id"].as_i64(),
+        value["seconds"].as_i64().filter(|s| *s >= 0),
+    ) else {
+        return refuse(
+            axum::http::StatusCode::BAD_REQUEST,
+            "token, chat_id, message_id and seconds (>= 0) are required",
+        );
+    };
+    let mut state = shared.lock();
+    let Some(bot_id) = state.bots.get(token).map(|b| b.id) else {
+        return refuse(axum::http::StatusCode::NOT_FOUND, "unknown bot token");
+    };
+    let Some(stored) = state.find_message(bot_id, chat_id, message_id) else {
+        return refuse(axum::http::StatusCode::BAD_REQUEST, "no such message");
+    };
+    let date = stored.message["date"].as_i64().unwrap_or_else(unix_now);
+    stored.message["date"] = json!(date - seconds);
+    axum::Json(json!({"ok": true, "date": date - seconds})).into_response()
+}

@@ -165,6 +165,7 @@ pub fn delete_message(shared: &Shared, token: &str, params: &Params) -> Outcome 
     if !state.messages[at].outgoing && chat.kind != ChatKind::Private {
         return Err(ApiError::bad_request("message can't be deleted"));
     }
+    crate::edit::check_delete_window(&state.messages[at].message)?;
     state.messages.remove(at);
     if let Some(pins) = state.pinned.get_mut(&(bot_id, chat.id)) {
         pins.remove(&message_id);

@@ -24,7 +24,8 @@
 //! editMessageText refuses a message without text); pinChatMessage,
 //! unpinChatMessage, unpinAllChatMessages (an administrator with
 //! `can_pin_messages`, `can_edit_messages` in a channel); getChatMember and
-//! getChat (with `pinned_message`). The sending methods take
+//! getChat (with `pinned_message`); sendPoll and stopPoll (see `poll.rs`:
+//! the votes are cast through `POST /control/polls/vote`). The sending methods take
 //! `message_thread_id` (a forum topic: `message thread not found`,
 //! `TOPIC_CLOSED`) and `protect_content` (`has_protected_content`); in a
 //! group or channel the bots are administrators with every right unless
@@ -93,6 +94,7 @@ mod markup;
 mod media;
 mod outgoing;
 mod params;
+mod poll;
 mod state;
 mod webhook;
 
@@ -180,6 +182,7 @@ impl Shared {
 fn router(shared: Arc<Shared>) -> axum::Router {
     axum::Router::new()
         .merge(control::router())
+        .merge(poll::router())
         .route("/{bot_token}/{method}", any(api::handle))
         .route("/file/{bot_token}/{*file_path}", get(media::download))
         // Uploads up to 50 MB a file; more is refused with 413 as Telegram does.
@@ -540,6 +543,21 @@ impl TelegramFake {
     /// a chat that is not a declared channel or supergroup.
     pub fn post_link(&self, chat_id: i64, message_id: i64) -> Option<String> {
         self.shared.lock().post_link(chat_id, message_id)
+    }
+
+    /// User `user_id` votes for `option_ids` (0-based; none retracts) in
+    /// poll `poll_id`; the bot that sent it gets a `poll` update. Returns
+    /// the Poll.
+    pub fn vote(&self, poll_id: &str, user_id: i64, option_ids: &[usize]) -> anyhow::Result<Value> {
+        poll::vote(
+            &mut self.shared.lock(),
+            poll::Vote {
+                poll_id: poll_id.to_string(),
+                user_id,
+                option_ids: option_ids.to_vec(),
+            },
+        )
+        .map_err(anyhow::Error::msg)
     }
 
     /// The answerCallbackQuery calls, in order.

@@ -554,6 +554,8 @@ pub struct State {
     next_callback_query: u64,
     /// The last media_group_id's counter.
     pub next_media_group: u64,
+    /// Native polls the bots sent.
+    pub polls: crate::poll::Polls,
 }
 
 /// Now, in unix seconds.
@@ -588,6 +590,7 @@ impl State {
             next_file: 0,
             next_callback_query: 0,
             next_media_group: 0,
+            polls: Default::default(),
         })
     }
 
@@ -609,6 +612,7 @@ impl State {
         self.pinned.clear();
         self.file_order.clear();
         self.file_bytes = 0;
+        self.polls = Default::default();
     }
 
     /// Keeps a file under a fresh file_id; returns (file_id, file_unique_id).
@@ -820,7 +824,12 @@ impl State {
 
     /// Queues an update of `kind` for a bot unless its allowed_updates leave
     /// it out; returns it with its update_id.
-    fn push_update(&mut self, token: &str, kind: &str, payload: Value) -> Result<Value, String> {
+    pub(crate) fn push_update(
+        &mut self,
+        token: &str,
+        kind: &str,
+        payload: Value,
+    ) -> Result<Value, String> {
         let bot = self.bot_mut(token)?;
         let update_id = bot.next_update_id;
         bot.next_update_id += 1;

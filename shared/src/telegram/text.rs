@@ -119,6 +119,32 @@ pub fn split(html: &str, max: usize) -> Vec<String> {
     out
 }
 
+/// The longest caption of a photo, animation, video or document.
+pub const MAX_CAPTION_CHARS: usize = 1024;
+
+/// A text sent with media: the caption (at most `caption_max` visible
+/// characters, cut at a paragraph boundary if one fits, as [`split`]
+/// cuts) and the rest as text messages of at most [`MAX_MESSAGE_CHARS`]
+/// each. A text that fits is all caption.
+pub fn split_caption(html: &str, caption_max: usize) -> (String, Vec<String>) {
+    let caption_max = caption_max.max(1);
+    let mut html = html.trim().to_string();
+    if visible_len(&html) <= caption_max {
+        return (html, Vec::new());
+    }
+    let at = match cut(&html, caption_max) {
+        Some(at) => at,
+        None => {
+            // Only inside one tag could it be cut: drop the formatting.
+            html = strip_tags(&html);
+            cut(&html, caption_max).unwrap_or(html.len())
+        }
+    };
+    let caption = html[..at].trim_end().to_string();
+    let rest = split(&html[at..], MAX_MESSAGE_CHARS);
+    (caption, rest)
+}
+
 /// Where to cut `html` so that the head holds at most `max` visible units:
 /// the best break outside every tag, or `None` if there is none.
 fn cut(html: &str, max: usize) -> Option<usize> {
@@ -208,6 +234,19 @@ mod tests {
         }
         let parts = split("&amp;&amp;&amp;&amp;", 3);
         assert_eq!(parts, vec!["&amp;&amp;&amp;", "&amp;"]);
+    }
+
+    #[test]
+    fn a_long_caption_is_cut_at_a_paragraph_and_the_rest_follows() {
+        let p = |c: char, n: usize| format!("<b>{}</b>", c.to_string().repeat(n));
+        let html = format!("{}\n\n{}\n\n{}", p('a', 600), p('b', 600), p('c', 5000));
+        let (caption, rest) = split_caption(&html, MAX_CAPTION_CHARS);
+        assert_eq!(caption, p('a', 600));
+        assert_eq!(rest[0], p('b', 600));
+        assert!(rest.len() >= 3, "{}", rest.len());
+        assert!(rest.iter().all(|r| visible_len(r) <= MAX_MESSAGE_CHARS));
+        let short = "<i>кратко</i>";
+        assert_eq!(split_caption(short, 1024), (short.to_string(), Vec::new()));
     }
 
     #[test]

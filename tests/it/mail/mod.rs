@@ -5,6 +5,7 @@
 
 mod bounces;
 mod dkim;
+mod inline_images;
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -249,6 +249,21 @@ async fn readme_key_rotation_keeps_every_kind_of_sealed_data() {
     let answer = json!({ "answers": { "q1": "rotate-survey" } });
     let r = post(&app, None, "/api/v1/surveys/rotation/answers", answer).await;
     assert_eq!(r.status(), 201);
+    // A survey in progress in the bot: its progress sealed under its key.
+    let (key, wrapped) = old_keys.new_data_key();
+    let session = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO survey_bot_sessions (id, chat_bi, survey_id, language, data_key, progress_ct, expires_at)
+         VALUES ($1, $2, $3, 'ru', $4, $5, now() + interval '1 day')",
+    )
+    .bind(session)
+    .bind(nasvyazi_intake::surveys::bot::chat_index(&old_keys, 1))
+    .bind(survey)
+    .bind(&wrapped)
+    .bind(key.seal(b"{}", format!("survey_bot_session:{session}").as_bytes()))
+    .execute(&app.infra.db)
+    .await
+    .unwrap();
     for c in rewrap::WRAPPED_KEY_COLUMNS {
         let n: i64 = sqlx::query_scalar(&format!(
             "SELECT count(*) FROM {} WHERE {} IS NOT NULL",

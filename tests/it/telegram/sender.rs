@@ -27,6 +27,7 @@ fn message(chat: i64, html: &str) -> Outgoing {
         chat: chat.to_string(),
         html: html.to_string(),
         reply_markup: None,
+        media: Vec::new(),
     })
 }
 

@@ -3,7 +3,10 @@
 //! Every change bumps `version` and rings `campaigns_changed`, so the
 //! scheduler recomputes; every change is audited by the caller's route.
 
+pub mod email_media;
 pub mod model;
+pub mod series;
+pub mod telegram_media;
 
 use chrono::Utc;
 use nasvyazi_shared::auth::{self, Principal};
@@ -21,8 +24,8 @@ pub async fn create(db: &PgPool, who: &Principal, input: &model::Valid) -> anyho
     let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO campaigns (id, name, schedule_kind, cron_expr, once_at, day_code, send_time, time_zone,
-             topics, languages, regions, channels, templates, quiet_start, quiet_end)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             topics, languages, regions, channels, templates, quiet_start, quiet_end, series)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(id)
     .bind(&input.name)
@@ -39,6 +42,7 @@ pub async fn create(db: &PgPool, who: &Principal, input: &model::Valid) -> anyho
     .bind(sqlx::types::Json(&input.templates))
     .bind(input.quiet_start)
     .bind(input.quiet_end)
+    .bind(sqlx::types::Json(&input.series))
     .execute(&mut *tx)
     .await?;
     audit(&mut tx, who, "campaign.create", id).await?;
@@ -65,7 +69,8 @@ pub async fn update(
     sqlx::query(
         "UPDATE campaigns SET name = $2, schedule_kind = $3, cron_expr = $4, once_at = $5, day_code = $6,
              send_time = $7, time_zone = $8, topics = $9, languages = $10, regions = $11, channels = $12,
-             templates = $13, quiet_start = $14, quiet_end = $15, version = version + 1, updated_at = now()
+             templates = $13, quiet_start = $14, quiet_end = $15, series = $16, version = version + 1,
+             updated_at = now()
          WHERE id = $1",
     )
     .bind(id)
@@ -83,6 +88,7 @@ pub async fn update(
     .bind(sqlx::types::Json(&input.templates))
     .bind(input.quiet_start)
     .bind(input.quiet_end)
+    .bind(sqlx::types::Json(&input.series))
     .execute(&mut *tx)
     .await?;
     changed(&mut tx).await?;

@@ -33,6 +33,13 @@ pub enum ScheduleInput {
         #[schema(min_items = 1, max_items = 100, value_type = Vec<String>, pattern = "^20[2-9][0-9]-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]$")]
         at: Vec<String>,
     },
+    /// A content plan: posts, each with its local date-time (in the
+    /// campaign's time zone), channels (empty: `audience.channels`) and
+    /// templates, each sent once.
+    Series {
+        #[schema(min_items = 1, max_items = 100)]
+        posts: Vec<nasvyazi_shared::series::SeriesPost>,
+    },
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
@@ -50,8 +57,10 @@ pub struct AudienceInput {
     #[serde(default)]
     #[schema(value_type = Vec<crate::routes::subscriptions::RegionCode>)]
     pub regions: Vec<String>,
-    /// email, telegram (direct messages), telegram_channel (one post).
-    #[schema(value_type = Vec<ChannelCode>, min_items = 1)]
+    /// email, telegram (direct messages), telegram_channel (one post to
+    /// the configured channel), telegram_channel:<id> (one post to a
+    /// registered channel, in its language: `GET /api/v1/admin/channels`).
+    #[schema(value_type = Vec<String>, min_items = 1)]
     pub channels: Vec<String>,
 }
 
@@ -125,6 +134,8 @@ pub struct Valid {
     pub templates: Templates,
     pub quiet_start: NaiveTime,
     pub quiet_end: NaiveTime,
+    /// The posts of a series (empty for other kinds).
+    pub series: Vec<nasvyazi_shared::series::SeriesPost>,
 }
 
 fn time(field: &'static str, s: &str) -> Result<NaiveTime, Invalid> {
@@ -150,6 +161,7 @@ impl CampaignInput {
             .map_err(|_| invalid("time_zone", "an IANA time zone such as Asia/Almaty"))?;
         let (mut cron_expr, mut once_at, mut day_code, mut send_time) =
             (None, Vec::new(), None, None);
+        let mut series = Vec::new();
         let schedule_kind = match &self.schedule {
             ScheduleInput::Day { day, time: t } => {
                 if !days.iter().any(|d| &d.code == day) {
@@ -184,6 +196,10 @@ impl CampaignInput {
                 }
                 "once"
             }
+            ScheduleInput::Series { posts } => {
+                series = super::series::validate(posts, &time_zone)?;
+                "series"
+            }
         }
         .to_string();
         let a = &self.audience;
@@ -206,11 +222,21 @@ impl CampaignInput {
             return Err(invalid("audience.channels", "choose at least one channel"));
         }
         for c in &a.channels {
-            if !CHANNELS.contains(&c.as_str()) {
-                return Err(invalid(
-                    "audience.channels",
-                    "email, telegram or telegram_channel",
-                ));
+            match super::telegram_media::registered_channel(c) {
+                Some(Some(_)) => {}
+                Some(None) => {
+                    return Err(invalid(
+                        "audience.channels",
+                        "telegram_channel:<id of a registered channel (GET /api/v1/admin/channels)>",
+                    ));
+                }
+                None if CHANNELS.contains(&c.as_str()) => {}
+                None => {
+                    return Err(invalid(
+                        "audience.channels",
+                        "email, telegram, telegram_channel or telegram_channel:<registered channel id>",
+                    ));
+                }
             }
         }
         for lang in self.templates.keys() {
@@ -248,6 +274,7 @@ impl CampaignInput {
             templates: self.templates.clone(),
             quiet_start,
             quiet_end,
+            series,
         };
         // Templates must render (syntax) now, not at 10:00 on the day.
         check_templates(&valid.templates)?;
@@ -265,7 +292,7 @@ fn dedup(v: &[String]) -> Vec<String> {
     out
 }
 
-fn check_templates(t: &Templates) -> Result<(), Invalid> {
+pub(super) fn check_templates(t: &Templates) -> Result<(), Invalid> {
     let env = minijinja::Environment::new();
     for m in t.values() {
         for src in [&m.email_subject, &m.email_text, &m.email_html, &m.telegram]
@@ -299,6 +326,9 @@ fn check_templates(t: &Templates) -> Result<(), Invalid> {
 /// What approval needs: a message for every chosen channel, in some language.
 pub fn ready_to_approve(c: &Campaign) -> Result<(), &'static str> {
     use nasvyazi_shared::campaigns::{Field, pick};
+    if c.schedule_kind == "series" {
+        return super::series::ready_to_approve(c);
+    }
     for ch in &c.channels {
         let ok = match ch.as_str() {
             "email" => {

@@ -20,14 +20,19 @@ pub mod admin;
 pub mod appeals;
 pub mod campaigns;
 pub mod canned;
+pub mod channels_page;
 pub mod conversations;
 pub mod dashboard;
 pub mod letters;
 pub mod mail_check;
+pub mod media;
 pub mod page;
+pub mod polls;
+pub mod posts_page;
 pub mod session;
 pub mod sign_in;
 pub mod supporters;
+pub mod surveys;
 pub mod throttle;
 pub mod totp;
 pub mod users;
@@ -90,10 +95,17 @@ pub fn add_templates(env: &mut minijinja::Environment<'static>) {
         "console/conversations.html",
         "console/conversation.html",
         "console/canned.html",
+        "console/polls.html",
+        "console/media.html",
+        "console/chats.html",
+        "console/campaign_posts.html",
+        "console/campaign_post.html",
+        "console/campaign_post_delete.html",
     ] {
         env.add_template(name, src)
             .expect("console template parses");
     }
+    surveys::add_templates(env);
 }
 
 /// Every `/admin` route, behind [`page::layer`].
@@ -219,6 +231,39 @@ pub fn routes(state: AppState) -> Router<AppState> {
             get(canned::page).post(canned::save),
         )
         .route("/admin/canned-answers/{id}/delete", post(canned::delete))
+        .route(
+            "/admin/media",
+            get(media::page)
+                .post(media::upload)
+                .layer(DefaultBodyLimit::max(
+                    nasvyazi_shared::config::MediaConfig::TELEGRAM_FILE_MAX + 256 * 1024,
+                )),
+        )
+        .route("/admin/media/{id}/file", get(media::file))
+        .route(
+            "/admin/channels",
+            get(channels_page::page).post(channels_page::register),
+        )
+        .route("/admin/campaigns/{id}/posts/{post}", get(posts_page::one))
+        .route(
+            "/admin/campaigns/{id}/posts/{post}/edit",
+            post(posts_page::edit),
+        )
+        .route(
+            "/admin/campaigns/{id}/posts/{post}/delete",
+            get(posts_page::confirm_delete).post(posts_page::delete),
+        )
+        .route(
+            "/admin/campaigns/{id}/posts/{post}/pin",
+            post(posts_page::pin),
+        )
+        .route(
+            "/admin/campaigns/{id}/posts/{post}/unpin",
+            post(posts_page::unpin),
+        )
+        .merge(surveys::routes())
+        .route("/admin/polls", get(polls::page).post(polls::create))
+        .route("/admin/polls/{id}/stop", post(polls::stop))
         .route("/static/console.css", get(stylesheet))
         .route("/static/console.js", get(script))
         .layer(axum::middleware::from_fn_with_state(state, page::layer))

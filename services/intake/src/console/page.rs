@@ -323,6 +323,10 @@ pub fn notice(done: Option<&str>) -> Option<String> {
         "imported",
         "closed",
         "resolved",
+        "post_edited",
+        "post_deleted",
+        "post_pinned",
+        "post_unpinned",
     ];
     done.filter(|d| KNOWN.contains(d))
         .map(|d| format!("console.done.{d}"))

@@ -22,7 +22,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
-use nasvyazi_shared::auth::{Role, audit};
+use nasvyazi_shared::auth::{Principal, Role, audit};
 use nasvyazi_shared::config::MediaConfig;
 use nasvyazi_shared::error::{ApiError, ApiJson};
 use serde::Serialize;
@@ -57,6 +57,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/admin/media/{id}", get(get_one).delete(delete))
         .route("/api/v1/admin/media/{id}/file", get(file))
         .merge(crate::channels::routes())
+        .merge(crate::posts::routes())
 }
 
 #[derive(OpenApi)]
@@ -67,6 +68,7 @@ struct MediaApi;
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = MediaApi::openapi();
     doc.merge(crate::channels::openapi());
+    doc.merge(crate::posts::openapi());
     doc
 }
 
@@ -158,15 +160,36 @@ pub async fn upload_file(
     mut form: Multipart,
 ) -> Result<(StatusCode, ApiJson<MediaView>), ApiError> {
     let who = admin.require(ROLES)?;
-    let limits = &state.infra.config.media;
+    let upload = read_upload(&mut form, &state.infra.config.media).await?;
+    let (status, view) = store(&state, who, upload).await?;
+    Ok((status, ApiJson(view)))
+}
+
+/// An upload form as read: the file, the alt texts (ru, kk, en) and, from
+/// the console's form, its CSRF token.
+pub struct Upload {
+    pub file: Option<Vec<u8>>,
+    pub alt: [String; 3],
+    pub csrf: Option<String>,
+}
+
+/// Reads an upload form within the configured size limit.
+pub async fn read_upload(form: &mut Multipart, limits: &MediaConfig) -> Result<Upload, ApiError> {
     let mut file: Option<Vec<u8>> = None;
     let mut alt = [String::new(), String::new(), String::new()];
+    let mut csrf = None;
     while let Some(mut field) = form.next_field().await.map_err(multipart_error)? {
         let slot = match field.name() {
             Some("file") => None,
             Some("alt_ru") => Some(0),
             Some("alt_kk") => Some(1),
             Some("alt_en") => Some(2),
+            Some("csrf") => {
+                csrf = read_capped(&mut field, 256)
+                    .await?
+                    .and_then(|b| String::from_utf8(b).ok());
+                continue;
+            }
             _ => continue,
         };
         match slot {
@@ -194,6 +217,17 @@ pub async fn upload_file(
             }
         }
     }
+    Ok(Upload { file, alt, csrf })
+}
+
+/// Stores an uploaded file (201), or finds it stored already (200).
+pub async fn store(
+    state: &AppState,
+    who: &Principal,
+    upload: Upload,
+) -> Result<(StatusCode, MediaView), ApiError> {
+    let limits = &state.infra.config.media;
+    let Upload { file, alt, .. } = upload;
     let file = file
         .filter(|f| !f.is_empty())
         .ok_or_else(|| ApiError::validation("file: a non-empty file is required"))?;
@@ -223,7 +257,7 @@ pub async fn upload_file(
             .await?;
     if let Some(existing) = existing {
         tx.commit().await?;
-        return Ok((StatusCode::OK, ApiJson(existing)));
+        return Ok((StatusCode::OK, existing));
     }
     let used: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(bytes), 0)::bigint FROM media")
         .fetch_one(&mut *tx)
@@ -266,7 +300,7 @@ pub async fn upload_file(
     )
     .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, ApiJson(view)))
+    Ok((StatusCode::CREATED, view))
 }
 
 /// Lists the library, newest first (at most 500).
@@ -335,6 +369,11 @@ pub async fn file(
     Path(id): Path<Uuid>,
 ) -> Result<Response, ApiError> {
     admin.require(ROLES)?;
+    file_response(&state, id).await
+}
+
+/// A stored file as a response, sandboxed (also the console's thumbnails).
+pub async fn file_response(state: &AppState, id: Uuid) -> Result<Response, ApiError> {
     let (mime, content): (String, Vec<u8>) =
         sqlx::query_as("SELECT mime, content FROM media WHERE id = $1")
             .bind(id)

@@ -47,6 +47,9 @@ pub struct CampaignView {
     /// The next five instants (RFC 3339, in the campaign's time zone).
     pub next_occurrences: Vec<String>,
     pub version: i32,
+    /// The posts of a `series` (absent for other kinds).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<nasvyazi_shared::series::SeriesPost>,
 }
 
 fn invalid(e: crate::campaigns::Invalid) -> ApiError {
@@ -133,6 +136,7 @@ async fn view(state: &AppState, c: Campaign) -> Result<CampaignView, ApiError> {
             .map(|t| t.with_timezone(&tz).to_rfc3339())
             .collect(),
         version: c.version,
+        series: c.series.0,
     })
 }
 
@@ -142,9 +146,19 @@ async fn validate(
 ) -> Result<crate::campaigns::model::Valid, ApiError> {
     let days = campaigns::calendar(&state.infra.db).await?;
     let regions = crate::routes::regions::load(state).await?;
-    input
+    let valid = input
         .validate(&state.infra.config, &days, &regions)
-        .map_err(invalid)
+        .map_err(invalid)?;
+    crate::campaigns::email_media::check(&state.infra.db, &valid.templates)
+        .await?
+        .map_err(invalid)?;
+    crate::campaigns::telegram_media::check(&state.infra.db, &valid.templates, &valid.channels)
+        .await?
+        .map_err(invalid)?;
+    crate::campaigns::series::check(&state.infra.db, &valid)
+        .await?
+        .map_err(invalid)?;
+    Ok(valid)
 }
 
 /// Creates a draft campaign.
@@ -293,6 +307,22 @@ pub struct Preview {
     pub language: Lang,
     pub email: Option<RenderedEmail>,
     pub telegram: Option<String>,
+    /// With `telegram_media`: the media of the post (media ids) and how
+    /// the text goes with them, as the notifier sends it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub telegram_post: Option<TelegramPostPreview>,
+}
+
+/// A Telegram post with media: the caption the (first) file carries, at
+/// most 1024 characters, and the text messages that follow it when the
+/// text is longer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TelegramPostPreview {
+    pub media: Vec<Uuid>,
+    /// `photo`/`animation`/`video`/`document` with one file, `album` with more.
+    pub kind: String,
+    pub caption: String,
+    pub following: Vec<String>,
 }
 
 /// Renders the message as a recipient in `language` would get it.
@@ -320,6 +350,9 @@ pub(crate) async fn render_preview(
     language: Lang,
     channel: &str,
 ) -> Result<Preview, ApiError> {
+    // A series: its next post.
+    let series_post = c.for_preview(Utc::now());
+    let c: &Campaign = &series_post;
     let days = campaigns::calendar(&state.infra.db).await?;
     let base = state.infra.config.public_base();
     let ctx = Context {
@@ -332,6 +365,7 @@ pub(crate) async fn render_preview(
             .map(|d| d.name.get(language.code()).to_string()),
         unsubscribe_url: Some(format!("{base}/u/PREVIEW")),
         forget_url: Some(format!("{base}/forget/PREVIEW")),
+        survey_url: Some(format!("{base}/surveys/PREVIEW?t=PREVIEW")),
     };
     let render_err = |e: campaigns::RenderError| ApiError::validation(e.to_string());
     let limit_err =
@@ -340,6 +374,7 @@ pub(crate) async fn render_preview(
         language,
         email: None,
         telegram: None,
+        telegram_post: None,
     };
     // Organisers' templates render off the async threads, under the
     // limits (fuel, output size) and a timeout.
@@ -353,7 +388,10 @@ pub(crate) async fn render_preview(
             .map_err(limit_err)?;
             out.email = Some(r.map_err(render_err)?)
         }
-        "telegram" | "telegram_channel" => {
+        ch if ch == "telegram"
+            || ch == "telegram_channel"
+            || ch.starts_with(crate::campaigns::telegram_media::CHANNEL_PREFIX) =>
+        {
             let ctx = Context {
                 unsubscribe_url: None,
                 forget_url: None,
@@ -364,7 +402,15 @@ pub(crate) async fn render_preview(
             })
             .await
             .map_err(limit_err)?;
-            out.telegram = Some(r.map_err(render_err)?)
+            let text = r.map_err(render_err)?;
+            out.telegram_post = crate::campaigns::telegram_media::preview(
+                &state.infra.db,
+                &c.templates,
+                language,
+                &text,
+            )
+            .await?;
+            out.telegram = Some(text)
         }
         _ => {
             return Err(ApiError::validation(

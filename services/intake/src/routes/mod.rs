@@ -127,6 +127,7 @@ pub fn staff_router(state: AppState) -> Router {
         .merge(admin_letters::routes())
         .merge(crate::media::routes())
         .merge(crate::surveys::routes())
+        .merge(crate::polls::routes())
         .merge(crate::consultations::api::staff_routes())
         .route(
             "/api/v1/admin/conversations-stats",
@@ -293,5 +294,6 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(crate::media::openapi());
     doc.merge(crate::consultations::api::openapi());
     doc.merge(crate::surveys::openapi());
+    doc.merge(crate::polls::openapi());
     doc
 }

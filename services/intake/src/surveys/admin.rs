@@ -33,10 +33,30 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/admin/surveys/{id}/results", get(results_json))
         .route("/api/v1/admin/surveys/{id}/results.csv", get(results_csv))
         .route("/api/v1/admin/surveys/{id}/texts", get(texts))
+        .route(
+            "/api/v1/admin/surveys/examples/ost-access",
+            post(create_example),
+        )
+        .route(
+            "/api/v1/admin/campaigns/{id}/survey",
+            get(campaign_survey).put(set_campaign_survey),
+        )
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(create, list, get_one, open, close, results_json, results_csv, texts))]
+#[openapi(paths(
+    create,
+    list,
+    get_one,
+    open,
+    close,
+    results_json,
+    results_csv,
+    texts,
+    create_example,
+    campaign_survey,
+    set_campaign_survey
+))]
 struct SurveysApi;
 
 /// The surveys part of the OpenAPI document.
@@ -114,6 +134,116 @@ pub async fn create(
         })?;
     let s = load(&state, id).await?;
     Ok((StatusCode::CREATED, ApiJson(view(&state, s).await?)))
+}
+
+/// Creates the built-in example "Access to OST in hospitals" (ru / kk /
+/// en, slug `ost-access`) as a draft.
+#[utoipa::path(post, path = "/api/v1/admin/surveys/examples/ost-access", tag = "surveys", security(("bearer" = [])),
+    responses((status = 201, body = SurveyView), (status = 401, body = E), (status = 403, body = E), (status = 409, body = E)))]
+pub async fn create_example(
+    State(state): State<AppState>,
+    admin: Admin,
+) -> Result<(StatusCode, ApiJson<SurveyView>), ApiError> {
+    let who = admin.require(ROLES)?;
+    let input = super::example::ost_access();
+    let id = store::create(&state.infra.db, &state.keys, who, &input)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "exists",
+                "a survey with the slug ost-access exists already",
+            )
+        })?;
+    let s = load(&state, id).await?;
+    Ok((StatusCode::CREATED, ApiJson(view(&state, s).await?)))
+}
+
+/// The survey a campaign invites to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CampaignSurveyView {
+    pub campaign_id: Uuid,
+    pub survey_id: Option<Uuid>,
+    pub slug: Option<String>,
+    /// Only contacts who have not answered yet get the messages.
+    pub reminder: bool,
+}
+
+/// `PUT /api/v1/admin/campaigns/{id}/survey`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignSurveyInput {
+    /// A survey's id or slug; `null` removes the invitation.
+    pub survey: Option<String>,
+    /// A reminder: skip the contacts whose invitation was already used.
+    #[serde(default)]
+    pub reminder: bool,
+}
+
+async fn campaign_survey_view(state: &AppState, id: Uuid) -> Result<CampaignSurveyView, ApiError> {
+    let link = store::campaign_survey(&state.infra.db, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(CampaignSurveyView {
+        campaign_id: id,
+        survey_id: link.as_ref().map(|l| l.0),
+        slug: link.as_ref().map(|l| l.1.clone()),
+        reminder: link.is_some_and(|l| l.2),
+    })
+}
+
+/// Which survey a campaign invites to. Its messages can use
+/// `{{ survey_url }}`: each recipient's own invitation link (the web page
+/// by email, the bot's deep link on Telegram).
+#[utoipa::path(get, path = "/api/v1/admin/campaigns/{id}/survey", tag = "surveys", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = CampaignSurveyView), (status = 401, body = E), (status = 403, body = E), (status = 404, body = E)))]
+pub async fn campaign_survey(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<Uuid>,
+) -> Result<ApiJson<CampaignSurveyView>, ApiError> {
+    admin.require(ROLES)?;
+    Ok(ApiJson(campaign_survey_view(&state, id).await?))
+}
+
+/// Makes a draft or paused campaign an invitation to a survey (or, with
+/// `reminder`, a reminder that skips whoever already answered). Nothing
+/// about who was invited or who answered is stored.
+#[utoipa::path(put, path = "/api/v1/admin/campaigns/{id}/survey", tag = "surveys", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = CampaignSurveyInput,
+    responses((status = 200, body = CampaignSurveyView), (status = 401, body = E), (status = 403, body = E),
+              (status = 404, body = E), (status = 409, body = E), (status = 422, body = E)))]
+pub async fn set_campaign_survey(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<Uuid>,
+    ApiJson(input): ApiJson<CampaignSurveyInput>,
+) -> Result<ApiJson<CampaignSurveyView>, ApiError> {
+    let who = admin.require(ROLES)?;
+    let survey = match input.survey.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(s) => Some(
+            store::find(&state.infra.db, s)
+                .await?
+                .ok_or_else(|| ApiError::validation("survey: no survey with this id or slug"))?
+                .id,
+        ),
+    };
+    if input.reminder && survey.is_none() {
+        return Err(ApiError::validation("reminder: needs a survey"));
+    }
+    store::set_campaign_survey(&state.infra.db, who, id, survey, input.reminder)
+        .await?
+        .map_err(|r| match r {
+            store::LinkRefused::NotFound => ApiError::not_found(),
+            store::LinkRefused::State => ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "only a draft or a paused campaign can be changed; pause it first",
+            ),
+        })?;
+    Ok(ApiJson(campaign_survey_view(&state, id).await?))
 }
 
 /// Lists surveys, newest first.

@@ -2,13 +2,20 @@
 //! the admin API, answered on the web (`/surveys/{slug}`) or through the
 //! JSON API, with results that protect small groups.
 //!
-//! Not built yet: answering in the bot, native Telegram polls, invitations
-//! (campaigns issuing one-time tokens) and the printable results page.
+//! Invitations: a campaign may invite to a survey (`PUT
+//! /api/v1/admin/campaigns/{id}/survey`); each recipient's link carries a
+//! token derived from the survey and the contact
+//! (`nasvyazi_shared::survey_tokens`), checked here and kept only as a
+//! keyed hash once used. The console pages (list, example, results, print)
+//! are `console::surveys`.
 
 pub mod admin;
+pub mod bot;
+pub mod example;
 pub mod model;
 pub mod results;
 pub mod store;
+pub mod svg;
 pub mod web;
 
 use axum::routing::{MethodRouter, get, post};

@@ -283,3 +283,91 @@ pub fn csv(r: &Results) -> anyhow::Result<Vec<u8>> {
     }
     Ok(w.into_inner()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn questions() -> Vec<Question> {
+        serde_json::from_value(json!([
+            {"id": "q1", "kind": "single", "text": {"ru": "A"},
+             "options": [{"id": "yes", "text": {"ru": "Да"}}, {"id": "no", "text": {"ru": "Нет"}}]},
+            {"id": "q2", "kind": "region", "text": {"ru": "B"}}
+        ]))
+        .unwrap()
+    }
+
+    /// yes/pavlodar 3, yes/almaty 10, no/pavlodar 8, no/almaty 12.
+    fn values() -> Vec<(Uuid, String, String)> {
+        let mut out = Vec::new();
+        for (answer, region, n) in [
+            ("yes", "pavlodar", 3),
+            ("yes", "almaty", 10),
+            ("no", "pavlodar", 8),
+            ("no", "almaty", 12),
+        ] {
+            for _ in 0..n {
+                let id = Uuid::new_v4();
+                out.push((id, "q1".into(), answer.into()));
+                out.push((id, "q2".into(), region.into()));
+                out.push((id, LANGUAGE.into(), "ru".into()));
+            }
+        }
+        out
+    }
+
+    fn hidden(v: &Value) -> bool {
+        v == "<5"
+    }
+
+    /// A cell of 3 is hidden, and so is enough beside it that no hidden
+    /// cell follows from a row, a column or the grand total.
+    #[test]
+    fn a_small_cell_and_its_complements_are_hidden() {
+        let r = compute(Uuid::nil(), &questions(), &values(), Some("q2"));
+        let t = &r.crosstabs[0];
+        assert_eq!(t.question, "q1");
+        assert!(hidden(&t.cells["yes"]["pavlodar"]), "the cell of 3");
+        let total = serde_json::to_value(&t.total).unwrap();
+        for row in &t.rows {
+            let members: Vec<&Value> = t
+                .columns
+                .iter()
+                .map(|c| &t.cells[row][c])
+                .chain([&t.row_totals[row]])
+                .collect();
+            let n = members.iter().filter(|v| hidden(v)).count();
+            assert_ne!(n, 1, "row {row}: {members:?}");
+        }
+        for col in &t.columns {
+            let members: Vec<&Value> = t
+                .rows
+                .iter()
+                .map(|row| &t.cells[row][col])
+                .chain([&t.column_totals[col]])
+                .collect();
+            let n = members.iter().filter(|v| hidden(v)).count();
+            assert_ne!(n, 1, "column {col}: {members:?}");
+        }
+        for totals in [&t.row_totals, &t.column_totals] {
+            let n = totals
+                .values()
+                .chain([&total])
+                .filter(|v| hidden(v))
+                .count();
+            assert_ne!(n, 1, "grand total: {totals:?} {total}");
+        }
+        // Nothing more than needed: the 2 x 2 block, the margins shown.
+        assert!(hidden(&t.cells["yes"]["almaty"]));
+        assert!(hidden(&t.cells["no"]["pavlodar"]));
+        assert!(hidden(&t.cells["no"]["almaty"]));
+        assert_eq!(t.row_totals["yes"], 13);
+        assert_eq!(total, 33);
+        // The question's own counts are not small: shown.
+        assert_eq!(r.questions[0].counts["yes"], 13);
+        assert_eq!(r.questions[1].counts["pavlodar"], 11);
+        let csv = String::from_utf8(csv(&r).unwrap()).unwrap();
+        assert!(csv.contains("q1,yes,q2,pavlodar,<5"), "{csv}");
+    }
+}

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use nasvyazi_shared::auth::{self, Principal};
 use nasvyazi_shared::crypto::Keyring;
+use nasvyazi_shared::survey_tokens;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -163,14 +164,31 @@ pub async fn step(
 
 /// The survey-scoped keyed hash of an invitation token.
 pub fn token_mac(keys: &Keyring, survey: Uuid, token: &str) -> Vec<u8> {
-    keys.blind_index("survey_token:v1", &format!("{survey}:{token}"))
+    survey_tokens::token_mac(keys, survey, token)
+}
+
+/// Whether an invitation token was issued for this survey
+/// ([`survey_tokens::verify`]); a token that was not is refused.
+pub fn token_valid(keys: &Keyring, survey: Uuid, token: &str) -> bool {
+    survey_tokens::verify(keys, survey, token)
+}
+
+/// Whether an invitation token was already used to answer.
+pub async fn token_used(
+    db: &PgPool,
+    keys: &Keyring,
+    survey: Uuid,
+    token: &str,
+) -> sqlx::Result<bool> {
+    survey_tokens::used(db, keys, survey, token).await
 }
 
 fn aad(response: Uuid, question: &str) -> Vec<u8> {
     format!("survey_answer:{response}:{question}").into_bytes()
 }
 
-/// Stores one response; `false` if `token` was already used for it.
+/// Stores one response; `false` if `token` was already used for it. The
+/// caller has checked the token ([`token_valid`]).
 pub async fn submit(
     db: &PgPool,
     keys: &Keyring,
@@ -186,20 +204,28 @@ pub async fn submit(
         .bind(survey)
         .fetch_one(&mut *tx)
         .await?;
-    let inserted = sqlx::query(
-        "INSERT INTO survey_responses (id, survey_id, language, token_mac)
-         VALUES ($1, $2, $3, $4) ON CONFLICT (survey_id, token_mac) DO NOTHING",
-    )
-    .bind(id)
-    .bind(survey)
-    .bind(language)
-    .bind(token.map(|t| token_mac(keys, survey, t)))
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
-        return Ok(false);
+    // A used invitation is kept apart from the response (no link between
+    // the two rows): it says "used", never which answers came with it.
+    if let Some(t) = token {
+        let fresh = sqlx::query(
+            "INSERT INTO survey_token_uses (survey_id, token_mac) VALUES ($1, $2)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(survey)
+        .bind(token_mac(keys, survey, t))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if fresh == 0 {
+            return Ok(false);
+        }
     }
+    sqlx::query("INSERT INTO survey_responses (id, survey_id, language) VALUES ($1, $2, $3)")
+        .bind(id)
+        .bind(survey)
+        .bind(language)
+        .execute(&mut *tx)
+        .await?;
     let mut key = None;
     for (question, answer) in answers {
         match answer {
@@ -289,4 +315,75 @@ pub async fn texts(
     }
     tx.commit().await?;
     Ok(out)
+}
+
+/// A survey by id or slug.
+pub async fn find(db: &PgPool, id_or_slug: &str) -> sqlx::Result<Option<Survey>> {
+    match id_or_slug.parse::<Uuid>() {
+        Ok(id) => load(db, id).await,
+        Err(_) => by_slug(db, id_or_slug).await,
+    }
+}
+
+/// Why a campaign's survey was not set.
+pub enum LinkRefused {
+    NotFound,
+    State,
+}
+
+/// The survey a campaign invites to: (survey id, slug, reminder).
+pub async fn campaign_survey(
+    db: &PgPool,
+    campaign: Uuid,
+) -> sqlx::Result<Option<Option<(Uuid, String, bool)>>> {
+    let row: Option<(Option<Uuid>, Option<String>, bool)> = sqlx::query_as(
+        "SELECT c.survey_id, s.slug, c.survey_reminder
+           FROM campaigns c LEFT JOIN surveys s ON s.id = c.survey_id WHERE c.id = $1",
+    )
+    .bind(campaign)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|(id, slug, reminder)| id.zip(slug).map(|(id, slug)| (id, slug, reminder))))
+}
+
+/// Sets (or, with `None`, removes) the survey a draft or paused campaign
+/// invites to. Audited. (The schedule does not change: no new version.)
+pub async fn set_campaign_survey(
+    db: &PgPool,
+    who: &Principal,
+    campaign: Uuid,
+    survey: Option<Uuid>,
+    reminder: bool,
+) -> anyhow::Result<Result<(), LinkRefused>> {
+    let mut tx = db.begin().await?;
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT status FROM campaigns WHERE id = $1 FOR UPDATE")
+            .bind(campaign)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(status) = status else {
+        return Ok(Err(LinkRefused::NotFound));
+    };
+    if !matches!(status.as_str(), "draft" | "paused") {
+        return Ok(Err(LinkRefused::State));
+    }
+    sqlx::query(
+        "UPDATE campaigns SET survey_id = $2, survey_reminder = $3, updated_at = now() WHERE id = $1",
+    )
+    .bind(campaign)
+    .bind(survey)
+    .bind(reminder && survey.is_some())
+    .execute(&mut *tx)
+    .await?;
+    auth::audit(
+        &mut tx,
+        &who.actor(),
+        Some(who.role),
+        "campaign.survey",
+        Some(&campaign.to_string()),
+        serde_json::json!({ "survey_id": survey, "reminder": reminder }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Ok(()))
 }

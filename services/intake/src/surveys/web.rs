@@ -43,11 +43,17 @@ pub struct Accepted {
     pub status: &'static str,
 }
 
-/// Tokens are URL-safe, 16 to 256 characters.
+/// Tokens are URL-safe, 16 to 256 characters (checked against the
+/// survey's key by [`store::token_valid`] before anything else).
 fn token_ok(t: &str) -> bool {
     (16..=256).contains(&t.len())
         && t.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Whether `t` is an invitation issued for `survey`.
+fn issued(state: &AppState, survey: &Survey, t: &str) -> bool {
+    token_ok(t) && store::token_valid(&state.keys, survey.id, t)
 }
 
 /// The open survey behind `slug`, if it takes answers now.
@@ -70,11 +76,14 @@ async fn refs(
 }
 
 /// Answers an open survey (anonymous). Answers to questions a skip rule
-/// skipped are ignored (not stored, not refused). 409 if the invitation
-/// token was already used; 404 for an unknown, draft or closed survey.
+/// skipped are ignored (not stored, not refused). 403 if the invitation
+/// token was not issued for this survey (forged, mistyped, another
+/// survey's); 409 if it was already used; 404 for an unknown, draft or
+/// closed survey.
 #[utoipa::path(post, path = "/api/v1/surveys/{slug}/answers", tag = "surveys",
     params(("slug" = String, Path)), request_body = AnswersRequest,
-    responses((status = 201, body = Accepted), (status = 404, body = nasvyazi_shared::error::ErrorBody),
+    responses((status = 201, body = Accepted), (status = 403, body = nasvyazi_shared::error::ErrorBody),
+              (status = 404, body = nasvyazi_shared::error::ErrorBody),
               (status = 409, body = nasvyazi_shared::error::ErrorBody), (status = 422, body = nasvyazi_shared::error::ErrorBody)))]
 pub async fn answer(
     State(state): State<AppState>,
@@ -86,9 +95,13 @@ pub async fn answer(
         .await?
         .ok_or_else(ApiError::not_found)?;
     if let Some(t) = &req.token
-        && !token_ok(t)
+        && !issued(&state, &survey, t)
     {
-        return Err(ApiError::validation("token: 16 to 256 URL-safe characters"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "invalid_token",
+            "token: this invitation was not issued for this survey",
+        ));
     }
     let (regions, sites) = refs(&state).await?;
     let refs = Refs {
@@ -123,7 +136,18 @@ pub async fn answer(
 #[derive(Debug, Deserialize)]
 pub struct PageQuery {
     pub lang: Option<String>,
+    /// The invitation (`?t=`, as campaign links carry it; `?token=` too).
+    pub t: Option<String>,
     pub token: Option<String>,
+}
+
+impl PageQuery {
+    fn invitation(&self) -> Option<&str> {
+        self.t
+            .as_deref()
+            .or(self.token.as_deref())
+            .filter(|t| !t.is_empty())
+    }
 }
 
 #[derive(Serialize)]
@@ -291,6 +315,27 @@ fn not_found(state: &AppState, lang: Lang) -> Response {
     )
 }
 
+/// An invitation link that was not issued for this survey.
+fn invalid_link(state: &AppState, lang: Lang) -> Response {
+    message(
+        state,
+        lang,
+        StatusCode::FORBIDDEN,
+        "surveys.invalid_link_title",
+        "surveys.invalid_link_body",
+    )
+}
+
+fn used(state: &AppState, lang: Lang) -> Response {
+    message(
+        state,
+        lang,
+        StatusCode::CONFLICT,
+        "surveys.used_title",
+        "surveys.used_body",
+    )
+}
+
 fn thanks(state: &AppState, lang: Lang) -> Response {
     render(
         state,
@@ -312,6 +357,18 @@ pub async fn page(
     let lang = language(q.lang.as_deref(), &headers);
     match accepting(&state, &slug).await {
         Ok(Some(s)) => {
+            // An invitation is checked at once: the person learns that the
+            // link is wrong (or used) before filling anything in.
+            if let Some(t) = q.invitation() {
+                if !issued(&state, &s, t) {
+                    return invalid_link(&state, lang);
+                }
+                match store::token_used(&state.infra.db, &state.keys, s.id, t).await {
+                    Ok(true) => return used(&state, lang),
+                    Ok(false) => {}
+                    Err(e) => return internal_error(&state, lang, "survey page", &e),
+                }
+            }
             form_page(
                 &state,
                 &headers,
@@ -319,7 +376,7 @@ pub async fn page(
                 StatusCode::OK,
                 &s,
                 Again {
-                    token: q.token.as_deref(),
+                    token: q.invitation(),
                     ..Default::default()
                 },
             )
@@ -353,8 +410,8 @@ pub async fn submit(
         return thanks(&state, lang);
     }
     let token = field(&form, "token").filter(|t| !t.is_empty());
-    if token.is_some_and(|t| !token_ok(t)) {
-        return not_found(&state, lang);
+    if token.is_some_and(|t| !issued(&state, &survey, t)) {
+        return invalid_link(&state, lang);
     }
     let mut answers = Map::new();
     for question in survey.questions.iter() {
@@ -408,13 +465,7 @@ pub async fn submit(
     .await
     {
         Ok(true) => thanks(&state, lang),
-        Ok(false) => message(
-            &state,
-            lang,
-            StatusCode::CONFLICT,
-            "surveys.used_title",
-            "surveys.used_body",
-        ),
+        Ok(false) => used(&state, lang),
         Err(e) => internal_error(&state, lang, "survey answer", &format!("{e:#}")),
     }
 }

@@ -2,7 +2,9 @@
 //! "done" makes the chat an active contact; `/stop` unsubscribes; `/lang`
 //! changes the language; `/forget` erases the chat's contact and every
 //! consultation (crypto-shredding); `/help` tells who we are. Anything
-//! else a person writes opens or continues a consultation
+//! else a person writes opens or continues a consultation (unless a survey
+//! is in progress: `/survey <slug>` or `/start survey_<slug>[_<token>]`,
+//! [`crate::surveys::bot`], takes text as its answers)
 //! ([`crate::consultations::bot`]). A chat that blocks the bot is
 //! unsubscribed (Telegram tells us with a my_chat_member update).
 //!
@@ -20,6 +22,7 @@ use super::replies::Reply;
 use super::store::{self, TgContact};
 use super::ui::{self, data};
 use crate::consultations::bot::{self as consult, Content, content};
+use crate::surveys::bot as survey_bot;
 
 /// What an update asks of the bot.
 #[derive(Debug, PartialEq)]
@@ -58,6 +61,8 @@ pub enum Incoming {
     },
     /// The person blocked the bot.
     Blocked { chat: i64 },
+    /// A poll the bot sent changed (votes, closed): the whole Poll.
+    Poll { poll: Value },
     /// Anything else (groups, edits, the person unblocking the bot).
     Ignored,
 }
@@ -133,6 +138,9 @@ impl Incoming {
                 _ => Incoming::Ignored,
             };
         }
+        if let Some(poll) = update.get("poll") {
+            return Incoming::Poll { poll: poll.clone() };
+        }
         if let Some(m) = update.get("my_chat_member")
             && private(&m["chat"])
             && m["new_chat_member"]["status"] == "kicked"
@@ -168,12 +176,24 @@ pub async fn apply(
     };
     Ok(match incoming {
         Incoming::Ignored => Vec::new(),
+        Incoming::Poll { poll } => {
+            crate::polls::on_update(tx, &poll).await?;
+            Vec::new()
+        }
         Incoming::Message {
             chat,
             message_id,
             hint,
             content,
-        } => consult::on_message(tx, bot, chat, message_id, hint, content).await?,
+        } => {
+            // A survey in progress takes a text as its answer.
+            if let Content::Text(text) = &content
+                && let Some(replies) = survey_bot::on_text(tx, bot, chat, text).await?
+            {
+                return Ok(replies);
+            }
+            consult::on_message(tx, bot, chat, message_id, hint, content).await?
+        }
         Incoming::Topic {
             chat,
             username,
@@ -212,8 +232,12 @@ pub async fn apply(
             arg,
             hint,
         } => match command.as_str() {
+            "survey" => survey_bot::start(tx, bot, chat, arg.as_deref(), None, hint).await?,
             "start" => {
                 let code = start_code(arg.as_deref());
+                if let Some((slug, token)) = code.and_then(survey_bot::deep_link) {
+                    return survey_bot::start(tx, bot, chat, Some(slug), token, hint).await;
+                }
                 let c = match contact(tx, bot, chat).await? {
                     Some(c) => store::restart(tx, c.id, code).await?,
                     None => {
@@ -241,6 +265,7 @@ pub async fn apply(
             // shredding); the audit says that it happened, never whom.
             "forget" => {
                 let consulted = consult::forget(tx, bot, chat).await?;
+                let surveyed = survey_bot::forget(tx, bot, chat).await?;
                 match (contact(tx, bot, chat).await?, consulted) {
                     (Some(c), _) => {
                         crate::subscriptions::erase(tx, c.id).await?;
@@ -249,6 +274,10 @@ pub async fn apply(
                     }
                     (None, Some(lang)) => {
                         vec![send(chat, t(lang, "consult.forgotten"), None)]
+                    }
+                    (None, None) if surveyed => {
+                        let lang = hint.unwrap_or(Lang::Ru);
+                        vec![send(chat, t(lang, "survey_bot.forgotten"), None)]
                     }
                     (None, None) => {
                         let lang = hint.unwrap_or(Lang::Ru);
@@ -287,6 +316,10 @@ pub async fn apply(
             data,
         } => {
             let mut replies = vec![Reply::Answer { callback_id }];
+            if data.starts_with(survey_bot::BUTTON) {
+                replies.extend(survey_bot::on_button(tx, bot, chat, message_id, &data).await?);
+                return Ok(replies);
+            }
             if let Some(code) = data.strip_prefix(consult::LANG_BUTTON) {
                 replies.extend(consult::on_language(tx, bot, chat, message_id, code).await?);
                 return Ok(replies);

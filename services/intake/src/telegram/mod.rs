@@ -32,7 +32,8 @@ use self::dialog::Incoming;
 use self::replies::Replies;
 
 /// The update types the bot asks for.
-pub const ALLOWED_UPDATES: [&str; 3] = ["message", "callback_query", "my_chat_member"];
+/// (`poll`: the counts of the polls the bot sent, see [`crate::polls`].)
+pub const ALLOWED_UPDATES: [&str; 4] = ["message", "callback_query", "my_chat_member", "poll"];
 
 /// The bot: its API client, the database and the keys.
 pub struct Bot {

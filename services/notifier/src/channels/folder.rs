@@ -100,6 +100,7 @@ impl Channel for FolderOutbox {
         Ok(Sent {
             provider_message_id: Some(msg.message_id.clone()),
             reply: format!("written {name}"),
+            uploaded: Vec::new(),
         })
     }
 }

@@ -1,6 +1,8 @@
 //! Turns an [`EmailMessage`] into the bytes we hand to the SMTP server:
-//! multipart text + HTML built by lettre, Message-ID, Date, From, Reply-To,
-//! Content-Language, List-Unsubscribe and the other extra headers, then
+//! multipart text + HTML built by lettre (with inline images:
+//! `multipart/alternative` of the text and a `multipart/related` of the
+//! HTML and its `cid:` images, as mail clients expect), Message-ID, Date,
+//! From, Reply-To, Content-Language, List-Unsubscribe and the other extra headers, then
 //! DKIM signatures over exactly those bytes (`shared::email::dkim`), and
 //! the envelope (the VERP return path when the composer set one).
 
@@ -8,8 +10,8 @@ use lettre::Message;
 use lettre::address::Envelope;
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
-use nasvyazi_shared::channel::{EmailMessage, SendError};
+use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
+use nasvyazi_shared::channel::{EmailMessage, InlineImage, SendError};
 use nasvyazi_shared::config::EmailConfig;
 use nasvyazi_shared::email::dkim::DkimSigner;
 
@@ -68,6 +70,19 @@ fn part(content_type: ContentType, text: &str) -> SinglePart {
     SinglePart::builder().header(content_type).body(body)
 }
 
+/// The HTML part and the images it shows by `cid:` (base64, `Content-ID:
+/// <cid>`, `Content-Disposition: inline`).
+fn related(html: &str, images: &[InlineImage]) -> Result<MultiPart, SendError> {
+    let mut related = MultiPart::related().singlepart(part(ContentType::TEXT_HTML, html));
+    for image in images {
+        let mime =
+            ContentType::parse(&image.mime).map_err(|_| permanent("invalid inline image type"))?;
+        related = related
+            .singlepart(Attachment::new_inline(image.cid.clone()).body(image.bytes.to_vec(), mime));
+    }
+    Ok(related)
+}
+
 /// Builds the message; a malformed one is a permanent failure (never
 /// worth a retry) whose reason does not quote the address.
 pub fn build(msg: &EmailMessage, dkim: Option<&Dkim>) -> Result<Built, SendError> {
@@ -92,6 +107,9 @@ pub fn build(msg: &EmailMessage, dkim: Option<&Dkim>) -> Result<Built, SendError
         );
     }
     let body = match &msg.html {
+        Some(html) if !msg.inline.is_empty() => MultiPart::alternative()
+            .singlepart(part(ContentType::TEXT_PLAIN, &msg.text))
+            .multipart(related(html, &msg.inline)?),
         Some(html) => MultiPart::alternative()
             .singlepart(part(ContentType::TEXT_PLAIN, &msg.text))
             .singlepart(part(ContentType::TEXT_HTML, html)),

@@ -263,6 +263,7 @@ impl Channel for Smtp {
         Ok(Sent {
             provider_message_id: Some(msg.message_id.clone()),
             reply: scrub(&format!("{} {}", response.code(), text.join(" "))),
+            uploaded: Vec::new(),
         })
     }
 }

@@ -21,26 +21,44 @@
 //! retry sends the earlier parts again: the at-least-once we accept for
 //! broadcasts.
 //!
+//! Media (campaign posts): a message with media goes as `sendPhoto`,
+//! `sendAnimation`, `sendVideo` or `sendDocument` (one item) or
+//! `sendMediaGroup` (an album of 2-10), the text as the (first item's)
+//! caption and what does not fit a caption (1024) as text messages after
+//! it; each call counts as one send against the limits above, as Telegram
+//! counts it. The adapter keeps no database: compose gives each item
+//! either Telegram's `file_id` for this bot (from `media_telegram_files`)
+//! or the bytes. An item without a file id is uploaded (multipart) once:
+//! concurrent sends of the same file wait for the first upload (a lock
+//! per media id) and then reuse the file id it returned, which the
+//! adapter remembers and reports in [`Sent::uploaded`] for the worker to
+//! store, so later sends (other processes, later occurrences) reuse it.
+//! A file id Telegram no longer knows (`wrong file identifier`), a file
+//! too big, a caption too long: 400, permanent, like any other 400.
+//!
 //! Classification: 429 -> transient with `retry_after`; 403 (blocked,
 //! deactivated, kicked) -> permanent and suppress; 400 -> permanent with
 //! Telegram's description; 401/404 (a wrong token) -> transient, so fixing
 //! the configuration delivers what waited; 5xx and connection faults ->
 //! transient. Reasons carry Telegram's words, never a chat id.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU32;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use nasvyazi_shared::channel::{Channel, Outgoing, SendError, Sent};
+use nasvyazi_shared::channel::{
+    Channel, Outgoing, SendError, Sent, TelegramMedia, TelegramMediaKind, TelegramMessage,
+};
 use nasvyazi_shared::config::TelegramConfig;
-use nasvyazi_shared::telegram::api::{ApiError, BotApi};
+use nasvyazi_shared::telegram::api::{ApiError, BotApi, Upload};
 use nasvyazi_shared::telegram::is_private_chat;
-use nasvyazi_shared::telegram::text::{MAX_MESSAGE_CHARS, split};
+use nasvyazi_shared::telegram::text::{MAX_CAPTION_CHARS, MAX_MESSAGE_CHARS, split, split_caption};
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 /// Every limit is kept this much under Telegram's.
 pub const MARGIN: f64 = 1.02;
@@ -112,6 +130,10 @@ pub struct Telegram {
     /// Sends so far, to forget idle chats' limiter state now and then.
     sends: AtomicU64,
     clock: DefaultClock,
+    /// File ids this adapter's bot got by uploading, by media id.
+    file_ids: Mutex<HashMap<Uuid, String>>,
+    /// One upload of a file at a time: the lock of each media id.
+    uploading: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 fn per_chat_quota(period: Duration) -> Quota {
@@ -137,6 +159,8 @@ impl Telegram {
             groups: RateLimiter::keyed(per_chat_quota(group_period)),
             sends: AtomicU64::new(0),
             clock: DefaultClock::default(),
+            file_ids: Mutex::default(),
+            uploading: Mutex::default(),
         }
     }
 
@@ -261,6 +285,9 @@ impl Channel for Telegram {
                 suppress: false,
             });
         };
+        if !msg.media.is_empty() {
+            return self.send_post(msg).await;
+        }
         let parts = split(&msg.html, MAX_MESSAGE_CHARS);
         if parts.is_empty() {
             return Err(SendError::Permanent {
@@ -294,8 +321,212 @@ impl Channel for Telegram {
         Ok(Sent {
             reply: format!("ok: {} message(s)", ids.len()),
             provider_message_id: Some(ids.join(",")),
+            uploaded: Vec::new(),
         })
     }
+}
+
+/// A media item resolved for one send.
+enum Source<'a> {
+    FileId(String),
+    Upload(&'a TelegramMedia),
+}
+
+impl Telegram {
+    /// A file id known to this adapter (given, or uploaded before).
+    fn known_file_id(&self, m: &TelegramMedia) -> Option<String> {
+        m.file_id.clone().or_else(|| {
+            self.file_ids
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&m.media_id)
+                .cloned()
+        })
+    }
+
+    fn upload_lock(&self, media_id: Uuid) -> Arc<tokio::sync::Mutex<()>> {
+        self.uploading
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(media_id)
+            .or_default()
+            .clone()
+    }
+
+    /// A post with media: the media (caption on the first item), then the
+    /// text that did not fit the caption.
+    async fn send_post(&self, msg: &TelegramMessage) -> Result<Sent, SendError> {
+        if msg.media.len() > 10 {
+            return Err(SendError::Permanent {
+                reason: "more than 10 media in one post".into(),
+                suppress: false,
+            });
+        }
+        let (caption, rest) = split_caption(&msg.html, MAX_CAPTION_CHARS);
+        // Files without a known id: take their upload locks (in id order,
+        // so two albums never wait for each other), then look again, since
+        // a send that held the lock may just have uploaded them.
+        let mut pending: Vec<Uuid> = msg
+            .media
+            .iter()
+            .filter(|m| self.known_file_id(m).is_none())
+            .map(|m| m.media_id)
+            .collect();
+        pending.sort();
+        pending.dedup();
+        let locks: Vec<_> = pending.iter().map(|id| self.upload_lock(*id)).collect();
+        let mut _guards = Vec::with_capacity(locks.len());
+        for lock in &locks {
+            _guards.push(lock.lock().await);
+        }
+        let sources: Vec<Source<'_>> = msg
+            .media
+            .iter()
+            .map(|m| match self.known_file_id(m) {
+                Some(id) => Ok(Source::FileId(id)),
+                None if m.bytes.is_some() => Ok(Source::Upload(m)),
+                None => Err(SendError::Permanent {
+                    reason: "a media file has neither a file id nor bytes".into(),
+                    suppress: false,
+                }),
+            })
+            .collect::<Result<_, _>>()?;
+        let markup_on_media = rest.is_empty() && msg.media.len() == 1;
+        let (mut ids, uploaded) = self
+            .send_media(msg, &sources, &caption, markup_on_media)
+            .await?;
+        if !uploaded.is_empty() {
+            let mut known = self.file_ids.lock().unwrap_or_else(|e| e.into_inner());
+            for (media_id, file_id) in &uploaded {
+                known.insert(*media_id, file_id.clone());
+            }
+        }
+        drop(_guards);
+        for (i, part) in rest.iter().enumerate() {
+            let mut params = json!({
+                "chat_id": chat_param(&msg.chat),
+                "text": part,
+                "parse_mode": "HTML",
+            });
+            if i + 1 == rest.len()
+                && let Some(markup) = &msg.reply_markup
+            {
+                params["reply_markup"] = markup.clone();
+            }
+            let result = self
+                .call_limited(&msg.chat, "sendMessage", &params)
+                .await
+                .map_err(classify)?;
+            ids.push(result["message_id"].as_i64().unwrap_or_default());
+        }
+        Ok(Sent {
+            reply: format!("ok: {} message(s), {} upload(s)", ids.len(), uploaded.len()),
+            provider_message_id: Some(ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")),
+            uploaded,
+        })
+    }
+
+    /// The media call: message ids, and the file ids of what it uploaded.
+    async fn send_media(
+        &self,
+        msg: &TelegramMessage,
+        sources: &[Source<'_>],
+        caption: &str,
+        with_markup: bool,
+    ) -> Result<(Vec<i64>, Vec<(Uuid, String)>), SendError> {
+        let mut files = Vec::new();
+        let upload = |m: &TelegramMedia, name: String| Upload {
+            name,
+            filename: m.filename.clone(),
+            mime: m.mime.clone(),
+            bytes: m.bytes.clone().unwrap_or_default(),
+        };
+        let (method, params) = if let [source] = sources {
+            let m = &msg.media[0];
+            let field = m.kind.api_name();
+            let mut params = json!({"chat_id": chat_param(&msg.chat)});
+            if !caption.is_empty() {
+                params["caption"] = json!(caption);
+                params["parse_mode"] = json!("HTML");
+            }
+            if with_markup && let Some(markup) = &msg.reply_markup {
+                params["reply_markup"] = markup.clone();
+            }
+            match source {
+                Source::FileId(id) => params[field] = json!(id),
+                Source::Upload(m) => files.push(upload(m, field.to_string())),
+            }
+            (m.kind.method(), params)
+        } else {
+            let items: Vec<Value> = sources
+                .iter()
+                .zip(&msg.media)
+                .enumerate()
+                .map(|(i, (source, m))| {
+                    let media = match source {
+                        Source::FileId(id) => id.clone(),
+                        Source::Upload(m) => {
+                            files.push(upload(m, format!("file{i}")));
+                            format!("attach://file{i}")
+                        }
+                    };
+                    let mut item = json!({"type": m.kind.api_name(), "media": media});
+                    if i == 0 && !caption.is_empty() {
+                        item["caption"] = json!(caption);
+                        item["parse_mode"] = json!("HTML");
+                    }
+                    item
+                })
+                .collect();
+            (
+                "sendMediaGroup",
+                json!({"chat_id": chat_param(&msg.chat), "media": items}),
+            )
+        };
+        let stamp = self.until_ready(&msg.chat).await;
+        let result = if files.is_empty() {
+            self.api.call(method, &params).await
+        } else {
+            self.api.call_multipart(method, &params, &files).await
+        };
+        self.per_bot.finished(stamp);
+        let result = result.map_err(classify)?;
+        let messages = match result {
+            Value::Array(list) => list,
+            one => vec![one],
+        };
+        let ids = messages
+            .iter()
+            .map(|m| m["message_id"].as_i64().unwrap_or_default())
+            .collect();
+        let mut uploaded = Vec::new();
+        for ((source, m), message) in sources.iter().zip(&msg.media).zip(&messages) {
+            if let Source::Upload(_) = source
+                && let Some(file_id) = file_id_of(message, m.kind)
+            {
+                uploaded.push((m.media_id, file_id));
+            }
+        }
+        Ok((ids, uploaded))
+    }
+}
+
+/// The file id a sent message carries for a file of `kind`: a photo's
+/// largest size; an animation may come back as `animation` and
+/// `document`.
+fn file_id_of(message: &Value, kind: TelegramMediaKind) -> Option<String> {
+    let value = match kind {
+        TelegramMediaKind::Photo => message["photo"].as_array()?.last()?.clone(),
+        TelegramMediaKind::Animation => {
+            if message.get("animation").is_some() {
+                message["animation"].clone()
+            } else {
+                message["document"].clone()
+            }
+        }
+        other => message[other.api_name()].clone(),
+    };
+    value["file_id"].as_str().map(str::to_string)
 }
 
 #[cfg(test)]
@@ -351,6 +582,16 @@ mod tests {
             SendError::Transient { .. }
         ));
         assert_eq!(chat_param(" 42 "), json!(42));
+        let photo = json!({"photo": [{"file_id": "small"}, {"file_id": "big"}]});
+        assert_eq!(
+            file_id_of(&photo, TelegramMediaKind::Photo).as_deref(),
+            Some("big")
+        );
+        let gif = json!({"document": {"file_id": "g"}});
+        assert_eq!(
+            file_id_of(&gif, TelegramMediaKind::Animation).as_deref(),
+            Some("g")
+        );
         assert_eq!(chat_param("@forum"), json!("@forum"));
     }
 }

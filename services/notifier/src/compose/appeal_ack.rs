@@ -123,6 +123,7 @@ pub(super) async fn to_appellant(
                     message_id: render::message_id(config, row.id),
                     language: lang.code().to_string(),
                     headers: Vec::new(),
+                    inline: Vec::new(),
                 }),
                 suppress_key: Some(suppress),
             })
@@ -144,6 +145,7 @@ pub(super) async fn to_appellant(
                     chat,
                     html: html.trim().to_string(),
                     reply_markup: None,
+                    media: Vec::new(),
                 }),
                 // Not a subscriber: a block must not touch `contacts`.
                 suppress_key: None,

@@ -27,6 +27,12 @@ pub struct Loaded {
     /// The Telegram text rendered once per language (it has no
     /// per-recipient values).
     pub telegram: Mutex<HashMap<Lang, String>>,
+    /// The email's inline images, loaded once (see [`load_email_images`]).
+    pub email_images: tokio::sync::OnceCell<super::inline_images::Images>,
+    /// The Telegram posts' media, loaded once (see [`telegram_media`]).
+    pub telegram_media: tokio::sync::OnceCell<super::telegram_media::Media>,
+    /// The survey the campaign invites to, if any (`super::survey_invite`).
+    pub survey: Option<nasvyazi_shared::survey_tokens::CampaignSurvey>,
 }
 
 impl Loaded {
@@ -36,8 +42,50 @@ impl Loaded {
             days,
             shared: Mutex::default(),
             telegram: Mutex::default(),
+            email_images: tokio::sync::OnceCell::new(),
+            telegram_media: tokio::sync::OnceCell::new(),
+            survey: None,
         }
     }
+}
+
+/// The media of the Telegram message in `lang` (loaded once per cached
+/// campaign: file ids this bot has, bytes of the rest).
+async fn telegram_media(
+    worker: &Worker,
+    loaded: &Loaded,
+    lang: Lang,
+) -> Result<Vec<nasvyazi_shared::channel::TelegramMedia>, NotReady> {
+    let templates = &loaded.campaign.templates;
+    if campaigns::pick_telegram_media(templates, lang).is_empty() {
+        return Ok(Vec::new());
+    }
+    let bot_id = worker
+        .config()
+        .telegram
+        .token
+        .as_ref()
+        .map(|t| {
+            use secrecy::ExposeSecret;
+            nasvyazi_shared::telegram::bot_id(t.expose_secret()).to_string()
+        })
+        .unwrap_or_default();
+    let media = loaded
+        .telegram_media
+        .get_or_try_init(|| super::telegram_media::load(&worker.infra.db, &bot_id, templates))
+        .await?;
+    super::telegram_media::for_lang(media, templates, lang).map_err(NotReady::Fail)
+}
+
+/// Loads the email's inline images into `loaded` once (before [`email`]).
+async fn load_email_images(worker: &Worker, loaded: &Loaded) -> Result<(), NotReady> {
+    loaded
+        .email_images
+        .get_or_try_init(|| {
+            super::inline_images::load(&worker.infra.db, &loaded.campaign.templates)
+        })
+        .await?;
+    Ok(())
 }
 
 /// The occurrence's Telegram text in `lang`, rendered once.
@@ -111,7 +159,14 @@ impl Cache {
         let Some(campaign) = Campaign::load(db, campaign_id).await? else {
             return Ok(None);
         };
-        let loaded = Arc::new(Loaded::new(campaign, campaigns::calendar(db).await?));
+        // A series' occurrence: its post's templates and channels.
+        let campaign = nasvyazi_shared::series::for_occurrence(db, &campaign, occurrence_id)
+            .await?
+            .into_owned();
+        let mut loaded = Loaded::new(campaign, campaigns::calendar(db).await?);
+        loaded.survey =
+            nasvyazi_shared::survey_tokens::CampaignSurvey::load(db, campaign_id).await?;
+        let loaded = Arc::new(loaded);
         let mut map = self.0.lock().expect("cache lock");
         if map.len() > 1000 {
             map.retain(|_, (at, _)| at.elapsed() < TTL);
@@ -139,6 +194,12 @@ fn context(
         day,
         unsubscribe_url: links.map(|l| l.unsubscribe_url.clone()),
         forget_url: links.map(|l| l.forget_url.clone()),
+        // The survey's public page (a channel post, a test send); each
+        // contact's message puts their own invitation in its place.
+        survey_url: loaded
+            .survey
+            .as_ref()
+            .map(|s| super::survey_invite::plain_link(worker, s)),
     }
 }
 
@@ -154,24 +215,37 @@ pub fn email(
     to: EmailAddress,
     lang: Lang,
     unsubscribe_token: Option<&str>,
+    survey_url: Option<String>,
 ) -> Result<EmailMessage, NotReady> {
     let config = worker.config();
     let links = unsubscribe_token.map(|t| SubscriberLinks::new(config, t, lang));
-    let rendered = match (&links, shared_email(worker, loaded, lang)?) {
+    // A survey invitation differs per recipient: rendered per recipient.
+    let shared = match survey_url {
+        None => shared_email(worker, loaded, lang)?,
+        Some(_) => None,
+    };
+    let rendered = match (&links, shared) {
         (Some(l), Some(shared)) => shared.personalise(&l.unsubscribe_url, &l.forget_url),
         _ => {
-            let ctx = context(worker, loaded, lang, links.as_ref());
+            let mut ctx = context(worker, loaded, lang, links.as_ref());
+            ctx.survey_url = survey_url;
             campaigns::render_email(&loaded.campaign.templates, lang, &ctx)
                 .map_err(render_failed)?
         }
     };
+    let inline = loaded
+        .email_images
+        .get()
+        .map(|images| super::inline_images::for_lang(images, &loaded.campaign.templates, lang))
+        .unwrap_or_default();
     Ok(EmailMessage {
         to,
         from: config.email.from.clone(),
         reply_to: None,
         subject: rendered.subject,
         text: rendered.text,
-        html: Some(rendered.html),
+        html: Some(super::inline_images::place(&rendered.html, &inline)),
+        inline,
         message_id: message_id(config, delivery_id),
         language: lang.code().to_string(),
         headers: {
@@ -212,16 +286,26 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
     }
     match row.channel.as_str() {
         "telegram_channel" => {
-            let chat = worker.config().telegram.channel.clone();
-            if chat.is_empty() {
-                return Err(NotReady::Fail("telegram.channel is not configured".into()));
-            }
-            let lang = loaded
-                .campaign
-                .languages
-                .first()
-                .and_then(|l| Lang::parse(l))
-                .unwrap_or(Lang::Ru);
+            // The configured channel (nil contact id) in the campaign's
+            // first language, or a registered one in its own language.
+            let (chat, lang) = if row.contact_id.is_nil() {
+                let chat = worker.config().telegram.channel.clone();
+                if chat.is_empty() {
+                    return Err(NotReady::Fail("telegram.channel is not configured".into()));
+                }
+                let lang = loaded
+                    .campaign
+                    .languages
+                    .first()
+                    .and_then(|l| Lang::parse(l))
+                    .unwrap_or(Lang::Ru);
+                (chat, lang)
+            } else {
+                match crate::telegram::posts::registered(&worker.infra.db, row.contact_id).await? {
+                    Some((chat, language)) => (chat, Lang::parse(&language).unwrap_or(Lang::Ru)),
+                    None => return Err(NotReady::Skip("channel removed from the registry")),
+                }
+            };
             let html = campaigns::render_telegram(
                 &loaded.campaign.templates,
                 lang,
@@ -233,6 +317,7 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
                     chat,
                     html,
                     reply_markup: None,
+                    media: telegram_media(worker, &loaded, lang).await?,
                 }),
                 suppress_key: None,
             })
@@ -243,17 +328,35 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
                 return Err(NotReady::Skip("contact no longer active"));
             }
             let lang = contact.language;
-            let message = if contact.channel == "telegram" {
-                let html = shared_telegram(worker, &loaded, lang)?;
+            let telegram = contact.channel == "telegram";
+            // The recipient's own survey invitation (or a reminder's skip).
+            let survey_url = match &loaded.survey {
+                Some(s) => {
+                    Some(super::survey_invite::link(worker, s, row.contact_id, telegram).await?)
+                }
+                None => None,
+            };
+            let message = if telegram {
+                let html = match &survey_url {
+                    None => shared_telegram(worker, &loaded, lang)?,
+                    Some(url) => {
+                        let mut ctx = context(worker, &loaded, lang, None);
+                        ctx.survey_url = Some(url.clone());
+                        campaigns::render_telegram(&loaded.campaign.templates, lang, &ctx)
+                            .map_err(render_failed)?
+                    }
+                };
                 Outgoing::Telegram(TelegramMessage {
                     chat: contact.address.clone(),
                     html,
                     reply_markup: None,
+                    media: telegram_media(worker, &loaded, lang).await?,
                 })
             } else {
                 let to = contact.email().ok_or_else(|| {
                     NotReady::Fail("stored address is not an email address".into())
                 })?;
+                load_email_images(worker, &loaded).await?;
                 Outgoing::Email(email(
                     worker,
                     &loaded,
@@ -261,6 +364,7 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
                     to,
                     lang,
                     Some(&contact.unsubscribe_token),
+                    survey_url,
                 )?)
             };
             Ok(Prepared {
@@ -297,7 +401,10 @@ pub async fn prepare_test(worker: &Worker, row: &Claimed) -> Result<Prepared, No
     let Some(campaign) = Campaign::load(db, campaign_id).await? else {
         return Err(NotReady::Skip("campaign deleted"));
     };
-    let loaded = Loaded::new(campaign, campaigns::calendar(db).await?);
+    // A series: its next post.
+    let campaign = campaign.for_preview(chrono::Utc::now()).into_owned();
+    let mut loaded = Loaded::new(campaign, campaigns::calendar(db).await?);
+    loaded.survey = nasvyazi_shared::survey_tokens::CampaignSurvey::load(db, campaign_id).await?;
     let lang = Lang::parse(&language).unwrap_or(Lang::Ru);
     let message = if channel == "telegram" {
         let html = campaigns::render_telegram(
@@ -310,11 +417,17 @@ pub async fn prepare_test(worker: &Worker, row: &Claimed) -> Result<Prepared, No
             chat: address,
             html,
             reply_markup: None,
+            media: telegram_media(worker, &loaded, lang).await?,
         })
     } else {
         let to = EmailAddress::parse(&address)
             .map_err(|_| NotReady::Fail("invalid test address".into()))?;
-        Outgoing::Email(email(worker, &loaded, row.id, to, lang, None)?)
+        load_email_images(worker, &loaded).await?;
+        let survey_url = loaded
+            .survey
+            .as_ref()
+            .map(|s| super::survey_invite::plain_link(worker, s));
+        Outgoing::Email(email(worker, &loaded, row.id, to, lang, None, survey_url)?)
     };
     Ok(Prepared {
         message,

@@ -159,6 +159,7 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
         message_id: message_id(config, row.id),
         language: lang.code().to_string(),
         headers: Vec::new(),
+        inline: Vec::new(),
     };
     // Staff addresses are not suppressed by supporters' bounces (another
     // blind-index domain); a permanent refusal just fails the row.

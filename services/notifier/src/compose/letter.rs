@@ -103,6 +103,7 @@ pub async fn prepare(
         message_id: message_id(c.letter_id, c.signer_id, c.official_id, &config.email.from),
         language: rendered.language,
         headers: Vec::new(),
+        inline: Vec::new(),
     };
     super::add_return_path(&mut message, keys, config, c.id);
     Ok(message)

@@ -125,6 +125,7 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
         message_id: message_id(config, row.id),
         language: lang.code().to_string(),
         headers: Vec::new(),
+        inline: Vec::new(),
     };
     Ok(Prepared {
         message: Outgoing::Email(message),

@@ -7,10 +7,13 @@ pub mod appeal_status;
 pub mod campaign;
 pub mod confirmation;
 pub mod console_link;
+pub mod inline_images;
 pub mod letter;
 pub mod letter_confirmation;
 pub mod staff_alert;
 pub mod subscriber;
+pub mod survey_invite;
+pub mod telegram_media;
 
 use nasvyazi_shared::channel::{Outgoing, SendError};
 

@@ -80,6 +80,7 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
                 message_id: render::message_id(config, row.id),
                 language: STAFF_LANG.code().to_string(),
                 headers: Vec::new(),
+                inline: Vec::new(),
             })
         }
         "telegram" => {

@@ -179,5 +179,6 @@ pub fn sample(i: usize) -> EmailMessage {
                 "List-Unsubscribe=One-Click".into(),
             ),
         ],
+        inline: Vec::new(),
     }
 }

@@ -24,6 +24,7 @@ fn message(chat: i64, i: usize) -> Outgoing {
         chat: chat.to_string(),
         html: format!("<b>День памяти</b>\nСообщение кампании № {i}: &lt;текст&gt;."),
         reply_markup: None,
+        media: Vec::new(),
     })
 }
 

@@ -278,6 +278,13 @@ pub async fn audience_save(
     input.audience.languages = chosen.languages.clone();
     input.audience.regions = chosen.regions.clone();
     input.audience.channels = chosen.channels.clone();
+    // Registered channels (`telegram_channel:<id>`) have no box here: kept.
+    input.audience.channels.extend(
+        c.channels
+            .iter()
+            .filter(|ch| ch.starts_with(crate::campaigns::telegram_media::CHANNEL_PREFIX))
+            .cloned(),
+    );
     match save(&state, &s, Some(id), &input).await? {
         Ok(_) => Ok(done(&format!("/admin/campaigns/{id}"), "saved")),
         Err(refusal) => {
@@ -389,9 +396,12 @@ async fn texts_page(
         Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => None,
         Err(e) => return Err(api_problem(e)),
     };
-    let telegram = match telegram {
-        Ok(p) => p.telegram.map(|t| preview::telegram_html(&t)),
-        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => None,
+    let (telegram, telegram_post) = match telegram {
+        Ok(p) => (
+            p.telegram.map(|t| preview::telegram_html(&t)),
+            p.telegram_post.map(|post| preview::post(&post)),
+        ),
+        Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => (None, None),
         Err(e) => return Err(api_problem(e)),
     };
     Ok(render_status(
@@ -405,6 +415,7 @@ async fn texts_page(
             campaign => minijinja::context! {
                 id => c.id, name => &c.name, channels => &c.channels,
                 day => c.day_code.is_some(),
+                telegram => c.channels.iter().any(|ch| ch.starts_with("telegram")),
             },
             text_lang => lang.code(),
             own => minijinja::context! {
@@ -412,7 +423,7 @@ async fn texts_page(
                 telegram => own.telegram,
             },
             preview => minijinja::context! {
-                email, telegram_html => telegram,
+                email, telegram_html => telegram, telegram_post,
                 from => &state.infra.config.email.from,
             },
             editable => matches!(c.status.as_str(), "draft" | "paused"),
@@ -453,6 +464,17 @@ pub async fn texts_save(
         email_text: field("email_text"),
         email_html: keep_html,
         telegram: field("telegram"),
+        email_media: c
+            .templates
+            .get(lang.code())
+            .map(|t| t.email_media.clone())
+            .unwrap_or_default(),
+        // The post's media are chosen elsewhere; saving the texts keeps them.
+        telegram_media: c
+            .templates
+            .get(lang.code())
+            .map(|t| t.telegram_media.clone())
+            .unwrap_or_default(),
     };
     if t == MessageTemplates::default() {
         input.templates.remove(lang.code());

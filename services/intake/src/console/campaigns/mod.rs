@@ -74,6 +74,9 @@ pub(crate) fn input_of(c: &Campaign) -> CampaignInput {
                 .map(|t| t.format("%Y-%m-%dT%H:%M").to_string())
                 .collect(),
         },
+        "series" => ScheduleInput::Series {
+            posts: c.series.0.clone(),
+        },
         _ => ScheduleInput::Day {
             day: c.day_code.clone().unwrap_or_default(),
             time: c.send_time.map(|t| t.format("%H:%M").to_string()),
@@ -125,6 +128,12 @@ pub(crate) async fn save(
         Ok(v) => v,
         Err(e) => return Ok(Err(invalid_key(&e))),
     };
+    if let Err(e) =
+        crate::campaigns::telegram_media::check(&state.infra.db, &valid.templates, &valid.channels)
+            .await?
+    {
+        return Ok(Err(invalid_key(&e)));
+    }
     let who = s.principal();
     match id {
         None => Ok(Ok(domain::create(&state.infra.db, &who, &valid).await?)),
@@ -303,6 +312,7 @@ fn starter_templates(custom: bool) -> Templates {
                 email_text: get("email_text"),
                 email_html: None,
                 telegram: get("telegram"),
+                ..Default::default()
             },
         );
     }
@@ -412,6 +422,7 @@ pub(crate) fn schedule_words(c: &Campaign, days: &[AwarenessDay], lang: Lang) ->
             }
         }
         "once" => i18n::plural(lang, "console.campaign.once", c.once_at.len() as u64),
+        "series" => i18n::plural(lang, "console.campaign.series", c.series.len() as u64),
         _ => i18n::fill(
             &i18n::t(lang, "console.campaign.cron"),
             &[("cron", c.cron_expr.as_deref().unwrap_or(""))],
@@ -511,6 +522,7 @@ async fn overview_page(
         .await
         .map_err(api_problem)?;
     let editable = matches!(c.status.as_str(), "draft" | "paused");
+    let posts = super::posts_page::section(state, c.id, lang, tz).await?;
     let regions = crate::routes::regions::load(state).await?;
     let region_names: Vec<String> = c
         .regions
@@ -543,6 +555,7 @@ async fn overview_page(
             schedule, next => next_words, count => audience, texts, editable,
             progress => progress_view(&progress),
             has_telegram => state.infra.config.telegram.token.is_some(),
+            posts,
         },
     ))
 }

@@ -3,6 +3,17 @@
 //! http(s), with no other attribute) and escapes everything else, so a
 //! template can never put markup of its own into the console page.
 
+/// A post with media as the console shows it: how many files, their kind,
+/// the caption (safe HTML) and the messages that follow (safe HTML).
+pub fn post(p: &crate::routes::admin_campaigns::TelegramPostPreview) -> minijinja::Value {
+    minijinja::context! {
+        media => p.media.len(),
+        kind => &p.kind,
+        caption => telegram_html(&p.caption),
+        following => p.following.iter().map(|f| telegram_html(f)).collect::<Vec<_>>(),
+    }
+}
+
 /// Tags Telegram's HTML parse mode knows, as we show them.
 const SIMPLE: &[(&str, &str)] = &[
     ("b", "b"),

@@ -1,0 +1,73 @@
+//! Survey invitations in campaign messages (issue 17): a campaign that
+//! invites to a survey gives each recipient their own link (`{{ survey_url
+//! }}`), with a token derived from the survey and the contact
+//! (`nasvyazi_shared::survey_tokens`) that nothing stores. A reminder
+//! (`survey_reminder`) skips the contacts whose token was already used:
+//! the token is recomputed here and looked up, nothing records who was
+//! invited or who answered.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use nasvyazi_shared::survey_tokens::{self, CampaignSurvey};
+use uuid::Uuid;
+
+use super::NotReady;
+use crate::worker::Worker;
+
+/// The recipient's invitation link: the bot's deep link for a Telegram
+/// chat (when the bot's username is known), else the web page. `Skip`
+/// for a reminder to someone who already answered.
+pub async fn link(
+    worker: &Worker,
+    survey: &CampaignSurvey,
+    contact_id: Uuid,
+    telegram: bool,
+) -> Result<String, NotReady> {
+    let token = survey_tokens::issue(&worker.keys, survey.survey_id, contact_id);
+    if survey.reminder
+        && survey_tokens::used(&worker.infra.db, &worker.keys, survey.survey_id, &token).await?
+    {
+        return Err(NotReady::Skip("already answered"));
+    }
+    if telegram
+        && let Some(bot) = bot_username(worker).await
+        && let Some(url) = survey_tokens::bot_url(&bot, &survey.slug, &token)
+    {
+        return Ok(url);
+    }
+    Ok(survey_tokens::web_url(
+        worker.config().public_base(),
+        &survey.slug,
+        &token,
+    ))
+}
+
+/// The survey's page without an invitation (test sends: an organiser's
+/// own answer would count like anyone's).
+pub fn plain_link(worker: &Worker, survey: &CampaignSurvey) -> String {
+    format!("{}/surveys/{}", worker.config().public_base(), survey.slug)
+}
+
+/// The bot's username (`getMe`), asked once per bot and API address.
+async fn bot_username(worker: &Worker) -> Option<String> {
+    static KNOWN: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
+    let config = &worker.config().telegram;
+    let api = nasvyazi_shared::telegram::api::BotApi::from_config(config).ok()??;
+    let key = format!("{}#{}", config.api_base, api.bot_id());
+    let known = KNOWN.get_or_init(Mutex::default);
+    if let Some(name) = known.lock().expect("usernames lock").get(&key) {
+        return Some(name.clone());
+    }
+    let me = api
+        .call_with_timeout("getMe", &serde_json::json!({}), Duration::from_secs(3))
+        .await
+        .ok()?;
+    let name = me["username"].as_str()?.to_string();
+    known
+        .lock()
+        .expect("usernames lock")
+        .insert(key, name.clone());
+    Some(name)
+}
