@@ -41,6 +41,50 @@ pub struct MessageTemplates {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schema(max_items = 10)]
     pub telegram_media: Vec<Uuid>,
+    /// A native anonymous poll (`sendPoll`, `is_anonymous` true) as the
+    /// post to Telegram channels (`telegram_channel`, registered
+    /// channels), after the `telegram` text if there is one (text first,
+    /// then the poll); not with `telegram_media`. Direct messages to
+    /// subscribers get the text only: a poll in a private chat is one
+    /// person answering the organisation's bot, which is not anonymous in
+    /// spirit even if Telegram hides the vote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telegram_poll: Option<PollTemplate>,
+}
+
+/// A campaign's channel poll: 1-300 characters of question, 2-12 options
+/// of 1-100 (Telegram's limits, [`crate::telegram::polls`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PollTemplate {
+    pub question: String,
+    pub options: Vec<String>,
+    #[serde(default)]
+    pub allows_multiple_answers: bool,
+}
+
+/// The channel poll of the post in `lang`: from the first language (kk ->
+/// ru -> en) whose template has a Telegram text or a poll, so a text and
+/// its poll never come from two languages; with that language, whose text
+/// (if any) goes before the poll.
+pub fn pick_telegram_poll(templates: &Templates, lang: Lang) -> Option<(Lang, &PollTemplate)> {
+    lang.fallbacks().iter().find_map(|l| {
+        let t = templates.get(l.code())?;
+        let has_text = t.telegram.as_deref().is_some_and(|s| !s.trim().is_empty());
+        if has_text || t.telegram_poll.is_some() {
+            Some(t.telegram_poll.as_ref().map(|p| (*l, p)))
+        } else {
+            None
+        }
+    })?
+}
+
+/// Whether the template of `lang` itself (no fallback) has a Telegram text.
+pub fn has_telegram_text(templates: &Templates, lang: Lang) -> bool {
+    templates
+        .get(lang.code())
+        .and_then(|t| t.telegram.as_deref())
+        .is_some_and(|s| !s.trim().is_empty())
 }
 
 /// The most images one email carries inline.
@@ -702,6 +746,53 @@ mod shared_email_tests {
         assert!(
             SharedEmail::render(&t, Lang::Ru, &ctx("a", "b"))
                 .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_channel_poll_comes_with_its_own_languages_text() {
+        let poll = PollTemplate {
+            question: "Q?".into(),
+            options: vec!["a".into(), "b".into()],
+            allows_multiple_answers: false,
+        };
+        let mut t = Templates::new();
+        t.insert(
+            "ru".into(),
+            MessageTemplates {
+                telegram: Some("ru".into()),
+                telegram_poll: Some(poll.clone()),
+                ..Default::default()
+            },
+        );
+        t.insert(
+            "kk".into(),
+            MessageTemplates {
+                telegram: Some("kk".into()),
+                ..Default::default()
+            },
+        );
+        // kk has its own text and no poll: a text post, not ru's poll.
+        assert_eq!(pick_telegram_poll(&t, Lang::Kk), None);
+        assert_eq!(pick_telegram_poll(&t, Lang::Ru), Some((Lang::Ru, &poll)));
+        // en has nothing: falls back to ru's text and poll.
+        assert_eq!(pick_telegram_poll(&t, Lang::En), Some((Lang::Ru, &poll)));
+        assert!(has_telegram_text(&t, Lang::Ru));
+        assert!(!has_telegram_text(&t, Lang::En));
+        // A poll alone in kk.
+        t.get_mut("kk").unwrap().telegram = None;
+        t.get_mut("kk").unwrap().telegram_poll = Some(poll.clone());
+        assert_eq!(pick_telegram_poll(&t, Lang::Kk), Some((Lang::Kk, &poll)));
+        let json = serde_json::to_value(&t["ru"]).unwrap();
+        assert_eq!(
+            json["telegram_poll"],
+            serde_json::json!({"question": "Q?", "options": ["a", "b"], "allows_multiple_answers": false})
+        );
+        assert!(
+            serde_json::to_value(MessageTemplates::default())
+                .unwrap()
+                .get("telegram_poll")
                 .is_none()
         );
     }

@@ -151,11 +151,34 @@ impl std::fmt::Debug for TelegramMessage {
     }
 }
 
+/// A native anonymous poll to a channel (a campaign's channel post,
+/// issue 17): `sendPoll` with `is_anonymous` true, after the text as its
+/// own message(s) when there is one. Never to a private chat.
+#[derive(Clone)]
+pub struct TelegramPoll {
+    /// `@channelname` or the channel's id.
+    pub chat: String,
+    /// Telegram HTML sent first; empty for a poll alone.
+    pub html: String,
+    pub question: String,
+    pub options: Vec<String>,
+    pub allows_multiple_answers: bool,
+}
+
+impl std::fmt::Debug for TelegramPoll {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelegramPoll")
+            .field("options", &self.options.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// What a channel is asked to deliver.
 #[derive(Debug, Clone)]
 pub enum Outgoing {
     Email(EmailMessage),
     Telegram(TelegramMessage),
+    TelegramPoll(TelegramPoll),
 }
 
 /// A delivery the provider accepted.
@@ -169,6 +192,9 @@ pub struct Sent {
     /// id), for the worker to keep in `media_telegram_files` so later
     /// sends reuse them; empty otherwise.
     pub uploaded: Vec<(uuid::Uuid, String)>,
+    /// Telegram's poll id of a poll this send made (the last message id
+    /// in `provider_message_id` is its message); `None` otherwise.
+    pub poll_id: Option<String>,
 }
 
 /// Why a delivery failed, classified once. Reasons never carry the address.

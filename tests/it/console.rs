@@ -9,6 +9,7 @@
 //! Chromium and chromedriver must be installed (`just prepare`): without
 //! them these tests fail, they do not skip.
 
+mod campaign_editor;
 mod conversations;
 mod security;
 

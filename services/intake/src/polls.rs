@@ -7,8 +7,9 @@
 //! The console shows the results as bars (`/admin/polls`).
 //!
 //! Anonymous polls tell the bot counts only, never who voted: nothing
-//! about a voter is stored. A poll is not (yet) a campaign post: the
-//! `campaign_posts` row of kind `poll` is left to the campaigns side.
+//! about a voter is stored. A campaign's channel post can be a poll too
+//! (`telegram_poll` in its templates): the notifier sends and records it
+//! (`campaign` names the campaign), and it is counted and shown here.
 //!
 //! Routes: `POST /api/v1/admin/polls` `{ "channel", "question", "options",
 //! "allows_multiple_answers" }` -> 201 with the poll; `GET
@@ -23,6 +24,7 @@ use chrono::{DateTime, Utc};
 use nasvyazi_shared::auth::{Principal, Role, audit};
 use nasvyazi_shared::error::{ApiError, ApiJson};
 use nasvyazi_shared::telegram::api::ApiError as BotError;
+use nasvyazi_shared::telegram::polls;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::PgConnection;
@@ -35,12 +37,9 @@ use crate::auth::Admin;
 const ROLES: &[Role] = &[Role::Organiser];
 type E = nasvyazi_shared::error::ErrorBody;
 
-/// The question's longest length, as Telegram allows it.
-pub const MAX_QUESTION: usize = 300;
-/// An option's longest length.
-pub const MAX_OPTION: usize = 100;
-/// The most options Telegram takes (Bot API 9.1).
-pub const MAX_OPTIONS: usize = 12;
+/// Telegram's limits, shared with campaign polls (`telegram_poll` in a
+/// campaign's templates) and the notifier.
+pub use nasvyazi_shared::telegram::polls::{MAX_OPTION, MAX_OPTIONS, MAX_QUESTION};
 
 /// The admin API routes.
 pub fn routes() -> Router<AppState> {
@@ -98,6 +97,8 @@ pub struct Poll {
     pub allows_multiple_answers: bool,
     pub is_anonymous: bool,
     pub closed: bool,
+    /// The campaign whose channel post it is (null for a poll sent here).
+    pub campaign: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
 }
@@ -114,12 +115,13 @@ struct Row {
     total_voters: i64,
     allows_multiple_answers: bool,
     closed: bool,
+    campaign_id: Option<Uuid>,
     created_at: DateTime<Utc>,
     closed_at: Option<DateTime<Utc>>,
 }
 
 const COLUMNS: &str = "id, channel_id, chat, message_id, question, options, counts, total_voters, \
-                       allows_multiple_answers, closed, created_at, closed_at";
+                       allows_multiple_answers, closed, campaign_id, created_at, closed_at";
 
 /// `n` of `total` in percent, one decimal.
 pub fn percent(n: i64, total: i64) -> f64 {
@@ -156,6 +158,7 @@ impl From<Row> for Poll {
             allows_multiple_answers: r.allows_multiple_answers,
             is_anonymous: true,
             closed: r.closed,
+            campaign: r.campaign_id,
             created_at: r.created_at,
             closed_at: r.closed_at,
         }
@@ -183,22 +186,13 @@ pub async fn load(db: &sqlx::PgPool, id: Uuid) -> sqlx::Result<Option<Poll>> {
 }
 
 fn check(input: &NewPoll) -> Result<(String, Vec<String>), String> {
-    let question = input.question.trim();
-    if question.is_empty() || question.chars().count() > MAX_QUESTION {
-        return Err(format!("question: 1 to {MAX_QUESTION} characters"));
-    }
-    if input.options.len() < 2 || input.options.len() > MAX_OPTIONS {
-        return Err(format!("options: 2 to {MAX_OPTIONS} options"));
-    }
-    let mut options = Vec::with_capacity(input.options.len());
-    for (i, o) in input.options.iter().enumerate() {
-        let o = o.trim();
-        if o.is_empty() || o.chars().count() > MAX_OPTION {
-            return Err(format!("options[{i}]: 1 to {MAX_OPTION} characters"));
-        }
-        options.push(o.to_string());
-    }
-    Ok((question.to_string(), options))
+    polls::normalise(&input.question, &input.options)
+}
+
+/// A campaign's channel poll (`telegram_poll`) within the same limits as
+/// a poll sent here; why not, naming the part.
+pub fn check_template(poll: &nasvyazi_shared::campaigns::PollTemplate) -> Result<(), String> {
+    polls::normalise(&poll.question, &poll.options).map(|_| ())
 }
 
 /// The chat parameter for a registry row's chat (`@name` or a number).
@@ -240,45 +234,40 @@ pub async fn send(state: &AppState, who: &Principal, input: &NewPoll) -> Result<
         .telegram
         .as_ref()
         .ok_or_else(|| ApiError::unavailable("no Telegram bot is configured"))?;
-    let params = json!({
-        "chat_id": chat_param(&chat),
-        "question": question,
-        "options": options.iter().map(|o| json!({"text": o})).collect::<Vec<_>>(),
-        "is_anonymous": true,
-        "allows_multiple_answers": input.allows_multiple_answers,
-    });
+    let params = polls::send_params(
+        chat_param(&chat),
+        &question,
+        &options,
+        input.allows_multiple_answers,
+    );
     let message = bot
         .api()
         .call("sendPoll", &params)
         .await
         .map_err(bot_error)?;
-    let (Some(poll_id), Some(message_id)) = (
-        message["poll"]["id"].as_str(),
-        message["message_id"].as_i64(),
-    ) else {
+    let Some((poll_id, message_id)) = polls::sent_ids(&message) else {
         return Err(ApiError::internal(anyhow::anyhow!(
             "sendPoll answered without a poll"
         )));
     };
-    let id = Uuid::now_v7();
     let mut tx = state.infra.db.begin().await?;
-    let row: Row = sqlx::query_as(&format!(
-        "INSERT INTO telegram_polls (id, poll_id, channel_id, chat, message_id, question, options,
-             counts, allows_multiple_answers, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(poll_id)
-    .bind(input.channel)
-    .bind(&chat)
-    .bind(message_id)
-    .bind(&question)
-    .bind(sqlx::types::Json(&options))
-    .bind(vec![0i64; options.len()])
-    .bind(input.allows_multiple_answers)
-    .bind(who.actor())
-    .fetch_one(&mut *tx)
-    .await?;
+    let actor = who.actor();
+    let id = polls::record(
+        &mut tx,
+        &polls::Record {
+            poll_id,
+            channel_id: Some(input.channel),
+            chat: &chat,
+            message_id,
+            question: &question,
+            options: &options,
+            allows_multiple_answers: input.allows_multiple_answers,
+            campaign_id: None,
+            created_by: &actor,
+        },
+    )
+    .await?
+    .ok_or_else(|| ApiError::internal(anyhow::anyhow!("Telegram reused a poll id")))?;
     audit(
         &mut tx,
         &who.actor(),
@@ -290,7 +279,9 @@ pub async fn send(state: &AppState, who: &Principal, input: &NewPoll) -> Result<
     .await?;
     tx.commit().await?;
     tracing::info!(poll = %id, "poll sent to a channel");
-    Ok(row.into())
+    load(&state.infra.db, id)
+        .await?
+        .ok_or_else(ApiError::not_found)
 }
 
 /// A `poll` update: the counts and whether it is closed, for a poll we

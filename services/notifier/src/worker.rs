@@ -263,7 +263,7 @@ impl Worker {
         };
         let channel = match &prepared.message {
             Outgoing::Email(_) => Some(&self.email),
-            Outgoing::Telegram(_) => self.telegram.as_ref(),
+            Outgoing::Telegram(_) | Outgoing::TelegramPoll(_) => self.telegram.as_ref(),
         };
         let Some(channel) = channel else {
             return Outcome::Failed {

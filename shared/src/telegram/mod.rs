@@ -6,6 +6,7 @@
 //! one (nor the bot token, which sits in every method URL).
 
 pub mod api;
+pub mod polls;
 pub mod text;
 
 /// The bot's user id: the number before `:` in its token. Not a secret (it

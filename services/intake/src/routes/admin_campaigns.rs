@@ -155,10 +155,34 @@ async fn validate(
     crate::campaigns::telegram_media::check(&state.infra.db, &valid.templates, &valid.channels)
         .await?
         .map_err(invalid)?;
+    check_polls(&valid.templates)?;
     crate::campaigns::series::check(&state.infra.db, &valid)
         .await?
         .map_err(invalid)?;
     Ok(valid)
+}
+
+/// The channel polls of the templates (`telegram_poll`): Telegram's limits
+/// (the same as the polls API's), and not with the post's media in the
+/// same language (a post is a poll or media, not both). 422 naming
+/// `templates.<lang>.telegram_poll`.
+fn check_polls(templates: &campaigns::Templates) -> Result<(), ApiError> {
+    for (lang, t) in templates {
+        let Some(poll) = &t.telegram_poll else {
+            continue;
+        };
+        let reason = if !t.telegram_media.is_empty() {
+            Some("a post is a poll or media, not both (remove telegram_media)".to_string())
+        } else {
+            crate::polls::check_template(poll).err()
+        };
+        if let Some(reason) = reason {
+            return Err(ApiError::validation(format!(
+                "templates.{lang}.telegram_poll: {reason}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Creates a draft campaign.
@@ -311,6 +335,11 @@ pub struct Preview {
     /// the text goes with them, as the notifier sends it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub telegram_post: Option<TelegramPostPreview>,
+    /// A channel post (`telegram_channel...`) whose template has
+    /// `telegram_poll`: the anonymous poll sent after the text. Direct
+    /// messages (`telegram`) never carry it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub telegram_poll: Option<campaigns::PollTemplate>,
 }
 
 /// A Telegram post with media: the caption the (first) file carries, at
@@ -375,6 +404,7 @@ pub(crate) async fn render_preview(
         email: None,
         telegram: None,
         telegram_post: None,
+        telegram_poll: None,
     };
     // Organisers' templates render off the async threads, under the
     // limits (fuel, output size) and a timeout.
@@ -410,7 +440,11 @@ pub(crate) async fn render_preview(
                 &text,
             )
             .await?;
-            out.telegram = Some(text)
+            out.telegram = Some(text);
+            if channel != "telegram" {
+                out.telegram_poll =
+                    campaigns::pick_telegram_poll(&c.templates, language).map(|(_, p)| p.clone());
+            }
         }
         _ => {
             return Err(ApiError::validation(
@@ -705,4 +739,37 @@ pub async fn add_day(
             name: d.name,
         }),
     ))
+}
+
+#[cfg(test)]
+mod poll_tests {
+    use super::*;
+
+    #[test]
+    fn a_channel_poll_is_checked_and_never_goes_with_media() {
+        let poll = |options: &[&str]| campaigns::PollTemplate {
+            question: "Q?".into(),
+            options: options.iter().map(|o| o.to_string()).collect(),
+            allows_multiple_answers: false,
+        };
+        let with = |p: campaigns::PollTemplate, media: Vec<Uuid>| {
+            let mut t = campaigns::Templates::new();
+            t.insert(
+                "kk".into(),
+                campaigns::MessageTemplates {
+                    telegram: Some("x".into()),
+                    telegram_media: media,
+                    telegram_poll: Some(p),
+                    ..Default::default()
+                },
+            );
+            check_polls(&t).map_err(|e| format!("{e:?}"))
+        };
+        assert!(with(poll(&["a", "b"]), vec![]).is_ok());
+        let e = with(poll(&["a"]), vec![]).unwrap_err();
+        assert!(e.contains("templates.kk.telegram_poll: options"), "{e}");
+        let e = with(poll(&["a", "b"]), vec![Uuid::nil()]).unwrap_err();
+        assert!(e.contains("templates.kk.telegram_poll"), "{e}");
+        assert!(e.contains("not both"), "{e}");
+    }
 }

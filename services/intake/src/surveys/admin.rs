@@ -221,6 +221,18 @@ pub async fn set_campaign_survey(
     ApiJson(input): ApiJson<CampaignSurveyInput>,
 ) -> Result<ApiJson<CampaignSurveyView>, ApiError> {
     let who = admin.require(ROLES)?;
+    Ok(ApiJson(set_survey(&state, who, id, input).await?))
+}
+
+/// What `PUT /api/v1/admin/campaigns/{id}/survey` does, for the API and the
+/// console alike: finds the survey (id or slug), links it (audited) and
+/// returns the link as the API shows it.
+pub async fn set_survey(
+    state: &AppState,
+    who: &nasvyazi_shared::auth::Principal,
+    id: Uuid,
+    input: CampaignSurveyInput,
+) -> Result<CampaignSurveyView, ApiError> {
     let survey = match input.survey.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(s) => Some(
@@ -243,7 +255,7 @@ pub async fn set_campaign_survey(
                 "only a draft or a paused campaign can be changed; pause it first",
             ),
         })?;
-    Ok(ApiJson(campaign_survey_view(&state, id).await?))
+    campaign_survey_view(state, id).await
 }
 
 /// Lists surveys, newest first.

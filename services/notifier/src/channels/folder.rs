@@ -101,6 +101,7 @@ impl Channel for FolderOutbox {
             provider_message_id: Some(msg.message_id.clone()),
             reply: format!("written {name}"),
             uploaded: Vec::new(),
+            poll_id: None,
         })
     }
 }

@@ -264,6 +264,7 @@ impl Channel for Smtp {
             provider_message_id: Some(msg.message_id.clone()),
             reply: scrub(&format!("{} {}", response.code(), text.join(" "))),
             uploaded: Vec::new(),
+            poll_id: None,
         })
     }
 }

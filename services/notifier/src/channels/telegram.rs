@@ -36,6 +36,11 @@
 //! A file id Telegram no longer knows (`wrong file identifier`), a file
 //! too big, a caption too long: 400, permanent, like any other 400.
 //!
+//! Polls (campaign channel posts, issue 17): [`Outgoing::TelegramPoll`]
+//! goes as its text (if any) in `sendMessage`s, then `sendPoll` with
+//! `is_anonymous` true; [`Sent::poll_id`] carries Telegram's poll id for
+//! the worker to record.
+//!
 //! Classification: 429 -> transient with `retry_after`; 403 (blocked,
 //! deactivated, kicked) -> permanent and suppress; 400 -> permanent with
 //! Telegram's description; 401/404 (a wrong token) -> transient, so fixing
@@ -52,11 +57,12 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use nasvyazi_shared::channel::{
     Channel, Outgoing, SendError, Sent, TelegramMedia, TelegramMediaKind, TelegramMessage,
+    TelegramPoll,
 };
 use nasvyazi_shared::config::TelegramConfig;
 use nasvyazi_shared::telegram::api::{ApiError, BotApi, Upload};
-use nasvyazi_shared::telegram::is_private_chat;
 use nasvyazi_shared::telegram::text::{MAX_CAPTION_CHARS, MAX_MESSAGE_CHARS, split, split_caption};
+use nasvyazi_shared::telegram::{is_private_chat, polls};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -279,11 +285,15 @@ impl Channel for Telegram {
     }
 
     async fn send(&self, message: &Outgoing) -> Result<Sent, SendError> {
-        let Outgoing::Telegram(msg) = message else {
-            return Err(SendError::Permanent {
-                reason: "the Telegram channel takes Telegram messages only".into(),
-                suppress: false,
-            });
+        let msg = match message {
+            Outgoing::Telegram(msg) => msg,
+            Outgoing::TelegramPoll(poll) => return self.send_poll(poll).await,
+            Outgoing::Email(_) => {
+                return Err(SendError::Permanent {
+                    reason: "the Telegram channel takes Telegram messages only".into(),
+                    suppress: false,
+                });
+            }
         };
         if !msg.media.is_empty() {
             return self.send_post(msg).await;
@@ -322,6 +332,65 @@ impl Channel for Telegram {
             reply: format!("ok: {} message(s)", ids.len()),
             provider_message_id: Some(ids.join(",")),
             uploaded: Vec::new(),
+            poll_id: None,
+        })
+    }
+}
+
+impl Telegram {
+    /// A channel poll (issue 17): the text first, if any, as message(s)
+    /// of its own, then the anonymous poll (`sendPoll`). Never to a
+    /// private chat. A retry after a failed poll sends the text again
+    /// (at-least-once, as for long texts).
+    async fn send_poll(&self, poll: &TelegramPoll) -> Result<Sent, SendError> {
+        if is_private_chat(&poll.chat) {
+            return Err(SendError::Permanent {
+                reason: "a poll goes to channels only".into(),
+                suppress: false,
+            });
+        }
+        let (question, options) =
+            polls::normalise(&poll.question, &poll.options).map_err(|reason| {
+                SendError::Permanent {
+                    reason: format!("poll: {reason}"),
+                    suppress: false,
+                }
+            })?;
+        let mut ids = Vec::new();
+        for part in split(&poll.html, MAX_MESSAGE_CHARS) {
+            let params = json!({
+                "chat_id": chat_param(&poll.chat),
+                "text": part,
+                "parse_mode": "HTML",
+            });
+            let result = self
+                .call_limited(&poll.chat, "sendMessage", &params)
+                .await
+                .map_err(classify)?;
+            ids.push(result["message_id"].as_i64().unwrap_or_default());
+        }
+        let params = polls::send_params(
+            chat_param(&poll.chat),
+            &question,
+            &options,
+            poll.allows_multiple_answers,
+        );
+        let result = self
+            .call_limited(&poll.chat, "sendPoll", &params)
+            .await
+            .map_err(classify)?;
+        let Some((poll_id, message_id)) = polls::sent_ids(&result) else {
+            return Err(SendError::Permanent {
+                reason: "sendPoll answered without a poll".into(),
+                suppress: false,
+            });
+        };
+        ids.push(message_id);
+        Ok(Sent {
+            reply: format!("ok: {} message(s), a poll", ids.len()),
+            provider_message_id: Some(ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")),
+            uploaded: Vec::new(),
+            poll_id: Some(poll_id.to_string()),
         })
     }
 }
@@ -423,6 +492,7 @@ impl Telegram {
             reply: format!("ok: {} message(s), {} upload(s)", ids.len(), uploaded.len()),
             provider_message_id: Some(ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")),
             uploaded,
+            poll_id: None,
         })
     }
 

@@ -1,14 +1,16 @@
 //! Campaign messages: the occurrence's campaign, rendered per recipient's
 //! language (fallback kk -> ru -> en) for email (with the unsubscribe
 //! headers) or Telegram (HTML, every substituted value escaped), or as the
-//! one post to the configured Telegram channel. Also test sends.
+//! one post to the configured Telegram channel or a registered one (a
+//! native anonymous poll when the template has `telegram_poll`). Also
+//! test sends.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nasvyazi_shared::campaigns::{self, Campaign, Context};
-use nasvyazi_shared::channel::{EmailMessage, Outgoing, TelegramMessage};
+use nasvyazi_shared::channel::{EmailMessage, Outgoing, TelegramMessage, TelegramPoll};
 use nasvyazi_shared::email::EmailAddress;
 use nasvyazi_shared::i18n::Lang;
 use uuid::Uuid;
@@ -306,6 +308,9 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
                     None => return Err(NotReady::Skip("channel removed from the registry")),
                 }
             };
+            if let Some(prepared) = channel_poll(worker, &loaded, &chat, lang)? {
+                return Ok(prepared);
+            }
             let html = campaigns::render_telegram(
                 &loaded.campaign.templates,
                 lang,
@@ -373,6 +378,43 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
             })
         }
     }
+}
+
+/// The channel post as a native anonymous poll, when the template of the
+/// post's language has one ([`campaigns::pick_telegram_poll`]): that
+/// language's Telegram text (if any) first, then the poll. Only channel
+/// posts: direct messages and test sends keep the text (a poll in a
+/// private chat is not anonymous in spirit).
+fn channel_poll(
+    worker: &Worker,
+    loaded: &Loaded,
+    chat: &str,
+    lang: Lang,
+) -> Result<Option<Prepared>, NotReady> {
+    let templates = &loaded.campaign.templates;
+    let Some((poll_lang, poll)) = campaigns::pick_telegram_poll(templates, lang) else {
+        return Ok(None);
+    };
+    let html = if campaigns::has_telegram_text(templates, poll_lang) {
+        campaigns::render_telegram(
+            templates,
+            poll_lang,
+            &context(worker, loaded, poll_lang, None),
+        )
+        .map_err(render_failed)?
+    } else {
+        String::new()
+    };
+    Ok(Some(Prepared {
+        message: Outgoing::TelegramPoll(TelegramPoll {
+            chat: chat.to_string(),
+            html,
+            question: poll.question.clone(),
+            options: poll.options.clone(),
+            allows_multiple_answers: poll.allows_multiple_answers,
+        }),
+        suppress_key: None,
+    }))
 }
 
 /// A test send before approval, to the one address or chat an organiser gave.

@@ -9,13 +9,16 @@
 //!
 //! After a channel post is sent, [`after_sent`] records it in
 //! `campaign_posts` (its message ids, which one carries the text, whether
-//! as a caption), for editing, deleting, pinning and linking it later;
+//! as a caption; kind `poll` for a native poll, which also goes into
+//! `telegram_polls` with its campaign so `poll` updates count it), for
+//! editing, deleting, pinning and linking it later;
 //! and, for any send, keeps the file ids of media it uploaded in
 //! `media_telegram_files`.
 
 use chrono::{DateTime, Utc};
 use nasvyazi_shared::Config;
-use nasvyazi_shared::channel::{Outgoing, Sent, TelegramMessage};
+use nasvyazi_shared::channel::{Outgoing, Sent, TelegramMessage, TelegramPoll};
+use nasvyazi_shared::telegram::polls;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -94,13 +97,83 @@ pub async fn after_sent(
             tracing::warn!(error = %e, "cannot keep the uploaded file ids; the next send uploads again");
         }
     }
-    if row.kind == "campaign"
-        && row.channel == CHANNEL_POST
-        && let Outgoing::Telegram(m) = message
-        && let Err(e) = record_post(db, row, m, sent).await
-    {
-        tracing::warn!(error = %e, "cannot record the channel post");
+    if row.kind == "campaign" && row.channel == CHANNEL_POST {
+        let recorded = match message {
+            Outgoing::Telegram(m) => record_post(db, row, m, sent).await,
+            Outgoing::TelegramPoll(p) => record_poll(db, row, p, sent).await,
+            Outgoing::Email(_) => Ok(()),
+        };
+        if let Err(e) = recorded {
+            tracing::warn!(error = %e, "cannot record the channel post");
+        }
     }
+}
+
+/// The message ids a send reported, in order.
+fn sent_ids(sent: &Sent) -> Vec<i64> {
+    sent.provider_message_id
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect()
+}
+
+/// A channel post that is a poll (issue 17): the `campaign_posts` row of
+/// kind `poll` (the text's message first if there was a text, else the
+/// poll's), and the poll in `telegram_polls` with its campaign, so the
+/// `poll` updates count it and the polls page and API show it.
+async fn record_poll(
+    db: &PgPool,
+    row: &Claimed,
+    poll: &TelegramPoll,
+    sent: &Sent,
+) -> sqlx::Result<()> {
+    let ids = sent_ids(sent);
+    let (Some(poll_id), Some(&first), Some(&poll_message)) =
+        (sent.poll_id.as_deref(), ids.first(), ids.last())
+    else {
+        return Ok(());
+    };
+    let channel_id = (!row.contact_id.is_nil()).then_some(row.contact_id);
+    let mut tx = db.begin().await?;
+    let campaign_id: Option<Uuid> = sqlx::query_scalar(
+        "INSERT INTO campaign_posts (id, delivery_id, campaign_id, occurrence_id, channel_id, chat,
+             message_ids, text_message_id, text_is_caption, kind)
+         SELECT $1, $2, o.campaign_id, o.id, $4, $5, $6, $7, false, 'poll'
+         FROM occurrences o WHERE o.id = $3
+         ON CONFLICT (delivery_id) DO UPDATE SET message_ids = EXCLUDED.message_ids,
+             text_message_id = EXCLUDED.text_message_id, text_is_caption = false,
+             kind = 'poll', chat = EXCLUDED.chat, state = 'posted', posted_at = now()
+         RETURNING campaign_id",
+    )
+    .bind(Uuid::now_v7())
+    .bind(row.id)
+    .bind(row.ref_id)
+    .bind(channel_id)
+    .bind(&poll.chat)
+    .bind(&ids)
+    .bind(first)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (question, options) = polls::normalise(&poll.question, &poll.options)
+        .unwrap_or_else(|_| (poll.question.clone(), poll.options.clone()));
+    polls::record(
+        &mut tx,
+        &polls::Record {
+            poll_id,
+            channel_id,
+            chat: &poll.chat,
+            message_id: poll_message,
+            question: &question,
+            options: &options,
+            allows_multiple_answers: poll.allows_multiple_answers,
+            campaign_id,
+            created_by: "campaign",
+        },
+    )
+    .await?;
+    tx.commit().await
 }
 
 /// Keeps Telegram's file ids of uploaded media for `bot_id`.
@@ -143,13 +216,7 @@ async fn record_post(
     message: &TelegramMessage,
     sent: &Sent,
 ) -> sqlx::Result<()> {
-    let ids: Vec<i64> = sent
-        .provider_message_id
-        .as_deref()
-        .unwrap_or("")
-        .split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
+    let ids = sent_ids(sent);
     let Some((text_id, is_caption, kind)) = post_shape(message, &ids) else {
         return Ok(());
     };

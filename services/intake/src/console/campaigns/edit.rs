@@ -29,8 +29,10 @@ use crate::routes::admin_campaigns as api;
 pub struct AudienceCount {
     pub email: i64,
     pub telegram: i64,
-    /// One post to the public channel.
+    /// One post to the public channel (or to registered ones).
     pub channel_post: bool,
+    /// How many channels get a post (the configured one and registered ones).
+    pub channel_posts: usize,
     pub total: i64,
 }
 
@@ -52,8 +54,16 @@ pub async fn count(
     .bind(regions)
     .fetch_all(&state.infra.db)
     .await?;
+    let posts = channels
+        .iter()
+        .filter(|c| {
+            *c == "telegram_channel"
+                || crate::campaigns::telegram_media::registered_channel(c).is_some()
+        })
+        .count();
     let mut out = AudienceCount {
-        channel_post: channels.iter().any(|c| c == "telegram_channel"),
+        channel_post: posts > 0,
+        channel_posts: posts,
         ..Default::default()
     };
     for (channel, n) in rows {
@@ -230,6 +240,20 @@ async fn audience_page(
         &chosen.regions,
     )
     .await?;
+    let registered: Vec<(Uuid, String, String, String)> = sqlx::query_as(
+        "SELECT id, chat, title, language FROM telegram_channels ORDER BY title, id",
+    )
+    .fetch_all(&state.infra.db)
+    .await?;
+    let registered: Vec<_> = registered
+        .iter()
+        .map(|(id, chat, title, language)| {
+            minijinja::context! {
+                value => format!("{}{id}", crate::campaigns::telegram_media::CHANNEL_PREFIX),
+                chat, title, language,
+            }
+        })
+        .collect();
     Ok(render_status(
         state,
         s,
@@ -243,7 +267,7 @@ async fn audience_page(
                 topics => &chosen.topics, languages => &chosen.languages,
                 regions => &chosen.regions, channels => &chosen.channels,
             },
-            topics => topics(), regions => region_options, channels => CHANNELS,
+            topics => topics(), regions => region_options, channels => CHANNELS, registered,
             langs => ["ru", "kk", "en"],
             count => counted,
             editable => matches!(c.status.as_str(), "draft" | "paused"),
@@ -277,14 +301,8 @@ pub async fn audience_save(
     input.audience.topics = chosen.topics.clone();
     input.audience.languages = chosen.languages.clone();
     input.audience.regions = chosen.regions.clone();
+    // Registered channels (`telegram_channel:<id>`) are boxes like the rest.
     input.audience.channels = chosen.channels.clone();
-    // Registered channels (`telegram_channel:<id>`) have no box here: kept.
-    input.audience.channels.extend(
-        c.channels
-            .iter()
-            .filter(|ch| ch.starts_with(crate::campaigns::telegram_media::CHANNEL_PREFIX))
-            .cloned(),
-    );
     match save(&state, &s, Some(id), &input).await? {
         Ok(_) => Ok(done(&format!("/admin/campaigns/{id}"), "saved")),
         Err(refusal) => {
@@ -396,6 +414,32 @@ async fn texts_page(
         Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => None,
         Err(e) => return Err(api_problem(e)),
     };
+    let library = library(state).await?;
+    let media_error = error.as_ref().and_then(media_refusal);
+    let error = if media_error.is_some() { None } else { error };
+    let view = |item: &LibraryItem| {
+        let alt = [lang.code(), "ru", "kk", "en"]
+            .iter()
+            .map(|l| item.alt(l))
+            .find(|a| !a.is_empty())
+            .unwrap_or("");
+        let (size, unit) = if item.bytes < 1_048_576 {
+            (((item.bytes + 1023) / 1024).to_string(), "kb")
+        } else {
+            (format!("{:.1}", item.bytes as f64 / 1_048_576.0), "mb")
+        };
+        minijinja::context! {
+            id => item.id.to_string(), kind => &item.kind, alt, size, unit,
+            thumb => item.kind == "image" || item.mime == "image/gif",
+        }
+    };
+    let telegram_library: Vec<_> = library
+        .iter()
+        .filter(|m| m.for_telegram())
+        .map(view)
+        .collect();
+    let email_library: Vec<_> = library.iter().filter(|m| m.for_email()).map(view).collect();
+    let ids = |v: &[Uuid]| v.iter().map(Uuid::to_string).collect::<Vec<_>>();
     let (telegram, telegram_post) = match telegram {
         Ok(p) => (
             p.telegram.map(|t| preview::telegram_html(&t)),
@@ -421,7 +465,14 @@ async fn texts_page(
             own => minijinja::context! {
                 email_subject => own.email_subject, email_text => own.email_text,
                 telegram => own.telegram,
+                telegram_media => ids(&own.telegram_media), email_media => ids(&own.email_media),
             },
+            telegram_library, email_library,
+            telegram_max => nasvyazi_shared::campaigns::TELEGRAM_MEDIA_MAX,
+            email_max => nasvyazi_shared::campaigns::EMAIL_MEDIA_MAX,
+            media_error => media_error.as_ref().map(|e| minijinja::context! {
+                part => e.part, key => &e.key, detail => &e.detail,
+            }),
             preview => minijinja::context! {
                 email, telegram_html => telegram, telegram_post,
                 from => &state.infra.config.email.from,
@@ -459,22 +510,41 @@ pub async fn texts_save(
         .templates
         .get(lang.code())
         .and_then(|t| t.email_html.clone());
+    let stored = c.templates.get(lang.code()).cloned().unwrap_or_default();
+    // The media boxes, when the page showed them (a channel not chosen has
+    // none: its media stay as they were), in the library's order.
+    let library = library(&state).await?;
+    let chosen = |part: &str, kept: &[Uuid]| -> Vec<Uuid> {
+        if form.get(&format!("{part}_shown")) != "1" {
+            return kept.to_vec();
+        }
+        let mut ids: Vec<Uuid> = Vec::new();
+        for id in form
+            .all(part)
+            .iter()
+            .filter_map(|v| Uuid::parse_str(v).ok())
+        {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        let at = |id: &Uuid| {
+            library
+                .iter()
+                .position(|m| m.id == *id)
+                .unwrap_or(usize::MAX)
+        };
+        ids.sort_by_key(at);
+        ids
+    };
     let t = MessageTemplates {
         email_subject: field("email_subject").map(|v| v.trim().to_string()),
         email_text: field("email_text"),
         email_html: keep_html,
         telegram: field("telegram"),
-        email_media: c
-            .templates
-            .get(lang.code())
-            .map(|t| t.email_media.clone())
-            .unwrap_or_default(),
-        // The post's media are chosen elsewhere; saving the texts keeps them.
-        telegram_media: c
-            .templates
-            .get(lang.code())
-            .map(|t| t.telegram_media.clone())
-            .unwrap_or_default(),
+        email_media: chosen("email_media", &stored.email_media),
+        telegram_media: chosen("telegram_media", &stored.telegram_media),
+        telegram_poll: stored.telegram_poll.clone(),
     };
     if t == MessageTemplates::default() {
         input.templates.remove(lang.code());
@@ -501,4 +571,106 @@ pub async fn texts_save(
             .await
         }
     }
+}
+
+/// A file of the media library as the texts page offers it.
+#[derive(sqlx::FromRow)]
+struct LibraryItem {
+    id: Uuid,
+    kind: String,
+    mime: String,
+    bytes: i64,
+    alt_ru: String,
+    alt_kk: String,
+    alt_en: String,
+}
+
+impl LibraryItem {
+    fn alt(&self, lang: &str) -> &str {
+        match lang {
+            "kk" => &self.alt_kk,
+            "en" => &self.alt_en,
+            _ => &self.alt_ru,
+        }
+    }
+
+    /// What Telegram takes as a photo, animation, video or document (the
+    /// rule of `campaigns::telegram_media`).
+    fn for_telegram(&self) -> bool {
+        match self.kind.as_str() {
+            "image" => matches!(
+                self.mime.as_str(),
+                "image/jpeg" | "image/png" | "image/webp"
+            ),
+            "animation" | "video" | "document" => true,
+            _ => false,
+        }
+    }
+
+    /// An image an email carries inline.
+    fn for_email(&self) -> bool {
+        nasvyazi_shared::campaigns::EMAIL_MEDIA_MIMES.contains(&self.mime.as_str())
+    }
+}
+
+/// The library in its own order (newest first, as `/admin/media` lists it).
+async fn library(state: &AppState) -> sqlx::Result<Vec<LibraryItem>> {
+    sqlx::query_as(
+        "SELECT id, kind, mime, bytes, alt_ru, alt_kk, alt_en FROM media \
+         ORDER BY created_at DESC, id DESC LIMIT 500",
+    )
+    .fetch_all(&state.infra.db)
+    .await
+}
+
+/// A refusal of the chosen media, shown next to their boxes.
+struct MediaRefusal {
+    /// `telegram` or `email`.
+    part: &'static str,
+    key: String,
+    /// The API's reason, when no message of the catalog says it.
+    detail: Option<String>,
+}
+
+/// The media refusals of `campaigns::{telegram_media, email_media}` in the
+/// reader's words (their reasons are the API's, in English).
+fn media_refusal(r: &Refusal) -> Option<MediaRefusal> {
+    let part = match r.key.as_str() {
+        "console.invalid.templates_telegram_media" => "telegram",
+        "console.invalid.templates_email_media" => "email",
+        _ => return None,
+    };
+    let reason = r.detail.as_deref().unwrap_or("");
+    let known: &[(&str, &str)] = match part {
+        "telegram" => &[
+            (
+                "animation (GIF) cannot be part of an album",
+                "tg_animation_album",
+            ),
+            ("documents can be grouped only", "tg_documents_mixed"),
+            ("files per post", "tg_too_many"),
+            ("cannot be sent to Telegram", "tg_unfit"),
+            ("not in the media library", "not_in_library"),
+        ],
+        _ => &[
+            ("images per email", "email_too_many"),
+            ("add up to", "email_too_big"),
+            ("images only", "email_not_image"),
+            ("not in the media library", "not_in_library"),
+        ],
+    };
+    Some(
+        match known.iter().find(|(needle, _)| reason.contains(needle)) {
+            Some((_, key)) => MediaRefusal {
+                part,
+                key: format!("console.editor.{key}"),
+                detail: None,
+            },
+            None => MediaRefusal {
+                part,
+                key: r.key.clone(),
+                detail: r.detail.clone(),
+            },
+        },
+    )
 }

@@ -111,7 +111,9 @@ fn invalid_key(e: &Invalid) -> Refusal {
     let field = e.field.replace('.', "_");
     Refusal {
         key: format!("console.invalid.{field}"),
-        detail: (e.field == "templates").then(|| e.reason.clone()),
+        // Template syntax errors name the line; the media's reasons are
+        // turned into the reader's words by the texts page.
+        detail: (e.field == "templates" || e.field.ends_with("_media")).then(|| e.reason.clone()),
     }
 }
 
@@ -128,6 +130,9 @@ pub(crate) async fn save(
         Ok(v) => v,
         Err(e) => return Ok(Err(invalid_key(&e))),
     };
+    if let Err(e) = crate::campaigns::email_media::check(&state.infra.db, &valid.templates).await? {
+        return Ok(Err(invalid_key(&e)));
+    }
     if let Err(e) =
         crate::campaigns::telegram_media::check(&state.infra.db, &valid.templates, &valid.channels)
             .await?
@@ -523,6 +528,20 @@ async fn overview_page(
         .map_err(api_problem)?;
     let editable = matches!(c.status.as_str(), "draft" | "paused");
     let posts = super::posts_page::section(state, c.id, lang, tz).await?;
+    let survey = survey_view(state, &c, lang).await?;
+    // Registered channels by title, not by id.
+    let registered: Vec<(Uuid, String)> = sqlx::query_as("SELECT id, title FROM telegram_channels")
+        .fetch_all(&state.infra.db)
+        .await?;
+    let channel_titles: std::collections::BTreeMap<String, String> = registered
+        .into_iter()
+        .map(|(id, title)| {
+            (
+                format!("{}{id}", crate::campaigns::telegram_media::CHANNEL_PREFIX),
+                title,
+            )
+        })
+        .collect();
     let regions = crate::routes::regions::load(state).await?;
     let region_names: Vec<String> = c
         .regions
@@ -555,7 +574,7 @@ async fn overview_page(
             schedule, next => next_words, count => audience, texts, editable,
             progress => progress_view(&progress),
             has_telegram => state.infra.config.telegram.token.is_some(),
-            posts,
+            posts, survey, channel_titles,
         },
     ))
 }
@@ -675,6 +694,28 @@ pub async fn action(
         };
     }
     match form.get("action") {
+        "survey" => {
+            let input = crate::surveys::admin::CampaignSurveyInput {
+                survey: Some(form.get("survey").to_string()).filter(|v| !v.trim().is_empty()),
+                reminder: form.get("reminder") == "on",
+            };
+            match crate::surveys::admin::set_survey(&state, &who, id, input).await {
+                Ok(_) => Ok(done(&back, "saved")),
+                Err(e) if e.status == StatusCode::NOT_FOUND => Err(Problem::NotFound),
+                Err(e) if e.status.is_server_error() => Err(api_problem(e)),
+                Err(e) => {
+                    let key = match e.status {
+                        StatusCode::CONFLICT => "console.campaign.locked",
+                        _ if e.message.starts_with("reminder") => {
+                            "console.editor.survey_reminder_needs"
+                        }
+                        _ => "console.editor.survey_unknown",
+                    };
+                    let c = load(&state, id).await?;
+                    overview_page(&state, &s, &uri, c, e.status, None, Some(key)).await
+                }
+            }
+        }
         "resend" => {
             if !domain::resend_failed(db, &who, id).await? {
                 return Err(Problem::NotFound);
@@ -717,4 +758,42 @@ pub async fn action(
         }
         _ => Ok(axum::response::Redirect::to(&back).into_response()),
     }
+}
+
+/// The survey a campaign invites to, and (for a draft or a paused one) the
+/// surveys it may invite to: open and draft ones, and the current one.
+async fn survey_view(
+    state: &AppState,
+    c: &Campaign,
+    lang: Lang,
+) -> Result<minijinja::Value, Problem> {
+    use crate::surveys::{model::text_in, store};
+    let db = &state.infra.db;
+    let link = store::campaign_survey(db, c.id).await?.flatten();
+    let all = store::list(db).await?;
+    let title = |id: Uuid| {
+        all.iter()
+            .find(|x| x.id == id)
+            .map(|x| text_in(&x.title, lang.code()).to_string())
+    };
+    let current = link.as_ref().map(|(id, slug, reminder)| {
+        minijinja::context! {
+            id => id.to_string(), slug, reminder,
+            title => title(*id).unwrap_or_else(|| slug.clone()),
+        }
+    });
+    let options: Vec<_> = all
+        .iter()
+        .filter(|x| {
+            matches!(x.state.as_str(), "open" | "draft")
+                || link.as_ref().is_some_and(|l| l.0 == x.id)
+        })
+        .map(|x| {
+            minijinja::context! {
+                id => x.id.to_string(), slug => &x.slug, state => &x.state,
+                title => text_in(&x.title, lang.code()),
+            }
+        })
+        .collect();
+    Ok(minijinja::context! { current, options })
 }
