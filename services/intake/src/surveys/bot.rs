@@ -311,6 +311,11 @@ fn normalise_date(s: &str) -> String {
     s.to_string()
 }
 
+/// Whether a value's button data fits Telegram's 64 bytes.
+fn fits_button(at: usize, value: &str) -> bool {
+    format!("{BUTTON}{at}:v:{value}").len() <= 64
+}
+
 /// The current question as a message and its keyboard; `note` goes first.
 fn render(s: &Session, lists: &Lists, note: Option<&str>) -> (String, Value) {
     let lang = s.lang;
@@ -339,7 +344,10 @@ fn render(s: &Session, lists: &Lists, note: Option<&str>) -> (String, Value) {
             escape_html(&t(lang, "survey_bot.required_mark"))
         ));
     }
+    let no_sites = q.kind == Kind::Site && !lists.sites.iter().any(|x| fits_button(at, &x.code));
     let hint = match q.kind {
+        // No OST site is listed yet: nothing to press, so say so.
+        Kind::Site if no_sites => "survey_bot.no_choices",
         Kind::Single | Kind::Region | Kind::Site => "survey_bot.choose_one",
         Kind::Multiple => "survey_bot.choose_many",
         Kind::Scale => "survey_bot.scale",
@@ -350,7 +358,7 @@ fn render(s: &Session, lists: &Lists, note: Option<&str>) -> (String, Value) {
     html.push_str(&format!("\n\n{}", escape_html(&t(lang, hint))));
     let data = |action: &str| format!("{BUTTON}{at}:{action}");
     let value = |v: &str| data(&format!("v:{v}"));
-    let fits = |v: &str| data(&format!("v:{v}")).len() <= 64;
+    let fits = |v: &str| fits_button(at, v);
     let mut rows: Vec<Value> = Vec::new();
     match q.kind {
         Kind::Single => {
