@@ -11,6 +11,7 @@ use chrono::Utc;
 use nasvyazi_shared::auth::Role;
 use nasvyazi_shared::i18n::Lang;
 use nasvyazi_telegram_fake::{ChatKind, FakeConfig, NewChat, TelegramFake};
+use nasvyazi_tests::media::{noise_jpeg, upload_media};
 use nasvyazi_tests::{NewContact, TestApp, eventually, spawn_app_with};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -20,52 +21,13 @@ use crate::security::agent::Agent;
 const TOKEN: &str = "5550016:CAMPAIGN-MEDIA-token_for_nasvyazi";
 const BOT_ID: &str = "5550016";
 const WAIT: Duration = Duration::from_secs(30);
-const BOUNDARY: &str = "CampaignMediaBoundary16";
 
-/// A real JPEG of noise, different per seed.
 fn jpeg(seed: u32) -> Vec<u8> {
-    let (w, h) = (32u16, 24u16);
-    let mut x = seed.wrapping_mul(2_654_435_761).max(1);
-    let pixels: Vec<u8> = (0..w as usize * h as usize * 3)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            (x & 0xFF) as u8
-        })
-        .collect();
-    let mut out = Vec::new();
-    jpeg_encoder::Encoder::new(&mut out, 90)
-        .encode(&pixels, w, h, jpeg_encoder::ColorType::Rgb)
-        .expect("encode");
-    out
+    noise_jpeg(32, 24, seed)
 }
 
-/// Uploads a file to the library; its id.
 async fn upload(app: &TestApp, token: &str, file: &[u8], name: &str) -> Uuid {
-    let mut body = format!(
-        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"alt_ru\"\r\n\r\nКартинка\r\n\
-         --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
-         Content-Type: application/octet-stream\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(file);
-    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
-    let r = app
-        .http
-        .post(app.url("/api/v1/admin/media"))
-        .bearer_auth(token)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={BOUNDARY}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let v: Value = r.json().await.unwrap();
-    v["id"].as_str().unwrap().parse().unwrap()
+    upload_media(app, token, file, name, &[("alt_ru", "Картинка")]).await
 }
 
 async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {

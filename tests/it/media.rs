@@ -7,6 +7,7 @@ use nasvyazi_shared::auth::Role;
 use nasvyazi_telegram_fake::{
     BotMembership, BotStatus, ChatKind, FakeConfig, NewChat, TelegramFake,
 };
+use nasvyazi_tests::media::noise_jpeg;
 use nasvyazi_tests::{TestApp, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
 
@@ -14,22 +15,8 @@ const BOUNDARY: &str = "MediaTestBoundary7f3e2d1c";
 /// A device serial that must never come back.
 const SERIAL: &[u8] = b"NSV-SERIAL-CANARY-7731";
 
-/// A real JPEG of `w` x `h` pixels (noise, so it does not compress away).
 fn jpeg(w: u16, h: u16, seed: u32) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761).max(1);
-    let pixels: Vec<u8> = (0..w as usize * h as usize * 3)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            (x & 0xFF) as u8
-        })
-        .collect();
-    let mut out = Vec::new();
-    jpeg_encoder::Encoder::new(&mut out, 90)
-        .encode(&pixels, w, h, jpeg_encoder::ColorType::Rgb)
-        .expect("encode");
-    out
+    noise_jpeg(w, h, seed)
 }
 
 /// TIFF (Exif) data, big-endian: Make = the serial, GPS latitude and

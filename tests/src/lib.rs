@@ -8,6 +8,7 @@
 
 pub mod cluster;
 pub mod logs;
+pub mod media;
 pub mod smtp;
 pub mod webdriver;
 

@@ -9,6 +9,7 @@
 
 use nasvyazi_shared::auth::Role;
 use nasvyazi_shared::i18n::Lang;
+use nasvyazi_tests::media::{noise_jpeg, upload_media};
 use nasvyazi_tests::smtp::SmtpServer;
 use nasvyazi_tests::webdriver::Browser;
 use nasvyazi_tests::{TestApp, spawn_app_with};
@@ -19,19 +20,10 @@ use uuid::Uuid;
 use super::{config, shot, sign_in, switch_language, telegram_fake, user};
 use crate::security::agent::{Agent, location};
 
-const BOUNDARY: &str = "EditorTestBoundary5a1b";
 const EMAIL: &str = "aigerim@forum.example.kz";
 
-/// A real JPEG of `w` x `h` pixels.
 fn jpeg(w: u16, h: u16) -> Vec<u8> {
-    let pixels: Vec<u8> = (0..w as usize * h as usize)
-        .flat_map(|i| [(i % 251) as u8, 120, (i % 97) as u8])
-        .collect();
-    let mut out = Vec::new();
-    jpeg_encoder::Encoder::new(&mut out, 85)
-        .encode(&pixels, w, h, jpeg_encoder::ColorType::Rgb)
-        .expect("encode");
-    out
+    noise_jpeg(w, h, 1)
 }
 
 /// A one-pixel GIF (an animation for the library).
@@ -42,31 +34,8 @@ fn gif() -> Vec<u8> {
     g
 }
 
-/// Uploads through the admin API; returns the media id.
 async fn upload(app: &TestApp, token: &str, file: &[u8], name: &str, alt_ru: &str) -> Uuid {
-    let mut body = format!(
-        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"alt_ru\"\r\n\r\n{alt_ru}\r\n\
-         --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
-         Content-Type: application/octet-stream\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(file);
-    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
-    let r = app
-        .http
-        .post(app.url("/api/v1/admin/media"))
-        .bearer_auth(token)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={BOUNDARY}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "upload {name}");
-    let v: Value = r.json().await.unwrap();
-    v["id"].as_str().unwrap().parse().unwrap()
+    upload_media(app, token, file, name, &[("alt_ru", alt_ru)]).await
 }
 
 async fn api_get(app: &TestApp, token: &str, path: &str) -> Value {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use chrono::Utc;
 use mail_parser::{MimeHeaders, PartType};
 use nasvyazi_shared::auth::Role;
+use nasvyazi_tests::media::{noise_jpeg, upload_media};
 use nasvyazi_tests::smtp::SmtpServer;
 use nasvyazi_tests::{NewContact, TestApp, spawn_app_with};
 use serde_json::{Value, json};
@@ -17,64 +18,16 @@ use uuid::Uuid;
 
 use super::email_config;
 
-const BOUNDARY: &str = "InlineImageBoundary5a9c";
 const ALT_RU: &str = "Набор налоксона на столе";
 const ALT_KK: &str = "Үстелдегі налоксон жинағы";
 const ALT_EN: &str = "A naloxone kit on a table";
 
-/// A real JPEG (noise, so it is not tiny).
 fn jpeg(w: u16, h: u16) -> Vec<u8> {
-    let mut x: u32 = 0x9E37_79B9;
-    let pixels: Vec<u8> = (0..w as usize * h as usize * 3)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            (x & 0xFF) as u8
-        })
-        .collect();
-    let mut out = Vec::new();
-    jpeg_encoder::Encoder::new(&mut out, 85)
-        .encode(&pixels, w, h, jpeg_encoder::ColorType::Rgb)
-        .expect("encode");
-    out
+    noise_jpeg(w, h, 0x9E37_79B9)
 }
 
-/// Uploads `file` with its alt texts; returns its id.
 async fn upload(app: &TestApp, token: &str, file: &[u8], alts: &[(&str, &str)]) -> Uuid {
-    let mut body = Vec::new();
-    for (name, value) in alts {
-        body.extend_from_slice(
-            format!(
-                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            )
-            .as_bytes(),
-        );
-    }
-    body.extend_from_slice(
-        format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"kit.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n")
-            .as_bytes(),
-    );
-    body.extend_from_slice(file);
-    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
-    let r = app
-        .http
-        .post(app.url("/api/v1/admin/media"))
-        .bearer_auth(token)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={BOUNDARY}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap()
+    upload_media(app, token, file, "kit.jpg", alts).await
 }
 
 fn campaign(at: &str, media: Value) -> Value {
