@@ -229,8 +229,13 @@ pub struct ConsultationsConfig {
     pub specialities: Vec<String>,
     /// Messages per minute one person may send before the rest are dropped.
     pub person_messages_per_minute: u32,
-    /// New conversations per minute across everyone (floods are dropped).
+    /// New conversations per minute across everyone, for the bot and for
+    /// the web each on its own (refused messages are not stored, but the
+    /// person still gets the emergency text).
     pub new_conversations_per_minute: u32,
+    /// New conversations one client address may open on the web (`/talk`)
+    /// per hour. Not applied through the onion address (proof of work is).
+    pub web_conversations_per_client_per_hour: u32,
     /// Always sent with the first answer: emergency lines, overdose first
     /// aid, naloxone. Telegram HTML.
     pub emergency_text: PerLanguage,
@@ -764,11 +769,23 @@ impl Config {
                 "must be an email address",
             ));
         }
-        if c.person_messages_per_minute == 0 || c.new_conversations_per_minute == 0 {
-            return Err(invalid(
+        for (key, value) in [
+            (
                 "consultations.person_messages_per_minute",
-                "limits must be at least 1",
-            ));
+                c.person_messages_per_minute,
+            ),
+            (
+                "consultations.new_conversations_per_minute",
+                c.new_conversations_per_minute,
+            ),
+            (
+                "consultations.web_conversations_per_client_per_hour",
+                c.web_conversations_per_client_per_hour,
+            ),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "limits must be at least 1"));
+            }
         }
         let word = |w: &String| {
             (1..=32).contains(&w.len()) && w.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')

@@ -1,6 +1,7 @@
 //! Survey invitation tokens (issue 17), shared by intake (which checks
 //! them when an answer comes) and the notifier (which puts them in a
-//! campaign's links and, for a reminder, skips whoever already answered).
+//! campaign's links). A reminder goes to every invitee: nothing, not even
+//! a skipped delivery, records who already answered (issue 24).
 //!
 //! A token is deterministic per (survey, contact) and verifiable without a
 //! table of who was invited:
@@ -15,14 +16,15 @@
 //! ([`Keyring::blind_index`]). Intake checks `m` (a forged or mistyped
 //! token is refused) but cannot tell from a token which contact it was
 //! issued to. Nothing is stored when a token is issued; when one is used,
-//! only its survey-scoped keyed hash ([`token_mac`]) is kept, in
-//! `survey_token_uses`, a table with no link to the response row: it says
-//! "this invitation was used", never which answers came with it.
+//! only its survey-scoped keyed hash ([`token_mac`]) is kept, first in the
+//! survey's pending batch (`survey_token_pending`), then in
+//! `survey_token_uses`, written in a batch transaction of their own with
+//! no link to the response rows (intake's `surveys::store::submit`): it
+//! says "this invitation was used", never which answers came with it.
 //!
-//! The notifier can recompute a contact's token (that is what "remind only
-//! those who have not answered" needs) and so can anyone who holds the
-//! blind-index key and the contacts table: such a person learns *who* has
-//! answered, not *what*.
+//! Anyone who holds the blind-index key and the contacts table can
+//! recompute a contact's token and so learn *who* has answered, never
+//! *what*.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -84,10 +86,14 @@ pub fn token_mac(keys: &Keyring, survey: Uuid, token: &str) -> Vec<u8> {
     keys.blind_index("survey_token:v1", &format!("{survey}:{token}"))
 }
 
-/// Whether `token` has been used to answer `survey`.
+/// Whether `token` has been used to answer `survey` (settled, or pending
+/// in the survey's current batch). Only the answering path may ask, and
+/// only after a submission: telling a link's holder, or a campaign,
+/// whether it was used is what issue 24 forbids.
 pub async fn used(db: &PgPool, keys: &Keyring, survey: Uuid, token: &str) -> sqlx::Result<bool> {
     sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM survey_token_uses WHERE survey_id = $1 AND token_mac = $2)",
+        "SELECT EXISTS (SELECT 1 FROM survey_token_uses WHERE survey_id = $1 AND token_mac = $2)
+             OR EXISTS (SELECT 1 FROM survey_token_pending WHERE survey_id = $1 AND $2 = ANY (macs))",
     )
     .bind(survey)
     .bind(token_mac(keys, survey, token))
@@ -120,7 +126,8 @@ pub fn bot_url(bot_username: &str, slug: &str, token: &str) -> Option<String> {
 pub struct CampaignSurvey {
     pub survey_id: Uuid,
     pub slug: String,
-    /// Skip the contacts whose invitation was already used.
+    /// A reminder: sent to every invitee like the invitation (whoever
+    /// already answered is told so only if they answer again).
     pub reminder: bool,
 }
 

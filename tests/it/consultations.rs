@@ -6,6 +6,7 @@
 //! replies at most once; and the canaries.
 
 mod bot;
+mod help_path;
 mod staff_group;
 
 use nasvyazi_shared::auth::Role;

@@ -25,6 +25,7 @@ mod subscriptions;
 mod surveys;
 mod surveys_bot;
 mod surveys_console;
+mod surveys_unlinkable;
 mod talk;
 mod telegram;
 mod telegram_fake;

@@ -183,8 +183,9 @@ async fn a_survey_is_answered_in_the_bot_with_back_skip_and_a_pause() {
         "q4 is required"
     );
 
-    // A number as a message: a wrong one is refused, then 7.
-    say(&fake, chat, "семь");
+    // A number as a message: a wrong one (too large) is refused, then 7.
+    // (Words are not a survey answer: see `a_cry_for_help_during_a_survey`.)
+    say(&fake, chat, "99999999999999");
     wait_text(&fake, chat, 1, "не принимается").await;
     say(&fake, chat, "7");
     wait_text(&fake, chat, 2, "Вопрос 5 из 8").await;
@@ -316,11 +317,19 @@ async fn skip_rules_forget_and_a_one_time_invitation() {
         contact(&app, invited).await.is_none(),
         "a deep link to a survey subscribes nobody"
     );
-    // The same invitation again, from another chat: refused at once.
+    // The same invitation again, from another chat: whether it was used
+    // is said only once the answers are sent (issue 24), and they are not
+    // taken.
     let again = new_chat();
     declare(&fake, again);
     say(&fake, again, &start);
-    wait_text(&fake, again, 0, "уже отправлены").await;
+    press(&fake, again, 0, "sv:0:v:no", "Вопрос 4 из 8").await;
+    say(&fake, again, "3");
+    wait_text(&fake, again, 1, "Вопрос 5 из 8").await;
+    press(&fake, again, 1, "sv:4:skip", "Вопрос 6 из 8").await;
+    press(&fake, again, 1, "sv:5:v:pavlodar", "Вопрос 7 из 8").await;
+    press(&fake, again, 1, "sv:6:skip", "Вопрос 8 из 8").await;
+    press(&fake, again, 1, "sv:7:skip", "уже отправлены").await;
     // A forged one is not taken.
     let forged = new_chat();
     declare(&fake, forged);
@@ -356,4 +365,89 @@ async fn skip_rules_forget_and_a_one_time_invitation() {
         assert_no_plaintext(&app, &c.to_string()).await;
     }
     app.stop().await;
+}
+
+/// Issue 24, item 2: a cry for help typed while a survey waits for a
+/// button is not swallowed as an answer: it gets the automatic answer with
+/// the emergency text and reaches a consultant; the survey says it waits
+/// and how to leave it; `/cancel` leaves it.
+#[tokio::test]
+async fn a_cry_for_help_during_a_survey_is_answered_and_the_survey_can_be_left() {
+    let fake = fake().await;
+    let app = spawn_app_with(&config(&fake, "")).await;
+    let organiser = app.token(Role::Organiser).await;
+    let slug = format!("bot-{}", &Uuid::new_v4().simple().to_string()[..8]);
+    let survey = open_survey(&app, &organiser, &slug).await;
+    let chat = new_chat();
+    declare(&fake, chat);
+    say(&fake, chat, &format!("/survey {slug}"));
+    let first = wait_text(&fake, chat, 0, "Вопрос 1 из 8").await;
+    assert!(
+        first["text"].as_str().unwrap().contains("/cancel"),
+        "a visible way out: {first}"
+    );
+    assert!(buttons(&first).iter().any(|b| b == "sv:0:x"), "{first}");
+
+    // The first question waits for a button; the person writes for help.
+    say(&fake, chat, "Помогите! Передозировка, друг не дышит");
+    let sent = eventually(WAIT, || async {
+        let sent = fake.sent_to(chat);
+        let texts: Vec<String> = sent
+            .iter()
+            .filter_map(|m| m["text"].as_str().map(str::to_string))
+            .collect();
+        (texts.iter().any(|t| t.contains("103"))
+            && texts.iter().any(|t| t.contains("ждёт ответа на вопрос 1")))
+        .then_some(sent)
+    })
+    .await;
+    let reminder = sent
+        .iter()
+        .find(|m| m["text"].as_str().unwrap_or("").contains("ждёт ответа"))
+        .unwrap();
+    assert!(reminder["text"].as_str().unwrap().contains("/cancel"));
+    assert!(buttons(reminder).iter().any(|b| b == "sv:0:x"));
+    assert!(
+        !sent
+            .iter()
+            .any(|m| m["text"].as_str().unwrap_or("").contains("кнопкой")),
+        "not told to use the buttons: {sent:?}"
+    );
+    // A consultant sees it; the survey is still there to go on with.
+    let stored: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM conversation_messages WHERE author = 'person'")
+            .fetch_one(&app.infra.db)
+            .await
+            .unwrap();
+    assert_eq!(stored, 1);
+    assert_eq!(sessions(&app, survey).await, 1);
+    assert_eq!(responses(&app, survey).await, 0, "not taken as an answer");
+
+    // Words where a number is asked go the same way.
+    press(&fake, chat, 0, "sv:0:v:no", "Вопрос 4 из 8").await;
+    let before = fake.sent_to(chat).len();
+    say(&fake, chat, "мне плохо, помогите");
+    eventually(WAIT, || async {
+        fake.sent_to(chat)
+            .iter()
+            .skip(before)
+            .any(|m| {
+                m["text"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("ждёт ответа на вопрос 4")
+            })
+            .then_some(())
+    })
+    .await;
+
+    // /cancel leaves the survey; a second /cancel has nothing to leave.
+    let before = fake.sent_to(chat).len();
+    say(&fake, chat, "/cancel");
+    wait_text(&fake, chat, before, "Опрос прерван").await;
+    assert_eq!(sessions(&app, survey).await, 0);
+    say(&fake, chat, "/cancel");
+    wait_text(&fake, chat, before + 1, "нет начатого опроса").await;
+    app.stop().await;
+    fake.stop().await.unwrap();
 }

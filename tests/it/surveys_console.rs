@@ -39,9 +39,14 @@ async fn send(
     path: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
+    // Every survey answer carries a proof of work.
+    let answer = method == reqwest::Method::POST && path.ends_with("/answers");
     let mut r = app.http.request(method, app.url(path));
     if let Some(t) = token {
         r = r.bearer_auth(t);
+    }
+    if answer {
+        r = r.header("x-proof-of-work", app.proof_of_work().await);
     }
     if let Some(b) = body {
         r = r.json(&b);
@@ -139,13 +144,16 @@ async fn invitations_are_checked_against_the_issued_ones_and_used_once() {
     assert_eq!(s, 201, "{v}");
     let (s, v) = post(&app, None, path, body).await;
     assert_eq!(s, 409, "{v}");
+    // The page does not tell whoever holds the link that it was used
+    // (issue 24): only a submission does.
     let r = app
         .http
         .get(app.url(&format!("/surveys/ost-access?t={token}")))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 409, "the page says it was used");
+    assert_eq!(r.status(), 200, "the page does not say it was used");
+    assert!(!r.text().await.unwrap().contains("Ответ уже отправлен"));
     // The form refuses it too (a second tab).
     let r = app
         .http
@@ -173,11 +181,13 @@ async fn invitations_are_checked_against_the_issued_ones_and_used_once() {
         (forged.as_str(), 403, "Ссылка недействительна"),
         (token.as_str(), 409, "Ответ уже отправлен"),
     ] {
+        let mut fields = form(t);
+        fields.push(("pow".to_string(), app.proof_of_work().await));
         let r = app
             .http
             .post(app.url("/surveys/ost-access?lang=ru"))
             .header("cookie", &cookie)
-            .form(&form(t))
+            .form(&fields)
             .send()
             .await
             .unwrap();
@@ -185,14 +195,17 @@ async fn invitations_are_checked_against_the_issued_ones_and_used_once() {
         assert!(r.text().await.unwrap().contains(text));
     }
 
-    // What is kept: one used-token hash, apart from the response; the
-    // response row has no token at all.
-    let uses: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM survey_token_uses WHERE survey_id = $1")
-            .bind(id)
-            .fetch_one(&app.infra.db)
-            .await
-            .unwrap();
+    // What is kept: one used-token hash, apart from the response (pending
+    // in the survey's batch until five answers settle it); the response
+    // row has no token at all.
+    let uses: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM survey_token_uses WHERE survey_id = $1)
+              + (SELECT coalesce(sum(cardinality(macs)), 0) FROM survey_token_pending WHERE survey_id = $1)",
+    )
+    .bind(id)
+    .fetch_one(&app.infra.db)
+    .await
+    .unwrap();
     assert_eq!(uses, 1);
     let with_token: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM survey_responses WHERE survey_id = $1 AND token_mac IS NOT NULL",
@@ -313,7 +326,7 @@ fn token_in(text: &str) -> String {
 }
 
 #[tokio::test]
-async fn a_reminder_skips_the_contact_who_answered_and_reaches_the_one_who_did_not() {
+async fn a_reminder_reaches_everyone_and_records_nothing_about_who_answered() {
     let smtp = SmtpServer::start().await;
     let fake = TelegramFake::start(FakeConfig {
         tokens: vec![TELEGRAM_TOKEN.into()],
@@ -421,34 +434,53 @@ async fn a_reminder_skips_the_contact_who_answered_and_reaches_the_one_who_did_n
     .await;
     assert_eq!(s, 201, "{v}");
 
-    // The reminder reaches only the other one.
+    // The reminder reaches both, the one who answered too (issue 24:
+    // skipping them would record who answered), and leaves the same trace
+    // for each: one sent delivery, nothing skipped.
     smtp.clear_messages();
     let reminder = invitation(&app, &organiser, "Reminder", survey, true).await;
-    let got = smtp.wait_for(1, Duration::from_secs(30)).await;
-    assert_eq!(got[0].rcpt_to, [silent_address]);
+    let got = smtp.wait_for(2, Duration::from_secs(30)).await;
+    let mut to: Vec<String> = got.iter().flat_map(|m| m.rcpt_to.clone()).collect();
+    to.sort();
+    let mut both = vec![answered_address.to_string(), silent_address.to_string()];
+    both.sort();
+    assert_eq!(to, both);
+    for m in &got {
+        let address = &m.rcpt_to[0];
+        assert_eq!(token_in(&m.text_body().unwrap()), tokens[address.as_str()]);
+    }
     eventually(Duration::from_secs(20), || async {
         (fake.sent_to(chat).len() == 2).then_some(())
     })
     .await;
-    assert_eq!(
-        token_in(&got[0].text_body().unwrap()),
-        tokens[silent_address]
-    );
-    let skipped: i64 = eventually(Duration::from_secs(15), || async {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM deliveries d JOIN occurrences o ON o.id = d.ref_id
-              WHERE o.campaign_id = $1 AND d.status = 'skipped'",
+    let traces: Vec<(String, Option<String>)> = eventually(Duration::from_secs(15), || async {
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT d.status, d.last_error FROM deliveries d JOIN occurrences o ON o.id = d.ref_id
+              WHERE o.campaign_id = $1 AND d.channel = 'email'",
         )
         .bind(reminder)
-        .fetch_one(&app.infra.db)
+        .fetch_all(&app.infra.db)
         .await
         .ok()?;
-        (n == 1).then_some(n)
+        (rows.len() == 2 && rows.iter().all(|r| r.0 == "sent")).then_some(rows)
     })
     .await;
-    assert_eq!(skipped, 1, "the one who answered is skipped");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(smtp.messages().len(), 1);
+    assert_eq!(traces[0], traces[1], "the same trace for both: {traces:?}");
+    let skipped: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = 'skipped'")
+            .fetch_one(&app.infra.db)
+            .await
+            .unwrap();
+    assert_eq!(skipped, 0, "nothing records who answered");
+    // The one who answered learns it only by answering again.
+    let (s, v) = post(
+        &app,
+        None,
+        "/api/v1/surveys/ost-access/answers",
+        json!({"answers": short_answer("almaty"), "token": tokens[answered_address]}),
+    )
+    .await;
+    assert_eq!(s, 409, "{v}");
     app.stop().await;
 }
 

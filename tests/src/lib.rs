@@ -152,6 +152,11 @@ listen = "127.0.0.1:0"
 poll_interval_ms = 200
 [outbox]
 poll_interval_ms = 200
+[limits]
+# Proof of work in tests: cheap to solve, valid at once (the pow tests set
+# their own).
+proof_of_work_bits = 8
+proof_of_work_wait_secs = 0
 [email]
 outbox_dir = "{outbox_dir}"
 [crypto]
@@ -359,6 +364,25 @@ impl TestApp {
     /// and campaign tests that need many contacts fast).
     pub async fn insert_contact(&self, c: NewContact<'_>) -> uuid::Uuid {
         cluster::insert_contact(&self.infra.db, &self.config, c).await
+    }
+
+    /// A solved, unused proof of work from `GET /api/v1/challenge`, for the
+    /// `X-Proof-Of-Work` header or a form's `pow` field (survey answers
+    /// always need one; so does anything through the onion address).
+    pub async fn proof_of_work(&self) -> String {
+        let c: serde_json::Value = self
+            .http
+            .get(self.public_url("/api/v1/challenge"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let challenge = c["challenge"].as_str().expect("a challenge");
+        let bits = c["bits"].as_u64().expect("bits") as u32;
+        let counter = nasvyazi_shared::limits::pow::solve(challenge, bits);
+        format!("{challenge}:{counter}")
     }
 
     /// A fresh admin API token of `role`.

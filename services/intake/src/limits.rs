@@ -25,8 +25,14 @@ use crate::AppState;
 /// The client's address as [`limits::client_addr`] defines it (the peer,
 /// or the forwarded address when the peer is in `http.trusted_proxies`).
 /// Without a peer address (a router called directly) every request shares
-/// one bucket.
-pub struct ClientIp(pub IpAddr);
+/// one bucket. Through the onion address every request comes from the Tor
+/// daemon's one local address: such a client is [`ClientIp::onion`], and
+/// per-client budgets do not apply to it (proof of work does, always).
+pub struct ClientIp {
+    pub addr: IpAddr,
+    /// The request came through `http.onion_url`.
+    pub onion: bool,
+}
 
 impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
@@ -35,8 +41,23 @@ impl FromRequestParts<AppState> for ClientIp {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(client_ip(parts, state)))
+        Ok(ClientIp {
+            addr: client_ip(parts, state),
+            onion: crate::pages::via_onion(state, &parts.headers),
+        })
     }
+}
+
+tokio::task_local! {
+    /// Whether the request being handled came through the onion address
+    /// (set by [`public_posts`] for every request on the public listener):
+    /// its forms always carry a proof-of-work challenge.
+    static VIA_ONION: bool;
+}
+
+/// Whether the request being handled came through the onion address.
+pub fn onion_request() -> bool {
+    VIA_ONION.try_with(|v| *v).unwrap_or(false)
 }
 
 fn client_ip(parts: &Parts, state: &AppState) -> IpAddr {
@@ -55,15 +76,28 @@ fn client_ip(parts: &Parts, state: &AppState) -> IpAddr {
 /// still bounds what it can cost. Then, while proof of work is asked for,
 /// the forms and APIs that start something (see [`pow_path`]) must
 /// present a solved challenge.
+///
+/// Through the onion address (`http.onion_url`) every client shares the Tor
+/// daemon's address, so no per-client budget applies there; instead every
+/// public POST that is not a token link must present a proof of work,
+/// whatever `limits.proof_of_work` says. Survey answers always need one
+/// (padding a survey's published counts must cost something).
 pub async fn public_posts(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let path = req.uri().path();
+    let onion = crate::pages::via_onion(&state, req.headers());
+    VIA_ONION
+        .scope(onion, guard_posts(state, req, next, onion))
+        .await
+}
+
+async fn guard_posts(state: AppState, req: Request, next: Next, onion: bool) -> Response {
+    let path = req.uri().path().to_string();
+    let path = path.as_str();
     if req.method() != Method::POST || path == crate::telegram::webhook::PATH {
         return next.run(req).await;
     }
     let own_budget = OWN_BUDGETS.contains(&path);
-    let needs_pow = pow_path(path);
     let (parts, body) = req.into_parts();
-    if !own_budget {
+    if !own_budget && !onion {
         let addr = client_ip(&parts, &state);
         let per_minute = state.infra.config.limits.public_posts_per_minute;
         let key = limits::client_key(&state.keys, "post", addr);
@@ -83,8 +117,19 @@ pub async fn public_posts(State(state): State<AppState>, req: Request, next: Nex
             }
         }
     }
+    if talk_path(path) && !onion {
+        let addr = client_ip(&parts, &state);
+        if talk_allowed(&state, addr).await.is_err() {
+            metrics::counter!("nasvyazi_limit_refusals_total", "limit" => "talk_per_client")
+                .increment(1);
+            return refusal(&state, &parts);
+        }
+    }
     note_load(&state).await;
-    if !(needs_pow && pow_asked(&state)) {
+    let needs_pow = (pow_path(path) && pow_asked(&state))
+        || always_pow_path(path)
+        || (onion && !token_link_path(path));
+    if !needs_pow {
         return next.run(Request::from_parts(parts, body)).await;
     }
     // The proof: the `X-Proof-Of-Work` header (APIs), else the form's
@@ -132,13 +177,16 @@ const BUSY_FOR_SECS: i64 = 300;
 static BUSY_UNTIL: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
 
 /// The POSTs that start something costly (a confirmation email, an
-/// appeal): subscribing, signing a letter, appealing, page and API.
+/// appeal, a conversation): subscribing, signing a letter, appealing,
+/// writing to us on the web, page and API.
 pub fn pow_path(path: &str) -> bool {
     if [
         "/subscribe",
         "/appeal",
+        "/talk",
         "/api/v1/subscriptions",
         "/api/v1/appeals",
+        "/api/v1/talk",
     ]
     .contains(&path)
     {
@@ -146,6 +194,64 @@ pub fn pow_path(path: &str) -> bool {
     }
     // `/letters/{slug}`, not its confirm / withdraw / forget links.
     matches!(path.strip_prefix("/letters/"), Some(slug) if !slug.is_empty() && !slug.contains('/'))
+}
+
+/// The POSTs that open a conversation from the web: proof of work like
+/// the other forms, and a per-client budget of their own
+/// (`consultations.web_conversations_per_client_per_hour`).
+pub fn talk_path(path: &str) -> bool {
+    path == "/talk" || path == "/api/v1/talk"
+}
+
+/// Survey answers: a proof of work every time, whatever
+/// `limits.proof_of_work` says (issue 24: padding must cost something).
+pub fn always_pow_path(path: &str) -> bool {
+    let survey = |rest: &str| !rest.is_empty() && !rest.contains('/');
+    match path.strip_prefix("/surveys/") {
+        Some(slug) => survey(slug),
+        None => path
+            .strip_prefix("/api/v1/surveys/")
+            .and_then(|r| r.strip_suffix("/answers"))
+            .is_some_and(survey),
+    }
+}
+
+/// The token links (a secret in the path: confirm, unsubscribe, withdraw,
+/// forget). They need no proof of work, even through the onion address:
+/// the token is the proof, and a one-click unsubscribe must stay one click.
+pub fn token_link_path(path: &str) -> bool {
+    [
+        "/confirm/",
+        "/u/",
+        "/forget/",
+        "/letters/confirm/",
+        "/letters/withdraw/",
+        "/letters/forget/",
+        "/appeal/forget/",
+    ]
+    .iter()
+    .any(|p| path.strip_prefix(p).is_some_and(|t| !t.is_empty()))
+}
+
+/// Spends one of the client's budget of new web conversations.
+async fn talk_allowed(state: &AppState, addr: IpAddr) -> Result<(), ()> {
+    let key = limits::client_key(&state.keys, "talk:open", addr);
+    let per_hour = state
+        .infra
+        .config
+        .consultations
+        .web_conversations_per_client_per_hour;
+    let verdict = match state.infra.db.acquire().await {
+        Ok(mut conn) => limits::take(&mut conn, &key, Budget::per_hour(per_hour)).await,
+        Err(e) => Err(e),
+    };
+    match verdict {
+        Ok(v) => v.map_err(|_| ()),
+        Err(e) => {
+            tracing::warn!(error = %e, "limits: cannot check the talk budget; letting through");
+            Ok(())
+        }
+    }
 }
 
 /// Whether proof of work is asked for now.
@@ -225,11 +331,18 @@ pub struct PowView {
     pub wait_secs: u32,
 }
 
+/// The challenge a form carries: while proof of work is asked for, and
+/// always through the onion address.
 pub fn pow_view(state: &AppState) -> Option<PowView> {
-    pow_asked(state).then(|| PowView {
+    (pow_asked(state) || onion_request()).then(|| pow_always(state))
+}
+
+/// A challenge, whatever the setting (the forms that always need one).
+pub fn pow_always(state: &AppState) -> PowView {
+    PowView {
         challenge: limits::pow::issue(&state.keys, chrono::Utc::now().timestamp()),
         wait_secs: state.infra.config.limits.proof_of_work_wait_secs,
-    })
+    }
 }
 
 /// A challenge for API clients.
@@ -327,8 +440,13 @@ const OWN_BUDGETS: &[&str] = &[
 pub async fn appeal_allowed(
     state: &AppState,
     purpose: crate::appeals::Purpose,
-    addr: IpAddr,
+    client: &ClientIp,
 ) -> Result<(), std::time::Duration> {
+    // Through the onion address: proof of work instead (see `public_posts`).
+    if client.onion {
+        return Ok(());
+    }
+    let addr = client.addr;
     let name = match purpose {
         crate::appeals::Purpose::Submit => "appeal:submit",
         crate::appeals::Purpose::Status => "appeal:status",
@@ -412,7 +530,7 @@ pub async fn delete_refilled(db: &PgPool) -> sqlx::Result<u64> {
 
 #[cfg(test)]
 mod pow_tests {
-    use super::pow_path;
+    use super::{always_pow_path, pow_path, talk_path, token_link_path};
 
     #[test]
     fn proof_of_work_guards_what_starts_something_and_nothing_else() {
@@ -422,8 +540,27 @@ mod pow_tests {
             "/api/v1/subscriptions",
             "/api/v1/appeals",
             "/letters/ost-2027",
+            "/talk",
+            "/api/v1/talk",
         ] {
             assert!(pow_path(p), "{p}");
+        }
+        assert!(talk_path("/talk") && talk_path("/api/v1/talk"));
+        assert!(!talk_path("/talk/status") && !talk_path("/api/v1/talk/messages"));
+        assert!(always_pow_path("/surveys/ost-access"));
+        assert!(always_pow_path("/api/v1/surveys/ost-access/answers"));
+        assert!(!always_pow_path("/surveys/"));
+        assert!(!always_pow_path("/api/v1/surveys/a/b/answers"));
+        for p in [
+            "/u/TOKEN",
+            "/confirm/T",
+            "/letters/forget/T",
+            "/appeal/forget/T",
+        ] {
+            assert!(token_link_path(p), "{p}");
+        }
+        for p in ["/u/", "/talk", "/appeal/status", "/letters/ost-2027"] {
+            assert!(!token_link_path(p), "{p}");
         }
         for p in [
             "/appeal/status",

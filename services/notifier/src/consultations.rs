@@ -15,7 +15,9 @@
 //!   hours, and referrals to a speciality. Ledger rows of kind
 //!   `consultation_alert` (ref = the `conversation_alerts` row); the
 //!   message carries the conversation's number and a console link, never
-//!   content.
+//!   content. At most one page per `alert_after_minutes` (referrals
+//!   aside): alerts within the window are held and then paged as one
+//!   digest, so a flood of junk conversations cannot page staff on end.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,6 +97,89 @@ pub async fn queue_alert(
     Ok(staff + referred)
 }
 
+/// Pages are serialised by this advisory lock (so two alerts arriving at
+/// once cannot both decide that no page went out recently).
+const PAGES_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('nasvyazi:consultation-pages'))";
+
+/// Whether a page (any alert but a referral) went out within
+/// `consultations.alert_after_minutes`.
+async fn paged_recently(conn: &mut PgConnection, config: &Config) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM conversation_alerts
+                         WHERE reason <> 'referral'
+                           AND paged_at > now() - make_interval(mins => $1))",
+    )
+    .bind(config.consultations.alert_after_minutes as i32)
+    .fetch_one(&mut *conn)
+    .await
+}
+
+/// Pages staff for alert `alert_id` (queues its deliveries) unless a page
+/// went out within `alert_after_minutes`: then the alert is held, and
+/// [`page_held`] sends one digest for everything held once the window has
+/// passed. A flood of junk conversations pages staff once per window.
+/// Returns the deliveries queued (0: held).
+pub async fn page_or_hold(
+    conn: &mut PgConnection,
+    config: &Config,
+    alert_id: Uuid,
+) -> sqlx::Result<u64> {
+    sqlx::query(PAGES_LOCK).execute(&mut *conn).await?;
+    if paged_recently(conn, config).await? {
+        metrics::counter!("nasvyazi_consultation_alerts_held_total").increment(1);
+        return Ok(0);
+    }
+    sqlx::query("UPDATE conversation_alerts SET paged_at = now() WHERE id = $1")
+        .bind(alert_id)
+        .execute(&mut *conn)
+        .await?;
+    queue_alert(conn, config, alert_id).await
+}
+
+/// The held alerts, once no page went out within `alert_after_minutes`:
+/// one page for a single conversation still waiting for us, else one
+/// digest ("N conversations are waiting"). Alerts of conversations no
+/// longer waiting for us are let go without a page. Returns the
+/// deliveries queued.
+pub async fn page_held(conn: &mut PgConnection, config: &Config) -> sqlx::Result<u64> {
+    sqlx::query(PAGES_LOCK).execute(&mut *conn).await?;
+    if paged_recently(conn, config).await? {
+        return Ok(0);
+    }
+    let held: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        "UPDATE conversation_alerts a SET paged_at = now()
+           FROM conversations c
+          WHERE a.paged_at IS NULL AND a.reason IN ('new', 'waiting')
+            AND c.id = a.conversation_id AND c.state = 'open' AND c.waiting_for = 'staff'
+         RETURNING a.id, a.conversation_id",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    // The rest (answered or closed meanwhile) need no page.
+    sqlx::query(
+        "UPDATE conversation_alerts SET paged_at = now()
+          WHERE paged_at IS NULL AND reason IN ('new', 'waiting')",
+    )
+    .execute(&mut *conn)
+    .await?;
+    let conversations: std::collections::BTreeSet<Uuid> = held.iter().map(|h| h.1).collect();
+    match conversations.len() {
+        0 => Ok(0),
+        1 => queue_alert(conn, config, held[0].0).await,
+        n => {
+            let digest: Uuid = sqlx::query_scalar(
+                "INSERT INTO conversation_alerts (id, conversation_id, reason, conversations, paged_at)
+                 VALUES ($1, NULL, 'digest', $2, now()) RETURNING id",
+            )
+            .bind(Uuid::now_v7())
+            .bind(n as i32)
+            .fetch_one(&mut *conn)
+            .await?;
+            queue_alert(conn, config, digest).await
+        }
+    }
+}
+
 /// `conversation.opened` -> a "new conversation" alert.
 pub struct ConversationOpened {
     pub config: Arc<Config>,
@@ -121,8 +206,8 @@ impl Handler for ConversationOpened {
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(alert) = alert {
-            let n = queue_alert(tx, &self.config, alert).await?;
-            tracing::info!(%conversation_id, deliveries = n, "new conversation alert queued");
+            let n = page_or_hold(tx, &self.config, alert).await?;
+            tracing::info!(%conversation_id, deliveries = n, "new conversation alert (0: held for a digest)");
         }
         Ok(())
     }
@@ -142,6 +227,11 @@ impl Handler for ConversationAlert {
                 event.event.event_type()
             )));
         };
+        // A referral is a colleague's deliberate act: paged at once.
+        sqlx::query("UPDATE conversation_alerts SET paged_at = now() WHERE id = $1")
+            .bind(alert_id)
+            .execute(&mut *tx)
+            .await?;
         let n = queue_alert(tx, &self.config, alert_id).await?;
         tracing::info!(%alert_id, deliveries = n, "conversation alert queued");
         Ok(())
@@ -149,15 +239,20 @@ impl Handler for ConversationAlert {
 }
 
 /// Conversations waiting for us too long within hours get one "waiting"
-/// alert per wait. Returns how many.
+/// alert per wait; then the held alerts are paged ([`page_held`]: one
+/// page, or one digest, per `alert_after_minutes`). Returns how many
+/// "waiting" alerts were made.
 pub async fn alert_waiting(db: &PgPool, config: &Config) -> anyhow::Result<u64> {
     let c = &config.consultations;
     let hours = nasvyazi_shared::letters::OfficeHours::parse(&c.hours).unwrap_or_default();
     let tz: chrono_tz::Tz = c.time_zone.parse().unwrap_or(chrono_tz::Asia::Almaty);
+    let mut tx = db.begin().await?;
     if !hours.is_open(tz, chrono::Utc::now()) {
+        // New conversations held outside hours still get their digest.
+        page_held(&mut tx, config).await?;
+        tx.commit().await?;
         return Ok(0);
     }
-    let mut tx = db.begin().await?;
     let alerts: Vec<Uuid> = sqlx::query_scalar(
         "WITH due AS (
              UPDATE conversations SET alerted_at = now()
@@ -171,9 +266,7 @@ pub async fn alert_waiting(db: &PgPool, config: &Config) -> anyhow::Result<u64> 
     .bind(c.alert_after_minutes as i32)
     .fetch_all(&mut *tx)
     .await?;
-    for a in &alerts {
-        queue_alert(&mut tx, config, *a).await?;
-    }
+    page_held(&mut tx, config).await?;
     tx.commit().await?;
     Ok(alerts.len() as u64)
 }
@@ -192,9 +285,8 @@ pub async fn reconcile(db: &PgPool, config: &Config, grace: Duration) -> anyhow:
     .bind(grace.as_secs_f64())
     .fetch_all(&mut *tx)
     .await?;
-    for a in &alerts {
-        queue_alert(&mut tx, config, *a).await?;
-    }
+    // Held like any other: paged by `page_held` within the window's rule.
+    page_held(&mut tx, config).await?;
     tx.commit().await?;
     Ok(alerts.len() as u64)
 }
@@ -202,21 +294,34 @@ pub async fn reconcile(db: &PgPool, config: &Config, grace: Duration) -> anyhow:
 /// The alert's text (Russian: staff read alerts in Russian), with the
 /// number and a console link only.
 pub async fn prepare_alert(worker: &Worker, row: &Claimed) -> Result<Prepared, NotReady> {
-    let found: Option<(Uuid, String, String, Option<String>)> = sqlx::query_as(
-        "SELECT c.id, c.number, a.reason, a.speciality FROM conversation_alerts a
-         JOIN conversations c ON c.id = a.conversation_id WHERE a.id = $1",
+    type Row = (
+        Option<Uuid>,
+        Option<String>,
+        String,
+        Option<String>,
+        Option<i32>,
+    );
+    let found: Option<Row> = sqlx::query_as(
+        "SELECT c.id, c.number, a.reason, a.speciality, a.conversations FROM conversation_alerts a
+         LEFT JOIN conversations c ON c.id = a.conversation_id WHERE a.id = $1",
     )
     .bind(row.ref_id)
     .fetch_optional(&worker.infra.db)
     .await?;
-    let Some((id, number, reason, speciality)) = found else {
+    let Some((id, number, reason, speciality, count)) = found else {
         return Err(NotReady::Skip("conversation erased"));
     };
     let config = worker.config();
     let lang = Lang::Ru;
+    let (number, path) = match (reason.as_str(), id, number) {
+        ("digest", _, _) => (String::new(), "/admin/conversations".to_string()),
+        (_, Some(id), Some(number)) => (number, format!("/admin/conversations/{id}")),
+        _ => return Err(NotReady::Skip("conversation erased")),
+    };
     let key = match reason.as_str() {
         "new" => "consult_alert.new",
         "waiting" => "consult_alert.waiting",
+        "digest" => "consult_alert.digest",
         _ => "consult_alert.referral",
     };
     let speciality = speciality.unwrap_or_default();
@@ -229,9 +334,10 @@ pub async fn prepare_alert(worker: &Worker, row: &Claimed) -> Result<Prepared, N
                 "minutes",
                 &config.consultations.alert_after_minutes.to_string(),
             ),
+            ("count", &count.unwrap_or_default().to_string()),
         ],
     );
-    let link = format!("{}/admin/conversations/{id}", config.console_base());
+    let link = format!("{}{path}", config.console_base());
     let message = match row.channel.as_str() {
         "email" => {
             let to = if row.contact_id == row.ref_id {

@@ -595,7 +595,24 @@ async fn a_conversation_waiting_too_long_alerts_staff_once_per_wait_even_without
             .unwrap()
     };
     assert_eq!(waiting().await, 0, "not waiting long yet");
+    // The opening's page went out.
+    eventually(WAIT, || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM conversation_alerts WHERE paged_at IS NOT NULL",
+        )
+        .fetch_one(&app.infra.db)
+        .await
+        .ok()
+        .filter(|n| *n == 1)
+    })
+    .await;
+    // 31 minutes pass: for the conversation and for the page its opening
+    // sent (at most one page per alert_after_minutes).
     sqlx::query("UPDATE conversations SET waiting_since = now() - interval '31 minutes'")
+        .execute(&app.infra.db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE conversation_alerts SET paged_at = paged_at - interval '31 minutes'")
         .execute(&app.infra.db)
         .await
         .unwrap();

@@ -2,6 +2,8 @@
 //! `Host`) gets pages whose links stay on it, and the messages answering it
 //! (a subscription's confirmation, an appeal's acknowledgement) link to the
 //! onion address; the same requests through the public address link there.
+//! Every client over Tor shares the Tor daemon's address, so there proof
+//! of work limits, never the client address (issue 24, item 3).
 
 use nasvyazi_tests::smtp::SmtpServer;
 use nasvyazi_tests::{TestApp, spawn_app_with};
@@ -23,7 +25,10 @@ async fn subscribe(app: &TestApp, email: &str, host: Option<&str>) {
         .post(app.public_url("/api/v1/subscriptions"))
         .json(&json!({ "email": email, "language": "ru", "topics": ["ost"] }));
     if let Some(h) = host {
-        req = req.header("host", h);
+        // Through the onion address every start needs a proof of work.
+        req = req
+            .header("host", h)
+            .header("x-proof-of-work", app.proof_of_work().await);
     }
     assert_eq!(req.send().await.unwrap().status(), 202);
 }
@@ -96,6 +101,7 @@ async fn requests_through_the_onion_address_are_answered_with_onion_links() {
         .http
         .post(app.public_url("/api/v1/appeals"))
         .header("host", ONION_HOST)
+        .header("x-proof-of-work", app.proof_of_work().await)
         .json(&json!({
             "category": "police", "region": "pavlodar", "city": "ekibastuz",
             "text": "Отказали.", "consent_to_forward": false, "contact": { "email": appellant },
@@ -114,5 +120,109 @@ async fn requests_through_the_onion_address_are_answered_with_onion_links() {
     link(&ack, &format!("{}/appeal/status?lang=", onion()));
     link(&ack, &format!("{}/appeal/forget/", onion()));
     assert!(!ack.contains(&public), "{ack}");
+    app.stop().await;
+}
+
+/// Issue 24, item 3: one abuser over Tor cannot spend every Tor user's
+/// budget. Through the onion address no per-client budget applies; every
+/// start (and every status look-up) needs a proof of work instead, and the
+/// forms carry one; token links stay one click.
+#[tokio::test]
+async fn onion_users_are_limited_by_proof_of_work_not_by_the_shared_address() {
+    let smtp = SmtpServer::start().await;
+    let extra = format!(
+        "{}[http]\nonion_url = \"{}/\"\n[limits]\npublic_posts_per_minute = 3\n[appeals]\nrate_limit_per_minute = 2\n",
+        smtp_config(&smtp),
+        onion()
+    );
+    let app = spawn_app_with(&extra).await;
+    let appeal = |proof: Option<String>| {
+        let app = &app;
+        async move {
+            let mut r = app
+                .http
+                .post(app.public_url("/api/v1/appeals"))
+                .header("host", ONION_HOST)
+                .json(
+                    &json!({"category": "police", "region": "pavlodar", "city": "ekibastuz",
+                              "text": "Отказали.", "consent_to_forward": false}),
+                );
+            if let Some(p) = proof {
+                r = r.header("x-proof-of-work", p);
+            }
+            r.send().await.unwrap().status().as_u16()
+        }
+    };
+    // The abuser, over Tor, far past every per-client budget.
+    for _ in 0..6 {
+        assert_eq!(appeal(Some(app.proof_of_work().await)).await, 201);
+        subscribe(
+            &app,
+            &format!("tor-{}@example.kz", Uuid::new_v4().simple()),
+            Some(ONION_HOST),
+        )
+        .await;
+    }
+    // Another Tor user is still served; nobody is, without a proof.
+    assert_eq!(appeal(Some(app.proof_of_work().await)).await, 201);
+    assert_eq!(appeal(None).await, 429);
+    let status = app
+        .http
+        .post(app.public_url("/api/v1/appeals/status"))
+        .header("host", ONION_HOST)
+        .json(&json!({"case_number": "AP-0000-0000", "access_code": "AAAA-AAAA-AAAA-AAAA"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status(), 429, "a look-up too needs a proof over Tor");
+    // Through the public address the per-client budget still holds.
+    let mut refused = false;
+    for _ in 0..6 {
+        let r = app
+            .http
+            .post(app.public_url("/api/v1/subscriptions"))
+            .json(
+                &json!({ "email": format!("web-{}@example.kz", Uuid::new_v4().simple()),
+                           "language": "ru", "topics": ["ost"] }),
+            )
+            .send()
+            .await
+            .unwrap();
+        refused |= r.status() == 429;
+    }
+    assert!(refused, "the public address keeps its per-client budget");
+    // The forms over Tor carry a challenge, whatever the setting.
+    for path in [
+        "/talk",
+        "/appeal",
+        "/appeal/status",
+        "/subscribe",
+        "/talk/status",
+    ] {
+        let html = app
+            .http
+            .get(app.public_url(path))
+            .header("host", ONION_HOST)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains("name=\"pow\""), "{path} carries a challenge");
+    }
+    let html = app
+        .http
+        .get(app.public_url("/talk"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !html.contains("name=\"pow\""),
+        "not on the public address (off)"
+    );
     app.stop().await;
 }

@@ -60,6 +60,10 @@ async fn post(app: &TestApp, token: Option<&str>, path: &str, body: Value) -> re
     if let Some(t) = token {
         r = r.bearer_auth(t);
     }
+    // Every survey answer carries a proof of work.
+    if path.ends_with("/answers") {
+        r = r.header("x-proof-of-work", app.proof_of_work().await);
+    }
     r.send().await.unwrap()
 }
 

@@ -292,7 +292,7 @@ async fn first_factor_passed(
 /// `POST /admin/sign-in`: the password.
 pub async fn password(
     State(state): State<AppState>,
-    ClientAddr(addr): ClientAddr,
+    ClientAddr { addr, .. }: ClientAddr,
     Query(q): Query<LangQuery>,
     headers: HeaderMap,
     body: Bytes,
@@ -473,7 +473,7 @@ pub async fn unlock_page(
 /// in it again). It signs no one in.
 pub async fn unlock_use(
     State(state): State<AppState>,
-    ClientAddr(addr): ClientAddr,
+    ClientAddr { addr, .. }: ClientAddr,
     Query(q): Query<LangQuery>,
     Path(token): Path<String>,
     headers: HeaderMap,
@@ -550,7 +550,7 @@ fn code_page(state: &AppState, s: &Session, status: StatusCode, error: Option<&s
 /// `POST /admin/sign-in/code`: the second factor.
 pub async fn code(
     State(state): State<AppState>,
-    ClientAddr(addr): ClientAddr,
+    ClientAddr { addr, .. }: ClientAddr,
     headers: HeaderMap,
     Pending(s): Pending,
     body: Bytes,
@@ -628,7 +628,7 @@ pub async fn code(
 /// same whether or not the address belongs to anyone.
 pub async fn request_link(
     State(state): State<AppState>,
-    ClientAddr(addr): ClientAddr,
+    ClientAddr { addr, .. }: ClientAddr,
     Query(q): Query<LangQuery>,
     headers: HeaderMap,
     body: Bytes,
@@ -751,7 +751,7 @@ pub async fn link_page(
 /// `POST /admin/sign-in/link/{token}`: uses the link (once).
 pub async fn link_use(
     State(state): State<AppState>,
-    ClientAddr(addr): ClientAddr,
+    ClientAddr { addr, .. }: ClientAddr,
     Query(q): Query<LangQuery>,
     Path(token): Path<String>,
     headers: HeaderMap,

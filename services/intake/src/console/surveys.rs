@@ -278,7 +278,13 @@ async fn load_results(
                 .any(|q| q.id == *b && q.kind != Kind::Text)
     });
     let values = store::values(&state.infra.db, id).await?;
-    let r = results::compute(id, &survey.questions, &values, by);
+    let r = results::compute(
+        id,
+        &survey.questions,
+        &values,
+        by,
+        results::Disclosure::of(survey.invited_only),
+    );
     Ok((survey, r, by.map(String::from)))
 }
 

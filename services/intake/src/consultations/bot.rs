@@ -6,8 +6,10 @@
 //! disk never holds the file. Locations, contacts and the like are refused
 //! for the person's own safety, and nothing of them is stored.
 //!
-//! A blocked person, or one over the flood limit, gets no answer and
-//! nothing is stored.
+//! The help path is never silenced: a blocked person, one over the flood
+//! limit, or anyone who writes while the bot's budget of new conversations
+//! is spent gets the emergency text (and nothing is stored). The bot's
+//! budget is its own: the web's `/talk` spends another.
 
 use nasvyazi_shared::i18n::{Lang, t};
 use nasvyazi_shared::limits::{self, Budget};
@@ -124,7 +126,43 @@ async fn known_language(
     Ok(subscribed.as_deref().and_then(Lang::parse).or(hint))
 }
 
-/// A message from a person in a private chat.
+/// The bot's new-conversation budget: its own, never shared with the web's
+/// (a flood of `/talk` cannot silence the bot).
+pub const NEW_CONVERSATIONS_KEY: &str = "new-conversations:bot";
+
+/// The answer to a message that is not stored (a flood, the bot's budget
+/// of new conversations, a blocked person): the emergency text, always.
+/// It costs one message and stores nothing. A blocked person gets the
+/// emergency text alone (they are not told they are blocked); the others
+/// are told to write again.
+fn unstored(
+    c: &nasvyazi_shared::config::ConsultationsConfig,
+    chat: i64,
+    lang: Lang,
+    why: &'static str,
+) -> Vec<Reply> {
+    metrics::counter!("nasvyazi_conversation_messages_dropped_total", "reason" => why).increment(1);
+    metrics::counter!("nasvyazi_emergency_answers_total", "reason" => why).increment(1);
+    let html = if why == "blocked" {
+        c.emergency_text.get(lang).to_string()
+    } else {
+        format!(
+            "{}\n\n{}",
+            super::html_escape(&t(lang, "consult.not_stored")),
+            c.emergency_text.get(lang)
+        )
+    };
+    vec![Reply::Send {
+        chat,
+        html,
+        keyboard: None,
+    }]
+}
+
+/// A message from a person in a private chat. Whatever happens to it —
+/// stored, refused by a budget, from a blocked person — the person gets
+/// the emergency text: with the automatic answer when a conversation
+/// opens, alone (and nothing stored) when the message is refused.
 pub async fn on_message(
     tx: &mut PgConnection,
     bot: &Bot,
@@ -135,10 +173,10 @@ pub async fn on_message(
 ) -> anyhow::Result<Vec<Reply>> {
     let c = &bot.config.consultations;
     let found = store::find_person(tx, &bot.keys, chat).await?;
+    let lang = known_language(tx, bot, found.as_ref(), chat, hint).await?;
+    let answer_lang = lang.unwrap_or(Lang::Ru);
     if found.as_ref().is_some_and(|p| p.blocked) {
-        metrics::counter!("nasvyazi_conversation_messages_dropped_total", "reason" => "blocked")
-            .increment(1);
-        return Ok(Vec::new());
+        return Ok(unstored(c, chat, answer_lang, "blocked"));
     }
     let flood_key = limits::key(&bot.keys, "consult-person", &chat_index(&bot.keys, chat));
     if limits::take(
@@ -149,15 +187,18 @@ pub async fn on_message(
     .await?
     .is_err()
     {
-        metrics::counter!("nasvyazi_conversation_messages_dropped_total", "reason" => "flood")
-            .increment(1);
-        return Ok(Vec::new());
+        return Ok(unstored(c, chat, answer_lang, "flood"));
     }
-    let lang = known_language(tx, bot, found.as_ref(), chat, hint).await?;
     if content == Content::Unsupported {
+        // A location or a contact may come from someone in danger: the
+        // refusal carries the emergency text too.
         return Ok(vec![Reply::Send {
             chat,
-            html: super::html_escape(&t(lang.unwrap_or(Lang::Ru), "consult.unsupported")),
+            html: format!(
+                "{}\n\n{}",
+                super::html_escape(&t(answer_lang, "consult.unsupported")),
+                c.emergency_text.get(answer_lang)
+            ),
             keyboard: None,
         }]);
     }
@@ -174,21 +215,18 @@ pub async fn on_message(
     if !has_open
         && limits::take(
             tx,
-            &limits::global_key("new-conversations"),
+            &limits::global_key(NEW_CONVERSATIONS_KEY),
             Budget::per_minute(c.new_conversations_per_minute),
         )
         .await?
         .is_err()
     {
-        metrics::counter!("nasvyazi_conversation_messages_dropped_total", "reason" => "global")
-            .increment(1);
-        return Ok(Vec::new());
+        return Ok(unstored(c, chat, answer_lang, "global"));
     }
     let person = match found {
         Some(p) => p,
         None => store::create_person(tx, &bot.keys, Some(chat), lang).await?,
     };
-    let answer_lang = lang.unwrap_or(Lang::Ru);
     let opened = store::open_for(tx, &bot.keys, &person, "telegram", answer_lang, None).await?;
     let key = store::conversation_key(tx, &bot.keys, opened.id)
         .await?

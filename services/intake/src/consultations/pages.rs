@@ -6,8 +6,10 @@
 //! No JavaScript, nothing from third parties. Every form carries the CSRF
 //! token; the first one a honeypot. Every wrong pair gets the same page.
 //! Staff replies are shown as from the organisation, never a consultant.
-//! The per-client budget of public POSTs (`limits::public_posts`) applies
-//! to every form here. Nothing here logs what a person typed, and no
+//! Opening a conversation takes proof of work like the other forms and
+//! spends a per-client budget of its own (`limits::public_posts`); the
+//! other forms here spend the per-client budget of public POSTs. The
+//! emergency text is on every page, the refusals included. Nothing here logs what a person typed, and no
 //! client address is stored.
 
 use axum::body::Bytes;
@@ -23,7 +25,7 @@ use super::web::{self, OpenError, PublicConversation};
 use crate::AppState;
 use crate::pages::subscribe::LangQuery;
 use crate::pages::{
-    csrf_ok, csrf_refused, csrf_token, field, internal_error, language, message, parse_form, render,
+    csrf_ok, csrf_refused, csrf_token, field, internal_error, language, parse_form, render,
 };
 
 /// The public routes of the pages (for the public listener's table).
@@ -177,12 +179,14 @@ pub async fn talk_submit(
     {
         Ok(created) => created_page(&state, lang, &created.number, &created.access_code),
         Err(OpenError::Busy) => {
-            let mut res = message(
+            // The form again, with what was typed and the emergency text.
+            let mut res = form_page(
                 &state,
+                &headers,
                 lang,
                 StatusCode::SERVICE_UNAVAILABLE,
-                "talk.busy_title",
-                "talk.busy_body",
+                values,
+                Some("talk.busy_body"),
             );
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));

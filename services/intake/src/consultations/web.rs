@@ -18,6 +18,10 @@ use super::store::{self, NewMessage};
 use super::{access_hash, auto_answer, canonical_number};
 use crate::appeals::model::ct_eq;
 
+/// The web's new-conversation budget: its own, never the bot's (a flood
+/// of `/talk` cannot silence the bot).
+pub const NEW_CONVERSATIONS_KEY: &str = "new-conversations:web";
+
 /// The longest message from a person, in characters.
 pub const MAX_TEXT_CHARS: usize = 4000;
 
@@ -55,7 +59,7 @@ pub async fn create(
     let hash = access_hash(keys, &code);
     let mut tx = db.begin().await.map_err(anyhow::Error::from)?;
     let budget = Budget::per_minute(config.new_conversations_per_minute);
-    if limits::take(&mut tx, &limits::global_key("new-conversations"), budget)
+    if limits::take(&mut tx, &limits::global_key(NEW_CONVERSATIONS_KEY), budget)
         .await
         .map_err(anyhow::Error::from)?
         .is_err()

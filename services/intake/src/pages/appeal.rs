@@ -106,12 +106,12 @@ fn created_page(state: &AppState, lang: Lang, case_number: &str, access_code: &s
 pub async fn appeal_submit(
     State(state): State<AppState>,
     Query(q): Query<LangQuery>,
-    ClientIp(addr): ClientIp,
+    client: ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
-    if let Err(wait) = crate::limits::appeal_allowed(&state, Purpose::Submit, addr).await {
+    if let Err(wait) = crate::limits::appeal_allowed(&state, Purpose::Submit, &client).await {
         return rate_limited(&state, lang, wait);
     }
     let form = parse_form(&body);
@@ -222,12 +222,12 @@ fn no_such_pair(state: &AppState, lang: Lang) -> Response {
 pub async fn status_submit(
     State(state): State<AppState>,
     Query(q): Query<LangQuery>,
-    ClientIp(addr): ClientIp,
+    client: ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
-    if let Err(wait) = crate::limits::appeal_allowed(&state, Purpose::Status, addr).await {
+    if let Err(wait) = crate::limits::appeal_allowed(&state, Purpose::Status, &client).await {
         return rate_limited(&state, lang, wait);
     }
     let form = parse_form(&body);
@@ -270,12 +270,12 @@ pub async fn status_submit(
 pub async fn add_submit(
     State(state): State<AppState>,
     Query(q): Query<LangQuery>,
-    ClientIp(addr): ClientIp,
+    client: ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
-    if let Err(wait) = crate::limits::appeal_allowed(&state, Purpose::Status, addr).await {
+    if let Err(wait) = crate::limits::appeal_allowed(&state, Purpose::Status, &client).await {
         return rate_limited(&state, lang, wait);
     }
     let form = parse_form(&body);

@@ -253,11 +253,11 @@ pub fn rate_limited(wait: Duration) -> Response {
               (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
-    ClientIp(addr): ClientIp,
+    client: ClientIp,
     headers: HeaderMap,
     ApiJson(body): ApiJson<AppealRequest>,
 ) -> Result<Response, ApiError> {
-    if let Err(wait) = crate::limits::appeal_allowed(&state, Purpose::Submit, addr).await {
+    if let Err(wait) = crate::limits::appeal_allowed(&state, Purpose::Submit, &client).await {
         return Ok(rate_limited(wait));
     }
     let places = crate::routes::regions::load(&state).await?;
@@ -309,10 +309,10 @@ pub async fn create(
               (status = 429, body = ErrorBody)))]
 pub async fn status(
     State(state): State<AppState>,
-    ClientIp(addr): ClientIp,
+    client: ClientIp,
     ApiJson(body): ApiJson<StatusRequest>,
 ) -> Result<Response, ApiError> {
-    if let Err(wait) = crate::limits::appeal_allowed(&state, Purpose::Status, addr).await {
+    if let Err(wait) = crate::limits::appeal_allowed(&state, Purpose::Status, &client).await {
         return Ok(rate_limited(wait));
     }
     let found = store::lookup(
@@ -340,10 +340,10 @@ pub async fn status(
               (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn add_information(
     State(state): State<AppState>,
-    ClientIp(addr): ClientIp,
+    client: ClientIp,
     ApiJson(body): ApiJson<InformationRequest>,
 ) -> Result<Response, ApiError> {
-    if let Err(wait) = crate::limits::appeal_allowed(&state, Purpose::Status, addr).await {
+    if let Err(wait) = crate::limits::appeal_allowed(&state, Purpose::Status, &client).await {
         return Ok(rate_limited(wait));
     }
     let text = model::valid_text(&body.text)

@@ -82,6 +82,9 @@ pub struct SurveyView {
     pub questions: Vec<Question>,
     pub opens_at: Option<DateTime<Utc>>,
     pub closes_at: Option<DateTime<Utc>>,
+    /// Only answers with an invitation are taken; otherwise the published
+    /// counts are rounded to 5 (see the results).
+    pub invited_only: bool,
     pub responses: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -100,6 +103,7 @@ async fn view(state: &AppState, s: Survey) -> Result<SurveyView, ApiError> {
         questions: s.questions.0,
         opens_at: s.opens_at,
         closes_at: s.closes_at,
+        invited_only: s.invited_only,
         created_at: s.created_at,
         updated_at: s.updated_at,
     })
@@ -175,7 +179,8 @@ pub struct CampaignSurveyView {
 pub struct CampaignSurveyInput {
     /// A survey's id or slug; `null` removes the invitation.
     pub survey: Option<String>,
-    /// A reminder: skip the contacts whose invitation was already used.
+    /// A reminder: sent to every invitee like the invitation (nothing
+    /// records who answered; whoever did is told so if they answer again).
     #[serde(default)]
     pub reminder: bool,
 }
@@ -357,7 +362,13 @@ async fn compute(state: &AppState, id: Uuid, by: Option<&str>) -> Result<Results
         }
     }
     let values = store::values(&state.infra.db, id).await?;
-    Ok(results::compute(id, &s.questions, &values, by))
+    Ok(results::compute(
+        id,
+        &s.questions,
+        &values,
+        by,
+        results::Disclosure::of(s.invited_only),
+    ))
 }
 
 /// Counts per question and, with `by`, cross tables; every count under 5

@@ -15,8 +15,12 @@
 //! response carries no link to the chat (see [`store::submit`]).
 //!
 //! While a survey is in progress, a text message answers its current
-//! question (a number, a date, free text, or an option's name): it does
-//! not open a consultation. Photos and the like still do.
+//! question only when that question asks for typed input (a number, a
+//! date, free text) and the text is such an answer. Anything else — a cry
+//! for help while a choice waits for its buttons — goes the consultation
+//! way (the automatic answer with the emergency text), followed by a note
+//! that the survey waits and how to leave it. Every question carries the
+//! way out (a button and `/cancel`).
 
 use nasvyazi_shared::crypto::Key;
 use nasvyazi_shared::i18n::{Lang, fill, t};
@@ -355,7 +359,11 @@ fn render(s: &Session, lists: &Lists, note: Option<&str>) -> (String, Value) {
         Kind::Date => "survey_bot.type_date",
         Kind::Text => "survey_bot.type_text",
     };
-    html.push_str(&format!("\n\n{}", escape_html(&t(lang, hint))));
+    html.push_str(&format!(
+        "\n\n{}\n{}",
+        escape_html(&t(lang, hint)),
+        escape_html(&t(lang, "survey_bot.way_out"))
+    ));
     let data = |action: &str| format!("{BUTTON}{at}:{action}");
     let value = |v: &str| data(&format!("v:{v}"));
     let fits = |v: &str| fits_button(at, v);
@@ -587,9 +595,10 @@ pub async fn start(
         if !well_formed || !nasvyazi_shared::survey_tokens::verify(&bot.keys, survey.id, tk) {
             return Ok(say(chat, t(lang, "survey_bot.not_found")));
         }
-        if nasvyazi_shared::survey_tokens::used(&bot.db, &bot.keys, survey.id, tk).await? {
-            return Ok(say(chat, t(lang, "survey_bot.used")));
-        }
+        // Whether it was used is said only once the answers are sent.
+    }
+    if survey.invited_only && token.is_none() {
+        return Ok(say(chat, t(lang, "survey_bot.invitation_required")));
     }
     let s = create(conn, bot, chat, survey, lang, token).await?;
     let lists = lists(conn, bot).await?;
@@ -694,49 +703,88 @@ pub async fn on_button(
     Ok(replies(&s, &lists, step, chat, Some(message_id)))
 }
 
-/// A text message while a survey is in progress answers its current
-/// question; `None` when there is no survey in progress (the message is
-/// someone else's: a consultation).
+/// What a text message means while a survey may be in progress.
+pub enum TextOutcome {
+    /// The text answered the current question: these are the answers.
+    Answered(Vec<Reply>),
+    /// Not a survey answer (no survey in progress, or the current question
+    /// does not take typed input, or the text is not a number / date it
+    /// asks for): the message goes the consultation way. `reminder` is a
+    /// short note that a survey is still waiting, with its way out.
+    NotAnAnswer { reminder: Option<Reply> },
+}
+
+/// A text message answers the survey in progress only when its current
+/// question takes typed input: free text, or digits where a number or a
+/// date is asked (a wrong one is refused as a survey answer). Anything
+/// else (a cry for help while a choice question waits for its buttons,
+/// words where a number was asked) is not swallowed: it goes the
+/// consultation way, which always answers with the emergency text.
 pub async fn on_text(
     conn: &mut PgConnection,
     bot: &Bot,
     chat: i64,
     text: &str,
-) -> anyhow::Result<Option<Vec<Reply>>> {
+) -> anyhow::Result<TextOutcome> {
     let Some(mut s) = load(conn, bot, chat).await? else {
-        return Ok(None);
+        return Ok(TextOutcome::NotAnAnswer { reminder: None });
     };
     let lists = lists(conn, bot).await?;
     let q = s.survey.questions.0[s.progress.at].clone();
-    let l = s.lang.code();
     let typed = text.trim();
-    let by_name = |name: &str| name.trim().to_lowercase() == typed.to_lowercase();
+    // Digits with a few separators: an attempt at a number or a date (a
+    // wrong one is refused as a survey answer); words never are.
+    let looks_like = |separators: &str| {
+        typed.chars().any(|c| c.is_ascii_digit())
+            && typed
+                .chars()
+                .all(|c| c.is_ascii_digit() || separators.contains(c))
+    };
     let value = match q.kind {
-        Kind::Number | Kind::Text => Some(json!(typed)),
-        Kind::Date => Some(json!(normalise_date(typed))),
-        Kind::Scale => matches!(typed, "1" | "2" | "3" | "4" | "5").then(|| json!(typed)),
-        Kind::Single => q
-            .options
-            .iter()
-            .find(|o| by_name(text_in(&o.text, l)))
-            .map(|o| json!(o.id)),
-        Kind::Region => lists
-            .regions
-            .iter()
-            .find(|r| by_name(r.name.get(l)))
-            .map(|r| json!(r.code)),
-        Kind::Site => lists
-            .sites
-            .iter()
-            .find(|x| by_name(x.name.get(l)))
-            .map(|x| json!(x.code)),
-        Kind::Multiple => None,
+        Kind::Text => json!(typed),
+        Kind::Number if looks_like("+-.,eE ") => json!(typed.replace(',', ".")),
+        Kind::Date if looks_like("./- ") => json!(normalise_date(typed)),
+        _ => {
+            return Ok(TextOutcome::NotAnAnswer {
+                reminder: Some(waiting(&s, chat)),
+            });
+        }
     };
-    let step = match value {
-        Some(v) => accept(conn, bot, &mut s, &lists, v).await?,
-        None => Step::Ask(Some(t(s.lang, "survey_bot.use_buttons"))),
+    let step = accept(conn, bot, &mut s, &lists, value).await?;
+    Ok(TextOutcome::Answered(replies(&s, &lists, step, chat, None)))
+}
+
+/// The note sent after a message that was not a survey answer: the survey
+/// waits at question n, and how to leave it.
+fn waiting(s: &Session, chat: i64) -> Reply {
+    let note = fill(
+        &t(s.lang, "survey_bot.still_waiting"),
+        &[
+            ("n", &(s.progress.at + 1).to_string()),
+            ("title", text_in(&s.survey.title, s.lang.code())),
+        ],
+    );
+    let at = s.progress.at;
+    Reply::Send {
+        chat,
+        html: escape_html(&note),
+        keyboard: Some(json!({"inline_keyboard": [
+            [button(t(s.lang, "survey_bot.cancel"), format!("{BUTTON}{at}:x"))]
+        ]})),
+    }
+}
+
+/// `/cancel`: leaves the survey in progress; `None` when there was none.
+pub async fn cancel(
+    conn: &mut PgConnection,
+    bot: &Bot,
+    chat: i64,
+) -> anyhow::Result<Option<Vec<Reply>>> {
+    let Some(s) = load(conn, bot, chat).await? else {
+        return Ok(None);
     };
-    Ok(Some(replies(&s, &lists, step, chat, None)))
+    delete_row(conn, s.id).await?;
+    Ok(Some(say(chat, t(s.lang, "survey_bot.cancelled"))))
 }
 
 #[cfg(test)]

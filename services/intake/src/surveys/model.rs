@@ -112,6 +112,11 @@ pub struct SurveyInput {
     pub questions: Vec<Question>,
     pub opens_at: Option<chrono::DateTime<chrono::Utc>>,
     pub closes_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Take (and count) only answers that come with an invitation token:
+    /// for surveys whose figures must resist padding by outsiders. An open
+    /// survey's published counts are rounded to 5 instead.
+    #[serde(default)]
+    pub invited_only: bool,
 }
 
 fn texts_ok(field: &str, t: &Texts, max: usize, required: bool) -> Result<(), String> {

@@ -3,7 +3,11 @@
 //! language), with small-cell suppression (`shared::suppression`): every
 //! count under 5 is `"<5"`, and so is every complement that would let it
 //! be worked out from a row total, a column total or the grand total.
-//! Free text is never counted here.
+//! Anyone may answer an open survey, so its shown counts are also rounded
+//! to a multiple of 5 ([`Disclosure::Open`]): answers an outsider added and
+//! knows cannot be subtracted to reveal a cell below 5. A survey that
+//! takes invited answers only shows exact counts. Free text is never
+//! counted here.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -59,6 +63,10 @@ pub struct Results {
     pub responses: Count,
     /// Counts under this are shown as `"<5"`.
     pub threshold: i64,
+    /// The shown counts are rounded to a multiple of this (open surveys:
+    /// 5, so that padding cannot reveal a small cell); 1 for a survey that
+    /// takes invited answers only.
+    pub rounded_to: i64,
     pub questions: Vec<QuestionCounts>,
     /// The cross-tab dimension: a question id or `language`.
     pub by: Option<String>,
@@ -78,8 +86,37 @@ fn categories(q: Option<&Question>, seen: &BTreeSet<&str>) -> Vec<String> {
     }
 }
 
-fn count(n: i64, hidden: bool) -> Count {
-    Count::shown(n, hidden)
+/// Open surveys' published counts are rounded to a multiple of this (on
+/// top of the `<5` suppression), so that answers added by an outsider who
+/// knows them cannot be subtracted to reveal a small cell.
+pub const ROUNDING: i64 = 5;
+
+/// How counts are disclosed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disclosure {
+    /// Invited answers only: exact counts, small cells suppressed.
+    Invited,
+    /// Anyone may answer (and pad): counts rounded to [`ROUNDING`] as well.
+    Open,
+}
+
+impl Disclosure {
+    pub fn of(invited_only: bool) -> Disclosure {
+        if invited_only {
+            Disclosure::Invited
+        } else {
+            Disclosure::Open
+        }
+    }
+
+    fn count(self, n: i64, hidden: bool) -> Count {
+        match self {
+            Disclosure::Open if !hidden => {
+                Count::shown((n + ROUNDING / 2) / ROUNDING * ROUNDING, false)
+            }
+            _ => Count::shown(n, hidden),
+        }
+    }
 }
 
 fn json(c: &Count) -> Value {
@@ -93,7 +130,9 @@ pub fn compute(
     questions: &[Question],
     values: &[(Uuid, String, String)],
     by: Option<&str>,
+    disclosure: Disclosure,
 ) -> Results {
+    let count = |n: i64, hidden: bool| disclosure.count(n, hidden);
     // question -> response -> values
     let mut per: HashMap<&str, HashMap<Uuid, Vec<&str>>> = HashMap::new();
     for (response, question, value) in values {
@@ -223,6 +262,11 @@ pub fn compute(
         survey_id: survey,
         responses: count(responses, responses > 0 && responses < SMALL_CELL),
         threshold: SMALL_CELL,
+        rounded_to: if disclosure == Disclosure::Open {
+            ROUNDING
+        } else {
+            1
+        },
         questions: out_questions,
         by: by.map(String::from),
         crosstabs,
@@ -325,7 +369,13 @@ mod tests {
     /// cell follows from a row, a column or the grand total.
     #[test]
     fn a_small_cell_and_its_complements_are_hidden() {
-        let r = compute(Uuid::nil(), &questions(), &values(), Some("q2"));
+        let r = compute(
+            Uuid::nil(),
+            &questions(),
+            &values(),
+            Some("q2"),
+            Disclosure::Invited,
+        );
         let t = &r.crosstabs[0];
         assert_eq!(t.question, "q1");
         assert!(hidden(&t.cells["yes"]["pavlodar"]), "the cell of 3");

@@ -20,12 +20,13 @@ pub struct Survey {
     pub state: String,
     pub opens_at: Option<DateTime<Utc>>,
     pub closes_at: Option<DateTime<Utc>>,
+    /// Only answers with an invitation are taken (and counted).
+    pub invited_only: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str =
-    "id, slug, title, intro, questions, state, opens_at, closes_at, created_at, updated_at";
+const COLUMNS: &str = "id, slug, title, intro, questions, state, opens_at, closes_at, invited_only, created_at, updated_at";
 
 impl Survey {
     /// Whether answers are taken now.
@@ -64,8 +65,8 @@ pub async fn create(
     let (_, wrapped) = keys.new_data_key();
     let mut tx = db.begin().await?;
     let inserted = sqlx::query(
-        "INSERT INTO surveys (id, slug, title, intro, questions, opens_at, closes_at, data_key, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (slug) DO NOTHING",
+        "INSERT INTO surveys (id, slug, title, intro, questions, opens_at, closes_at, data_key, created_by, invited_only)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (slug) DO NOTHING",
     )
     .bind(id)
     .bind(&input.slug)
@@ -76,6 +77,7 @@ pub async fn create(
     .bind(input.closes_at)
     .bind(&wrapped)
     .bind(who.actor())
+    .bind(input.invited_only)
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -173,22 +175,26 @@ pub fn token_valid(keys: &Keyring, survey: Uuid, token: &str) -> bool {
     survey_tokens::verify(keys, survey, token)
 }
 
-/// Whether an invitation token was already used to answer.
-pub async fn token_used(
-    db: &PgPool,
-    keys: &Keyring,
-    survey: Uuid,
-    token: &str,
-) -> sqlx::Result<bool> {
-    survey_tokens::used(db, keys, survey, token).await
-}
-
 fn aad(response: Uuid, question: &str) -> Vec<u8> {
     format!("survey_answer:{response}:{question}").into_bytes()
 }
 
+/// Answers are written again in batches of at least this many (see
+/// [`settle`]): the smallest set a settled answer hides in.
+pub const BATCH: i64 = 5;
+
 /// Stores one response; `false` if `token` was already used for it. The
 /// caller has checked the token ([`token_valid`]).
+///
+/// Unlinkable, even against a copy of the database and every key: the
+/// invitation's use is not written beside the answer (a shared
+/// transaction id, `xmin`, would join them). It joins the survey's pending
+/// invitations, one sorted array per survey (which ones, not in what
+/// order); the answer is stored "unsettled". When [`BATCH`] answers are
+/// unsettled, [`settle`] writes the pending invitations to
+/// `survey_token_uses` and the answers again, in an order that carries
+/// nothing, in one transaction. A token can never be used twice: the pending array and
+/// the settled uses are both checked under the array's row lock.
 pub async fn submit(
     db: &PgPool,
     keys: &Keyring,
@@ -204,21 +210,36 @@ pub async fn submit(
         .bind(survey)
         .fetch_one(&mut *tx)
         .await?;
-    // A used invitation is kept apart from the response (no link between
-    // the two rows): it says "used", never which answers came with it.
+    // Every answer of a survey passes here one at a time (the batch's row
+    // lock), so that a batch is settled exactly when it is full.
+    sqlx::query("INSERT INTO survey_token_pending (survey_id) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(survey)
+        .execute(&mut *tx)
+        .await?;
+    let mut pending: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT macs FROM survey_token_pending WHERE survey_id = $1 FOR UPDATE")
+            .bind(survey)
+            .fetch_one(&mut *tx)
+            .await?;
     if let Some(t) = token {
-        let fresh = sqlx::query(
-            "INSERT INTO survey_token_uses (survey_id, token_mac) VALUES ($1, $2)
-             ON CONFLICT DO NOTHING",
+        let mac = token_mac(keys, survey, t);
+        let settled: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM survey_token_uses WHERE survey_id = $1 AND token_mac = $2)",
         )
         .bind(survey)
-        .bind(token_mac(keys, survey, t))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if fresh == 0 {
+        .bind(&mac)
+        .fetch_one(&mut *tx)
+        .await?;
+        if settled || pending.contains(&mac) {
             return Ok(false);
         }
+        pending.push(mac);
+        pending.sort();
+        sqlx::query("UPDATE survey_token_pending SET macs = $2 WHERE survey_id = $1")
+            .bind(survey)
+            .bind(&pending)
+            .execute(&mut *tx)
+            .await?;
     }
     sqlx::query("INSERT INTO survey_responses (id, survey_id, language) VALUES ($1, $2, $3)")
         .bind(id)
@@ -260,10 +281,111 @@ pub async fn submit(
             }
         }
     }
+    let unsettled: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM survey_responses WHERE survey_id = $1 AND NOT settled",
+    )
+    .bind(survey)
+    .fetch_one(&mut *tx)
+    .await?;
+    if unsettled >= BATCH {
+        settle(&mut tx, survey).await?;
+    }
     tx.commit().await?;
     tracing::info!(survey_id = %survey, "survey answered");
     metrics::counter!("nasvyazi_survey_responses_total").increment(1);
     Ok(true)
+}
+
+/// Settles a survey's batch in the caller's transaction (which holds the
+/// pending array's row lock): the pending invitations go to
+/// `survey_token_uses`, and every unsettled answer is deleted and written
+/// again, in the order of their random ids and with today's date.
+/// Afterwards every row of the batch carries this transaction's id, and
+/// nothing tells which answer came with which invitation, or in what order
+/// they came.
+async fn settle(tx: &mut sqlx::PgConnection, survey: Uuid) -> sqlx::Result<()> {
+    let mut responses: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT id, language FROM survey_responses WHERE survey_id = $1 AND NOT settled",
+    )
+    .bind(survey)
+    .fetch_all(&mut *tx)
+    .await?;
+    let ids: Vec<Uuid> = responses.iter().map(|r| r.0).collect();
+    type AnswerRow = (Uuid, String, Option<String>, Option<Vec<u8>>);
+    let mut answers: Vec<AnswerRow> = sqlx::query_as(
+        "SELECT response_id, question_id, value, text_ct FROM survey_answers
+          WHERE response_id = ANY($1)",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut macs: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT macs FROM survey_token_pending WHERE survey_id = $1")
+            .bind(survey)
+            .fetch_one(&mut *tx)
+            .await?;
+    // Written again in an order that carries nothing: the responses by
+    // their random ids, the invitations by their keyed hashes, never in
+    // the order they came.
+    responses.sort();
+    answers.sort();
+    macs.sort();
+    // The answers go with their responses (ON DELETE CASCADE).
+    sqlx::query("DELETE FROM survey_responses WHERE id = ANY($1)")
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
+    let (ids, languages): (Vec<Uuid>, Vec<String>) = responses.into_iter().unzip();
+    sqlx::query(
+        "INSERT INTO survey_responses (id, survey_id, language, submitted_at, settled)
+         SELECT r.id, $1, r.language, current_date, true
+           FROM unnest($2::uuid[], $3::text[]) WITH ORDINALITY AS r (id, language, n)
+          ORDER BY r.n",
+    )
+    .bind(survey)
+    .bind(&ids)
+    .bind(&languages)
+    .execute(&mut *tx)
+    .await?;
+    let mut response_ids = Vec::with_capacity(answers.len());
+    let mut questions = Vec::with_capacity(answers.len());
+    let mut values = Vec::with_capacity(answers.len());
+    let mut texts = Vec::with_capacity(answers.len());
+    for (r, q, v, t) in answers {
+        response_ids.push(r);
+        questions.push(q);
+        values.push(v);
+        // An empty array stands for "no text" (unnest cannot carry a NULL
+        // bytea inside a bytea[] from here).
+        texts.push(t.unwrap_or_default());
+    }
+    sqlx::query(
+        "INSERT INTO survey_answers (response_id, question_id, value, text_ct)
+         SELECT a.r, a.q, a.v, nullif(a.t, ''::bytea)
+           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[]) WITH ORDINALITY AS a (r, q, v, t, n)
+          ORDER BY a.n",
+    )
+    .bind(&response_ids)
+    .bind(&questions)
+    .bind(&values)
+    .bind(&texts)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO survey_token_uses (survey_id, token_mac)
+         SELECT $1, m.mac FROM unnest($2::bytea[]) WITH ORDINALITY AS m (mac, n)
+          ORDER BY m.n ON CONFLICT DO NOTHING",
+    )
+    .bind(survey)
+    .bind(&macs)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE survey_token_pending SET macs = '{}' WHERE survey_id = $1")
+        .bind(survey)
+        .execute(&mut *tx)
+        .await?;
+    tracing::info!(survey_id = %survey, "survey answers settled in a batch");
+    Ok(())
 }
 
 /// Every stored value of a survey: (response id, question id, value),

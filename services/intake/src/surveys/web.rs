@@ -76,15 +76,19 @@ async fn refs(
 }
 
 /// Answers an open survey (anonymous). Answers to questions a skip rule
-/// skipped are ignored (not stored, not refused). 403 if the invitation
-/// token was not issued for this survey (forged, mistyped, another
-/// survey's); 409 if it was already used; 404 for an unknown, draft or
-/// closed survey.
+/// skipped are ignored (not stored, not refused). Every answer needs a
+/// proof of work in the `X-Proof-Of-Work` header (see `GET
+/// /api/v1/challenge`), whatever the site's setting: 429 `proof_of_work`
+/// without one. 403 if the invitation token was not issued for this survey
+/// (forged, mistyped, another survey's) or the survey takes invited
+/// answers only and none was given; 409 if it was already used; 404 for
+/// an unknown, draft or closed survey.
 #[utoipa::path(post, path = "/api/v1/surveys/{slug}/answers", tag = "surveys",
     params(("slug" = String, Path)), request_body = AnswersRequest,
     responses((status = 201, body = Accepted), (status = 403, body = nasvyazi_shared::error::ErrorBody),
               (status = 404, body = nasvyazi_shared::error::ErrorBody),
-              (status = 409, body = nasvyazi_shared::error::ErrorBody), (status = 422, body = nasvyazi_shared::error::ErrorBody)))]
+              (status = 409, body = nasvyazi_shared::error::ErrorBody), (status = 422, body = nasvyazi_shared::error::ErrorBody),
+              (status = 429, body = nasvyazi_shared::error::ErrorBody)))]
 pub async fn answer(
     State(state): State<AppState>,
     Path(slug): Path<String>,
@@ -101,6 +105,13 @@ pub async fn answer(
             StatusCode::FORBIDDEN,
             "invalid_token",
             "token: this invitation was not issued for this survey",
+        ));
+    }
+    if survey.invited_only && req.token.is_none() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "invitation_required",
+            "token: this survey takes answers by invitation only",
         ));
     }
     let (regions, sites) = refs(&state).await?;
@@ -300,6 +311,8 @@ async fn form_page(
             questions,
             token => token.filter(|t| token_ok(t)),
             error => error_text,
+            // Every answer needs a proof of work (padding must cost).
+            survey_pow => crate::limits::pow_always(state),
         },
         set_cookie,
     )
@@ -323,6 +336,17 @@ fn invalid_link(state: &AppState, lang: Lang) -> Response {
         StatusCode::FORBIDDEN,
         "surveys.invalid_link_title",
         "surveys.invalid_link_body",
+    )
+}
+
+/// A survey that takes invited answers only, opened without an invitation.
+fn invitation_required(state: &AppState, lang: Lang) -> Response {
+    message(
+        state,
+        lang,
+        StatusCode::FORBIDDEN,
+        "surveys.invitation_required_title",
+        "surveys.invitation_required_body",
     )
 }
 
@@ -357,17 +381,17 @@ pub async fn page(
     let lang = language(q.lang.as_deref(), &headers);
     match accepting(&state, &slug).await {
         Ok(Some(s)) => {
-            // An invitation is checked at once: the person learns that the
-            // link is wrong (or used) before filling anything in.
-            if let Some(t) = q.invitation() {
-                if !issued(&state, &s, t) {
-                    return invalid_link(&state, lang);
-                }
-                match store::token_used(&state.infra.db, &state.keys, s.id, t).await {
-                    Ok(true) => return used(&state, lang),
-                    Ok(false) => {}
-                    Err(e) => return internal_error(&state, lang, "survey page", &e),
-                }
+            // A link that was never issued is refused at once. Whether an
+            // issued one was used is said only after a submission: the
+            // page must not tell anyone holding a link (a phone's owner,
+            // a screenshot's reader) that its invitee answered.
+            if let Some(t) = q.invitation()
+                && !issued(&state, &s, t)
+            {
+                return invalid_link(&state, lang);
+            }
+            if s.invited_only && q.invitation().is_none() {
+                return invitation_required(&state, lang);
             }
             form_page(
                 &state,
@@ -412,6 +436,9 @@ pub async fn submit(
     let token = field(&form, "token").filter(|t| !t.is_empty());
     if token.is_some_and(|t| !issued(&state, &survey, t)) {
         return invalid_link(&state, lang);
+    }
+    if survey.invited_only && token.is_none() {
+        return invitation_required(&state, lang);
     }
     let mut answers = Map::new();
     for question in survey.questions.iter() {

@@ -2,10 +2,11 @@
 //! "done" makes the chat an active contact; `/stop` unsubscribes; `/lang`
 //! changes the language; `/forget` erases the chat's contact and every
 //! consultation (crypto-shredding); `/help` tells who we are. Anything
-//! else a person writes opens or continues a consultation (unless a survey
-//! is in progress: `/survey <slug>` or `/start survey_<slug>[_<token>]`,
-//! [`crate::surveys::bot`], takes text as its answers)
-//! ([`crate::consultations::bot`]). A chat that blocks the bot is
+//! else a person writes opens or continues a consultation
+//! ([`crate::consultations::bot`]); a survey in progress (`/survey <slug>`
+//! or `/start survey_<slug>[_<token>]`, [`crate::surveys::bot`]) takes a
+//! text only as the answer to a question that asks for typed input, and
+//! `/cancel` leaves it. A chat that blocks the bot is
 //! unsubscribed (Telegram tells us with a my_chat_member update).
 //!
 //! Private chats are spoken to; in the staff group (`consultations.
@@ -186,13 +187,20 @@ pub async fn apply(
             hint,
             content,
         } => {
-            // A survey in progress takes a text as its answer.
-            if let Content::Text(text) = &content
-                && let Some(replies) = survey_bot::on_text(tx, bot, chat, text).await?
-            {
-                return Ok(replies);
+            // A survey in progress takes a text as its answer only when its
+            // question asks for typed input; anything else is a message to
+            // us (the automatic answer with the emergency text), and the
+            // person is reminded that the survey waits.
+            let mut reminder = None;
+            if let Content::Text(text) = &content {
+                match survey_bot::on_text(tx, bot, chat, text).await? {
+                    survey_bot::TextOutcome::Answered(replies) => return Ok(replies),
+                    survey_bot::TextOutcome::NotAnAnswer { reminder: r } => reminder = r,
+                }
             }
-            consult::on_message(tx, bot, chat, message_id, hint, content).await?
+            let mut replies = consult::on_message(tx, bot, chat, message_id, hint, content).await?;
+            replies.extend(reminder);
+            replies
         }
         Incoming::Topic {
             chat,
@@ -233,6 +241,17 @@ pub async fn apply(
             hint,
         } => match command.as_str() {
             "survey" => survey_bot::start(tx, bot, chat, arg.as_deref(), None, hint).await?,
+            // The way out of a survey in progress (also a button under
+            // every question).
+            "cancel" => match survey_bot::cancel(tx, bot, chat).await? {
+                Some(replies) => replies,
+                None => {
+                    let lang = contact(tx, bot, chat)
+                        .await?
+                        .map_or(hint.unwrap_or(Lang::Ru), |c| c.lang());
+                    vec![send(chat, t(lang, "survey_bot.nothing_to_cancel"), None)]
+                }
+            },
             "start" => {
                 let code = start_code(arg.as_deref());
                 if let Some((slug, token)) = code.and_then(survey_bot::deep_link) {

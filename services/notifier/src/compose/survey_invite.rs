@@ -2,9 +2,10 @@
 //! invites to a survey gives each recipient their own link (`{{ survey_url
 //! }}`), with a token derived from the survey and the contact
 //! (`nasvyazi_shared::survey_tokens`) that nothing stores. A reminder
-//! (`survey_reminder`) skips the contacts whose token was already used:
-//! the token is recomputed here and looked up, nothing records who was
-//! invited or who answered.
+//! (`survey_reminder`) goes to every invitee exactly like the invitation:
+//! it must never look up whether a token was used, and never leave a trace
+//! (a skipped delivery, a missing row) that differs between those who
+//! answered and those who did not.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -17,20 +18,16 @@ use super::NotReady;
 use crate::worker::Worker;
 
 /// The recipient's invitation link: the bot's deep link for a Telegram
-/// chat (when the bot's username is known), else the web page. `Skip`
-/// for a reminder to someone who already answered.
+/// chat (when the bot's username is known), else the web page.
 pub async fn link(
     worker: &Worker,
     survey: &CampaignSurvey,
     contact_id: Uuid,
     telegram: bool,
 ) -> Result<String, NotReady> {
+    // A reminder is sent like the invitation, to everyone: skipping those
+    // who answered would record, in the ledger, who answered.
     let token = survey_tokens::issue(&worker.keys, survey.survey_id, contact_id);
-    if survey.reminder
-        && survey_tokens::used(&worker.infra.db, &worker.keys, survey.survey_id, &token).await?
-    {
-        return Err(NotReady::Skip("already answered"));
-    }
     if telegram
         && let Some(bot) = bot_username(worker).await
         && let Some(url) = survey_tokens::bot_url(&bot, &survey.slug, &token)
