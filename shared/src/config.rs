@@ -350,8 +350,61 @@ pub struct BouncesConfig {
     /// Soft bounces of one address within `soft_window_days` that suppress it.
     pub soft_limit: i64,
     pub soft_window_days: i64,
-    /// Largest message the listener takes (bytes).
+    /// Largest message the listener takes (bytes, counted on the wire,
+    /// over-long lines included): past it DATA is cut off with 552 and the
+    /// connection closed, so no client makes it hold more.
     pub max_message_bytes: usize,
+    /// Conversations at once; more get 421 (RFC 5321 §3.8) and come back.
+    pub max_connections: usize,
+    /// Conversations at once from one client address (an IPv6 /64 counts
+    /// as one address), so one client cannot hold every slot.
+    pub max_connections_per_address: usize,
+    /// A conversation ends (421) this long after it began, however busy.
+    pub session_timeout_secs: u64,
+    /// A client silent this long (no complete line) is dropped (421).
+    pub idle_timeout_secs: u64,
+    /// DATA (from 354 to the final dot) must end within this (451 then).
+    pub data_timeout_secs: u64,
+    /// Commands other than an accepted `RCPT TO` between two messages
+    /// (NOOP, RSET, HELO, refused recipients...); past it 421 and close.
+    pub max_commands_per_message: u32,
+}
+
+impl BouncesConfig {
+    /// The key and reason of the first invalid value.
+    pub fn check(&self) -> Result<(), (&'static str, &'static str)> {
+        if !(1024..=64 << 20).contains(&self.max_message_bytes) {
+            return Err((
+                "bounces.max_message_bytes",
+                "must be 1024 to 67108864 (64 MiB)",
+            ));
+        }
+        if self.max_connections == 0 {
+            return Err(("bounces.max_connections", "must be at least 1"));
+        }
+        if !(1..=self.max_connections).contains(&self.max_connections_per_address) {
+            return Err((
+                "bounces.max_connections_per_address",
+                "must be 1 to bounces.max_connections",
+            ));
+        }
+        if self.session_timeout_secs == 0
+            || self.idle_timeout_secs == 0
+            || self.data_timeout_secs == 0
+        {
+            return Err((
+                "bounces.session_timeout_secs",
+                "session, idle and data timeouts must be at least 1 second",
+            ));
+        }
+        if self.max_commands_per_message < 5 {
+            return Err((
+                "bounces.max_commands_per_message",
+                "must be at least 5 (EHLO, MAIL, DATA, RSET, QUIT)",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The media library (issue 16): upload limits and the total quota. The
@@ -404,6 +457,12 @@ impl Default for BouncesConfig {
             soft_limit: 3,
             soft_window_days: 14,
             max_message_bytes: 1 << 20,
+            max_connections: 64,
+            max_connections_per_address: 8,
+            session_timeout_secs: 300,
+            idle_timeout_secs: 60,
+            data_timeout_secs: 120,
+            max_commands_per_message: 20,
         }
     }
 }
@@ -612,6 +671,9 @@ impl Config {
             return Err(invalid("http.body_limit_bytes", "must be at least 1024"));
         }
         if let Err((key, reason)) = self.media.check() {
+            return Err(invalid(key, reason));
+        }
+        if let Err((key, reason)) = self.bounces.check() {
             return Err(invalid(key, reason));
         }
         if self.outbox.batch_size < 1 {
@@ -952,6 +1014,34 @@ mod tests {
         let e = Config::from_toml("[crypto]\nmaster_key = \"hunter2-secret\"\n").unwrap_err();
         assert!(e.to_string().contains("crypto.master_key"), "{e}");
         assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn bounce_listener_limits_are_checked() {
+        for (toml, key) in [
+            (
+                "[bounces]\nmax_connections = 4\nmax_connections_per_address = 5\n",
+                "bounces.max_connections_per_address",
+            ),
+            (
+                "[bounces]\nmax_message_bytes = 100\n",
+                "bounces.max_message_bytes",
+            ),
+            (
+                "[bounces]\ndata_timeout_secs = 0\n",
+                "bounces.session_timeout_secs",
+            ),
+            (
+                "[bounces]\nmax_commands_per_message = 2\n",
+                "bounces.max_commands_per_message",
+            ),
+        ] {
+            let e = Config::from_toml(toml).unwrap_err();
+            assert!(e.to_string().contains(key), "{toml}: {e}");
+        }
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.bounces.max_connections_per_address, 8);
+        assert_eq!(c.bounces.session_timeout_secs, 300);
     }
 
     #[test]

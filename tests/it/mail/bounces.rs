@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::email_config;
 
-fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -29,7 +29,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn app(smtp: &SmtpServer, port: u16, soft_limit: u32) -> TestApp {
+pub(super) async fn app(smtp: &SmtpServer, port: u16, soft_limit: u32) -> TestApp {
     spawn_app_with(&email_config(
         smtp,
         &format!(
@@ -47,7 +47,7 @@ fn client(port: u16) -> AsyncSmtpTransport<Tokio1Executor> {
 }
 
 /// A DSN as Postfix writes one, quoting the address (which must go nowhere).
-fn dsn(to: &str, recipient: &str, status: &str) -> Vec<u8> {
+pub(super) fn dsn(to: &str, recipient: &str, status: &str) -> Vec<u8> {
     format!(
         "From: MAILER-DAEMON@mx.example.kz (Mail Delivery System)\r\nTo: {to}\r\n\
 Subject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n\
@@ -83,7 +83,7 @@ async fn send(port: u16, to: &str, data: &[u8]) -> Result<(), lettre::transport:
     client(port).send_raw(&envelope, data).await.map(|_| ())
 }
 
-async fn delivery_status(app: &TestApp, id: Uuid) -> String {
+pub(super) async fn delivery_status(app: &TestApp, id: Uuid) -> String {
     sqlx::query_scalar("SELECT status FROM deliveries WHERE id = $1")
         .bind(id)
         .fetch_one(&app.infra.db)

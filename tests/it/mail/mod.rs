@@ -3,6 +3,7 @@
 //! bounces and complaints sent back to our bounce listener by a real SMTP
 //! client (lettre).
 
+mod bounce_abuse;
 mod bounces;
 mod dkim;
 mod inline_images;
