@@ -22,7 +22,10 @@
 //!   no video or sound track, a version the walker does not know.
 //!
 //! Sample descriptions (`stsd`: codec set-up) and edit lists are kept as
-//! they are.
+//! they are, except a video sample entry's compressor name (32 bytes that
+//! may name the camera: "GoPro AVC encoder"), which is zeroed. What an
+//! encoder writes inside the coded pictures (x264's settings in an SEI
+//! message) is picture data and stays.
 
 use super::Refused;
 
@@ -80,6 +83,8 @@ struct Walk<'a> {
     /// Byte ranges of the kept tracks' samples (start, end).
     samples: Vec<(usize, usize)>,
     tracks: usize,
+    /// Whether the track being walked is a video track.
+    video: bool,
 }
 
 impl Walk<'_> {
@@ -118,6 +123,20 @@ impl Walk<'_> {
             return Err(REFUSED);
         }
         self.out[s.payload + 24..s.end].fill(0);
+        Ok(())
+    }
+
+    /// A video sample entry: size and type (8), reserved (6), data
+    /// reference index (2), pre-defined and reserved (16), width and
+    /// height (4), resolutions (8), reserved (4), frame count (2), then
+    /// the compressor name (32), zeroed here.
+    fn zero_compressor_names(&mut self, stsd: &Span) -> Result<(), Refused> {
+        // Version and flags (4), entry count (4), then the entries.
+        for entry in spans(self.src, stsd.payload + 8, stsd.end).ok_or(REFUSED)? {
+            if entry.end >= entry.start + 82 {
+                self.out[entry.start + 50..entry.start + 82].fill(0);
+            }
+        }
         Ok(())
     }
 
@@ -175,8 +194,9 @@ impl Walk<'_> {
             match &s.kind {
                 b"mvhd" => self.zero_times(&s)?,
                 b"trak" => match &self.handler(&s)? {
-                    b"vide" | b"soun" => {
+                    kind @ (b"vide" | b"soun") => {
                         self.tracks += 1;
+                        self.video = kind == b"vide";
                         self.trak(&s)?;
                     }
                     _ => self.blank(&s),
@@ -283,6 +303,7 @@ impl Walk<'_> {
         let mut offsets = None;
         for s in self.children(stbl)? {
             match &s.kind {
+                b"stsd" if self.video => self.zero_compressor_names(&s)?,
                 b"stsd" | b"stts" | b"ctts" | b"cslg" | b"stss" | b"stps" | b"sdtp" | b"sbgp"
                 | b"sgpd" | b"subs" | b"padb" => {}
                 b"stsz" if sizes.is_none() => sizes = Some(s),
@@ -386,6 +407,7 @@ pub fn strip(b: &[u8]) -> Result<Vec<u8>, Refused> {
         out: b.to_vec(),
         samples: Vec::new(),
         tracks: 0,
+        video: false,
     };
     walk.top()?;
     Ok(walk.out)
@@ -414,10 +436,25 @@ mod tests {
 
     /// A track of one chunk at `offset` holding samples of `sizes`.
     fn trak(handler: &[u8; 4], offset: u32, sizes: &[u32]) -> Vec<u8> {
+        let mut name = [0u8; 32];
+        name[..17].copy_from_slice(b"\x10GoPro AVC encode");
+        let entry = bx(
+            b"avc1",
+            &[
+                &[0u8; 6][..],
+                &[0, 1],
+                &[0; 16],
+                &be(&[0x00A0_0078, 0x0048_0000, 0x0048_0000, 0]),
+                &[0, 1],
+                &name,
+                &[0, 0x18, 0xFF, 0xFF],
+            ]
+            .concat(),
+        );
         let stbl = bx(
             b"stbl",
             &[
-                full(b"stsd", 0, 0, &be(&[0])),
+                full(b"stsd", 0, 0, &[be(&[1]), entry].concat()),
                 full(b"stts", 0, 0, &be(&[0])),
                 full(b"stsc", 0, 0, &be(&[1, 1, sizes.len() as u32, 1])),
                 full(
@@ -496,6 +533,7 @@ mod tests {
             b"udta",
             b"meta",
             b"Phone of A.",
+            b"GoPro",
             &T.to_be_bytes(),
         ] {
             assert!(!has(gone), "{:?}", String::from_utf8_lossy(gone));

@@ -27,7 +27,11 @@ const REFUSED: Refused = Refused(
 fn kept(kind: &[u8; 4], len: usize) -> bool {
     match kind {
         b"IHDR" => len == 13,
-        b"PLTE" | b"IDAT" | b"IEND" | b"tRNS" => true,
+        // At most 256 colours; transparency at most one byte per colour.
+        b"PLTE" => len.is_multiple_of(3) && len <= 768,
+        b"tRNS" => len <= 256,
+        b"IDAT" => true,
+        b"IEND" => len == 0,
         b"cHRM" => len == 32,
         b"gAMA" => len == 4,
         b"sRGB" => len == 1,

@@ -24,8 +24,11 @@ const ALPHA: u8 = 0x10;
 const EXIF: u8 = 0x08;
 const ANIMATION: u8 = 0x02;
 
-/// The chunks of `b` (a RIFF body): (fourcc, payload).
-fn chunks(b: &[u8]) -> Result<Vec<([u8; 4], &[u8])>, Refused> {
+/// A chunk: its fourcc and payload.
+type Chunk<'a> = ([u8; 4], &'a [u8]);
+
+/// The chunks of `b` (a RIFF body).
+fn chunks(b: &[u8]) -> Result<Vec<Chunk<'_>>, Refused> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < b.len() {
@@ -82,7 +85,9 @@ pub fn strip(b: &[u8]) -> Result<Vec<u8>, Refused> {
                         pictures += 1;
                         put(&mut rest, id, payload);
                     }
-                    b"ALPH" | b"ANIM" => put(&mut rest, id, payload),
+                    b"ALPH" => put(&mut rest, id, payload),
+                    // Background colour (4) and loop count (2).
+                    b"ANIM" if payload.len() == 6 => put(&mut rest, id, payload),
                     b"ANMF" => {
                         let header = payload.get(..16).ok_or(REFUSED)?;
                         let mut frame = header.to_vec();
