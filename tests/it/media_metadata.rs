@@ -7,7 +7,8 @@
 //! author and an image's Exif), uploaded through the real HTTP API, read
 //! back from it, and searched: none of it may come back, while the
 //! picture still decodes to the same pixels. Files the walkers do not
-//! understand are refused with a reason.
+//! understand are refused with a reason. Must never depend on exiftool or
+//! any other tool outside the workspace (it was used by hand only).
 
 use image::ImageEncoder;
 use nasvyazi_shared::auth::Role;

@@ -1,5 +1,6 @@
-//! Media for tests: real JPEGs, PDFs written byte by byte, and uploads to the library through the
-//! admin API (`POST /api/v1/admin/media`, multipart).
+//! Media for tests: real JPEGs, PDFs written byte by byte, and uploads to
+//! the library through the admin API (`POST /api/v1/admin/media`,
+//! multipart). Never a shortcut past the API into the database.
 
 use serde_json::Value;
 use uuid::Uuid;

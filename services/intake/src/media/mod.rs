@@ -153,7 +153,7 @@ async fn read_capped(field: &mut Field<'_>, max: usize) -> Result<Option<Vec<u8>
               (status = 200, description = "the same file was stored already", body = MediaView),
               (status = 401, body = E), (status = 403, body = E),
               (status = 413, description = "over the size limit or the quota", body = E),
-              (status = 415, description = "not an allowed type (by content)", body = E),
+              (status = 415, description = "not an allowed type (by content), or its metadata cannot be removed (the message says why)", body = E),
               (status = 422, body = E)))]
 pub async fn upload_file(
     State(state): State<AppState>,
