@@ -11,7 +11,7 @@ use chrono::Utc;
 use nasvyazi_shared::auth::Role;
 use nasvyazi_shared::i18n::Lang;
 use nasvyazi_telegram_fake::{ChatKind, FakeConfig, NewChat, TelegramFake};
-use nasvyazi_tests::media::{noise_jpeg, upload_media};
+use nasvyazi_tests::media::{minimal_pdf, noise_jpeg, upload_media};
 use nasvyazi_tests::{NewContact, TestApp, eventually, spawn_app_with};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -425,7 +425,7 @@ async fn unknown_media_unfit_albums_and_unregistered_channels_are_refused() {
     let app = spawn_app_with("").await;
     let token = app.token(Role::Organiser).await;
     let photo = upload(&app, &token, &jpeg(21), "a.jpg").await;
-    let pdf = upload(&app, &token, b"%PDF-1.7\nminimal document\n", "a.pdf").await;
+    let pdf = upload(&app, &token, &minimal_pdf("minimal document"), "a.pdf").await;
     let refused = |templates: Value, channels: Vec<String>| {
         let app = &app;
         let token = &token;

@@ -12,6 +12,7 @@ mod http_basics;
 mod letters;
 mod mail;
 mod media;
+mod media_metadata;
 mod migrations;
 mod outbox;
 mod polls;

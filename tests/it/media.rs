@@ -7,7 +7,7 @@ use nasvyazi_shared::auth::Role;
 use nasvyazi_telegram_fake::{
     BotMembership, BotStatus, ChatKind, FakeConfig, NewChat, TelegramFake,
 };
-use nasvyazi_tests::media::noise_jpeg;
+use nasvyazi_tests::media::{minimal_pdf, noise_jpeg};
 use nasvyazi_tests::{TestApp, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
 
@@ -310,13 +310,14 @@ async fn files_are_judged_by_content_size_and_quota() {
     let (status, e) = upload_file(&app, &token, &big_photo, "small.gif").await;
     assert_eq!(status, 413, "{e}");
     assert_eq!(e["error"]["code"], "payload_too_large");
-    // The same size as a GIF is within the other files' limit.
+    // The same size as a GIF is within the other files' limit; its
+    // comment (16 bytes) is not stored.
     let gif = gif(5000);
     let (status, created) = upload_file(&app, &token, &gif, "a.gif").await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["kind"], "animation");
     assert_eq!(created["mime"], "image/gif");
-    assert_eq!(created["bytes"], json!(gif.len()));
+    assert_eq!(created["bytes"], json!(gif.len() - 16));
     let back = app
         .http
         .get(app.url(&format!(
@@ -331,20 +332,19 @@ async fn files_are_judged_by_content_size_and_quota() {
         .await
         .unwrap();
     assert!(!contains(&back, b"Almaty") && contains(&back, b"NETSCAPE2.0"));
-    // Over the file limit: 413.
-    let pdf = |n: usize, fill: u8| [b"%PDF-1.7\n".as_slice(), &vec![fill; n]].concat();
-    assert_eq!(
-        upload_file(&app, &token, &pdf(70_000, b'a'), "x.pdf")
-            .await
-            .0,
-        413
-    );
+    // Over the file limit: 413 (before the content is looked at).
+    let over = [b"%PDF-1.7\n".as_slice(), &[b'a'; 70_000]].concat();
+    assert_eq!(upload_file(&app, &token, &over, "x.pdf").await.0, 413);
 
-    // The quota: the GIF and 7009 bytes fit in 15000, another 7009 do not.
-    let (status, first) = upload_file(&app, &token, &pdf(7000, b'b'), "1.pdf").await;
+    // The quota: the GIF and one 7 KB document fit in 15000, another does
+    // not. (Documents are written anew: their stored size is as answered.)
+    let pdf = |fill: char| minimal_pdf(&fill.to_string().repeat(7000));
+    let (status, first) = upload_file(&app, &token, &pdf('b'), "1.pdf").await;
     assert_eq!(status, 201, "{first}");
     assert_eq!(first["kind"], "document");
-    let (status, e) = upload_file(&app, &token, &pdf(7000, b'c'), "2.pdf").await;
+    let first_bytes = first["bytes"].as_u64().unwrap() as usize;
+    assert!(first_bytes > 7000, "{first}");
+    let (status, e) = upload_file(&app, &token, &pdf('c'), "2.pdf").await;
     assert_eq!(status, 413, "{e}");
     assert_eq!(e["error"]["code"], "quota_exceeded");
     let usage: Value = app
@@ -359,7 +359,7 @@ async fn files_are_judged_by_content_size_and_quota() {
         .unwrap();
     assert_eq!(
         usage,
-        json!({"files": 2, "used_bytes": gif.len() + 7009, "quota_bytes": 15000})
+        json!({"files": 2, "used_bytes": gif.len() - 16 + first_bytes, "quota_bytes": 15000})
     );
     // Deleting frees the room.
     let r = app
@@ -373,7 +373,7 @@ async fn files_are_judged_by_content_size_and_quota() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    let (status, e) = upload_file(&app, &token, &pdf(7000, b'c'), "2.pdf").await;
+    let (status, e) = upload_file(&app, &token, &pdf('c'), "2.pdf").await;
     assert_eq!(status, 201, "{e}");
     assert_eq!(media_count(&app).await, 2);
     let r = app

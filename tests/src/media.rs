@@ -1,5 +1,6 @@
-//! Media for tests: real JPEGs and uploads to the library through the
-//! admin API (`POST /api/v1/admin/media`, multipart).
+//! Media for tests: real JPEGs, PDFs written byte by byte, and uploads to
+//! the library through the admin API (`POST /api/v1/admin/media`,
+//! multipart). Never a shortcut past the API into the database.
 
 use serde_json::Value;
 use uuid::Uuid;
@@ -69,4 +70,54 @@ pub async fn upload_media(
     assert_eq!(r.status(), 201, "upload {name}");
     let v: Value = r.json().await.expect("media JSON");
     v["id"].as_str().expect("id").parse().expect("uuid")
+}
+
+/// A PDF written byte by byte: `objects` are the bodies of objects 1, 2,
+/// ... (object 1 the catalogue), then a classic cross-reference table
+/// and a trailer with `/Size`, `/Root 1 0 R` and `trailer` besides.
+pub fn pdf_file(objects: &[Vec<u8>], trailer: &str) -> Vec<u8> {
+    let mut out = b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n".to_vec();
+    let mut offsets = Vec::with_capacity(objects.len());
+    for (n, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n", n + 1).as_bytes());
+        out.extend_from_slice(body);
+        out.extend_from_slice(b"\nendobj\n");
+    }
+    let xref = out.len();
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for at in offsets {
+        out.extend_from_slice(format!("{at:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R {trailer} >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+/// A one-page PDF showing `text` (Helvetica, no metadata).
+pub fn minimal_pdf(text: &str) -> Vec<u8> {
+    let content = format!("BT /F1 12 Tf 72 720 Td ({text}) Tj ET");
+    pdf_file(
+        &[
+            b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R \
+              /Resources << /Font << /F1 5 0 R >> >> >>"
+                .to_vec(),
+            format!(
+                "<< /Length {} >>\nstream\n{content}\nendstream",
+                content.len()
+            )
+            .into_bytes(),
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
+        ],
+        "",
+    )
 }

@@ -6,7 +6,8 @@
 //! A file is taken by its content alone ([`content::sniff`]), within
 //! Telegram's bot limits (`media.photo_max_bytes`, `media.file_max_bytes`)
 //! and the library's quota (`media.quota_bytes`), its metadata stripped
-//! ([`content::strip`]), and stored once per SHA-256 of the stored bytes in
+//! ([`content::strip`]: one allowlist walker per format; a file it cannot
+//! clean is refused, 415, with the reason), and stored once per SHA-256 of the stored bytes in
 //! PostgreSQL (`media.content`, bytea): uploading the same file again
 //! answers 200 with the existing entry (its alt texts unchanged) instead
 //! of 201. The quota is checked under a transaction-scoped advisory lock,
@@ -152,7 +153,7 @@ async fn read_capped(field: &mut Field<'_>, max: usize) -> Result<Option<Vec<u8>
               (status = 200, description = "the same file was stored already", body = MediaView),
               (status = 401, body = E), (status = 403, body = E),
               (status = 413, description = "over the size limit or the quota", body = E),
-              (status = 415, description = "not an allowed type (by content)", body = E),
+              (status = 415, description = "not an allowed type (by content), or its metadata cannot be removed (the message says why)", body = E),
               (status = 422, body = E)))]
 pub async fn upload_file(
     State(state): State<AppState>,
@@ -240,8 +241,13 @@ pub async fn store(
             limits.photo_max_bytes
         )));
     }
-    let stored = content::strip(sniffed, Bytes::from(file))
-        .ok_or_else(|| unsupported(format!("the file is not a valid {}", sniffed.mime)))?;
+    // A file whose metadata cannot be removed is not stored at all; the
+    // reason is fixed text (nothing read from the file). Parsing a 50 MB
+    // PDF takes a while: off the async threads.
+    let stored = tokio::task::spawn_blocking(move || content::strip(sniffed, Bytes::from(file)))
+        .await
+        .map_err(|e| ApiError::internal(e.into()))?
+        .map_err(|refused| unsupported(format!("not stored: {}", refused.0)))?;
     let sha256 = format!("{:x}", Sha256::digest(&stored));
     let size = stored.len() as i64;
 
