@@ -5,6 +5,7 @@
 //! text. Helpers here; the tests in `telegram/`.
 
 mod bot;
+mod people_first;
 mod sender;
 
 use std::time::Duration;

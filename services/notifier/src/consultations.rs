@@ -30,6 +30,7 @@ use nasvyazi_shared::events::{Envelope, Event};
 use nasvyazi_shared::i18n::Lang;
 use nasvyazi_shared::lease::Lease;
 use nasvyazi_shared::telegram::api::ApiError;
+use nasvyazi_shared::telegram::budget::Class;
 use nasvyazi_shared::{Config, Infra};
 use serde_json::{Value, json};
 use sqlx::postgres::PgListener;
@@ -621,7 +622,7 @@ impl ReplySender {
         };
         let result = outcome(
             self.telegram
-                .call_limited(&chat_id.to_string(), method, &params)
+                .call_as(Class::Reply, &chat_id.to_string(), method, &params, true)
                 .await,
         );
         // The console's reply, shown in the staff topic too (best effort).
@@ -640,7 +641,13 @@ impl ReplySender {
                                 "text": html, "parse_mode": "HTML"});
             if let Err(e) = self
                 .telegram
-                .call_limited(c.staff_group.trim(), "sendMessage", &params)
+                .call_as(
+                    Class::Alert,
+                    c.staff_group.trim(),
+                    "sendMessage",
+                    &params,
+                    true,
+                )
                 .await
             {
                 tracing::warn!(conversation_id = %conversation, error = %e, "reply not mirrored to the staff topic");

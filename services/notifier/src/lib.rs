@@ -101,6 +101,14 @@ pub async fn run_with(
             lease: sender.lease.clone(),
         });
         tasks.spawn(replies.run(shutdown.clone()));
+        // The bot's answers to people, queued by intake: first in the budget.
+        let answers = Arc::new(telegram::answers::AnswerSender::new(
+            infra.clone(),
+            keys.clone(),
+            sender.telegram.clone(),
+            sender.lease.clone(),
+        ));
+        tasks.spawn(answers.run(shutdown.clone()));
     }
     let consumer = |durable: &str, event_type: &str| ConsumerSpec {
         durable: durable.into(),

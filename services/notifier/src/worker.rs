@@ -271,7 +271,13 @@ impl Worker {
                 suppress: None,
             };
         };
-        match channel.send(&prepared.message).await {
+        // People first in the bot's one budget: alerts to staff and
+        // messages about a person's own case before broadcasts.
+        let class = crate::telegram::class_of(&row.kind);
+        let sent =
+            nasvyazi_shared::telegram::budget::with_class(class, channel.send(&prepared.message))
+                .await;
+        match sent {
             Ok(sent) => {
                 // Channel posts and uploaded media's file ids (issue 16).
                 crate::telegram::posts::after_sent(

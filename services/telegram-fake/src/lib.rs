@@ -111,7 +111,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::limits::{PER_BOT_PER_SECOND, PER_GROUP_PER_MINUTE, PER_PRIVATE_CHAT_PER_SECOND};
 pub use crate::state::{
-    BotMembership, BotRights, BotStatus, ChatKind, Inject, Media, NewChat, NewForum, Stats,
+    BotMembership, BotRights, BotStatus, ChatKind, Inject, Media, Moment, NewChat, NewForum, Stats,
 };
 
 /// The largest request body read (a 50 MB upload and its other fields).
@@ -494,6 +494,12 @@ impl TelegramFake {
     /// `None`), in order: `{"chat_id", "message_id", "method",
     /// "has_forward_origin", "protect_content", "message_thread_id",
     /// "message"}`; service messages of forum topics included.
+    /// When each message was sent and each callback query answered, in
+    /// order (the fake's own clock; not part of the Bot API).
+    pub fn timeline(&self) -> Vec<Moment> {
+        self.shared.lock().timeline.iter().cloned().collect()
+    }
+
     pub fn sent_records(&self, chat_id: Option<i64>) -> Vec<Value> {
         self.shared.lock().sent_records(chat_id)
     }

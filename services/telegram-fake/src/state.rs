@@ -241,6 +241,18 @@ impl User {
     }
 }
 
+/// When a bot sent a message or answered a callback query: the fake's
+/// own record, for benchmarks that measure delays.
+#[derive(Clone, Debug)]
+pub struct Moment {
+    pub at: std::time::Instant,
+    /// The chat (0 for a callback query's answer).
+    pub chat_id: i64,
+    pub method: &'static str,
+    /// The answered callback query.
+    pub callback_query_id: Option<String>,
+}
+
 /// A message in a chat, from the bot or to it.
 #[derive(Clone, Debug)]
 pub struct StoredMessage {
@@ -536,6 +548,9 @@ pub struct State {
     pub messages: VecDeque<StoredMessage>,
     /// answerCallbackQuery calls, in order.
     pub callback_answers: Vec<Value>,
+    /// When each message was sent by a bot and each callback query was
+    /// answered (for measuring delays; not part of the Bot API).
+    pub timeline: VecDeque<Moment>,
     /// Flood limits.
     pub limits: Limits,
     /// Counters.
@@ -579,6 +594,7 @@ impl State {
             users: HashMap::new(),
             messages: VecDeque::new(),
             callback_answers: Vec::new(),
+            timeline: VecDeque::new(),
             limits: Limits::default(),
             stats: Stats::default(),
             files: HashMap::new(),
@@ -796,6 +812,14 @@ impl State {
     pub fn store(&mut self, message: StoredMessage) {
         if self.messages.len() >= MAX_STORED_MESSAGES {
             self.messages.pop_front();
+        }
+        if message.outgoing {
+            self.moment(Moment {
+                at: std::time::Instant::now(),
+                chat_id: message.chat_id,
+                method: message.method,
+                callback_query_id: None,
+            });
         }
         self.messages.push_back(message);
     }
@@ -1253,7 +1277,20 @@ impl State {
             return false;
         }
         self.callback_answers.push(answer);
+        self.moment(Moment {
+            at: std::time::Instant::now(),
+            chat_id: 0,
+            method: "answerCallbackQuery",
+            callback_query_id: Some(id.to_string()),
+        });
         true
+    }
+
+    fn moment(&mut self, m: Moment) {
+        if self.timeline.len() >= MAX_STORED_MESSAGES {
+            self.timeline.pop_front();
+        }
+        self.timeline.push_back(m);
     }
 }
 

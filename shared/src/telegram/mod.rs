@@ -5,7 +5,9 @@
 //! Chat ids are personal data: nothing here logs one, and no error carries
 //! one (nor the bot token, which sits in every method URL).
 
+pub mod answers;
 pub mod api;
+pub mod budget;
 pub mod polls;
 pub mod text;
 

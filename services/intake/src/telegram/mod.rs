@@ -3,7 +3,10 @@
 //! one poller per bot token, by lease) or by webhook (`POST
 //! /telegram/webhook`, with the secret-token check); either way each update
 //! is applied in one transaction that also records its id, so an update
-//! seen twice changes nothing twice. Answers are sent after the commit.
+//! seen twice changes nothing twice. The answers are queued in that
+//! transaction for the bot's one sender (the notifier holding the bot's
+//! sending lease), which serves people before broadcasts; without a live
+//! sender intake sends them itself after the commit.
 //!
 //! Chat ids are personal data: sealed in `contacts`, found by blind index,
 //! never logged, never on the bus. Log lines carry contact and update ids.
@@ -21,6 +24,7 @@ use std::time::Duration;
 
 use nasvyazi_shared::config::TelegramMode;
 use nasvyazi_shared::crypto::Keyring;
+use nasvyazi_shared::telegram::answers;
 use nasvyazi_shared::telegram::api::BotApi;
 use nasvyazi_shared::{Config, Infra};
 use serde_json::Value;
@@ -74,11 +78,20 @@ impl Bot {
             return Ok(());
         }
         let replies = dialog::apply(&mut tx, self, Incoming::parse(update)).await?;
-        tx.commit().await?;
-        tracing::debug!(update_id, answers = replies.len(), "update applied");
-        let (mirrors, replies): (Vec<_>, Vec<_>) = replies
+        let (mirrors, mut replies): (Vec<_>, Vec<_>) = replies
             .into_iter()
             .partition(|r| matches!(r, replies::Reply::Mirror(_)));
+        // The bot's one budget: with a live sender (the lease holder), the
+        // answers go to it, queued with the update; without one, intake
+        // sends them itself after the commit.
+        let bot_id = self.api().bot_id().to_string();
+        if !replies.is_empty() && answers::sender_live(&mut tx, &bot_id).await? {
+            let queued: Vec<_> = replies.iter().filter_map(replies::queued).collect();
+            answers::enqueue(&mut tx, &self.keys, &bot_id, &queued).await?;
+            replies.retain(|r| replies::queued(r).is_none());
+        }
+        tx.commit().await?;
+        tracing::debug!(update_id, direct = replies.len(), "update applied");
         self.replies.send_all(replies).await;
         for m in mirrors {
             if let replies::Reply::Mirror(m) = m {

@@ -1,21 +1,26 @@
-//! The bot's answers to a person's own action (a command, a button), sent
-//! by intake directly: they answer what the person just did, so they are
-//! not broadcasts and need no ledger. Broadcasts go through the notifier's
-//! ledger and its sending lease (see ARCHITECTURE.md).
-//!
-//! At most one message a second to a chat, as Telegram asks. An answer
-//! that would have to wait longer than [`MAX_WAIT`] (someone pressing
-//! /help ten times) is dropped rather than holding up everyone else's.
+//! The bot's answers to a person's own action (a command, a button, the
+//! automatic answer with the emergency text). Every message the bot sends
+//! spends one budget per bot, people first (issue 26): while a process
+//! holds the bot's sending lease (the notifier), intake queues its answers
+//! for it ([`queued`], `nasvyazi_shared::telegram::answers`) in the
+//! update's own transaction, and that sender serves them before replies,
+//! alerts and broadcasts. When nobody holds the lease (no notifier runs,
+//! so nothing else is sending), intake sends them itself here: at most one
+//! message a second to a chat, as Telegram asks, and a 429 waited out,
+//! never dropped.
 
 use std::num::NonZeroU32;
 use std::time::Duration;
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use nasvyazi_shared::telegram::answers::Answer;
 use nasvyazi_shared::telegram::api::{ApiError, BotApi};
+use nasvyazi_shared::telegram::budget::Class;
 use serde_json::{Value, json};
 
-/// The longest an answer waits for its chat's rate limit.
-pub const MAX_WAIT: Duration = Duration::from_millis(1500);
+/// The longest an answer waits for its chat's rate limit before it is
+/// sent anyway (a 429 is then waited out).
+pub const MAX_WAIT: Duration = Duration::from_secs(5);
 
 /// One answer.
 #[derive(Debug, Clone)]
@@ -86,44 +91,19 @@ impl Replies {
     }
 
     async fn send(&self, reply: &Reply) -> Result<(), ApiError> {
-        let (method, params) = match reply {
-            Reply::Send {
-                chat,
-                html,
-                keyboard,
-            } => {
-                let ready = tokio::time::timeout(MAX_WAIT, self.per_chat.until_key_ready(chat));
-                if ready.await.is_err() {
-                    tracing::info!("bot answer dropped: the chat's rate limit");
-                    return Ok(());
-                }
-                let mut p = json!({"chat_id": chat, "text": html, "parse_mode": "HTML",
-                    "link_preview_options": {"is_disabled": true}});
-                if let Some(k) = keyboard {
-                    p["reply_markup"] = k.clone();
-                }
-                ("sendMessage", p)
-            }
-            Reply::Edit {
-                chat,
-                message_id,
-                html,
-                keyboard,
-            } => {
-                let mut p = json!({"chat_id": chat, "message_id": message_id, "text": html,
-                    "parse_mode": "HTML", "link_preview_options": {"is_disabled": true}});
-                if let Some(k) = keyboard {
-                    p["reply_markup"] = k.clone();
-                }
-                ("editMessageText", p)
-            }
-            Reply::Mirror(_) => return Ok(()),
-            Reply::Api { method, params } => (*method, params.clone()),
-            Reply::Answer { callback_id } => (
-                "answerCallbackQuery",
-                json!({"callback_query_id": callback_id}),
-            ),
+        let Some((method, params)) = call_of(reply) else {
+            return Ok(());
         };
+        if let Reply::Send { chat, .. } = reply {
+            // Answers are few when no broadcast runs (this path is taken
+            // only when no sender holds the bot's lease): wait the chat's
+            // turn rather than drop an answer.
+            let ready = tokio::time::timeout(MAX_WAIT, self.per_chat.until_key_ready(chat));
+            if ready.await.is_err() {
+                tracing::info!("bot answer waited its chat's limit for long; sending");
+            }
+        }
+        let method: &str = &method;
         match self.api.call(method, &params).await {
             Ok(_) => Ok(()),
             // Pressing the same button twice leaves the text as it was.
@@ -134,13 +114,74 @@ impl Replies {
             }) if description.contains("message is not modified") => Ok(()),
             Err(ApiError::Refused {
                 code: 429,
-                retry_after: Some(wait),
+                retry_after,
                 ..
-            }) if wait <= Duration::from_secs(3) => {
-                tokio::time::sleep(wait).await;
+            }) => {
+                // Never dropped for a 429: wait as Telegram says, twice.
+                for _ in 0..2 {
+                    tokio::time::sleep(retry_after.unwrap_or(Duration::from_secs(1))).await;
+                    match self.api.call(method, &params).await {
+                        Err(ApiError::Refused { code: 429, .. }) => continue,
+                        other => return other.map(|_| ()),
+                    }
+                }
                 self.api.call(method, &params).await.map(|_| ())
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+/// The Bot API call of an answer (`None` for a mirror, which the bot makes
+/// itself after the others).
+pub fn call_of(reply: &Reply) -> Option<(String, Value)> {
+    Some(match reply {
+        Reply::Send {
+            chat,
+            html,
+            keyboard,
+        } => {
+            let mut p = json!({"chat_id": chat, "text": html, "parse_mode": "HTML",
+                "link_preview_options": {"is_disabled": true}});
+            if let Some(k) = keyboard {
+                p["reply_markup"] = k.clone();
+            }
+            ("sendMessage".to_string(), p)
+        }
+        Reply::Edit {
+            chat,
+            message_id,
+            html,
+            keyboard,
+        } => {
+            let mut p = json!({"chat_id": chat, "message_id": message_id, "text": html,
+                "parse_mode": "HTML", "link_preview_options": {"is_disabled": true}});
+            if let Some(k) = keyboard {
+                p["reply_markup"] = k.clone();
+            }
+            ("editMessageText".to_string(), p)
+        }
+        Reply::Mirror(_) => return None,
+        Reply::Api { method, params } => (method.to_string(), params.clone()),
+        Reply::Answer { callback_id } => (
+            "answerCallbackQuery".to_string(),
+            json!({"callback_query_id": callback_id}),
+        ),
+    })
+}
+
+/// The answer to queue for the bot's one sender: what answers a person
+/// (a message, an edit, a button's spinner). Calls into the staff group
+/// (`Reply::Api`) and mirrors stay with intake.
+pub fn queued(reply: &Reply) -> Option<Answer> {
+    match reply {
+        Reply::Send { .. } | Reply::Edit { .. } | Reply::Answer { .. } => {
+            call_of(reply).map(|(method, params)| Answer {
+                class: Class::Answer,
+                method,
+                params,
+            })
+        }
+        Reply::Mirror(_) | Reply::Api { .. } => None,
     }
 }

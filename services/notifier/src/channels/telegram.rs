@@ -2,19 +2,13 @@
 //! Bot API, within Telegram's limits, and the one classification the
 //! worker needs.
 //!
-//! Limits, layered (each a little under Telegram's, because Telegram
-//! counts when a request arrives and we when we let it go):
-//! - per bot: at most `max_per_second` sends in any sliding window of 1.02 s,
-//!   a log of recent sends rather than a GCRA: a GCRA with burst 1 loses the
-//!   timer's lateness on every send (~3% of the rate), and with a larger
-//!   burst lets one window hold more than the limit;
-//! - per private chat (a positive id): one per `private_chat_interval_ms`
-//!   (governor, keyed by chat, burst 1);
-//! - per group or channel (a negative id or `@name`): `group_per_minute`
-//!   (governor, keyed by chat, burst 1, so no minute ever holds more).
-//!
-//! The chat's limit is taken after the bot's, at the moment of sending, so
-//! a wait for the bot never shortens the gap before the chat's next message.
+//! Limits: every send waits in the bot's one budget
+//! (`nasvyazi_shared::telegram::budget`): 30 a second per bot, one a second
+//! per private chat, 20 a minute per group or channel, each a little under
+//! Telegram's, and what waits is served people first (answers to people,
+//! consultants' replies, staff alerts, then broadcasts). A broadcast's
+//! sends are classed [`Class::Broadcast`] unless the worker says otherwise
+//! (`budget::with_class`).
 //!
 //! A text over 4096 characters goes as several messages split at paragraph
 //! boundaries (the keyboard under the last). If a later part fails, the
@@ -47,105 +41,34 @@
 //! the configuration delivers what waited; 5xx and connection faults ->
 //! transient. Reasons carry Telegram's words, never a chat id.
 
-use std::collections::{HashMap, VecDeque};
-use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use nasvyazi_shared::channel::{
     Channel, Outgoing, SendError, Sent, TelegramMedia, TelegramMediaKind, TelegramMessage,
     TelegramPoll,
 };
 use nasvyazi_shared::config::TelegramConfig;
 use nasvyazi_shared::telegram::api::{ApiError, BotApi, Upload};
+use nasvyazi_shared::telegram::budget::{self, Class, Gate, Slot};
 use nasvyazi_shared::telegram::text::{MAX_CAPTION_CHARS, MAX_MESSAGE_CHARS, split, split_caption};
 use nasvyazi_shared::telegram::{is_private_chat, polls};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 /// Every limit is kept this much under Telegram's.
-pub const MARGIN: f64 = 1.02;
-
-/// At most `limit` sends in any sliding `window`.
-struct Window {
-    limit: usize,
-    window: Duration,
-    sends: Mutex<VecDeque<Instant>>,
-}
-
-impl Window {
-    fn new(limit: u32, window: Duration) -> Window {
-        Window {
-            limit: limit.max(1) as usize,
-            window,
-            sends: Mutex::new(VecDeque::new()),
-        }
-    }
-
-    /// Waits until one more send fits, and counts it; returns its stamp.
-    async fn until_ready(&self) -> Instant {
-        loop {
-            let wait = {
-                let mut sends = self.sends.lock().unwrap_or_else(|e| e.into_inner());
-                let now = Instant::now();
-                while sends
-                    .front()
-                    .is_some_and(|t| now.duration_since(*t) >= self.window)
-                {
-                    sends.pop_front();
-                }
-                if sends.len() < self.limit {
-                    sends.push_back(now);
-                    return now;
-                }
-                (sends[sends.len() - self.limit] + self.window).saturating_duration_since(now)
-            };
-            tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
-        }
-    }
-
-    /// Moves a finished send's stamp to when its answer came: the server
-    /// counted it somewhere between start and answer, so counting it at the
-    /// answer keeps any of the server's one-second windows within the limit
-    /// even when requests are delayed on the way.
-    fn finished(&self, stamp: Instant) {
-        let mut sends = self.sends.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(i) = sends.iter().rposition(|t| *t == stamp) {
-            sends[i] = Instant::now();
-            sends.make_contiguous().sort();
-        }
-    }
-
-    /// Un-counts a send that did not happen after all.
-    fn forget(&self, stamp: Instant) {
-        let mut sends = self.sends.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(i) = sends.iter().rposition(|t| *t == stamp) {
-            sends.remove(i);
-        }
-    }
-}
+pub const MARGIN: f64 = budget::MARGIN;
 
 pub struct Telegram {
     api: BotApi,
-    per_bot: Window,
-    private: DefaultKeyedRateLimiter<String>,
-    groups: DefaultKeyedRateLimiter<String>,
-    /// Sends so far, to forget idle chats' limiter state now and then.
-    sends: AtomicU64,
-    clock: DefaultClock,
+    /// The bot's one budget: every send of this process for the bot (the
+    /// lease holder's) waits here, people first.
+    gate: Gate,
     /// File ids this adapter's bot got by uploading, by media id.
     file_ids: Mutex<HashMap<Uuid, String>>,
     /// One upload of a file at a time: the lock of each media id.
     uploading: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
-}
-
-fn per_chat_quota(period: Duration) -> Quota {
-    Quota::with_period(period.mul_f64(MARGIN).max(Duration::from_millis(1)))
-        .expect("period is positive")
-        .allow_burst(NonZeroU32::MIN)
 }
 
 impl Telegram {
@@ -155,16 +78,13 @@ impl Telegram {
     }
 
     pub fn new(api: BotApi, c: &TelegramConfig) -> Telegram {
-        let group_period = Duration::from_secs(60) / c.group_per_minute.max(1);
         Telegram {
             api,
-            per_bot: Window::new(c.max_per_second, Duration::from_secs(1).mul_f64(MARGIN)),
-            private: RateLimiter::keyed(per_chat_quota(Duration::from_millis(
-                c.private_chat_interval_ms,
-            ))),
-            groups: RateLimiter::keyed(per_chat_quota(group_period)),
-            sends: AtomicU64::new(0),
-            clock: DefaultClock::default(),
+            gate: Gate::new(
+                c.max_per_second,
+                Duration::from_millis(c.private_chat_interval_ms),
+                c.group_per_minute,
+            ),
             file_ids: Mutex::default(),
             uploading: Mutex::default(),
         }
@@ -174,32 +94,11 @@ impl Telegram {
         self.api.bot_id()
     }
 
-    /// Waits until both the bot's and the chat's limits allow a send now.
-    /// The chat's is taken only once the bot's is (a send that waited for
-    /// the bot must not leave the chat's next message too little room).
-    async fn until_ready(&self, chat: &str) -> Instant {
-        let key = chat.trim().to_ascii_lowercase();
-        let limiter = if is_private_chat(chat) {
-            &self.private
-        } else {
-            &self.groups
-        };
-        let stamp = loop {
-            let stamp = self.per_bot.until_ready().await;
-            match limiter.check_key(&key) {
-                Ok(()) => break stamp,
-                Err(not_until) => {
-                    self.per_bot.forget(stamp);
-                    let wait = not_until.wait_time_from(self.clock.now());
-                    tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
-                }
-            }
-        };
-        if self.sends.fetch_add(1, Ordering::Relaxed) % 1000 == 999 {
-            self.private.retain_recent();
-            self.groups.retain_recent();
-        }
-        stamp
+    /// Waits for the bot's budget to allow a send to `chat` now, in the
+    /// class of the send being made ([`budget::current_class`]: a
+    /// broadcast unless the caller said otherwise).
+    async fn until_ready(&self, chat: &str) -> Slot {
+        self.gate.until_ready(budget::current_class(), chat).await
     }
 }
 
@@ -213,9 +112,29 @@ impl Telegram {
         method: &str,
         params: &Value,
     ) -> Result<Value, ApiError> {
-        let stamp = self.until_ready(chat).await;
+        let slot = self.until_ready(chat).await;
         let result = self.api.call(method, params).await;
-        self.per_bot.finished(stamp);
+        self.gate.finished(&slot);
+        result
+    }
+
+    /// A call in `class` (the answers intake hands over: [`Class::Answer`]).
+    /// A message waits for the budget; an edit or a callback query's
+    /// answer is not a message Telegram counts and goes at once.
+    pub async fn call_as(
+        &self,
+        class: Class,
+        chat: &str,
+        method: &str,
+        params: &Value,
+        counted: bool,
+    ) -> Result<Value, ApiError> {
+        if !counted {
+            return self.api.call(method, params).await;
+        }
+        let slot = self.gate.until_ready(class, chat).await;
+        let result = self.api.call(method, params).await;
+        self.gate.finished(&slot);
         result
     }
 }
@@ -317,9 +236,9 @@ impl Channel for Telegram {
             {
                 params["reply_markup"] = markup.clone();
             }
-            let stamp = self.until_ready(&msg.chat).await;
+            let slot = self.until_ready(&msg.chat).await;
             let result = self.api.call("sendMessage", &params).await;
-            self.per_bot.finished(stamp);
+            self.gate.finished(&slot);
             let result = result.map_err(classify)?;
             ids.push(
                 result["message_id"]
@@ -553,13 +472,13 @@ impl Telegram {
                 json!({"chat_id": chat_param(&msg.chat), "media": items}),
             )
         };
-        let stamp = self.until_ready(&msg.chat).await;
+        let slot = self.until_ready(&msg.chat).await;
         let result = if files.is_empty() {
             self.api.call(method, &params).await
         } else {
             self.api.call_multipart(method, &params, &files).await
         };
-        self.per_bot.finished(stamp);
+        self.gate.finished(&slot);
         let result = result.map_err(classify)?;
         let messages = match result {
             Value::Array(list) => list,
@@ -602,24 +521,6 @@ fn file_id_of(message: &Value, kind: TelegramMediaKind) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn the_window_never_holds_more_than_the_limit() {
-        let w = Window::new(5, Duration::from_millis(200));
-        let start = Instant::now();
-        let mut times = Vec::new();
-        for _ in 0..12 {
-            w.until_ready().await;
-            times.push(start.elapsed());
-        }
-        for i in 5..times.len() {
-            assert!(
-                times[i] - times[i - 5] >= Duration::from_millis(200),
-                "{times:?}"
-            );
-        }
-        assert!(times[11] < Duration::from_millis(700), "{times:?}");
-    }
 
     #[test]
     fn classification() {

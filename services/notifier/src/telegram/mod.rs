@@ -5,9 +5,11 @@
 //! One process sends for a bot token at a time (lease `telegram-send:<bot
 //! id>`), so replicas never exceed the bot's limits together: a notifier
 //! without the lease claims no Telegram deliveries (every ledger channel
-//! whose name starts with `telegram`). Interactive answers to a person's
-//! own action are intake's (see ARCHITECTURE.md).
+//! whose name starts with `telegram`). The lease holder is the bot's one
+//! sender: it also sends what intake answers to people ([`answers`]), and
+//! every send waits in the bot's one budget, people first.
 
+pub mod answers;
 pub mod blocked;
 pub mod posts;
 
@@ -17,6 +19,7 @@ use std::time::Duration;
 use nasvyazi_shared::Config;
 use nasvyazi_shared::channel::Channel;
 use nasvyazi_shared::lease::Lease;
+use nasvyazi_shared::telegram::budget::Class;
 
 use crate::channels::telegram::Telegram;
 
@@ -46,6 +49,18 @@ impl Sender {
                 telegram: t,
             }
         }))
+    }
+}
+
+/// The class a ledger row's Telegram send waits in (the bot's one budget,
+/// people first): a message about a person's own case is a reply, an
+/// alert to staff an alert, everything else (campaigns, posts) a
+/// broadcast.
+pub fn class_of(kind: &str) -> Class {
+    match kind {
+        "appeal_ack" | "appeal_status" | "confirmation" | "signature_confirmation" => Class::Reply,
+        "staff_alert" | crate::consultations::ALERT_KIND => Class::Alert,
+        _ => Class::Broadcast,
     }
 }
 
