@@ -914,7 +914,13 @@ mod tests {
 
     #[test]
     fn the_staff_group_is_a_supergroup_id_never_a_username() {
-        for bad in ["@forum_staff", "forum_staff", "-100123", "12345", "-1001234567890x"] {
+        for bad in [
+            "@forum_staff",
+            "forum_staff",
+            "-100123",
+            "12345",
+            "-1001234567890x",
+        ] {
             let e = Config::from_toml(&format!("[consultations]\nstaff_group = \"{bad}\"\n"))
                 .expect_err(bad)
                 .to_string();

@@ -153,12 +153,7 @@ pub fn set_closed(shared: &Shared, token: &str, params: &Params, closed: bool) -
 }
 
 /// The topic `message_thread_id` names, or Telegram's `TOPIC_ID_INVALID`.
-fn known_thread(
-    state: &State,
-    bot_id: i64,
-    chat: &Chat,
-    params: &Params,
-) -> Result<i64, ApiError> {
+fn known_thread(state: &State, bot_id: i64, chat: &Chat, params: &Params) -> Result<i64, ApiError> {
     let thread = params.int("message_thread_id").unwrap_or(0);
     if thread <= 0 {
         return Err(ApiError::bad_request(

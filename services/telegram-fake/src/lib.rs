@@ -132,8 +132,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::limits::{PER_BOT_PER_SECOND, PER_GROUP_PER_MINUTE, PER_PRIVATE_CHAT_PER_SECOND};
 pub use crate::state::{
-    BotMembership, BotRights, BotStatus, ChatKind, Inject, Media, NewChat, NewForum,
-    ServiceAction, Stats,
+    BotMembership, BotRights, BotStatus, ChatKind, Inject, Media, NewChat, NewForum, ServiceAction,
+    Stats,
 };
 
 /// The largest request body read (a 50 MB upload and its other fields).

@@ -109,12 +109,10 @@ async fn answered(app: &TestApp, id: &str) -> (Option<DateTime<Utc>>, i64) {
 
 /// Topics waiting to be deleted: (rows, rows with a refused attempt).
 async fn cleanup_rows(app: &TestApp) -> (i64, i64) {
-    sqlx::query_as(
-        "SELECT count(*), count(*) FILTER (WHERE attempts > 0) FROM staff_group_cleanup",
-    )
-    .fetch_one(&app.infra.db)
-    .await
-    .unwrap()
+    sqlx::query_as("SELECT count(*), count(*) FILTER (WHERE attempts > 0) FROM staff_group_cleanup")
+        .fetch_one(&app.infra.db)
+        .await
+        .unwrap()
 }
 
 /// The inbox page as a consultant signed in to the console sees it.
@@ -238,7 +236,10 @@ async fn a_topic_service_message_is_no_answer() {
     let keys = keys(&app);
     for (action, actor, details) in &rows {
         assert_eq!(actor, staff_group::ACTOR);
-        assert!(!details.to_string().contains(&staff.to_string()), "{details}");
+        assert!(
+            !details.to_string().contains(&staff.to_string()),
+            "{details}"
+        );
         assert_eq!(
             staff_group::open_staff_user(&keys, action, &target, details),
             Some(staff),
@@ -444,7 +445,8 @@ async fn a_staff_group_made_public_gets_nothing_and_is_not_listened_to() {
     assert!(state.public);
 
     // The person writes: nothing is copied into the public group.
-    fake.inject_text(TOKEN, chat, chat, "после: тайное").unwrap();
+    fake.inject_text(TOKEN, chat, chat, "после: тайное")
+        .unwrap();
     fake.inject_text(TOKEN, chat, chat, "/help").unwrap();
     wait_sent(&fake, chat, 2).await;
     assert_eq!(copies(), 1);

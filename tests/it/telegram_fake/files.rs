@@ -595,7 +595,10 @@ async fn forum_topics_are_created_closed_and_reopened() {
         .clone();
     assert_eq!(own["message"]["message_id"], json!(thread));
     assert_eq!(own["message"]["from"]["is_bot"], json!(true));
-    assert_eq!(own["message"]["forum_topic_created"]["name"], json!("Обращение 1"));
+    assert_eq!(
+        own["message"]["forum_topic_created"]["name"],
+        json!("Обращение 1")
+    );
     let (_, default) = call(
         &fake,
         "createForumTopic",

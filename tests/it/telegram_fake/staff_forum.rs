@@ -124,7 +124,13 @@ async fn members_service_actions_reach_the_bot_as_telegram_sends_them() {
     assert_eq!(closed["message"]["forum_topic_closed"], json!({}));
     assert_eq!(fake.topics(TOKEN, FORUM)[0]["is_closed"], json!(true));
     let reopened = fake
-        .inject_service(TOKEN, STAFF, FORUM, Some(thread), ServiceAction::ReopenTopic)
+        .inject_service(
+            TOKEN,
+            STAFF,
+            FORUM,
+            Some(thread),
+            ServiceAction::ReopenTopic,
+        )
         .expect("reopen");
     assert_eq!(reopened["message"]["forum_topic_reopened"], json!({}));
 
@@ -164,7 +170,13 @@ async fn members_service_actions_reach_the_bot_as_telegram_sends_them() {
     assert_eq!(m["new_chat_participant"]["id"], json!(OTHER));
     assert!(m.get("message_thread_id").is_none());
     let left = fake
-        .inject_service(TOKEN, OTHER, FORUM, None, ServiceAction::Leave { member: None })
+        .inject_service(
+            TOKEN,
+            OTHER,
+            FORUM,
+            None,
+            ServiceAction::Leave { member: None },
+        )
         .expect("leave");
     assert_eq!(left["message"]["left_chat_member"]["id"], json!(OTHER));
     assert_eq!(left["message"]["left_chat_participant"]["id"], json!(OTHER));
@@ -202,15 +214,20 @@ async fn members_service_actions_reach_the_bot_as_telegram_sends_them() {
     let http = reqwest::Client::new();
     let r = http
         .post(format!("{}/control/updates", fake.base_url()))
-        .json(&json!({"token": TOKEN, "kind": "service", "from": STAFF, "chat_id": FORUM,
+        .json(
+            &json!({"token": TOKEN, "kind": "service", "from": STAFF, "chat_id": FORUM,
                       "message_thread_id": thread,
-                      "action": {"type": "edit_topic", "name": "Снова"}}))
+                      "action": {"type": "edit_topic", "name": "Снова"}}),
+        )
         .send()
         .await
         .expect("POST updates");
     assert_eq!(r.status().as_u16(), 200);
     let update: Value = r.json().await.expect("JSON");
-    assert_eq!(update["message"]["forum_topic_edited"]["name"], json!("Снова"));
+    assert_eq!(
+        update["message"]["forum_topic_edited"]["name"],
+        json!("Снова")
+    );
 }
 
 #[tokio::test]
@@ -306,7 +323,11 @@ async fn the_bots_own_topic_changes_and_pins_reach_it_as_updates() {
         ]
     );
     assert!(updates.iter().all(|m| m["from"]["is_bot"] == json!(true)));
-    assert!(updates.iter().all(|m| m["message_thread_id"] == json!(thread)));
+    assert!(
+        updates
+            .iter()
+            .all(|m| m["message_thread_id"] == json!(thread))
+    );
 }
 
 #[tokio::test]
@@ -455,7 +476,10 @@ async fn a_group_is_made_public_and_private_again() {
     assert_eq!(r.status().as_u16(), 200);
     let (_, chat) = call(&fake, "getChat", json!({"chat_id": FORUM})).await;
     assert_eq!(chat["result"]["username"], json!("open_staff_room"));
-    assert_eq!(chat["result"]["active_usernames"], json!(["open_staff_room"]));
+    assert_eq!(
+        chat["result"]["active_usernames"],
+        json!(["open_staff_room"])
+    );
     // Anyone can name it now, and every update shows it.
     let (status, _) = call(&fake, "getChat", json!({"chat_id": "@open_staff_room"})).await;
     assert_eq!(status, 200);
@@ -477,5 +501,8 @@ async fn a_group_is_made_public_and_private_again() {
         "Bad Request: chat not found",
     );
     assert!(fake.set_chat_username(FORUM, Some("x!")).is_err());
-    assert!(fake.set_chat_username(USER, Some("someone_private")).is_err());
+    assert!(
+        fake.set_chat_username(USER, Some("someone_private"))
+            .is_err()
+    );
 }

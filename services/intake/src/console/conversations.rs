@@ -182,8 +182,8 @@ pub async fn list(
     let mut rows = store::list(db, &s.principal(), &filter).await?;
     let more = rows.len() as i64 > PAGE;
     rows.truncate(PAGE as usize);
-    let group = staff_group::console_status(db, &state.infra.config.consultations.staff_group)
-        .await?;
+    let group =
+        staff_group::console_status(db, &state.infra.config.consultations.staff_group).await?;
     let staff_group = minijinja::context! {
         public => group.public, unchecked => group.unchecked,
         cannot_delete => group.cannot_delete, pending => group.pending_cleanup,

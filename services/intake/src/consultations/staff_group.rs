@@ -86,12 +86,11 @@ pub struct GroupState {
 /// The last check of `group`: `None` if it was never checked (or another
 /// group was).
 pub async fn state(conn: &mut PgConnection, group: i64) -> sqlx::Result<Option<GroupState>> {
-    let row: Option<(bool, bool)> = sqlx::query_as(
-        "SELECT public, can_delete FROM staff_group_state WHERE group_id = $1",
-    )
-    .bind(group)
-    .fetch_optional(conn)
-    .await?;
+    let row: Option<(bool, bool)> =
+        sqlx::query_as("SELECT public, can_delete FROM staff_group_state WHERE group_id = $1")
+            .bind(group)
+            .fetch_optional(conn)
+            .await?;
     Ok(row.map(|(public, can_delete)| GroupState { public, can_delete }))
 }
 
@@ -162,10 +161,7 @@ pub async fn check(bot: &Bot) -> anyhow::Result<Option<GroupState>> {
     let me: i64 = bot.api().bot_id().parse().unwrap_or_default();
     let member = bot
         .api()
-        .call(
-            "getChatMember",
-            &json!({"chat_id": group, "user_id": me}),
-        )
+        .call("getChatMember", &json!({"chat_id": group, "user_id": me}))
         .await
         .map_err(|e| anyhow::anyhow!("getChatMember in the staff group: {e}"))?;
     let can_delete = member["status"] == "creator"
@@ -307,7 +303,10 @@ pub async fn set_topic_open(bot: &Bot, thread: i64, open: bool) {
     match ensure_usable(bot, group).await {
         Ok(true) => {}
         Ok(false) => {
-            tracing::warn!(thread, "staff topic not updated: the group is public or unchecked");
+            tracing::warn!(
+                thread,
+                "staff topic not updated: the group is public or unchecked"
+            );
             return;
         }
         Err(e) => {
@@ -666,7 +665,10 @@ async fn gone(db: &PgPool, id: i64, done: &mut CleanUp, outcome: &'static str) -
         .await?;
     done.deleted += 1;
     metrics::counter!("nasvyazi_staff_group_cleanup_total", "outcome" => outcome).increment(1);
-    tracing::info!(cleanup_id = id, "an erased conversation's topic is gone from the staff group");
+    tracing::info!(
+        cleanup_id = id,
+        "an erased conversation's topic is gone from the staff group"
+    );
     Ok(())
 }
 
@@ -777,7 +779,10 @@ mod tests {
             Some(4_444_000_111)
         );
         // Bound to its row: another action or target does not open it.
-        assert_eq!(open_staff_user(&keys, "conversation.closed", target, &d), None);
+        assert_eq!(
+            open_staff_user(&keys, "conversation.closed", target, &d),
+            None
+        );
         assert_eq!(
             open_staff_user(&Keyring::generate(), "conversation.replied", target, &d),
             None

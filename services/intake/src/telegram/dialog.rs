@@ -441,10 +441,19 @@ mod tests {
             ("forum_topic_edited", json!({"name": "renamed"})),
             ("forum_topic_closed", json!({})),
             ("forum_topic_reopened", json!({})),
-            ("forum_topic_created", json!({"name": "x", "icon_color": 7_322_096})),
+            (
+                "forum_topic_created",
+                json!({"name": "x", "icon_color": 7_322_096}),
+            ),
             ("pinned_message", json!({"message_id": 5, "text": "ответ"})),
-            ("new_chat_members", json!([{"id": 8, "is_bot": false, "first_name": "A"}])),
-            ("left_chat_member", json!({"id": 8, "is_bot": false, "first_name": "A"})),
+            (
+                "new_chat_members",
+                json!([{"id": 8, "is_bot": false, "first_name": "A"}]),
+            ),
+            (
+                "left_chat_member",
+                json!({"id": 8, "is_bot": false, "first_name": "A"}),
+            ),
             ("new_chat_title", json!("Staff")),
             ("location", json!({"latitude": 43.2, "longitude": 76.9})),
         ] {
@@ -458,11 +467,18 @@ mod tests {
         let mut photo = topic.clone();
         let m = photo["message"].as_object_mut().unwrap();
         m.remove("text");
-        m.insert("photo".into(), json!([{"file_id": "p", "file_unique_id": "u", "width": 9, "height": 9}]));
+        m.insert(
+            "photo".into(),
+            json!([{"file_id": "p", "file_unique_id": "u", "width": 9, "height": 9}]),
+        );
         photo["message"]["chat"]["username"] = json!("open_staff");
         assert!(matches!(
             Incoming::parse(&photo),
-            Incoming::Topic { text: None, public: true, .. }
+            Incoming::Topic {
+                text: None,
+                public: true,
+                ..
+            }
         ));
         let block = json!({"update_id": 2, "my_chat_member": {"chat": {"id": 5, "type": "private"},
             "new_chat_member": {"status": "kicked"}}});
