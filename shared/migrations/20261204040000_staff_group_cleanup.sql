@@ -1,6 +1,18 @@
 -- Issue 24, the staff group (`consultations.staff_group`). Owner: intake
 -- (the notifier only reads `staff_group_state`).
 
+-- A staff member who answered, noted or closed in the staff group: the
+-- Telegram user id sealed under the row's own data key (associated data
+-- `staff_identity:<id>:telegram_user`), found by its blind index (kind
+-- `staff_telegram_user`). Audit rows name the row (`details.staff`),
+-- never the Telegram id; deleting the row crypto-shreds it.
+CREATE TABLE staff_identities (
+    id       uuid PRIMARY KEY,
+    user_bi  bytea NOT NULL UNIQUE,
+    data_key bytea NOT NULL,
+    user_ct  bytea NOT NULL
+);
+
 -- The group a conversation's topic was made in (the organisation's group,
 -- never a person's chat), so that erasing it deletes the topic there even
 -- after `consultations.staff_group` changed. NULL: made before this

@@ -234,18 +234,25 @@ async fn a_topic_service_message_is_no_answer() {
     .unwrap();
     assert_eq!(rows.len(), 2, "{rows:?}");
     let keys = keys(&app);
+    let mut conn = app.infra.db.acquire().await.unwrap();
     for (action, actor, details) in &rows {
-        assert_eq!(actor, staff_group::ACTOR);
+        assert_eq!(actor, staff_group::ACTOR, "{action}");
         assert!(
             !details.to_string().contains(&staff.to_string()),
             "{details}"
         );
+        let identity: Uuid = details["staff"].as_str().unwrap().parse().unwrap();
         assert_eq!(
-            staff_group::open_staff_user(&keys, action, &target, details),
+            staff_group::open_staff_identity(&mut conn, &keys, identity)
+                .await
+                .unwrap(),
             Some(staff),
             "{action}"
         );
     }
+    // One staff member, one identity.
+    assert_eq!(rows[0].2["staff"], rows[1].2["staff"]);
+    drop(conn);
     assert_no_plaintext(&app, &staff.to_string()).await;
     app.stop().await;
     fake.stop().await.unwrap();

@@ -21,16 +21,15 @@
 //!   topic with all its messages (`deleteForumTopic`) and the row, or
 //!   counts the attempt and retries later. The console shows how many are
 //!   waiting, never which.
-//! - **Who answered.** The staff member's Telegram user id is sealed in
-//!   the audit row (a fresh data key wrapped by the master key), never
-//!   kept in plain.
+//! - **Who answered.** Audit rows of what staff do in the group name the
+//!   staff member as a row of `staff_identities`: the Telegram user id
+//!   sealed under that row's own data key (re-wrapped with every other on
+//!   a key rotation), found by its blind index, never kept in plain.
 //!
 //! Never logged: chat ids of people, Telegram user ids, message text.
 
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use nasvyazi_shared::auth::Role;
 use nasvyazi_shared::config::staff_group_id;
 use nasvyazi_shared::crypto::Keyring;
@@ -53,9 +52,6 @@ pub const CHECK_EVERY: Duration = Duration::from_secs(60);
 pub const CLEANUP_WAKE: &str = "staff_group_cleanup";
 /// The audit actor of what staff do in the group.
 pub const ACTOR: &str = "telegram-staff-group";
-/// The audit detail holding the sealed Telegram user id of the staff
-/// member.
-pub const SEALED_USER: &str = "telegram_user_sealed";
 /// Topics deleted per clean-up pass (then the next pass).
 const CLEANUP_BATCH: i64 = 20;
 /// The longest wait between two attempts to delete a topic.
@@ -350,59 +346,86 @@ pub struct TopicMessage<'a> {
     pub from: Option<i64>,
 }
 
-/// Associated data of a sealed staff user id in an audit row.
-fn audit_aad(action: &str, target: &str) -> Vec<u8> {
-    format!("audit:{ACTOR}:{action}:{target}:telegram_user").into_bytes()
+/// The blind-index kind of a staff member's Telegram user id.
+pub const STAFF_KIND: &str = "staff_telegram_user";
+
+/// Associated data of a staff member's sealed Telegram user id.
+fn staff_aad(id: Uuid) -> Vec<u8> {
+    format!("staff_identity:{id}:telegram_user").into_bytes()
 }
 
-/// The audit details of a staff action: `details` and, when known, the
-/// staff member's Telegram user id sealed under a fresh data key (wrapped
-/// by the master key), never in plain.
-fn sealed_details(
-    keys: &Keyring,
-    action: &str,
-    target: &str,
-    user: Option<i64>,
-    mut details: Value,
-) -> Value {
-    if let Some(user) = user {
-        let (key, wrapped) = keys.new_data_key();
-        let sealed = key.seal(user.to_string().as_bytes(), &audit_aad(action, target));
-        details[SEALED_USER] = json!({"key": B64.encode(wrapped), "ct": B64.encode(sealed)});
+/// The staff member behind a Telegram user id: a row of
+/// `staff_identities` (the id sealed under the row's own data key, found
+/// by its blind index), made the first time. Audit rows name this row,
+/// never the Telegram id.
+async fn staff_identity(tx: &mut PgConnection, keys: &Keyring, user: i64) -> sqlx::Result<Uuid> {
+    let index = keys.blind_index(STAFF_KIND, &user.to_string());
+    let known: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM staff_identities WHERE user_bi = $1")
+            .bind(&index)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if let Some(id) = known {
+        return Ok(id);
     }
-    details
+    let id = Uuid::now_v7();
+    let (key, wrapped) = keys.new_data_key();
+    let sealed = key.seal(user.to_string().as_bytes(), &staff_aad(id));
+    sqlx::query(
+        "INSERT INTO staff_identities (id, user_bi, data_key, user_ct) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (user_bi) DO NOTHING",
+    )
+    .bind(id)
+    .bind(&index)
+    .bind(&wrapped)
+    .bind(&sealed)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query_scalar("SELECT id FROM staff_identities WHERE user_bi = $1")
+        .bind(&index)
+        .fetch_one(&mut *tx)
+        .await
 }
 
-/// Opens the staff member's Telegram user id an audit row holds (for an
-/// investigation with the keys); `None` if it has none or it does not open.
-pub fn open_staff_user(keys: &Keyring, action: &str, target: &str, details: &Value) -> Option<i64> {
-    let sealed = &details[SEALED_USER];
-    let wrapped = B64.decode(sealed["key"].as_str()?).ok()?;
-    let ct = B64.decode(sealed["ct"].as_str()?).ok()?;
-    let key = keys.unwrap_data_key(&wrapped).ok()?;
-    key.open_string(&ct, &audit_aad(action, target))
-        .ok()?
-        .parse()
-        .ok()
+/// Opens the Telegram user id of the staff member an audit row names (its
+/// `staff` detail), for an investigation with the keys; `None` if there is
+/// no such row (erased).
+pub async fn open_staff_identity(
+    conn: &mut PgConnection,
+    keys: &Keyring,
+    id: Uuid,
+) -> anyhow::Result<Option<i64>> {
+    let row: Option<(Vec<u8>, Vec<u8>)> =
+        sqlx::query_as("SELECT data_key, user_ct FROM staff_identities WHERE id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+    let Some((wrapped, sealed)) = row else {
+        return Ok(None);
+    };
+    let key = keys.unwrap_data_key(&wrapped)?;
+    Ok(Some(key.open_string(&sealed, &staff_aad(id))?.parse()?))
 }
 
-/// A staff action from the group, audited with the sealed user id.
+/// A staff action from the group, audited with the staff member's
+/// identity (`staff`: a `staff_identities` id), never the Telegram id.
 async fn audit(
     tx: &mut PgConnection,
     keys: &Keyring,
     action: &str,
     conversation: Uuid,
     user: Option<i64>,
-    details: Value,
+    mut details: Value,
 ) -> sqlx::Result<()> {
-    let target = format!("conversation:{conversation}");
-    let details = sealed_details(keys, action, &target, user, details);
+    if let Some(user) = user {
+        details["staff"] = json!(staff_identity(tx, keys, user).await?);
+    }
     nasvyazi_shared::auth::audit(
         tx,
         ACTOR,
         Some(Role::Consultant),
         action,
-        Some(&target),
+        Some(&format!("conversation:{conversation}")),
         details,
     )
     .await
@@ -760,33 +783,6 @@ mod tests {
         assert!(!is_staff_group("-1001234567890", -1_001_234_567_891));
         assert!(!is_staff_group("@Staff_Room", -1_001_234_567_890));
         assert!(!is_staff_group("", -1));
-    }
-
-    #[test]
-    fn the_staff_member_is_sealed_in_the_audit() {
-        let keys = Keyring::generate();
-        let target = "conversation:x";
-        let d = sealed_details(
-            &keys,
-            "conversation.replied",
-            target,
-            Some(4_444_000_111),
-            json!({"message": 1}),
-        );
-        assert!(!d.to_string().contains("4444000111"), "{d}");
-        assert_eq!(
-            open_staff_user(&keys, "conversation.replied", target, &d),
-            Some(4_444_000_111)
-        );
-        // Bound to its row: another action or target does not open it.
-        assert_eq!(
-            open_staff_user(&keys, "conversation.closed", target, &d),
-            None
-        );
-        assert_eq!(
-            open_staff_user(&Keyring::generate(), "conversation.replied", target, &d),
-            None
-        );
     }
 
     #[test]
