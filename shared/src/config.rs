@@ -211,7 +211,9 @@ pub struct ConsultationsConfig {
     pub time_zone: String,
     /// Closed conversations are erased (crypto-shredded) after this many days.
     pub retention_days: u32,
-    /// A supergroup with forum topics for staff (`@name` or id); empty: off.
+    /// A private supergroup with forum topics for staff: its numeric id
+    /// (-100...), never a `@username` (only public groups have one, and
+    /// anyone can join those); empty: off.
     #[serde(deserialize_with = "chat_id")]
     pub staff_group: String,
     /// Where alerts about new and waiting conversations go by email (empty:
@@ -537,6 +539,17 @@ fn chat_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     })
 }
 
+/// The numeric id of a supergroup (`-100` followed by the channel id, as
+/// the Bot API writes it), or `None` for anything else (a `@username`, a
+/// basic group, a user).
+pub fn staff_group_id(configured: &str) -> Option<i64> {
+    configured
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|id| *id < -1_000_000_000_000)
+}
+
 fn redact_vec<S: Serializer>(v: &[SecretString], s: S) -> Result<S::Ok, S::Error> {
     use serde::ser::SerializeSeq;
     let mut seq = s.serialize_seq(Some(v.len()))?;
@@ -831,6 +844,14 @@ impl Config {
                 "must be an email address",
             ));
         }
+        if !c.staff_group.trim().is_empty() && staff_group_id(&c.staff_group).is_none() {
+            return Err(invalid(
+                "consultations.staff_group",
+                "must be the numeric id of a private supergroup with topics, such as \
+                 -1001234567890 (a @username is a public group: anyone could join it, read \
+                 every conversation and answer as the organisation)",
+            ));
+        }
         for (key, value) in [
             (
                 "consultations.person_messages_per_minute",
@@ -969,6 +990,28 @@ fn check_key(k: &SecretString) -> Result<(), &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_staff_group_is_a_supergroup_id_never_a_username() {
+        for bad in [
+            "@forum_staff",
+            "forum_staff",
+            "-100123",
+            "12345",
+            "-1001234567890x",
+        ] {
+            let e = Config::from_toml(&format!("[consultations]\nstaff_group = \"{bad}\"\n"))
+                .expect_err(bad)
+                .to_string();
+            assert!(e.contains("consultations.staff_group"), "{e}");
+        }
+        let c = Config::from_toml("[consultations]\nstaff_group = -1001234567890\n").unwrap();
+        assert_eq!(
+            staff_group_id(&c.consultations.staff_group),
+            Some(-1_001_234_567_890)
+        );
+        assert!(Config::from_toml("[consultations]\nstaff_group = \"\"\n").is_ok());
+    }
 
     #[test]
     fn links_follow_the_onion_host() {

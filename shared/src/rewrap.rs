@@ -43,6 +43,7 @@ pub const WRAPPED_KEY_COLUMNS: &[WrappedKeyColumn] = &[
     col("conversations"),
     col("surveys"),
     col("survey_bot_sessions"),
+    col("staff_identities"),
 ];
 
 /// Rows re-wrapped per transaction.

@@ -3,11 +3,13 @@
 //! answers from the admin API, the person sends a photo, the console
 //! fetches it through the proxy, notes, canned answers, referral, close,
 //! erasure after retention; the staff group's forum topics; `/forget`;
-//! replies at most once; and the canaries.
+//! replies at most once; and the canaries; the staff group's attacks
+//! (service messages, erasure in the group, public groups, the audit).
 
 mod bot;
 mod help_path;
 mod staff_group;
+mod staff_group_safety;
 
 use nasvyazi_shared::auth::Role;
 use nasvyazi_telegram_fake::TelegramFake;

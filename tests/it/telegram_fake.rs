@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 
 mod channel_posts;
 mod files;
+mod staff_forum;
 
 const TOKEN: &str = "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11";
 const USER: i64 = 5_551_001;

@@ -157,6 +157,9 @@ pub async fn run_with(
     nasvyazi_shared::rewrap::check_all_open(&infra.db, &state.keys).await?;
     let mut tasks = JoinSet::new();
     telegram::spawn(&infra, state.telegram.clone(), &mut tasks, &shutdown);
+    if let Some(bot) = state.telegram.clone() {
+        tasks.spawn(consultations::staff_group::run(bot, shutdown.clone()));
+    }
     tasks.spawn(complaints::runner(&infra).run(shutdown.clone()));
     tasks.spawn(http::serve(
         listeners.public,

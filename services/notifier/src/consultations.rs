@@ -625,10 +625,19 @@ impl ReplySender {
                 .call_as(Class::Reply, &chat_id.to_string(), method, &params, true)
                 .await,
         );
-        // The console's reply, shown in the staff topic too (best effort).
+        // The console's reply, shown in the staff topic too (best effort),
+        // only while intake's last check found the group private (a public
+        // group is readable by anyone: see intake's staff_group).
         if let (Outcome::Sent(_), None, Some(thread), Some(text)) =
             (&result, copy_of, thread, &text)
-            && !c.staff_group.trim().is_empty()
+            && let Some(group) = nasvyazi_shared::config::staff_group_id(&c.staff_group)
+            && sqlx::query_scalar::<_, bool>(
+                "SELECT NOT public FROM staff_group_state WHERE group_id = $1",
+            )
+            .bind(group)
+            .fetch_optional(&self.infra.db)
+            .await?
+                == Some(true)
         {
             let html = format!(
                 "{}\n{text}",

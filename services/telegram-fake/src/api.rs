@@ -85,6 +85,8 @@ pub fn call<'a>(
             "getfile" => crate::media::get_file(shared, &params),
             "deletemessage" => crate::forum::delete_message(shared, token, &params),
             "createforumtopic" => crate::forum::create(shared, token, &params),
+            "editforumtopic" => crate::forum::edit(shared, token, &params),
+            "deleteforumtopic" => crate::forum::delete_topic(shared, token, &params),
             "closeforumtopic" => crate::forum::set_closed(shared, token, &params, true),
             "reopenforumtopic" => crate::forum::set_closed(shared, token, &params, false),
             "sendmediagroup" => crate::album::send_media_group(shared, token, &params),

@@ -1,5 +1,6 @@
 //! Pins and membership: pinChatMessage, unpinChatMessage,
-//! unpinAllChatMessages, getChatMember and getChat.
+//! unpinAllChatMessages, getChatMember and getChat. A pin leaves the
+//! `pinned_message` service message, which the pinning bot gets too.
 
 use serde_json::{Value, json};
 
@@ -44,7 +45,7 @@ fn check_pin_rights(state: &State, token: &str, chat: &Chat) -> Result<(), ApiEr
 }
 
 /// A message as another message shows it (no nested reply).
-fn quoted(message: &Value) -> Value {
+pub(crate) fn quoted(message: &Value) -> Value {
     let mut message = message.clone();
     if let Some(object) = message.as_object_mut() {
         object.remove("reply_to_message");
@@ -59,9 +60,9 @@ pub fn pin(shared: &Shared, token: &str, params: &Params) -> Outcome {
     let (bot_id, chat) = target(state, token, params)?;
     check_pin_rights(state, token, &chat)?;
     let message_id = params.int("message_id").unwrap_or(0);
-    let pinned = state
+    let (pinned, thread) = state
         .find_message(bot_id, chat.id, message_id)
-        .map(|m| quoted(&m.message))
+        .map(|m| (quoted(&m.message), m.thread_id))
         .ok_or_else(|| ApiError::bad_request("message to pin not found"))?;
     if !state
         .pinned
@@ -85,18 +86,33 @@ pub fn pin(shared: &Shared, token: &str, params: &Params) -> Outcome {
     }
     message["chat"] = chat.to_json();
     message["date"] = json!(unix_now());
+    // In a forum the service message goes to the pinned message's topic.
+    if let Some(thread) = thread {
+        message["message_thread_id"] = json!(thread);
+        message["is_topic_message"] = json!(true);
+    }
     message["pinned_message"] = pinned;
     state.store(StoredMessage {
         bot_id,
         chat_id: chat.id,
         message_id: service_id,
         outgoing: true,
-        message,
+        message: message.clone(),
         method: "pinChatMessage",
         forwarded: false,
         protect_content: false,
-        thread_id: None,
+        thread_id: thread,
     });
+    // The Bot API server passes a bot its own pins (a `channel_post` in a
+    // channel).
+    let kind = if chat.kind == ChatKind::Channel {
+        "channel_post"
+    } else {
+        "message"
+    };
+    state
+        .push_update(token, kind, message)
+        .map_err(|_| ApiError::unauthorized())?;
     Ok(Success::of(json!(true)))
 }
 
@@ -213,6 +229,10 @@ pub fn get_chat(shared: &Shared, token: &str, params: &Params) -> Outcome {
     let state = &mut *guard;
     let (bot_id, chat) = target(state, token, params)?;
     let mut info = chat.to_json();
+    if let Some(username) = &chat.username {
+        // A public chat's usernames (the fake has one each).
+        info["active_usernames"] = json!([username]);
+    }
     info["accent_color_id"] = json!(0);
     info["max_reaction_count"] = json!(11);
     info["accepted_gift_types"] = json!({

@@ -25,6 +25,14 @@
 //!   404 for a chat that has no post links.
 //! - `POST /control/backdate`: `{"token","chat_id","message_id","seconds"}`
 //!   makes a message older (deleteMessage refuses after 48 hours).
+//! - `POST /control/updates` with `"kind": "service"`: a member's action
+//!   that leaves a service message (`"action": {"type": "edit_topic",
+//!   "name"}`, `close_topic`, `reopen_topic`, `pin` with `message_id`,
+//!   `join` with `members`, `leave` with `member`, `title` with `title`;
+//!   [`ServiceAction`](crate::ServiceAction)).
+//! - `POST /control/chat_username`: `{"chat_id", "username"}` makes a
+//!   declared group, supergroup or channel public under that username;
+//!   `"username": null` makes it private again.
 //! - `GET /control/sent[?chat_id=N]`: the messages bots sent, in order,
 //!   edits applied.
 //! - `GET /control/callback_answers`: the answerCallbackQuery calls.
@@ -60,6 +68,7 @@ pub fn router() -> axum::Router<Arc<Shared>> {
         .route("/control/forums", post(add_forum))
         .route("/control/sent_records", get(sent_records))
         .route("/control/chat_member", post(chat_member))
+        .route("/control/chat_username", post(chat_username))
         .route("/control/pinned", get(pinned))
         .route("/control/post_link", get(post_link))
         .route("/control/backdate", post(crate::edit::backdate))
@@ -273,5 +282,25 @@ async fn post_link(
             Json(json!({"error": "no post link: not a declared channel or supergroup"})),
         )
             .into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct UsernameRequest {
+    chat_id: i64,
+    username: Option<String>,
+}
+
+async fn chat_username(State(shared): State<Arc<Shared>>, Json(value): Json<Value>) -> Response {
+    let request: UsernameRequest = match body(value) {
+        Ok(request) => request,
+        Err(response) => return *response,
+    };
+    match shared
+        .lock()
+        .set_username(request.chat_id, request.username.as_deref())
+    {
+        Ok(()) => Json(json!({"ok": true})).into_response(),
+        Err(error) => refuse(error),
     }
 }

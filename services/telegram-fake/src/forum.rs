@@ -1,7 +1,10 @@
-//! Forum topics: createForumTopic, closeForumTopic, reopenForumTopic. Each
-//! leaves a service message in the chat (forum_topic_created, _closed,
-//! _reopened) from the bot, which, like every message of its own, the bot
-//! gets no update for.
+//! Forum topics: createForumTopic, editForumTopic, closeForumTopic,
+//! reopenForumTopic, deleteForumTopic; and deleteMessage. Each change
+//! leaves a service message in the topic (forum_topic_created, _edited,
+//! _closed, _reopened) from the bot, and the bot gets it as a `message`
+//! update: the Bot API server skips a bot's own outgoing messages except
+//! such service messages (`need_skip_update_message` in its Client.cpp).
+//! Deleting a topic deletes every message in it, its creation included.
 
 use serde_json::{Value, json};
 
@@ -9,7 +12,7 @@ use crate::Shared;
 use crate::api::{Outcome, check_blocked, resolve_chat};
 use crate::error::{ApiError, Success};
 use crate::params::Params;
-use crate::state::{Chat, ChatKind, State, StoredMessage, Topic, unix_now};
+use crate::state::{BotStatus, Chat, ChatKind, State, StoredMessage, Topic, unix_now};
 
 /// The icon colours Telegram allows; the first is the default here.
 pub const ICON_COLORS: [i64; 6] = [
@@ -68,12 +71,15 @@ fn service_message(
         chat_id: chat.id,
         message_id,
         outgoing: true,
-        message,
+        message: message.clone(),
         method,
         forwarded: false,
         protect_content: false,
         thread_id: Some(thread),
     });
+    state
+        .push_update(token, "message", message)
+        .map_err(|_| ApiError::unauthorized())?;
     Ok(message_id)
 }
 
@@ -112,6 +118,7 @@ pub fn create(shared: &Shared, token: &str, params: &Params) -> Outcome {
         Topic {
             name: name.to_string(),
             icon_color,
+            icon_custom_emoji_id: None,
             closed: false,
         },
     );
@@ -145,8 +152,137 @@ pub fn set_closed(shared: &Shared, token: &str, params: &Params, closed: bool) -
     Ok(Success::of(json!(true)))
 }
 
-/// deleteMessage: the bot's own messages anywhere, any message in a
-/// private chat.
+/// The topic `message_thread_id` names, or Telegram's `TOPIC_ID_INVALID`.
+fn known_thread(state: &State, bot_id: i64, chat: &Chat, params: &Params) -> Result<i64, ApiError> {
+    let thread = params.int("message_thread_id").unwrap_or(0);
+    if thread <= 0 {
+        return Err(ApiError::bad_request(
+            "invalid forum topic identifier specified",
+        ));
+    }
+    if !state.topics.contains_key(&(bot_id, chat.id, thread)) {
+        return Err(ApiError::bad_request("TOPIC_ID_INVALID"));
+    }
+    Ok(thread)
+}
+
+/// editForumTopic: a new name (1-128 characters; empty or absent keeps
+/// the old one) and/or a custom emoji icon (an empty string removes it).
+/// Nothing to change: true and no service message; the same name again:
+/// `TOPIC_NOT_MODIFIED`.
+pub fn edit(shared: &Shared, token: &str, params: &Params) -> Outcome {
+    let mut guard = shared.lock();
+    let state = &mut *guard;
+    let (bot_id, chat) = forum(state, token, params)?;
+    let thread = known_thread(state, bot_id, &chat, params)?;
+    let name = params
+        .string("name")
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
+    if name
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > MAX_TOPIC_NAME_CHARS)
+    {
+        return Err(ApiError::bad_request("TOPIC_TITLE_TOO_LONG"));
+    }
+    let icon = params.string("icon_custom_emoji_id");
+    if name.is_none() && icon.is_none() {
+        return Ok(Success::of(json!(true)));
+    }
+    let topic = state
+        .topics
+        .get_mut(&(bot_id, chat.id, thread))
+        .ok_or_else(|| ApiError::bad_request("TOPIC_ID_INVALID"))?;
+    let edited = edit_topic(topic, name, icon).map_err(ApiError::bad_request)?;
+    service_message(
+        state,
+        token,
+        &chat,
+        Some(thread),
+        "editForumTopic",
+        "forum_topic_edited",
+        edited,
+    )?;
+    Ok(Success::of(json!(true)))
+}
+
+/// Applies a rename and/or an icon to a topic; returns the
+/// ForumTopicEdited object, or `TOPIC_NOT_MODIFIED` when nothing changes.
+pub fn edit_topic(
+    topic: &mut Topic,
+    name: Option<String>,
+    icon: Option<String>,
+) -> Result<Value, &'static str> {
+    let name = name.filter(|n| *n != topic.name);
+    let icon = icon.filter(|i| Some(i) != topic.icon_custom_emoji_id.as_ref());
+    if name.is_none() && icon.is_none() {
+        return Err("TOPIC_NOT_MODIFIED");
+    }
+    let mut edited = json!({});
+    if let Some(name) = name {
+        edited["name"] = json!(name);
+        topic.name = name;
+    }
+    if let Some(icon) = icon {
+        edited["icon_custom_emoji_id"] = json!(icon);
+        topic.icon_custom_emoji_id = (!icon.is_empty()).then_some(icon);
+    }
+    Ok(edited)
+}
+
+/// The most messages a topic may hold for a bot without
+/// `can_delete_messages` to delete it (its own topic, nobody else wrote).
+pub const DELETE_OWN_TOPIC_MAX_MESSAGES: usize = 11;
+
+/// deleteForumTopic: the topic and every message in it go (pins too).
+/// It takes an administrator with `can_delete_messages`, except, as TDLib
+/// allows, for the topic's creator when nobody else wrote in it and it
+/// holds at most 11 messages.
+pub fn delete_topic(shared: &Shared, token: &str, params: &Params) -> Outcome {
+    let mut guard = shared.lock();
+    let state = &mut *guard;
+    let (bot_id, chat) = forum(state, token, params)?;
+    let thread = known_thread(state, bot_id, &chat, params)?;
+    let in_topic = |m: &StoredMessage| {
+        m.bot_id == bot_id && m.chat_id == chat.id && m.thread_id == Some(thread)
+    };
+    let membership = state.membership(&chat);
+    let may_delete =
+        membership.status == BotStatus::Administrator && membership.can_delete_messages;
+    if !may_delete {
+        let (count, others) = state
+            .messages
+            .iter()
+            .filter(|m| in_topic(m))
+            .fold((0, false), |(n, others), m| (n + 1, others || !m.outgoing));
+        if others || count > DELETE_OWN_TOPIC_MAX_MESSAGES {
+            return Err(ApiError::bad_request(
+                "not enough rights to delete the topic",
+            ));
+        }
+    }
+    let gone: Vec<i64> = state
+        .messages
+        .iter()
+        .filter(|m| in_topic(m))
+        .map(|m| m.message_id)
+        .collect();
+    state.messages.retain(|m| !in_topic(m));
+    state.topics.remove(&(bot_id, chat.id, thread));
+    if let Some(pins) = state.pinned.get_mut(&(bot_id, chat.id)) {
+        for id in gone {
+            pins.remove(&id);
+        }
+    }
+    Ok(Success::of(json!(true)))
+}
+
+/// deleteMessage, as the Bot API documents it: a bot deletes its own
+/// messages (in a channel with `can_post_messages`), any message in a
+/// private chat, anyone's in a basic group where it is an administrator
+/// and in a supergroup or channel where it has `can_delete_messages`;
+/// never a message sent 48 hours ago or more, nor the service message
+/// that created a forum topic.
 pub fn delete_message(shared: &Shared, token: &str, params: &Params) -> Outcome {
     let chat_param = params
         .string("chat_id")
@@ -162,10 +298,27 @@ pub fn delete_message(shared: &Shared, token: &str, params: &Params) -> Outcome 
         .iter()
         .rposition(|m| m.bot_id == bot_id && m.chat_id == chat.id && m.message_id == message_id)
         .ok_or_else(|| ApiError::bad_request("message to delete not found"))?;
-    if !state.messages[at].outgoing && chat.kind != ChatKind::Private {
-        return Err(ApiError::bad_request("message can't be deleted"));
+    let cant = || ApiError::bad_request("message can't be deleted");
+    let stored = &state.messages[at];
+    let membership = state.membership(&chat);
+    let admin = membership.status == BotStatus::Administrator;
+    let allowed = match chat.kind {
+        ChatKind::Private => true,
+        ChatKind::Group => stored.outgoing || admin,
+        ChatKind::Supergroup => stored.outgoing || (admin && membership.can_delete_messages),
+        ChatKind::Channel => {
+            admin
+                && if stored.outgoing {
+                    membership.can_post_messages || membership.can_delete_messages
+                } else {
+                    membership.can_delete_messages
+                }
+        }
+    };
+    if !allowed || stored.message.get("forum_topic_created").is_some() {
+        return Err(cant());
     }
-    crate::edit::check_delete_window(&state.messages[at].message)?;
+    crate::edit::check_delete_window(&stored.message)?;
     state.messages.remove(at);
     if let Some(pins) = state.pinned.get_mut(&(bot_id, chat.id)) {
         pins.remove(&message_id);

@@ -18,7 +18,12 @@
 //! up to 1024 characters after entity parsing); copyMessage (no forward
 //! origin) and forwardMessage (with `forward_origin`); getFile (up to 20 MB)
 //! and the download path `/file/bot<token>/<file_path>`; createForumTopic,
-//! closeForumTopic, reopenForumTopic; deleteMessage; sendMediaGroup (up to
+//! editForumTopic, closeForumTopic, reopenForumTopic, deleteForumTopic (the
+//! topic and all its messages; `can_delete_messages`, or the bot's own
+//! topic where nobody else wrote and at most 11 messages, as TDLib allows;
+//! `TOPIC_ID_INVALID` for a topic that is not there); deleteMessage (the
+//! bot's own messages, anyone's with `can_delete_messages`, any in a
+//! private chat; never after 48 hours nor a topic's creation); sendMediaGroup (up to
 //! 10 photos and videos, documents or audio files, by file_id or
 //! `attach://<name>`, sharing a `media_group_id`); editMessageCaption (and
 //! editMessageText refuses a message without text); pinChatMessage,
@@ -33,13 +38,22 @@
 //! not post in a channel `need administrator rights in the channel chat`).
 //! A channel post has `sender_chat` and no `from` or `author_signature`.
 //!
+//! A bot gets, as updates, the service messages its own topic changes and
+//! pins leave (`forum_topic_created`, `_edited`, `_closed`, `_reopened`,
+//! `pinned_message`), as the Bot API server passes them on
+//! (`need_skip_update_message` in its Client.cpp), and every service
+//! message members' actions leave.
+//!
 //! A control API (`/control/...`, and the same helpers on [`TelegramFake`]) plays
 //! the users: inject messages (text, photos, documents, voice messages, video
-//! notes, messages in forum topics) and button presses, block the bot,
-//! declare groups, channels and forum supergroups, and read what the bots
-//! sent, with, per message, the method that sent it, whether it carries a
-//! forward origin, protect_content and its topic; set the bots' status and
-//! rights in a chat, read the pinned messages and a post's public link.
+//! notes, messages in forum topics), members' service actions (renaming,
+//! closing and reopening topics, pinning, joining, leaving, renaming the
+//! chat: the service messages Telegram sends) and button presses, block the
+//! bot, declare groups, channels and forum supergroups, make them public or
+//! private (a username), and read what the bots sent, with, per message,
+//! the method that sent it, whether it carries a forward origin,
+//! protect_content and its topic; set the bots' status and rights in a
+//! chat, read the pinned messages and a post's public link.
 //!
 //! Where it knowingly differs from Telegram: webhooks may be plain HTTP on
 //! any port (so tests can listen on 127.0.0.1); a failing webhook is retried
@@ -60,7 +74,8 @@
 //! item, a missing `type`; editMessageCaption over 1024 characters gets
 //! `MEDIA_CAPTION_TOO_LONG` (as editMessageText gets `MESSAGE_TOO_LONG`);
 //! pinning leaves a service message (`pinned_message`, from the bot or
-//! the channel) unless the message is pinned already, and unpinning a
+//! the channel, in the pinned message's forum topic) unless the message is
+//! pinned already, and unpinning a
 //! message that is not pinned succeeds; getChat answers id, type, title
 //! (first_name), username, is_forum, pinned_message, `accent_color_id` 0,
 //! `max_reaction_count` 11 and no accepted gifts, also to a bot that left
@@ -71,8 +86,14 @@
 //! a closed topic refuses the bot even when it may manage topics (Telegram
 //! lets such an admin write there); the descriptions for a bad topic name
 //! or icon colour (`TOPIC_TITLE_EMPTY`, `TOPIC_TITLE_TOO_LONG`,
-//! `TOPIC_ICON_COLOR_INVALID`) are unconfirmed guesses; the flood limits
-//! allow no burst at all.
+//! `TOPIC_ICON_COLOR_INVALID`) are unconfirmed guesses, and so is
+//! deleteForumTopic's `not enough rights to delete the topic` for the bot's
+//! own topic (TDLib gives that text for others' topics and passes its own
+//! on to Telegram); closing or reopening an unknown topic says `message
+//! thread not found`; topics are all the bot's own (members cannot create
+//! them), and topic actions and members' service actions need no rights;
+//! getChat shows one `active_usernames` entry, the username; the flood
+//! limits allow no burst at all.
 //!
 //! What it must never do: contact Telegram or any host other than a webhook
 //! URL a bot set itself; be used with real bot tokens or real people's data;
@@ -111,7 +132,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::limits::{PER_BOT_PER_SECOND, PER_GROUP_PER_MINUTE, PER_PRIVATE_CHAT_PER_SECOND};
 pub use crate::state::{
-    BotMembership, BotRights, BotStatus, ChatKind, Inject, Media, Moment, NewChat, NewForum, Stats,
+    BotMembership, BotRights, BotStatus, ChatKind, Inject, Media, Moment, NewChat, NewForum,
+    ServiceAction, Stats,
 };
 
 /// The largest request body read (a 50 MB upload and its other fields).
@@ -480,6 +502,66 @@ impl TelegramFake {
         })
     }
 
+    /// Member `from_user_id` does something in group or supergroup
+    /// `chat_id` that leaves a service message (renames, closes or reopens
+    /// topic `message_thread_id`, pins a message, adds or removes members,
+    /// renames the chat); the bot gets the `message` update Telegram
+    /// sends. Returns the update.
+    pub fn inject_service(
+        &self,
+        token: &str,
+        from_user_id: i64,
+        chat_id: i64,
+        message_thread_id: Option<i64>,
+        action: ServiceAction,
+    ) -> anyhow::Result<Value> {
+        self.inject(Inject::Service {
+            token: token.to_string(),
+            from: from_user_id,
+            chat_id,
+            message_thread_id,
+            action,
+        })
+    }
+
+    /// Makes a declared group, supergroup or channel public with
+    /// `username` (anyone can find and join it), or private again with
+    /// `None`; getChat and every Chat object in updates show it.
+    pub fn set_chat_username(&self, chat_id: i64, username: Option<&str>) -> anyhow::Result<()> {
+        self.shared
+            .lock()
+            .set_username(chat_id, username)
+            .map_err(anyhow::Error::msg)
+    }
+
+    /// Whether a bot's message `message_id` is still in `chat_id` (sent or
+    /// received; deleted messages and deleted topics' messages are gone).
+    pub fn has_message(&self, token: &str, chat_id: i64, message_id: i64) -> bool {
+        let mut state = self.shared.lock();
+        let Some(bot_id) = state.bots.get(token).map(|b| b.id) else {
+            return false;
+        };
+        state.find_message(bot_id, chat_id, message_id).is_some()
+    }
+
+    /// The messages in forum topic `message_thread_id` of `chat_id` as the
+    /// bot of `token` sees them (sent and received, service messages
+    /// included), in order.
+    pub fn topic_messages(&self, token: &str, chat_id: i64, message_thread_id: i64) -> Vec<Value> {
+        let state = self.shared.lock();
+        let Some(bot_id) = state.bots.get(token).map(|b| b.id) else {
+            return Vec::new();
+        };
+        state
+            .messages
+            .iter()
+            .filter(|m| {
+                m.bot_id == bot_id && m.chat_id == chat_id && m.thread_id == Some(message_thread_id)
+            })
+            .map(|m| m.message.clone())
+            .collect()
+    }
+
     /// The bytes of a file the fake keeps (sent by a user or uploaded by a
     /// bot), by file_id.
     pub fn file_bytes(&self, file_id: &str) -> Option<Vec<u8>> {
@@ -504,8 +586,9 @@ impl TelegramFake {
         self.shared.lock().sent_records(chat_id)
     }
 
-    /// The forum topics a bot made in `chat_id`: `{"message_thread_id",
-    /// "name", "icon_color", "is_closed"}`, by thread id.
+    /// The forum topics a bot made in `chat_id` (deleted ones gone):
+    /// `{"message_thread_id", "name", "icon_color", "is_closed"}`, by
+    /// thread id.
     pub fn topics(&self, token: &str, chat_id: i64) -> Vec<Value> {
         let state = self.shared.lock();
         let Some(bot_id) = state.bots.get(token).map(|b| b.id) else {

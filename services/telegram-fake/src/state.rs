@@ -176,6 +176,8 @@ pub struct Topic {
     pub name: String,
     /// Its icon colour (RGB).
     pub icon_color: i64,
+    /// Its custom emoji icon, set with editForumTopic.
+    pub icon_custom_emoji_id: Option<String>,
     /// Closed with closeForumTopic.
     pub closed: bool,
 }
@@ -485,6 +487,22 @@ pub enum Inject {
         #[serde(default)]
         caption: Option<String>,
     },
+    /// A member of a group or supergroup does something that leaves a
+    /// service message there ([`ServiceAction`]); every bot in the chat
+    /// gets it as a `message` update, as from Telegram.
+    Service {
+        /// The bot's token.
+        token: String,
+        /// The member's id.
+        from: i64,
+        /// The group or supergroup.
+        chat_id: i64,
+        /// The forum topic (topic actions only).
+        #[serde(default)]
+        message_thread_id: Option<i64>,
+        /// What they do.
+        action: ServiceAction,
+    },
     /// A member writes text into a forum topic.
     TopicMessage {
         /// The bot's token.
@@ -500,6 +518,51 @@ pub enum Inject {
         /// The member's first name.
         #[serde(default)]
         first_name: Option<String>,
+    },
+}
+
+/// What a member does that leaves a service message ([`Inject::Service`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServiceAction {
+    /// Renames a forum topic and/or changes its custom emoji icon
+    /// (`forum_topic_edited`, in the topic).
+    EditTopic {
+        /// The new name (1-128 characters).
+        #[serde(default)]
+        name: Option<String>,
+        /// The new custom emoji icon; an empty string removes it.
+        #[serde(default)]
+        icon_custom_emoji_id: Option<String>,
+    },
+    /// Closes a forum topic (`forum_topic_closed`, in the topic).
+    CloseTopic,
+    /// Reopens a forum topic (`forum_topic_reopened`, in the topic).
+    ReopenTopic,
+    /// Pins a message (`pinned_message`, in the message's topic).
+    Pin {
+        /// The message to pin, as the bot sees it.
+        message_id: i64,
+    },
+    /// Members join (`new_chat_members`, with the older
+    /// `new_chat_member` and `new_chat_participant`); none given: the
+    /// member doing it joins by link.
+    Join {
+        /// The users added.
+        #[serde(default)]
+        members: Vec<i64>,
+    },
+    /// A member leaves, or is removed (`left_chat_member`, with the older
+    /// `left_chat_participant`); none given: the member doing it leaves.
+    Leave {
+        /// The user removed.
+        #[serde(default)]
+        member: Option<i64>,
+    },
+    /// Renames the chat (`new_chat_title`).
+    Title {
+        /// The new title.
+        title: String,
     },
 }
 
@@ -1037,7 +1100,7 @@ impl State {
                 }
                 content.insert("text".into(), json!(text));
                 let user = self.user(from, first_name, username, language_code);
-                self.user_message(&token, user, chat_id, None, content)
+                self.user_message(&token, user, chat_id, None, content, true)
             }
             Inject::Media {
                 token,
@@ -1058,8 +1121,15 @@ impl State {
                 if let Some(caption) = caption.filter(|c| !c.is_empty()) {
                     content.insert("caption".into(), json!(caption));
                 }
-                self.user_message(&token, user, chat_id, message_thread_id, content)
+                self.user_message(&token, user, chat_id, message_thread_id, content, true)
             }
+            Inject::Service {
+                token,
+                from,
+                chat_id,
+                message_thread_id,
+                action,
+            } => self.service(&token, from, chat_id, message_thread_id, action),
             Inject::TopicMessage {
                 token,
                 from,
@@ -1077,6 +1147,7 @@ impl State {
                     Some(chat_id),
                     Some(message_thread_id),
                     content,
+                    true,
                 )
             }
             Inject::CallbackQuery {
@@ -1118,9 +1189,10 @@ impl State {
         }
     }
 
-    /// A user's message with `content` (text or media fields) in `chat_id`
-    /// (their private chat when absent), in a forum topic when
-    /// `thread_id`; stores it and queues the update.
+    /// A user's message with `content` (text, media or service fields) in
+    /// `chat_id` (their private chat when absent), in a forum topic when
+    /// `thread_id` (replying to the topic's creation when
+    /// `implicit_reply`); stores it and queues the update.
     fn user_message(
         &mut self,
         token: &str,
@@ -1128,6 +1200,7 @@ impl State {
         chat_id: Option<i64>,
         thread_id: Option<i64>,
         content: serde_json::Map<String, Value>,
+        implicit_reply: bool,
     ) -> Result<Value, String> {
         let from = user.id;
         if from <= 0 {
@@ -1170,6 +1243,7 @@ impl State {
                 }
                 self.find_message(bot_id, chat_id, thread)
                     .map(|m| m.message.clone())
+                    .filter(|_| implicit_reply)
             }
         };
         let bot = self.bot_mut(token)?;
@@ -1210,6 +1284,161 @@ impl State {
             thread_id,
         });
         self.push_update(token, "message", message)
+    }
+
+    /// A member's action that leaves a service message in a group or
+    /// supergroup: applies it (a topic renamed, closed or reopened, a
+    /// message pinned, members joined or left, the chat renamed), then
+    /// stores the service message and queues the update.
+    fn service(
+        &mut self,
+        token: &str,
+        from: i64,
+        chat_id: i64,
+        thread: Option<i64>,
+        action: ServiceAction,
+    ) -> Result<Value, String> {
+        let bot_id = self.bot_mut(token)?.id;
+        let chat = self
+            .chats
+            .get(&chat_id)
+            .filter(|c| matches!(c.kind, ChatKind::Group | ChatKind::Supergroup))
+            .cloned()
+            .ok_or_else(|| format!("declare group or supergroup {chat_id} first"))?;
+        let user = self.user(from, None, None, None);
+        let mut content = serde_json::Map::new();
+        let topic_key = |thread: Option<i64>| {
+            thread
+                .map(|t| (bot_id, chat_id, t))
+                .ok_or_else(|| "a topic action needs message_thread_id".to_string())
+        };
+        let (thread, implicit_reply) = match action {
+            ServiceAction::EditTopic {
+                name,
+                icon_custom_emoji_id,
+            } => {
+                let name = name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+                if name
+                    .as_ref()
+                    .is_some_and(|n| n.chars().count() > crate::forum::MAX_TOPIC_NAME_CHARS)
+                {
+                    return Err("TOPIC_TITLE_TOO_LONG".into());
+                }
+                let key = topic_key(thread)?;
+                let topic = self
+                    .topics
+                    .get_mut(&key)
+                    .ok_or_else(|| format!("no topic {} in chat {chat_id}", key.2))?;
+                let edited = crate::forum::edit_topic(topic, name, icon_custom_emoji_id)?;
+                content.insert("forum_topic_edited".into(), edited);
+                (thread, true)
+            }
+            ServiceAction::CloseTopic | ServiceAction::ReopenTopic => {
+                let closed = matches!(action, ServiceAction::CloseTopic);
+                let key = topic_key(thread)?;
+                let topic = self
+                    .topics
+                    .get_mut(&key)
+                    .ok_or_else(|| format!("no topic {} in chat {chat_id}", key.2))?;
+                if topic.closed == closed {
+                    return Err("TOPIC_NOT_MODIFIED".into());
+                }
+                topic.closed = closed;
+                let field = if closed {
+                    "forum_topic_closed"
+                } else {
+                    "forum_topic_reopened"
+                };
+                content.insert(field.into(), json!({}));
+                (thread, true)
+            }
+            ServiceAction::Pin { message_id } => {
+                let (pinned, pinned_thread) = self
+                    .find_message(bot_id, chat_id, message_id)
+                    .map(|m| (crate::chat::quoted(&m.message), m.thread_id))
+                    .ok_or_else(|| format!("no message {message_id} in chat {chat_id}"))?;
+                if !self
+                    .pinned
+                    .entry((bot_id, chat_id))
+                    .or_default()
+                    .insert(message_id)
+                {
+                    return Err(format!("message {message_id} is pinned already"));
+                }
+                content.insert("pinned_message".into(), pinned);
+                (pinned_thread, false)
+            }
+            ServiceAction::Join { members } => {
+                let members = if members.is_empty() {
+                    vec![from]
+                } else {
+                    members
+                };
+                let mut users = Vec::new();
+                for id in members {
+                    if id <= 0 {
+                        return Err("members are positive user ids".into());
+                    }
+                    let member = self.user(id, None, None, None);
+                    self.users.insert(id, member.clone());
+                    users.push(member.to_json());
+                }
+                content.insert("new_chat_participant".into(), users[0].clone());
+                content.insert("new_chat_member".into(), users[0].clone());
+                content.insert("new_chat_members".into(), Value::Array(users));
+                (None, false)
+            }
+            ServiceAction::Leave { member } => {
+                let id = member.unwrap_or(from);
+                let left = self.user(id, None, None, None).to_json();
+                content.insert("left_chat_participant".into(), left.clone());
+                content.insert("left_chat_member".into(), left);
+                (None, false)
+            }
+            ServiceAction::Title { title } => {
+                let title = title.trim().to_string();
+                if title.is_empty() || title.chars().count() > 128 {
+                    return Err("a chat title has 1-128 characters".into());
+                }
+                if let Some(chat) = self.chats.get_mut(&chat_id) {
+                    chat.title = title.clone();
+                }
+                content.insert("new_chat_title".into(), json!(title));
+                (None, false)
+            }
+        };
+        if thread.is_some() && !chat.is_forum {
+            return Err(format!("chat {chat_id} is not a forum"));
+        }
+        self.user_message(token, user, Some(chat_id), thread, content, implicit_reply)
+    }
+
+    /// Makes a group, supergroup or channel public (`Some(username)`) or
+    /// private (`None`): getChat and every Chat object show it.
+    pub fn set_username(&mut self, chat_id: i64, username: Option<&str>) -> Result<(), String> {
+        let username = match username.map(|u| u.trim_start_matches('@')) {
+            None => None,
+            Some(u)
+                if (5..=32).contains(&u.len())
+                    && u.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                    && u.as_bytes()[0].is_ascii_alphabetic() =>
+            {
+                Some(u.to_string())
+            }
+            Some(_) => {
+                return Err(
+                    "a username has 5-32 characters of a-z, 0-9 and _, starting with a letter"
+                        .into(),
+                );
+            }
+        };
+        let chat = self
+            .chats
+            .get_mut(&chat_id)
+            .filter(|c| c.declared && c.kind != ChatKind::Private)
+            .ok_or_else(|| format!("declare group or channel {chat_id} first"))?;
+        chat.username = username;
+        Ok(())
     }
 
     /// The records of the messages bots sent (method, forward origin,

@@ -268,6 +268,23 @@ async fn readme_key_rotation_keeps_every_kind_of_sealed_data() {
     .execute(&app.infra.db)
     .await
     .unwrap();
+    // A staff member of the staff group: the Telegram id sealed under the
+    // row's key (what audit rows name).
+    let (key, wrapped) = old_keys.new_data_key();
+    let staff = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO staff_identities (id, user_bi, data_key, user_ct) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(staff)
+    .bind(old_keys.blind_index("staff_telegram_user", "4242"))
+    .bind(&wrapped)
+    .bind(key.seal(
+        b"4242",
+        format!("staff_identity:{staff}:telegram_user").as_bytes(),
+    ))
+    .execute(&app.infra.db)
+    .await
+    .unwrap();
     for c in rewrap::WRAPPED_KEY_COLUMNS {
         let n: i64 = sqlx::query_scalar(&format!(
             "SELECT count(*) FROM {} WHERE {} IS NOT NULL",
@@ -375,6 +392,13 @@ async fn readme_key_rotation_keeps_every_kind_of_sealed_data() {
         .await
         .unwrap();
     assert_eq!(texts, vec![("q1".to_string(), "rotate-survey".to_string())]);
+    let mut conn = app.infra.db.acquire().await.unwrap();
+    let member =
+        nasvyazi_intake::consultations::staff_group::open_staff_identity(&mut conn, &keys, staff)
+            .await
+            .unwrap();
+    assert_eq!(member, Some(4242));
+    drop(conn);
     // And the old key alone opens nothing any more.
     let wrapped: Vec<u8> = sqlx::query_scalar("SELECT data_key FROM officials WHERE id = $1")
         .bind(official)

@@ -583,14 +583,21 @@ async fn forum_topics_are_created_closed_and_reopened() {
         created["forum_topic_created"],
         json!({"name": "Обращение 1", "icon_color": 16_749_490})
     );
-    // The bot gets no update for its own service message.
+    // The bot gets its own topic's service message as an update, as the
+    // Bot API server passes a bot's forum_topic_* messages on.
     let (_, updates) = call(&fake, "getUpdates", json!({})).await;
-    assert!(
-        updates["result"]
-            .as_array()
-            .expect("updates")
-            .iter()
-            .all(|u| u["message"]["chat"]["id"] != json!(FORUM))
+    let own = updates["result"]
+        .as_array()
+        .expect("updates")
+        .iter()
+        .find(|u| u["message"]["chat"]["id"] == json!(FORUM))
+        .expect("the forum_topic_created update")
+        .clone();
+    assert_eq!(own["message"]["message_id"], json!(thread));
+    assert_eq!(own["message"]["from"]["is_bot"], json!(true));
+    assert_eq!(
+        own["message"]["forum_topic_created"]["name"],
+        json!("Обращение 1")
     );
     let (_, default) = call(
         &fake,
@@ -813,11 +820,38 @@ async fn delete_message_removes_the_bots_message() {
     let staff = fake
         .inject_topic_text(TOKEN, STAFF, FORUM, thread, "чужое")
         .expect("inject");
+    let theirs = json!({"chat_id": FORUM, "message_id": staff["message"]["message_id"]});
+    // Another member's message takes can_delete_messages in a supergroup.
+    fake.set_bot_membership(nasvyazi_telegram_fake::BotMembership {
+        chat_id: FORUM,
+        status: nasvyazi_telegram_fake::BotStatus::Administrator,
+        can_manage_topics: true,
+        can_pin_messages: true,
+        ..Default::default()
+    })
+    .expect("membership");
+    assert_refused(
+        &call(&fake, "deleteMessage", theirs.clone()).await,
+        400,
+        "Bad Request: message can't be deleted",
+    );
+    fake.set_bot_membership(nasvyazi_telegram_fake::BotMembership {
+        chat_id: FORUM,
+        status: nasvyazi_telegram_fake::BotStatus::Administrator,
+        can_manage_topics: true,
+        can_pin_messages: true,
+        can_delete_messages: true,
+        ..Default::default()
+    })
+    .expect("membership");
+    let (status, body) = call(&fake, "deleteMessage", theirs).await;
+    assert_eq!((status, body["result"].clone()), (200, json!(true)));
+    // The topic's creation can't be deleted, whatever the rights.
     assert_refused(
         &call(
             &fake,
             "deleteMessage",
-            json!({"chat_id": FORUM, "message_id": staff["message"]["message_id"]}),
+            json!({"chat_id": FORUM, "message_id": thread}),
         )
         .await,
         400,

@@ -7,6 +7,12 @@
 //!
 //! The person is only ever a pseudonym here: the store never gives a
 //! Telegram name, username or chat id, and nothing here asks for one.
+//!
+//! The inbox also says what is wrong with the staff group, as counts and
+//! flags only: the group is public (nothing is copied there, nothing from
+//! it accepted), unchecked, or the bot may not delete there; and how many
+//! erased conversations' topics Telegram has refused to delete so far
+//! (retried by `staff_group::clean_up`), never which.
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -24,7 +30,7 @@ use super::words;
 use crate::AppState;
 use crate::auth::Admin;
 use crate::consultations::store::{self, ConversationItem, Filter, MAX_REPLY_CHARS, StaffError};
-use crate::consultations::{api, media as proxy};
+use crate::consultations::{api, media as proxy, staff_group};
 
 const ROLES: &[Role] = &[Role::Consultant];
 const PAGE: i64 = 50;
@@ -176,6 +182,12 @@ pub async fn list(
     let mut rows = store::list(db, &s.principal(), &filter).await?;
     let more = rows.len() as i64 > PAGE;
     rows.truncate(PAGE as usize);
+    let group =
+        staff_group::console_status(db, &state.infra.config.consultations.staff_group).await?;
+    let staff_group = minijinja::context! {
+        public => group.public, unchecked => group.unchecked,
+        cannot_delete => group.cannot_delete, pending => group.pending_cleanup,
+    };
     let tz = tz(&state);
     let lang = s.user.lang;
     let items: Vec<Row> = rows
@@ -207,6 +219,7 @@ pub async fn list(
             not_found => !number.is_empty(),
             next_offset => q.offset.max(0) + PAGE,
             notice => notice(q.done.as_deref()),
+            staff_group,
         },
     ))
 }

@@ -2,7 +2,9 @@
 //! `consultations.retention_days` after it closed (the row, its data key,
 //! every sealed message: crypto-shredding), counted first in
 //! `consultation_stats` (month, first tag, channel, answered or not, time to
-//! the first answer). People with nothing left (and not blocked) go too.
+//! the first answer); its topic in the staff group is queued for deletion
+//! in the same transaction (`staff_group::clean_up`). People with nothing
+//! left (and not blocked) go too.
 //!
 //! The statistics hide small cells (under 5) and, with them, whatever
 //! would let a hidden cell be recomputed from the totals
@@ -32,7 +34,7 @@ pub async fn erase_expired(db: &PgPool, days: u32, time_zone: &str) -> sqlx::Res
     let mut total = 0;
     loop {
         let mut tx = db.begin().await?;
-        let n: i64 = sqlx::query_scalar(
+        let (n, topics): (i64, i64) = sqlx::query_as(
             "WITH due AS (
                  SELECT id FROM conversations
                  WHERE state = 'closed' AND closed_at < now() - make_interval(days => $1)
@@ -40,7 +42,13 @@ pub async fn erase_expired(db: &PgPool, days: u32, time_zone: &str) -> sqlx::Res
              gone AS (
                  DELETE FROM conversations c USING due WHERE c.id = due.id
                  RETURNING c.created_at, coalesce(c.tags[1], 'untagged') AS tag, c.channel,
-                           c.first_response_at),
+                           c.first_response_at, c.staff_group_id, c.staff_thread_id),
+             topics AS (
+                 INSERT INTO staff_group_cleanup (group_id, thread_id)
+                 SELECT staff_group_id, staff_thread_id FROM gone
+                 WHERE staff_thread_id IS NOT NULL
+                 ON CONFLICT DO NOTHING
+                 RETURNING 1),
              counted AS (
                  INSERT INTO consultation_stats (month, tag, channel, resolution, conversations,
                                                  responded, first_response_secs)
@@ -54,13 +62,18 @@ pub async fn erase_expired(db: &PgPool, days: u32, time_zone: &str) -> sqlx::Res
                      responded = consultation_stats.responded + excluded.responded,
                      first_response_secs = consultation_stats.first_response_secs + excluded.first_response_secs
                  RETURNING 1)
-             SELECT count(*) FROM gone",
+             SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM topics)",
         )
         .bind(days as i32)
         .bind(time_zone)
         .bind(BATCH)
         .fetch_one(&mut *tx)
         .await?;
+        if topics > 0 {
+            sqlx::query(&format!("NOTIFY {}", super::staff_group::CLEANUP_WAKE))
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query(
             "DELETE FROM consultation_people p WHERE p.blocked_at IS NULL
                  AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.person_id = p.id)",

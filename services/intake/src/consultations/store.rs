@@ -294,9 +294,26 @@ pub async fn add_message(
 }
 
 /// Erases a person and every conversation of theirs (the rows and their
-/// data keys: crypto-shredding). The audit says that it happened, never
-/// whom.
+/// data keys: crypto-shredding), and queues their conversations' topics
+/// in the staff group for deletion (`staff_group::clean_up` deletes them
+/// once this commits; only the group and thread ids wait there). The audit
+/// says that it happened, never whom.
 pub async fn erase_person(tx: &mut PgConnection, person: Uuid, actor: &str) -> sqlx::Result<()> {
+    let topics = sqlx::query(
+        "INSERT INTO staff_group_cleanup (group_id, thread_id)
+         SELECT staff_group_id, staff_thread_id FROM conversations
+         WHERE person_id = $1 AND staff_thread_id IS NOT NULL
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(person)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if topics > 0 {
+        sqlx::query(&format!("NOTIFY {}", super::staff_group::CLEANUP_WAKE))
+            .execute(&mut *tx)
+            .await?;
+    }
     let gone = sqlx::query("DELETE FROM consultation_people WHERE id = $1")
         .bind(person)
         .execute(&mut *tx)

@@ -44,14 +44,22 @@ pub enum Incoming {
         content: Content,
     },
     /// A message in a forum topic of a supergroup (the staff group, if it
-    /// is the configured one).
+    /// is the configured one) with something to send: text, a caption or
+    /// a supported file. Service messages (a topic renamed, closed or
+    /// reopened, a pin, members joining or leaving, a new title...) and
+    /// what a person could not be sent (a location, a poll...) are
+    /// [`Incoming::Ignored`]: none of them is a consultant's answer.
     Topic {
         chat: i64,
-        username: Option<String>,
+        /// The chat has a username: it is public.
+        public: bool,
         thread: i64,
         message_id: i64,
         text: Option<String>,
         from_bot: bool,
+        /// The staff member's Telegram user id (sealed in the audit, never
+        /// stored or logged in plain).
+        from: Option<i64>,
     },
     /// A button under one of the bot's messages in a private chat.
     Button {
@@ -87,9 +95,15 @@ impl Incoming {
                     m["message_id"].as_i64(),
                 )
             {
+                if content(m) == Content::Unsupported {
+                    return Incoming::Ignored;
+                }
+                let usernames = chat["active_usernames"]
+                    .as_array()
+                    .is_some_and(|u| !u.is_empty());
                 return Incoming::Topic {
                     chat: id,
-                    username: chat["username"].as_str().map(str::to_string),
+                    public: chat["username"].is_string() || usernames,
                     thread,
                     message_id,
                     text: m["text"]
@@ -97,6 +111,7 @@ impl Incoming {
                         .or(m["caption"].as_str())
                         .map(str::to_string),
                     from_bot: m["from"]["is_bot"] == true,
+                    from: m["from"]["id"].as_i64(),
                 };
             }
             let Some(id) = chat["id"].as_i64().filter(|_| private(chat)) else {
@@ -204,16 +219,16 @@ pub async fn apply(
         }
         Incoming::Topic {
             chat,
-            username,
+            public,
             thread,
             message_id,
             text,
             from_bot,
+            from,
         } => {
             let ours = crate::consultations::staff_group::is_staff_group(
                 &config.consultations.staff_group,
                 chat,
-                username.as_deref(),
             );
             if !ours || from_bot {
                 return Ok(Vec::new());
@@ -221,10 +236,14 @@ pub async fn apply(
             crate::consultations::staff_group::on_topic_message(
                 tx,
                 bot,
-                chat,
-                thread,
-                message_id,
-                text.as_deref(),
+                crate::consultations::staff_group::TopicMessage {
+                    chat,
+                    public,
+                    thread,
+                    message_id,
+                    text: text.as_deref(),
+                    from,
+                },
             )
             .await?
         }
@@ -430,6 +449,53 @@ mod tests {
                 thread: 4,
                 message_id: 9,
                 from_bot: false,
+                from: Some(7),
+                public: false,
+                ..
+            }
+        ));
+        // Service messages in a topic are no answer: a rename, a close, a
+        // pin, members joining or leaving, a new title.
+        for (field, value) in [
+            ("forum_topic_edited", json!({"name": "renamed"})),
+            ("forum_topic_closed", json!({})),
+            ("forum_topic_reopened", json!({})),
+            (
+                "forum_topic_created",
+                json!({"name": "x", "icon_color": 7_322_096}),
+            ),
+            ("pinned_message", json!({"message_id": 5, "text": "ответ"})),
+            (
+                "new_chat_members",
+                json!([{"id": 8, "is_bot": false, "first_name": "A"}]),
+            ),
+            (
+                "left_chat_member",
+                json!({"id": 8, "is_bot": false, "first_name": "A"}),
+            ),
+            ("new_chat_title", json!("Staff")),
+            ("location", json!({"latitude": 43.2, "longitude": 76.9})),
+        ] {
+            let mut service = topic.clone();
+            let m = service["message"].as_object_mut().unwrap();
+            m.remove("text");
+            m.insert(field.into(), value);
+            assert_eq!(Incoming::parse(&service), Incoming::Ignored, "{field}");
+        }
+        // A photo without a caption is an answer; a public group says so.
+        let mut photo = topic.clone();
+        let m = photo["message"].as_object_mut().unwrap();
+        m.remove("text");
+        m.insert(
+            "photo".into(),
+            json!([{"file_id": "p", "file_unique_id": "u", "width": 9, "height": 9}]),
+        );
+        photo["message"]["chat"]["username"] = json!("open_staff");
+        assert!(matches!(
+            Incoming::parse(&photo),
+            Incoming::Topic {
+                text: None,
+                public: true,
                 ..
             }
         ));
