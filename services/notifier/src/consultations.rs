@@ -33,7 +33,6 @@ use nasvyazi_shared::telegram::api::ApiError;
 use nasvyazi_shared::telegram::budget::Class;
 use nasvyazi_shared::{Config, Infra};
 use serde_json::{Value, json};
-use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -425,6 +424,8 @@ pub struct ReplySender {
     pub keys: Arc<Keyring>,
     pub telegram: Arc<Telegram>,
     pub lease: Arc<Lease>,
+    /// Woken when intake queues a reply (see `telegram::listen`).
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 /// What became of one reply.
@@ -491,8 +492,6 @@ impl ReplySender {
     }
 
     async fn run_once(self: Arc<Self>, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let mut listener = PgListener::connect_with(&self.infra.db).await?;
-        listener.listen(REPLY_WAKE).await?;
         let poll = Duration::from_millis(self.infra.config.notifier.poll_interval_ms);
         while !shutdown.is_cancelled() {
             match self.tick().await {
@@ -502,7 +501,7 @@ impl ReplySender {
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                r = listener.recv() => if r.is_err() { tokio::time::sleep(poll).await },
+                _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(poll) => {}
             }
         }

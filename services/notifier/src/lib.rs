@@ -28,6 +28,7 @@ use nasvyazi_shared::crypto::Keyring;
 use nasvyazi_shared::outbox::{Outbox, Relay};
 use nasvyazi_shared::{Config, Infra, http, shutdown};
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
@@ -94,11 +95,25 @@ pub async fn run_with(
     bounces::spawn(&infra, keys.clone(), &mut tasks, &shutdown).await?;
     letters::spawn(&infra, keys.clone(), email, &mut tasks, &shutdown);
     if let Some(sender) = &sender {
+        // The bot's senders share one LISTEN connection.
+        let (reply_wake, answer_wake) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        tasks.spawn(telegram::listen(
+            infra.db.clone(),
+            vec![
+                (consultations::REPLY_WAKE, reply_wake.clone()),
+                (
+                    nasvyazi_shared::telegram::answers::WAKE,
+                    answer_wake.clone(),
+                ),
+            ],
+            shutdown.clone(),
+        ));
         let replies = Arc::new(consultations::ReplySender {
             infra: infra.clone(),
             keys: keys.clone(),
             telegram: sender.telegram.clone(),
             lease: sender.lease.clone(),
+            wake: reply_wake,
         });
         tasks.spawn(replies.run(shutdown.clone()));
         // The bot's answers to people, queued by intake: first in the budget.
@@ -107,6 +122,7 @@ pub async fn run_with(
             keys.clone(),
             sender.telegram.clone(),
             sender.lease.clone(),
+            answer_wake,
         ));
         tasks.spawn(answers.run(shutdown.clone()));
     }

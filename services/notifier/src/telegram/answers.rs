@@ -19,7 +19,6 @@ use nasvyazi_shared::lease::Lease;
 use nasvyazi_shared::telegram::answers::{self, Claimed};
 use nasvyazi_shared::telegram::api::ApiError;
 use nasvyazi_shared::{Config, Infra};
-use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::channels::telegram::Telegram;
@@ -35,6 +34,8 @@ pub struct AnswerSender {
     pub keys: Arc<Keyring>,
     pub telegram: Arc<Telegram>,
     pub lease: Arc<Lease>,
+    /// Woken when intake queues answers (see [`super::listen`]).
+    pub wake: Arc<tokio::sync::Notify>,
     /// One lock per chat with answers in flight: a chat's answers go in
     /// order even when they were taken in different passes.
     chats: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -46,12 +47,14 @@ impl AnswerSender {
         keys: Arc<Keyring>,
         telegram: Arc<Telegram>,
         lease: Arc<Lease>,
+        wake: Arc<tokio::sync::Notify>,
     ) -> AnswerSender {
         AnswerSender {
             infra,
             keys,
             telegram,
             lease,
+            wake,
             chats: Mutex::default(),
         }
     }
@@ -71,8 +74,6 @@ impl AnswerSender {
     }
 
     async fn run_once(self: Arc<Self>, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let mut listener = PgListener::connect_with(&self.infra.db).await?;
-        listener.listen(answers::WAKE).await?;
         let poll = Duration::from_millis(self.config().notifier.poll_interval_ms);
         while !shutdown.is_cancelled() {
             if self.lease.is_held() {
@@ -84,7 +85,7 @@ impl AnswerSender {
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                r = listener.recv() => if r.is_err() { tokio::time::sleep(poll).await },
+                _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(poll) => {}
             }
         }

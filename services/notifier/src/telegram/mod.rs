@@ -20,6 +20,10 @@ use nasvyazi_shared::Config;
 use nasvyazi_shared::channel::Channel;
 use nasvyazi_shared::lease::Lease;
 use nasvyazi_shared::telegram::budget::Class;
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use crate::channels::telegram::Telegram;
 
@@ -50,6 +54,44 @@ impl Sender {
             }
         }))
     }
+}
+
+/// One LISTEN connection for the bot's senders (consultants' replies and
+/// the answers intake hands over): each channel's [`Notify`] is woken when
+/// its NOTIFY arrives, and all of them when the connection is made again
+/// (a wake-up may have been missed meanwhile). One connection, not one per
+/// sender, so the pool keeps its connections for work.
+pub async fn listen(
+    db: PgPool,
+    channels: Vec<(&'static str, Arc<Notify>)>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let token = shutdown.clone();
+    nasvyazi_shared::shutdown::restarting("telegram-wakes", shutdown, move || {
+        let (db, channels, token) = (db.clone(), channels.clone(), token.clone());
+        async move {
+            let mut listener = PgListener::connect_with(&db).await?;
+            let names: Vec<&str> = channels.iter().map(|c| c.0).collect();
+            listener.listen_all(names).await?;
+            for (_, wake) in &channels {
+                wake.notify_one();
+            }
+            loop {
+                tokio::select! {
+                    _ = token.cancelled() => return Ok(()),
+                    n = listener.recv() => {
+                        let n = n?;
+                        for (name, wake) in &channels {
+                            if n.channel() == *name {
+                                wake.notify_one();
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    })
+    .await
 }
 
 /// The class a ledger row's Telegram send waits in (the bot's one budget,

@@ -7,6 +7,7 @@
 
 mod fanout;
 mod intake;
+mod push;
 mod results;
 mod scheduler;
 mod smtp;
@@ -34,6 +35,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if wanted("telegram") {
         section(&mut results, "telegram", telegram::run()).await;
+    }
+    if wanted("push") {
+        section(&mut results, "push", push::run()).await;
     }
     results.print_table();
     let path = results.write("target/bench/results.json")?;
