@@ -35,6 +35,7 @@ use nasvyazi_shared::config::staff_group_id;
 use nasvyazi_shared::crypto::Keyring;
 use nasvyazi_shared::i18n::{Lang, t};
 use nasvyazi_shared::telegram::api::ApiError;
+use nasvyazi_shared::telegram::budget::Class;
 use serde_json::{Value, json};
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
@@ -273,14 +274,16 @@ pub async fn mirror(bot: &Bot, m: &Mirror) {
         let Some(thread) = topic(bot, group, m.conversation_id).await? else {
             return Ok(());
         };
-        bot.api()
-            .call(
-                "copyMessage",
-                &json!({"chat_id": group, "from_chat_id": m.from_chat,
-                        "message_id": m.message_id, "message_thread_id": thread}),
-            )
-            .await
-            .map_err(|e: ApiError| anyhow::anyhow!("copyMessage: {e}"))?;
+        // Through the bot's one budget (a consultant's side of the work:
+        // ahead of broadcasts, behind answers to people).
+        bot.send_or_queue(
+            Class::Reply,
+            "copyMessage",
+            json!({"chat_id": group, "from_chat_id": m.from_chat,
+                   "message_id": m.message_id, "message_thread_id": thread}),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("copyMessage: {e:#}"))?;
         anyhow::Ok(())
     }
     .await;

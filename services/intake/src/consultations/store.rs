@@ -561,6 +561,11 @@ pub async fn read(
     id: Uuid,
 ) -> Result<ConversationDetail, StaffError> {
     let mut tx = db.begin().await?;
+    // One snapshot for the conversation and its messages: a reply recorded
+    // between the two reads must not show beside the state from before it.
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        .execute(&mut *tx)
+        .await?;
     let item = item(&mut tx, id).await?.ok_or(StaffError::NotFound)?;
     let key = conversation_key(&mut tx, keys, id)
         .await?

@@ -26,6 +26,7 @@ use nasvyazi_shared::config::TelegramMode;
 use nasvyazi_shared::crypto::Keyring;
 use nasvyazi_shared::telegram::answers;
 use nasvyazi_shared::telegram::api::BotApi;
+use nasvyazi_shared::telegram::budget::Class;
 use nasvyazi_shared::{Config, Infra};
 use serde_json::Value;
 use sqlx::PgPool;
@@ -65,6 +66,32 @@ impl Bot {
 
     pub fn api(&self) -> &BotApi {
         self.replies.api()
+    }
+
+    /// One call the bot makes on its own (not an answer inside an
+    /// update's transaction): queued for the bot's one sender when one is
+    /// live, else made here at once.
+    pub async fn send_or_queue(
+        &self,
+        class: Class,
+        method: &str,
+        params: Value,
+    ) -> anyhow::Result<()> {
+        let mut tx = self.db.begin().await?;
+        let bot_id = self.api().bot_id().to_string();
+        if answers::sender_live(&mut tx, &bot_id).await? {
+            let answer = answers::Answer {
+                class,
+                method: method.to_string(),
+                params,
+            };
+            answers::enqueue(&mut tx, &self.keys, &bot_id, &[answer]).await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        drop(tx);
+        self.api().call(method, &params).await?;
+        Ok(())
     }
 
     /// Applies one update (once, whatever how often it comes) and answers.
