@@ -277,20 +277,7 @@ pub enum RenderError {
     Template(String),
 }
 
-/// Escapes text for HTML and Telegram HTML: `&`, `<`, `>`, `"`.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use nasvyazi_telegram::text::escape_html;
 
 /// Organisers' text templates: under the limits (fuel, output size).
 fn text_env() -> Environment<'static> {

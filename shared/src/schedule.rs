@@ -11,14 +11,13 @@
 
 use std::str::FromStr;
 
-use chrono::{
-    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc,
-};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::regions::Names;
+pub use nasvyazi_platform::hours::local_to_instant;
 
 /// A day of the awareness calendar.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -177,25 +176,6 @@ fn unix_dow(field: &str) -> Option<String> {
 
 pub fn parse_tz(name: &str) -> Result<Tz, ScheduleError> {
     name.parse::<Tz>().map_err(|_| ScheduleError::TimeZone)
-}
-
-/// The instant of a local wall-clock time, by the rule above.
-pub fn local_to_instant(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
-    match tz.from_local_datetime(&local) {
-        LocalResult::Single(t) => t.with_timezone(&Utc),
-        LocalResult::Ambiguous(first, _) => first.with_timezone(&Utc),
-        LocalResult::None => {
-            // In a gap: the first minute after it that exists.
-            let mut probe = local;
-            for _ in 0..(24 * 60) {
-                probe += Duration::minutes(1);
-                if let Some(t) = tz.from_local_datetime(&probe).earliest() {
-                    return t.with_timezone(&Utc);
-                }
-            }
-            Utc.from_utc_datetime(&local)
-        }
-    }
 }
 
 impl Schedule {

@@ -6,7 +6,7 @@
 //! Intake writes the tables; this module only reads and renders. It must
 //! never log, or put in an error, a name, a city, a note or an address.
 
-pub mod hours;
+pub use nasvyazi_platform::hours;
 pub mod records;
 pub mod render;
 

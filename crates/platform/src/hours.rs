@@ -7,7 +7,7 @@
 use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 
-use crate::schedule::local_to_instant;
+use chrono::{Duration, LocalResult, TimeZone};
 
 const DAY_NAMES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
@@ -174,6 +174,26 @@ impl std::fmt::Display for OfficeHours {
         }
         let hm = |m: i32| format!("{:02}:{:02}", m / 60, m % 60);
         write!(f, "{} {}-{}", parts.join(","), hm(self.start), hm(self.end))
+    }
+}
+
+/// The instant of a local wall-clock time: the earlier of an ambiguous
+/// pair, the first minute after a gap.
+pub fn local_to_instant(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
+    match tz.from_local_datetime(&local) {
+        LocalResult::Single(t) => t.with_timezone(&Utc),
+        LocalResult::Ambiguous(first, _) => first.with_timezone(&Utc),
+        LocalResult::None => {
+            // In a gap: the first minute after it that exists.
+            let mut probe = local;
+            for _ in 0..(24 * 60) {
+                probe += Duration::minutes(1);
+                if let Some(t) = tz.from_local_datetime(&probe).earliest() {
+                    return t.with_timezone(&Utc);
+                }
+            }
+            Utc.from_utc_datetime(&local)
+        }
     }
 }
 

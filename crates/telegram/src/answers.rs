@@ -19,7 +19,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::budget::Class;
-use crate::crypto::Keyring;
+use nasvyazi_crypto::Keyring;
 
 /// The PostgreSQL notification that wakes the sender.
 pub const WAKE: &str = "bot_answers";

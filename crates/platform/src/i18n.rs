@@ -1,6 +1,6 @@
 //! Interface strings in ru / kk / en, shared by pages and messages.
 //!
-//! Catalogs are TOML files embedded in the binary (`shared/i18n/*.toml`). A
+//! Catalogs are TOML files embedded in the binary (`crates/platform/i18n/*.toml`). A
 //! string missing in the requested language falls back: kk -> ru -> en (and
 //! ru -> en, en -> ru), so a half-translated Kazakh catalog still shows
 //! every page. Plural forms follow CLDR: Russian has one / few / many,

@@ -26,7 +26,7 @@ use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
-use crate::config::EmailConfig;
+use crate::EmailConfig;
 
 /// Header names signed when present, lower case (relaxed canonicalization).
 pub const SIGNED: &[&str] = &[
@@ -170,7 +170,7 @@ impl DkimSigner {
             return Ok(None);
         }
         let domain = if c.dkim_domain.trim().is_empty() {
-            crate::email::domain_of(&c.from).ok_or(KeyError {
+            crate::domain_of(&c.from).ok_or(KeyError {
                 key: "email.dkim_domain",
                 reason: "empty, and email.from has no domain",
             })?

@@ -12,7 +12,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-use crate::config::TelegramConfig;
+use crate::TelegramConfig;
 
 /// How long an ordinary method call may take.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);

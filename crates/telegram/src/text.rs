@@ -6,8 +6,6 @@
 //! do not count, `&amp;` is one character), in UTF-16 code units, which is
 //! never less than the number of characters.
 
-pub use crate::campaigns::escape_html;
-
 /// The longest message text Telegram accepts.
 pub const MAX_MESSAGE_CHARS: usize = 4096;
 
@@ -182,6 +180,21 @@ fn cut(html: &str, max: usize) -> Option<usize> {
         .or(space)
         .or(any)
         .filter(|at| *at > 0 && *at < html.len())
+}
+
+/// Escapes text for HTML and Telegram HTML: `&`, `<`, `>`, `"`.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

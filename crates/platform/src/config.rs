@@ -9,7 +9,13 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
+
+pub use nasvyazi_crypto::CryptoConfig;
+use nasvyazi_crypto::redact::{secret as redact, secret_opt as redact_opt};
+pub use nasvyazi_mail::{EmailConfig, EmailTransport};
+use nasvyazi_telegram::deserialize_chat_id as chat_id;
+pub use nasvyazi_telegram::{TelegramConfig, TelegramMode};
 
 /// The commented defaults file, also what `nasvyazi config --defaults` shows.
 pub const DEFAULTS: &str = include_str!("config.default.toml");
@@ -157,33 +163,6 @@ pub struct NotifierConfig {
     pub poll_interval_ms: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TelegramMode {
-    Polling,
-    Webhook,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct TelegramConfig {
-    pub api_base: String,
-    #[serde(default, serialize_with = "redact_opt")]
-    pub token: Option<SecretString>,
-    pub mode: TelegramMode,
-    #[serde(default, serialize_with = "redact_opt")]
-    pub webhook_secret: Option<SecretString>,
-    /// `@name` or a chat id; a bare number (as an environment variable
-    /// gives it) is taken as the id.
-    #[serde(deserialize_with = "chat_id")]
-    pub channel: String,
-    #[serde(deserialize_with = "chat_id")]
-    pub staff_chat: String,
-    pub max_per_second: u32,
-    pub private_chat_interval_ms: u64,
-    pub group_per_minute: u32,
-}
-
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CampaignsConfig {
@@ -292,54 +271,6 @@ pub struct SubscriptionsConfig {
     pub confirm_ttl_hours: u32,
     pub pending_ttl_hours: u32,
     pub resend_after_minutes: u32,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EmailTransport {
-    Outbox,
-    Smtp,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct EmailConfig {
-    pub transport: EmailTransport,
-    pub outbox_dir: PathBuf,
-    /// `outbox` files (plain-text emails) older than this many days are
-    /// deleted (development only: see `notifier::channels::folder`).
-    #[serde(default = "default_outbox_retention_days")]
-    pub outbox_retention_days: u32,
-    #[serde(serialize_with = "redact")]
-    pub smtp_url: SecretString,
-    pub from: String,
-    pub unsubscribe_mailto: String,
-    pub pool_size: u32,
-    pub timeout_secs: u64,
-    pub max_per_second: u32,
-    pub max_per_domain_per_minute: u32,
-    pub dkim_selector: String,
-    pub dkim_domain: String,
-    #[serde(default, serialize_with = "redact_opt")]
-    pub dkim_private_key: Option<SecretString>,
-    /// Key rotation: a second RSA key signed alongside the first (its own
-    /// selector) until the first is retired.
-    #[serde(default)]
-    pub dkim_next_selector: String,
-    #[serde(default, serialize_with = "redact_opt")]
-    pub dkim_next_private_key: Option<SecretString>,
-    /// Optional Ed25519 key (RFC 8463), signed alongside the RSA one.
-    #[serde(default)]
-    pub dkim_ed25519_selector: String,
-    #[serde(default, serialize_with = "redact_opt")]
-    pub dkim_ed25519_key: Option<SecretString>,
-    /// VERP envelope sender template with `{token}`; empty: `from`.
-    #[serde(default)]
-    pub return_path: String,
-}
-
-fn default_outbox_retention_days() -> u32 {
-    7
 }
 
 /// Bounces and complaints, received by our own SMTP listener for the
@@ -477,17 +408,6 @@ pub struct OutboxConfig {
     pub retention_days: i64,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct CryptoConfig {
-    #[serde(default, serialize_with = "redact_opt")]
-    pub master_key: Option<SecretString>,
-    #[serde(default, serialize_with = "redact_opt")]
-    pub blind_index_key: Option<SecretString>,
-    #[serde(default, serialize_with = "redact_vec")]
-    pub previous_master_keys: Vec<SecretString>,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -512,33 +432,6 @@ pub enum ConfigError {
     Invalid { key: &'static str, reason: String },
 }
 
-const REDACTED: &str = "[redacted]";
-
-fn redact<S: Serializer>(_: &SecretString, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(REDACTED)
-}
-
-fn redact_opt<S: Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
-    match v {
-        Some(_) => s.serialize_str(REDACTED),
-        None => s.serialize_none(),
-    }
-}
-
-/// A Telegram chat: a string, or an integer id.
-fn chat_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Chat {
-        Id(i64),
-        Name(String),
-    }
-    Ok(match Chat::deserialize(d)? {
-        Chat::Id(id) => id.to_string(),
-        Chat::Name(name) => name,
-    })
-}
-
 /// The numeric id of a supergroup (`-100` followed by the channel id, as
 /// the Bot API writes it), or `None` for anything else (a `@username`, a
 /// basic group, a user).
@@ -548,15 +441,6 @@ pub fn staff_group_id(configured: &str) -> Option<i64> {
         .parse::<i64>()
         .ok()
         .filter(|id| *id < -1_000_000_000_000)
-}
-
-fn redact_vec<S: Serializer>(v: &[SecretString], s: S) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeSeq;
-    let mut seq = s.serialize_seq(Some(v.len()))?;
-    for _ in v {
-        seq.serialize_element(REDACTED)?;
-    }
-    seq.end()
 }
 
 impl Config {
@@ -710,7 +594,7 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        if crate::email::parse_mailbox(&self.email.from).is_none() {
+        if nasvyazi_mail::parse_mailbox(&self.email.from).is_none() {
             return Err(invalid(
                 "email.from",
                 "must be an address like `Name <noreply@example.org>`",
@@ -815,12 +699,12 @@ impl Config {
             ));
         }
         if !self.appeals.staff_email.is_empty()
-            && crate::email::EmailAddress::parse(&self.appeals.staff_email).is_err()
+            && nasvyazi_mail::EmailAddress::parse(&self.appeals.staff_email).is_err()
         {
             return Err(invalid("appeals.staff_email", "must be an email address"));
         }
         let c = &self.consultations;
-        if crate::letters::OfficeHours::parse(&c.hours).is_err() {
+        if crate::hours::OfficeHours::parse(&c.hours).is_err() {
             return Err(invalid(
                 "consultations.hours",
                 "must look like Mon-Sun 10:00-22:00",
@@ -838,7 +722,8 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        if !c.staff_email.is_empty() && crate::email::EmailAddress::parse(&c.staff_email).is_err() {
+        if !c.staff_email.is_empty() && nasvyazi_mail::EmailAddress::parse(&c.staff_email).is_err()
+        {
             return Err(invalid(
                 "consultations.staff_email",
                 "must be an email address",
@@ -879,7 +764,7 @@ impl Config {
                 "tags and specialities are 1-32 of a-z and _",
             ));
         }
-        if crate::letters::OfficeHours::parse(&self.letters.office_hours).is_err() {
+        if crate::hours::OfficeHours::parse(&self.letters.office_hours).is_err() {
             return Err(invalid(
                 "letters.office_hours",
                 "must look like Mon-Fri 09:00-18:00",
@@ -900,7 +785,7 @@ impl Config {
         for k in &self.crypto.previous_master_keys {
             check_key(k).map_err(|r| invalid("crypto.previous_master_keys", r))?;
         }
-        crate::email::dkim::DkimSigner::from_config(&self.email)
+        nasvyazi_mail::dkim::DkimSigner::from_config(&self.email)
             .map_err(|e| invalid(e.key, e.reason))?;
         let rp = self.email.return_path.trim();
         if !rp.is_empty() && (rp.matches("{token}").count() != 1 || !rp.contains('@')) {
@@ -982,7 +867,7 @@ fn valid_prefix(p: &str) -> bool {
 }
 
 fn check_key(k: &SecretString) -> Result<(), &'static str> {
-    crate::crypto::decode_key(k.expose_secret())
+    nasvyazi_crypto::decode_key(k.expose_secret())
         .map(|_| ())
         .map_err(|_| "must be the base64 of exactly 32 bytes (see `nasvyazi keygen`)")
 }

@@ -16,7 +16,7 @@
 
 use uuid::Uuid;
 
-use crate::crypto::Keyring;
+use nasvyazi_crypto::Keyring;
 
 const ID_HEX: usize = 32;
 const MAC_HEX: usize = 16;
@@ -93,7 +93,7 @@ pub fn parse(keys: &Keyring, template: &str, address: &str) -> Result<Uuid, NotO
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::CryptoConfig;
+    use nasvyazi_crypto::CryptoConfig;
     use secrecy::SecretString;
 
     fn keys() -> Keyring {

@@ -19,7 +19,7 @@ use axum::http::HeaderMap;
 pub use ipnet::IpNet;
 use sqlx::PgConnection;
 
-use crate::crypto::Keyring;
+use nasvyazi_crypto::Keyring;
 
 /// A budget: `count` requests per `period`.
 #[derive(Debug, Clone, Copy)]
@@ -208,7 +208,7 @@ mod tests {
 pub mod pow {
     use sha2::{Digest, Sha256};
 
-    use crate::crypto::{Keyring, random_token};
+    use nasvyazi_crypto::{Keyring, random_token};
 
     fn mac(keys: &Keyring, issued: i64, nonce: &str) -> String {
         hex::encode(&keys.blind_index("pow", &format!("{issued}.{nonce}"))[..16])

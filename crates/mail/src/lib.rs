@@ -142,3 +142,52 @@ mod tests {
         assert!(parse_mailbox("Forum <nope>").is_none());
     }
 }
+
+/// How email leaves (`[email]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailTransport {
+    Outbox,
+    Smtp,
+}
+
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    pub transport: EmailTransport,
+    pub outbox_dir: std::path::PathBuf,
+    /// `outbox` files (plain-text emails) older than this many days are
+    /// deleted (development only: see `notifier::channels::folder`).
+    #[serde(default = "default_outbox_retention_days")]
+    pub outbox_retention_days: u32,
+    #[serde(serialize_with = "nasvyazi_crypto::redact::secret")]
+    pub smtp_url: secrecy::SecretString,
+    pub from: String,
+    pub unsubscribe_mailto: String,
+    pub pool_size: u32,
+    pub timeout_secs: u64,
+    pub max_per_second: u32,
+    pub max_per_domain_per_minute: u32,
+    pub dkim_selector: String,
+    pub dkim_domain: String,
+    #[serde(default, serialize_with = "nasvyazi_crypto::redact::secret_opt")]
+    pub dkim_private_key: Option<secrecy::SecretString>,
+    /// Key rotation: a second RSA key signed alongside the first (its own
+    /// selector) until the first is retired.
+    #[serde(default)]
+    pub dkim_next_selector: String,
+    #[serde(default, serialize_with = "nasvyazi_crypto::redact::secret_opt")]
+    pub dkim_next_private_key: Option<secrecy::SecretString>,
+    /// Optional Ed25519 key (RFC 8463), signed alongside the RSA one.
+    #[serde(default)]
+    pub dkim_ed25519_selector: String,
+    #[serde(default, serialize_with = "nasvyazi_crypto::redact::secret_opt")]
+    pub dkim_ed25519_key: Option<secrecy::SecretString>,
+    /// VERP envelope sender template with `{token}`; empty: `from`.
+    #[serde(default)]
+    pub return_path: String,
+}
+
+fn default_outbox_retention_days() -> u32 {
+    7
+}

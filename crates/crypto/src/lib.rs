@@ -22,8 +22,6 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use crate::config::CryptoConfig;
-
 /// Version byte in front of every sealed value, so the format can change.
 const FORMAT_V1: u8 = 1;
 const NONCE_LEN: usize = 24;
@@ -291,5 +289,46 @@ mod tests {
         assert_ne!(a.opaque_id("m", id), b.opaque_id("m", id));
         assert_eq!(a.opaque_id("m", id).len(), 32);
         assert!(!a.opaque_id("m", id).contains("0190a6f0"));
+    }
+}
+
+/// The keys, as the configuration holds them (`[crypto]`).
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CryptoConfig {
+    #[serde(default, serialize_with = "redact::secret_opt")]
+    pub master_key: Option<secrecy::SecretString>,
+    #[serde(default, serialize_with = "redact::secret_opt")]
+    pub blind_index_key: Option<secrecy::SecretString>,
+    #[serde(default, serialize_with = "redact::secret_vec")]
+    pub previous_master_keys: Vec<secrecy::SecretString>,
+}
+
+/// Serialising secrets: the configuration is printed (`nasvyazi config`)
+/// with every secret as `[redacted]`.
+pub mod redact {
+    use secrecy::SecretString;
+    use serde::Serializer;
+
+    const REDACTED: &str = "[redacted]";
+
+    pub fn secret<S: Serializer>(_: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(REDACTED)
+    }
+
+    pub fn secret_opt<S: Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(_) => s.serialize_str(REDACTED),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn secret_vec<S: Serializer>(v: &[SecretString], s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(v.len()))?;
+        for _ in v {
+            seq.serialize_element(REDACTED)?;
+        }
+        seq.end()
     }
 }
