@@ -44,6 +44,7 @@ pub const WRAPPED_KEY_COLUMNS: &[WrappedKeyColumn] = &[
     col("surveys"),
     col("survey_bot_sessions"),
     col("staff_identities"),
+    col("bot_answers"),
 ];
 
 /// Rows re-wrapped per transaction.

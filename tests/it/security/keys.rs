@@ -285,6 +285,17 @@ async fn readme_key_rotation_keeps_every_kind_of_sealed_data() {
     .execute(&app.infra.db)
     .await
     .unwrap();
+    // A bot answer waiting for the bot's sender (bot 9999: no sender runs).
+    let answer = nasvyazi_shared::telegram::answers::Answer {
+        class: nasvyazi_shared::telegram::budget::Class::Answer,
+        method: "sendMessage".into(),
+        params: json!({"chat_id": 4343, "text": "rotate-answer"}),
+    };
+    let mut tx = app.infra.db.begin().await.unwrap();
+    nasvyazi_shared::telegram::answers::enqueue(&mut tx, &old_keys, "9999", &[answer.clone()])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
     for c in rewrap::WRAPPED_KEY_COLUMNS {
         let n: i64 = sqlx::query_scalar(&format!(
             "SELECT count(*) FROM {} WHERE {} IS NOT NULL",
@@ -399,6 +410,11 @@ async fn readme_key_rotation_keeps_every_kind_of_sealed_data() {
             .unwrap();
     assert_eq!(member, Some(4242));
     drop(conn);
+    let queued = nasvyazi_shared::telegram::answers::claim(&app.infra.db, &keys, "9999", 10)
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].answer, answer);
     // And the old key alone opens nothing any more.
     let wrapped: Vec<u8> = sqlx::query_scalar("SELECT data_key FROM officials WHERE id = $1")
         .bind(official)
