@@ -292,9 +292,14 @@ async fn readme_key_rotation_keeps_every_kind_of_sealed_data() {
         params: json!({"chat_id": 4343, "text": "rotate-answer"}),
     };
     let mut tx = app.infra.db.begin().await.unwrap();
-    nasvyazi_shared::telegram::answers::enqueue(&mut tx, &old_keys, "9999", &[answer.clone()])
-        .await
-        .unwrap();
+    nasvyazi_shared::telegram::answers::enqueue(
+        &mut tx,
+        &old_keys,
+        "9999",
+        std::slice::from_ref(&answer),
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     for c in rewrap::WRAPPED_KEY_COLUMNS {
         let n: i64 = sqlx::query_scalar(&format!(
