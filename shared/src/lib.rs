@@ -1,10 +1,10 @@
 //! The domain commons still shared by intake and the notifier while the
 //! domain crates are carved out of them (issue 25): appeals' and
 //! contacts' sealed fields, campaigns and their schedules, letters, the
-//! reference data (regions, topics), suppression, survey tokens, admin
-//! tokens and audit. The platform, crypto, mail and Telegram pieces live in
-//! their own crates under `crates/` and are re-exported here under their
-//! old names.
+//! reference data (regions, topics), admin tokens and audit. Small-cell
+//! suppression is `nasvyazi-disclosure`, survey tokens `nasvyazi-surveys`.
+//! The platform, crypto, mail and Telegram pieces live in their own crates
+//! under `crates/` and are re-exported here under their old names.
 //!
 //! What it must never do: put personal data in an event body, a log line, a
 //! metric label or an error message. Types here carry ids; personal values
@@ -16,20 +16,17 @@ pub mod campaigns;
 pub mod channel;
 pub mod console;
 pub mod contacts;
-pub mod csv_cell;
 pub mod letters;
 pub mod regions;
 pub mod rewrap;
 pub mod schedule;
 pub mod series;
-pub mod suppression;
-pub mod survey_tokens;
 pub mod template_limits;
 
 pub use nasvyazi_crypto as crypto;
 pub use nasvyazi_mail as email;
 pub use nasvyazi_platform::{
-    Config, Infra, config, consumer, db, error, events, http, i18n, lease, limits, nats, observe,
-    openapi, outbox, shutdown, startup, telemetry,
+    Config, Infra, config, consumer, csv_cell, db, error, events, http, i18n, lease, limits, nats,
+    observe, openapi, outbox, shutdown, startup, telemetry,
 };
 pub use nasvyazi_telegram as telegram;

@@ -245,8 +245,7 @@ async fn a_survey_of_every_kind_is_answered_counted_and_kept_anonymous() {
     let canary = format!("survey-canary-{}", uuid::Uuid::new_v4().simple());
     // An invitation as a campaign issues it (checked against the survey).
     let keys = nasvyazi_shared::crypto::Keyring::from_config(&app.config.crypto).unwrap();
-    let token =
-        &nasvyazi_shared::survey_tokens::issue(&keys, id.parse().unwrap(), uuid::Uuid::new_v4());
+    let token = &nasvyazi_surveys::tokens::issue(&keys, id.parse().unwrap(), uuid::Uuid::new_v4());
     let full = json!({
         "answers": {"q1": "yes", "q2": "yes", "q3": ["dose_given", "withdrawal"], "q4": 4,
                     "q5": -2, "q6": "2019-05-01", "q7": "pavlodar", "q8": "pavlodar_ost",

@@ -8,7 +8,7 @@
 //! refused; no chat id and no free text in the clear anywhere.
 
 use nasvyazi_shared::auth::Role;
-use nasvyazi_shared::survey_tokens;
+use nasvyazi_surveys::tokens as survey_tokens;
 use nasvyazi_tests::{TestApp, assert_no_plaintext, eventually, spawn_app_with};
 use serde_json::{Value, json};
 use uuid::Uuid;

@@ -15,7 +15,7 @@ use chrono::Utc;
 use nasvyazi_shared::auth::Role;
 use nasvyazi_shared::crypto::Keyring;
 use nasvyazi_shared::i18n::Lang;
-use nasvyazi_shared::survey_tokens;
+use nasvyazi_surveys::tokens as survey_tokens;
 use nasvyazi_telegram_fake::{ChatKind, FakeConfig, NewChat, TelegramFake};
 use nasvyazi_tests::smtp::SmtpServer;
 use nasvyazi_tests::webdriver::Browser;

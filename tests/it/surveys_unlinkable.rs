@@ -10,7 +10,7 @@
 
 use nasvyazi_shared::auth::Role;
 use nasvyazi_shared::crypto::Keyring;
-use nasvyazi_shared::survey_tokens;
+use nasvyazi_surveys::tokens as survey_tokens;
 use nasvyazi_tests::{TestApp, spawn_app_with};
 use serde_json::{Value, json};
 use uuid::Uuid;

@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod consumer;
+pub mod csv_cell;
 pub mod db;
 pub mod error;
 pub mod events;

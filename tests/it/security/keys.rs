@@ -261,7 +261,7 @@ async fn readme_key_rotation_keeps_every_kind_of_sealed_data() {
          VALUES ($1, $2, $3, 'ru', $4, $5, now() + interval '1 day')",
     )
     .bind(session)
-    .bind(nasvyazi_intake::surveys::bot::chat_index(&old_keys, 1))
+    .bind(nasvyazi_surveys::bot::chat_index(&old_keys, 1))
     .bind(survey)
     .bind(&wrapped)
     .bind(key.seal(b"{}", format!("survey_bot_session:{session}").as_bytes()))
@@ -404,7 +404,7 @@ async fn readme_key_rotation_keeps_every_kind_of_sealed_data() {
         .unwrap();
     assert_eq!(talk.messages[0].text, "rotate-talk: нужна помощь");
     let reader = nasvyazi_shared::auth::Principal::user(Uuid::nil(), Role::Admin);
-    let texts = nasvyazi_intake::surveys::store::texts(&app.infra.db, &keys, &reader, survey)
+    let texts = nasvyazi_intake::surveys::audited::texts(&app.infra.db, &keys, &reader, survey)
         .await
         .unwrap();
     assert_eq!(texts, vec![("q1".to_string(), "rotate-survey".to_string())]);

@@ -2,7 +2,7 @@
 //! site and category, live ones and erased ones (`appeal_counts`) alike,
 //! with small-cell suppression: a count under [`SMALL_CELL`] is shown as
 //! `<5`, in every cell, margin and total, and so are the complements
-//! (`shared::suppression`) that would let a hidden count be worked out from
+//! (`nasvyazi_disclosure`) that would let a hidden count be worked out from
 //! a margin or the total. Nothing here reads a sealed column.
 
 use std::collections::BTreeMap;
@@ -12,40 +12,7 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use utoipa::ToSchema;
 
-/// Counts below this are never shown exactly.
-pub const SMALL_CELL: i64 = 5;
-
-/// A count as published: exact, or `"<5"`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum Count {
-    Exact(i64),
-    /// Always `"<5"`.
-    Suppressed(String),
-}
-
-impl Count {
-    /// `n` on its own: hidden if small.
-    pub fn of(n: i64) -> Count {
-        Count::shown(n, n < SMALL_CELL)
-    }
-
-    /// `n`, hidden if `hidden` (small, or the complement of a small one).
-    pub fn shown(n: i64, hidden: bool) -> Count {
-        if hidden {
-            Count::Suppressed(format!("<{SMALL_CELL}"))
-        } else {
-            Count::Exact(n)
-        }
-    }
-
-    fn csv(&self) -> String {
-        match self {
-            Count::Exact(n) => n.to_string(),
-            Count::Suppressed(s) => s.clone(),
-        }
-    }
-}
+pub use nasvyazi_disclosure::{Count, SMALL_CELL};
 
 /// One cell of the cross table.
 #[derive(Debug, Serialize, ToSchema)]
@@ -120,7 +87,7 @@ pub async fn compute(
 }
 
 fn tabulate(rows: Vec<(NaiveDate, String, String, String, i64)>) -> Stats {
-    use nasvyazi_shared::suppression::{Relation, suppress};
+    use nasvyazi_disclosure::{Relation, suppress};
     // Every published count in one list: the cells, then each dimension's
     // margin lines, then the total; and what sums to what.
     let mut by: [BTreeMap<String, Vec<usize>>; 4] = Default::default();
@@ -201,7 +168,7 @@ pub fn to_csv(stats: &Stats) -> String {
             n(&c.region),
             n(&c.site),
             n(&c.category),
-            n(&c.count.csv())
+            n(&c.count.text())
         ));
     }
     out

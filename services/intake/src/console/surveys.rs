@@ -4,8 +4,8 @@
 //! cross table by one dimension, suppressed cells shown as "<5"), the same
 //! as a printable A4 page without navigation (for a letter or a report),
 //! the CSV, and the free-text answers (a separate page: every read is
-//! audited). Everything goes through `surveys::{store, results}`, as the
-//! admin API does.
+//! audited). Everything goes through `nasvyazi_surveys` (and the audited
+//! changes of `crate::surveys::audited`), as the admin API does.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -17,6 +17,11 @@ use axum::routing::{get, post};
 use chrono::Utc;
 use nasvyazi_shared::auth::{Principal, Role};
 use nasvyazi_shared::i18n::{self, Lang};
+use nasvyazi_surveys::model::{Kind, Question, text_in};
+use nasvyazi_surveys::results::{self, LANGUAGE, Results};
+use nasvyazi_surveys::store::{self, Survey};
+use nasvyazi_surveys::svg::{self, Bar};
+use nasvyazi_surveys::{example, model, responses};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -24,11 +29,7 @@ use uuid::Uuid;
 use super::page::{Form, PageResult, Problem, done, render, render_bare};
 use super::session::Session;
 use crate::AppState;
-use crate::surveys::model::{Kind, Question, text_in};
-use crate::surveys::results::{self, LANGUAGE, Results};
-use crate::surveys::store::{self, Survey};
-use crate::surveys::svg::{self, Bar};
-use crate::surveys::{example, model};
+use crate::surveys::audited;
 
 const ROLES: &[Role] = &[Role::Organiser];
 const SECTION: &str = "surveys";
@@ -206,7 +207,7 @@ pub async fn new_form(State(state): State<AppState>, s: Session, uri: Uri) -> Pa
 pub async fn create_example(State(state): State<AppState>, s: Session, body: Bytes) -> PageResult {
     s.require(ROLES)?;
     Form::checked(&s, &body)?;
-    let created = store::create(
+    let created = audited::create(
         &state.infra.db,
         &state.keys,
         &s.principal(),
@@ -223,7 +224,7 @@ pub async fn create_example(State(state): State<AppState>, s: Session, body: Byt
 async fn step(state: AppState, s: Session, id: Uuid, body: Bytes, open: bool) -> PageResult {
     s.require(ROLES)?;
     Form::checked(&s, &body)?;
-    match store::step(&state.infra.db, &s.principal(), id, open).await? {
+    match audited::step(&state.infra.db, &s.principal(), id, open).await? {
         Ok(()) => Ok(done(
             "/admin/surveys",
             if open { "opened" } else { "closed" },
@@ -277,7 +278,7 @@ async fn load_results(
                 .iter()
                 .any(|q| q.id == *b && q.kind != Kind::Text)
     });
-    let values = store::values(&state.infra.db, id).await?;
+    let values = responses::values(&state.infra.db, id).await?;
     let r = results::compute(
         id,
         &survey.questions,
@@ -565,7 +566,7 @@ pub async fn texts_page(
     let survey = store::load(&state.infra.db, id)
         .await?
         .ok_or(Problem::NotFound)?;
-    let all = store::texts(&state.infra.db, &state.keys, &s.principal(), id).await?;
+    let all = audited::texts(&state.infra.db, &state.keys, &s.principal(), id).await?;
     let l = s.user.lang.code();
     let blocks: Vec<TextsBlock> = survey
         .questions

@@ -8,16 +8,16 @@
 //!
 //! The statistics hide small cells (under 5) and, with them, whatever
 //! would let a hidden cell be recomputed from the totals
-//! ([`nasvyazi_shared::suppression`]).
+//! ([`nasvyazi_disclosure`]).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::extract::State;
+use nasvyazi_disclosure::{Relation, suppress};
 use nasvyazi_shared::Infra;
 use nasvyazi_shared::auth::Role;
 use nasvyazi_shared::error::{ApiError, ApiJson, ErrorBody};
-use nasvyazi_shared::suppression::{Relation, suppress};
 use serde::Serialize;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;

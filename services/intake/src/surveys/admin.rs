@@ -1,6 +1,7 @@
 //! `/api/v1/admin/surveys` (role organiser or admin, changes and free-text
 //! reads audited): create, list, read, open, close, results (JSON and CSV,
-//! small cells suppressed) and the free-text answers.
+//! small cells suppressed) and the free-text answers. Handlers only: the
+//! work is `nasvyazi_surveys`'s; errors returned leak no answer.
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -10,13 +11,16 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use nasvyazi_shared::auth::Role;
 use nasvyazi_shared::error::{ApiError, ApiJson};
+use nasvyazi_surveys::model::{self, Question, SurveyInput, Texts};
+use nasvyazi_surveys::results::{self, LANGUAGE, Results};
+use nasvyazi_surveys::store::{self, StepRefused, Survey};
+use nasvyazi_surveys::{example, responses};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
-use super::model::{self, Question, SurveyInput, Texts};
-use super::results::{self, LANGUAGE, Results};
-use super::store::{self, StepRefused, Survey};
+use super::audited;
+use super::campaign_link;
 use crate::AppState;
 use crate::auth::Admin;
 
@@ -127,7 +131,7 @@ pub async fn create(
 ) -> Result<(StatusCode, ApiJson<SurveyView>), ApiError> {
     let who = admin.require(ROLES)?;
     model::validate(&input).map_err(ApiError::validation)?;
-    let id = store::create(&state.infra.db, &state.keys, who, &input)
+    let id = audited::create(&state.infra.db, &state.keys, who, &input)
         .await?
         .ok_or_else(|| {
             ApiError::new(
@@ -149,8 +153,8 @@ pub async fn create_example(
     admin: Admin,
 ) -> Result<(StatusCode, ApiJson<SurveyView>), ApiError> {
     let who = admin.require(ROLES)?;
-    let input = super::example::ost_access();
-    let id = store::create(&state.infra.db, &state.keys, who, &input)
+    let input = example::ost_access();
+    let id = audited::create(&state.infra.db, &state.keys, who, &input)
         .await?
         .ok_or_else(|| {
             ApiError::new(
@@ -186,7 +190,7 @@ pub struct CampaignSurveyInput {
 }
 
 async fn campaign_survey_view(state: &AppState, id: Uuid) -> Result<CampaignSurveyView, ApiError> {
-    let link = store::campaign_survey(&state.infra.db, id)
+    let link = campaign_link::campaign_survey(&state.infra.db, id)
         .await?
         .ok_or_else(ApiError::not_found)?;
     Ok(CampaignSurveyView {
@@ -250,11 +254,11 @@ pub async fn set_survey(
     if input.reminder && survey.is_none() {
         return Err(ApiError::validation("reminder: needs a survey"));
     }
-    store::set_campaign_survey(&state.infra.db, who, id, survey, input.reminder)
+    campaign_link::set_campaign_survey(&state.infra.db, who, id, survey, input.reminder)
         .await?
         .map_err(|r| match r {
-            store::LinkRefused::NotFound => ApiError::not_found(),
-            store::LinkRefused::State => ApiError::new(
+            campaign_link::LinkRefused::NotFound => ApiError::not_found(),
+            campaign_link::LinkRefused::State => ApiError::new(
                 StatusCode::CONFLICT,
                 "conflict",
                 "only a draft or a paused campaign can be changed; pause it first",
@@ -299,7 +303,7 @@ async fn do_step(
     open: bool,
 ) -> Result<ApiJson<SurveyView>, ApiError> {
     let who = admin.require(ROLES)?;
-    store::step(&state.infra.db, who, id, open)
+    audited::step(&state.infra.db, who, id, open)
         .await?
         .map_err(|r| match r {
             StepRefused::NotFound => ApiError::not_found(),
@@ -361,7 +365,7 @@ async fn compute(state: &AppState, id: Uuid, by: Option<&str>) -> Result<Results
             ));
         }
     }
-    let values = store::values(&state.infra.db, id).await?;
+    let values = responses::values(&state.infra.db, id).await?;
     Ok(results::compute(
         id,
         &s.questions,
@@ -431,7 +435,7 @@ pub async fn texts(
 ) -> Result<ApiJson<Vec<QuestionTexts>>, ApiError> {
     let who = admin.require(ROLES)?;
     let s = load(&state, id).await?;
-    let all = store::texts(&state.infra.db, &state.keys, who, id).await?;
+    let all = audited::texts(&state.infra.db, &state.keys, who, id).await?;
     let out = s
         .questions
         .iter()

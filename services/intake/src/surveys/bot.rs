@@ -1,102 +1,50 @@
-//! Answering a survey in the bot (issue 17): `/survey <slug>`, or the deep
-//! link `/start survey_<slug>` / `/start survey_<slug>_<token>` (the
-//! token a campaign's invitation carries). One question at a time: choices,
-//! the 1-5 scale, regions and OST sites as buttons (multiple choice as
-//! toggles and "Done"), a number, a date or free text as a message; "back",
-//! "skip" (questions that are not required) and "stop". Skip rules work as
-//! on the web ([`model::skipped_by`], and the whole answer is checked by
-//! [`model::check_answers`] before it is stored with [`store::submit`]).
-//!
-//! Resumable: the progress lives in `survey_bot_sessions`, one row per
-//! chat, found by the chat's keyed blind index (kind [`KIND`], never the
-//! chat id), the answers and the token sealed under the row's own data
-//! key; it expires [`TTL_DAYS`] after the last step, is deleted when the
-//! answers are sent, when the person stops, and by `/forget`. The stored
-//! response carries no link to the chat (see [`store::submit`]).
+//! Answering a survey in the bot (issue 17), the Telegram glue: `/survey
+//! <slug>`, or the deep link `/start survey_<slug>` / `/start
+//! survey_<slug>_<token>` (the token a campaign's invitation carries). One
+//! question at a time: choices, the 1-5 scale, regions and OST sites as
+//! buttons (multiple choice as toggles and "Done"), a number, a date or
+//! free text as a message; "back", "skip" (questions that are not
+//! required) and "stop". The sessions, the skip rules, the text-vs-answer
+//! rule and the storing are `nasvyazi_surveys::bot`'s; this module turns
+//! their steps into messages and keyboards, and buttons back into actions.
+//! It must never put an answer or a token in a log line.
 //!
 //! While a survey is in progress, a text message answers its current
 //! question only when that question asks for typed input (a number, a
-//! date, free text) and the text is such an answer. Anything else — a cry
-//! for help while a choice waits for its buttons — goes the consultation
-//! way (the automatic answer with the emergency text), followed by a note
-//! that the survey waits and how to leave it. Every question carries the
-//! way out (a button and `/cancel`).
+//! date, free text) and the text is such an answer
+//! ([`steps::typed_answer`]). Anything else — a cry for help while a
+//! choice waits for its buttons — goes the consultation way (the automatic
+//! answer with the emergency text), followed by a note that the survey
+//! waits and how to leave it. Every question carries the way out (a button
+//! and `/cancel`).
 
-use nasvyazi_shared::crypto::Key;
 use nasvyazi_shared::i18n::{Lang, fill, t};
 use nasvyazi_shared::regions::{self, Names, Region};
 use nasvyazi_shared::telegram::text::escape_html;
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use nasvyazi_surveys::answers::Refs;
+use nasvyazi_surveys::bot::steps::{self, Action, NotStarted, Step};
+use nasvyazi_surveys::bot::{Session, session};
+use nasvyazi_surveys::model::{Kind, text_in};
+use serde_json::{Value, json};
 use sqlx::PgConnection;
-use uuid::Uuid;
 
-use super::model::{self, Kind, Question, Refs, text_in};
-use super::store::{self, Survey};
 use crate::telegram::Bot;
 use crate::telegram::replies::Reply;
 
-/// The blind-index kind of a chat's survey session.
-pub const KIND: &str = "survey_bot:v1";
+pub use nasvyazi_surveys::bot::deep_link;
+
 /// Callback data of the survey's buttons: `sv:<question index>:<action>`.
 pub const BUTTON: &str = "sv:";
-/// The deep-link prefix: `survey_<slug>[_<token>]`.
-pub const DEEP_LINK: &str = "survey_";
-/// A session ends this long after its last step.
-pub const TTL_DAYS: i64 = 7;
 /// The introduction is cut to this many characters in the first message.
 const MAX_INTRO: usize = 1500;
 /// Buttons of one keyboard at most (Telegram allows 100).
 const MAX_BUTTONS: usize = 90;
 
-/// Where a person is in a survey (sealed).
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Progress {
-    #[serde(default)]
-    token: Option<String>,
-    at: usize,
-    /// The questions answered or skipped before `at`, for "back".
-    #[serde(default)]
-    history: Vec<usize>,
-    /// Question id -> the value as the JSON API takes it.
-    #[serde(default)]
-    answers: Map<String, Value>,
-    /// The options ticked so far on a multiple-choice question.
-    #[serde(default)]
-    picked: Vec<String>,
-}
-
-struct Session {
-    id: Uuid,
-    survey: Survey,
-    lang: Lang,
-    key: Key,
-    progress: Progress,
-}
-
-/// The blind index of a chat, for survey sessions.
-pub fn chat_index(keys: &nasvyazi_shared::crypto::Keyring, chat: i64) -> Vec<u8> {
-    keys.blind_index(KIND, &chat.to_string())
-}
-
-fn aad(id: Uuid) -> Vec<u8> {
-    format!("survey_bot_session:{id}").into_bytes()
-}
-
-/// Reads `survey_<slug>` or `survey_<slug>_<token>` (slugs have no `_`).
-pub fn deep_link(code: &str) -> Option<(&str, Option<&str>)> {
-    let rest = code.strip_prefix(DEEP_LINK)?;
-    match rest.split_once('_') {
-        Some((slug, token)) if !token.is_empty() => Some((slug, Some(token))),
-        Some((slug, _)) => Some((slug, None)),
-        None => Some((rest, None)),
-    }
-}
-
 /// The same lists the web page uses: regions (with the custom places, as
 /// `routes::regions::load` merges them) and the active OST sites.
 struct Lists {
     regions: Vec<Region>,
+    region_codes: Vec<String>,
     sites: Vec<crate::appeals::sites::Site>,
     site_codes: Vec<String>,
 }
@@ -113,10 +61,12 @@ async fn lists(conn: &mut PgConnection, bot: &Bot) -> sqlx::Result<Lists> {
             .map(|(r, c, ru, kk, en)| (r, c, Names { ru, kk, en }))
             .collect(),
     );
+    let region_codes = regions.iter().map(|r| r.code.clone()).collect();
     let sites = crate::appeals::sites::list(&bot.db, false, None).await?;
     let site_codes = sites.iter().map(|s| s.code.clone()).collect();
     Ok(Lists {
         regions,
+        region_codes,
         sites,
         site_codes,
     })
@@ -125,7 +75,7 @@ async fn lists(conn: &mut PgConnection, bot: &Bot) -> sqlx::Result<Lists> {
 impl Lists {
     fn refs(&self) -> Refs<'_> {
         Refs {
-            regions: &self.regions,
+            regions: &self.region_codes,
             sites: &self.site_codes,
         }
     }
@@ -152,167 +102,13 @@ async fn language(
         .unwrap_or(Lang::Ru))
 }
 
-/// The chat's session, locked; an expired one, or one of a survey that no
-/// longer takes answers, is deleted and `None`.
-async fn load(conn: &mut PgConnection, bot: &Bot, chat: i64) -> anyhow::Result<Option<Session>> {
-    type Row = (Uuid, Uuid, String, Vec<u8>, Vec<u8>, bool);
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT id, survey_id, language, data_key, progress_ct, expires_at < now()
-           FROM survey_bot_sessions WHERE chat_bi = $1 FOR UPDATE",
-    )
-    .bind(chat_index(&bot.keys, chat))
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some((id, survey_id, language, wrapped, sealed, expired)) = row else {
-        return Ok(None);
-    };
-    let survey = match store::load(&bot.db, survey_id).await? {
-        Some(s) if !expired && s.accepting(chrono::Utc::now()) => s,
-        _ => {
-            delete_row(conn, id).await?;
-            return Ok(None);
-        }
-    };
-    let key = bot.keys.unwrap_data_key(&wrapped)?;
-    let progress: Progress = serde_json::from_str(&key.open_string(&sealed, &aad(id))?)?;
-    // A definition changed under the session (it should not): start again.
-    if progress.at >= survey.questions.0.len() {
-        delete_row(conn, id).await?;
-        return Ok(None);
-    }
-    Ok(Some(Session {
-        id,
-        survey,
-        lang: Lang::parse(&language).unwrap_or(Lang::Ru),
-        key,
-        progress,
-    }))
-}
-
-async fn delete_row(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM survey_bot_sessions WHERE id = $1")
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// Seals and stores the progress; the session lives another [`TTL_DAYS`].
-async fn save(conn: &mut PgConnection, s: &Session) -> anyhow::Result<()> {
-    let sealed = s
-        .key
-        .seal(serde_json::to_string(&s.progress)?.as_bytes(), &aad(s.id));
-    sqlx::query(
-        "UPDATE survey_bot_sessions SET progress_ct = $2, updated_at = now(),
-             expires_at = now() + make_interval(days => $3::int)
-         WHERE id = $1",
-    )
-    .bind(s.id)
-    .bind(sealed)
-    .bind(TTL_DAYS as i32)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// A new session for the chat (replacing any other).
-async fn create(
-    conn: &mut PgConnection,
-    bot: &Bot,
-    chat: i64,
-    survey: Survey,
-    lang: Lang,
-    token: Option<&str>,
-) -> anyhow::Result<Session> {
-    let bi = chat_index(&bot.keys, chat);
-    sqlx::query("DELETE FROM survey_bot_sessions WHERE chat_bi = $1")
-        .bind(&bi)
-        .execute(&mut *conn)
-        .await?;
-    let id = Uuid::new_v4();
-    let (key, wrapped) = bot.keys.new_data_key();
-    let progress = Progress {
-        token: token.map(str::to_string),
-        ..Progress::default()
-    };
-    let sealed = key.seal(serde_json::to_string(&progress)?.as_bytes(), &aad(id));
-    sqlx::query(
-        "INSERT INTO survey_bot_sessions (id, chat_bi, survey_id, language, data_key, progress_ct, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(days => $7::int))",
-    )
-    .bind(id)
-    .bind(&bi)
-    .bind(survey.id)
-    .bind(lang.code())
-    .bind(&wrapped)
-    .bind(sealed)
-    .bind(TTL_DAYS as i32)
-    .execute(&mut *conn)
-    .await?;
-    tracing::info!(survey_id = %survey.id, "survey started in the bot");
-    Ok(Session {
-        id,
-        survey,
-        lang,
-        key,
-        progress,
-    })
-}
-
 /// `/forget`: deletes the chat's survey in progress; whether there was one.
 pub async fn forget(conn: &mut PgConnection, bot: &Bot, chat: i64) -> sqlx::Result<bool> {
-    let gone = sqlx::query("DELETE FROM survey_bot_sessions WHERE chat_bi = $1")
-        .bind(chat_index(&bot.keys, chat))
-        .execute(conn)
-        .await?
-        .rows_affected();
-    Ok(gone > 0)
-}
-
-/// Whether an answer fires a skip rule's `equals`.
-fn fires(v: Option<&Value>, equals: &str) -> bool {
-    match v {
-        Some(Value::String(s)) => s.trim() == equals,
-        Some(Value::Number(n)) => n.to_string() == equals,
-        Some(Value::Array(a)) => a.iter().any(|x| x.as_str() == Some(equals)),
-        _ => false,
-    }
-}
-
-/// Which questions the answers so far skip (as `check_answers` skips them).
-fn skipped(questions: &[Question], answers: &Map<String, Value>) -> Vec<bool> {
-    let rules = model::skipped_by(questions);
-    let mut out = vec![false; questions.len()];
-    for i in 0..questions.len() {
-        out[i] = rules[i]
-            .iter()
-            .any(|(n, qid, equals)| !out[n - 1] && fires(answers.get(qid), equals));
-    }
-    out
-}
-
-/// The next question after `at` that is not skipped.
-fn next_index(questions: &[Question], answers: &Map<String, Value>, at: usize) -> Option<usize> {
-    let skip = skipped(questions, answers);
-    (at + 1..questions.len()).find(|&i| !skip[i])
+    nasvyazi_surveys::bot::forget(conn, &bot.keys, chat).await
 }
 
 fn button(text: impl Into<String>, data: String) -> Value {
     json!({"text": text.into(), "callback_data": data})
-}
-
-/// A date as typed: `DD.MM.YYYY` becomes `YYYY-MM-DD`.
-fn normalise_date(s: &str) -> String {
-    let s = s.trim();
-    let parts: Vec<&str> = s.split(['.', '/']).collect();
-    if let [d, m, y] = parts[..]
-        && y.len() == 4
-        && let (Ok(d), Ok(m), Ok(y)) = (d.parse::<u32>(), m.parse::<u32>(), y.parse::<i32>())
-        && let Some(date) = chrono::NaiveDate::from_ymd_opt(y, m, d)
-    {
-        return date.format("%Y-%m-%d").to_string();
-    }
-    s.to_string()
 }
 
 /// Whether a value's button data fits Telegram's 64 bytes.
@@ -322,10 +118,10 @@ fn fits_button(at: usize, value: &str) -> bool {
 
 /// The current question as a message and its keyboard; `note` goes first.
 fn render(s: &Session, lists: &Lists, note: Option<&str>) -> (String, Value) {
-    let lang = s.lang;
+    let lang = s.lang();
     let l = lang.code();
-    let qs = &s.survey.questions.0;
-    let at = s.progress.at;
+    let qs = &s.survey().questions.0;
+    let at = s.at();
     let q = &qs[at];
     let mut html = String::new();
     if let Some(note) = note {
@@ -376,7 +172,7 @@ fn render(s: &Session, lists: &Lists, note: Option<&str>) -> (String, Value) {
         }
         Kind::Multiple => {
             for o in &q.options {
-                let mark = if s.progress.picked.contains(&o.id) {
+                let mark = if s.picked().contains(&o.id) {
                     "✅"
                 } else {
                     "▫️"
@@ -419,7 +215,7 @@ fn render(s: &Session, lists: &Lists, note: Option<&str>) -> (String, Value) {
         Kind::Number | Kind::Date | Kind::Text => {}
     }
     let mut nav = Vec::new();
-    if !s.progress.history.is_empty() {
+    if s.can_go_back() {
         nav.push(button(t(lang, "survey_bot.back"), data("back")));
     }
     if !q.required {
@@ -432,89 +228,16 @@ fn render(s: &Session, lists: &Lists, note: Option<&str>) -> (String, Value) {
     (html, json!({"inline_keyboard": rows}))
 }
 
-/// What a step leads to.
-enum Step {
-    /// Show the current question (again), with a note.
-    Ask(Option<String>),
-    /// The survey was sent (or refused as answered already): this text.
-    Finished(String),
-}
-
-/// Goes on after the current question was answered (or skipped): the next
-/// question, or the whole answer checked and stored.
-async fn advance(
-    conn: &mut PgConnection,
-    bot: &Bot,
-    s: &mut Session,
-    lists: &Lists,
-) -> anyhow::Result<Step> {
-    s.progress.picked.clear();
-    let next = next_index(&s.survey.questions.0, &s.progress.answers, s.progress.at);
-    if let Some(next) = next {
-        let at = s.progress.at;
-        s.progress.history.push(at);
-        s.progress.at = next;
-        save(conn, s).await?;
-        return Ok(Step::Ask(None));
-    }
-    let qs = &s.survey.questions.0;
-    let answers = match model::check_answers(qs, &s.progress.answers, &lists.refs()) {
-        Ok(a) => a,
-        Err(refusal) => {
-            // Cannot happen with the checks on each step; go back there.
-            let i = qs
-                .iter()
-                .position(|q| q.id == refusal.question)
-                .unwrap_or(0);
-            s.progress.at = i;
-            save(conn, s).await?;
-            return Ok(Step::Ask(Some(t(s.lang, "survey_bot.required"))));
-        }
-    };
-    let stored = store::submit(
-        &bot.db,
-        &bot.keys,
-        s.survey.id,
-        s.lang.code(),
-        s.progress.token.as_deref(),
-        &answers,
-    )
-    .await?;
-    delete_row(conn, s.id).await?;
-    Ok(Step::Finished(if stored {
-        t(s.lang, "survey_bot.thanks")
-    } else {
-        t(s.lang, "survey_bot.used")
-    }))
-}
-
-/// Takes `value` as the answer to the current question, if it is one.
-async fn accept(
-    conn: &mut PgConnection,
-    bot: &Bot,
-    s: &mut Session,
-    lists: &Lists,
-    value: Value,
-) -> anyhow::Result<Step> {
-    let q = &s.survey.questions.0[s.progress.at];
-    let mut one = Map::new();
-    one.insert(q.id.clone(), value.clone());
-    if model::check_answers(std::slice::from_ref(q), &one, &lists.refs()).is_err() {
-        return Ok(Step::Ask(Some(t(s.lang, "survey_bot.invalid"))));
-    }
-    s.progress.answers.insert(q.id.clone(), value);
-    advance(conn, bot, s, lists).await
-}
-
 /// The replies for a step: `edit` rewrites the message with the buttons,
 /// else a new message.
 fn replies(s: &Session, lists: &Lists, step: Step, chat: i64, edit: Option<i64>) -> Vec<Reply> {
     let (html, keyboard) = match step {
         Step::Ask(note) => {
+            let note = note.map(|key| t(s.lang(), key));
             let (html, keyboard) = render(s, lists, note.as_deref());
             (html, Some(keyboard))
         }
-        Step::Finished(text) => (escape_html(&text), None),
+        Step::Finished(key) => (escape_html(&t(s.lang(), key)), None),
     };
     vec![match edit {
         Some(message_id) => Reply::Edit {
@@ -539,14 +262,6 @@ fn say(chat: i64, text: String) -> Vec<Reply> {
     }]
 }
 
-/// Whether `slug` could be a survey's.
-fn slug_ok(slug: &str) -> bool {
-    (2..=63).contains(&slug.len())
-        && slug
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
 /// `/survey [slug]` or the deep link: starts the survey, or resumes it
 /// where the person stopped.
 pub async fn start(
@@ -557,54 +272,34 @@ pub async fn start(
     token: Option<&str>,
     hint: Option<Lang>,
 ) -> anyhow::Result<Vec<Reply>> {
-    sqlx::query("DELETE FROM survey_bot_sessions WHERE expires_at < now()")
-        .execute(&mut *conn)
-        .await?;
-    let current = load(conn, bot, chat).await?;
+    session::purge_expired(conn).await?;
+    let current = session::load(conn, &bot.db, &bot.keys, chat).await?;
     let lang = match &current {
-        Some(s) if slug.is_none_or(|x| x == s.survey.slug) => s.lang,
+        Some(s) if slug.is_none_or(|x| x == s.survey().slug) => s.lang(),
         _ => language(conn, bot, chat, hint).await?,
     };
     let resumable = current.filter(|s| {
-        slug.is_none_or(|x| x == s.survey.slug)
-            && (token.is_none() || token == s.progress.token.as_deref())
+        slug.is_none_or(|x| x == s.survey().slug) && (token.is_none() || token == s.token())
     });
     if let Some(s) = resumable {
         let lists = lists(conn, bot).await?;
-        let step = Step::Ask(Some(t(s.lang, "survey_bot.resumed")));
+        let step = Step::Ask(Some("survey_bot.resumed"));
         return Ok(replies(&s, &lists, step, chat, None));
     }
     let Some(slug) = slug else {
         return Ok(say(chat, t(lang, "survey_bot.usage")));
     };
-    let survey = if slug_ok(slug) {
-        store::by_slug(&bot.db, slug)
-            .await?
-            .filter(|s| s.accepting(chrono::Utc::now()))
-    } else {
-        None
-    };
-    let Some(survey) = survey else {
-        return Ok(say(chat, t(lang, "survey_bot.not_found")));
-    };
-    if let Some(tk) = token {
-        let well_formed = (16..=256).contains(&tk.len())
-            && tk
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !well_formed || !nasvyazi_shared::survey_tokens::verify(&bot.keys, survey.id, tk) {
-            return Ok(say(chat, t(lang, "survey_bot.not_found")));
+    let s = match steps::begin(conn, &bot.db, &bot.keys, chat, slug, token, lang).await? {
+        Ok(s) => s,
+        Err(NotStarted::NotFound) => return Ok(say(chat, t(lang, "survey_bot.not_found"))),
+        Err(NotStarted::InvitationRequired) => {
+            return Ok(say(chat, t(lang, "survey_bot.invitation_required")));
         }
-        // Whether it was used is said only once the answers are sent.
-    }
-    if survey.invited_only && token.is_none() {
-        return Ok(say(chat, t(lang, "survey_bot.invitation_required")));
-    }
-    let s = create(conn, bot, chat, survey, lang, token).await?;
+    };
     let lists = lists(conn, bot).await?;
     let l = lang.code();
-    let mut intro = format!("<b>{}</b>", escape_html(text_in(&s.survey.title, l)));
-    let text = text_in(&s.survey.intro, l);
+    let mut intro = format!("<b>{}</b>", escape_html(text_in(&s.survey().title, l)));
+    let text = text_in(&s.survey().intro, l);
     if !text.is_empty() {
         let cut: String = text.chars().take(MAX_INTRO).collect();
         intro.push_str(&format!("\n{}", escape_html(&cut)));
@@ -621,6 +316,23 @@ pub async fn start(
     }])
 }
 
+/// What a button's action part (`v:<value>`, `t:<option>`, `done`,
+/// `skip`, `back`, `x`) asks for; `None`: nothing known.
+fn action(data: &str) -> Option<Action> {
+    match data.split_once(':') {
+        Some(("v", v)) => Some(Action::Value(v.to_string())),
+        Some(("t", id)) => Some(Action::Toggle(id.to_string())),
+        Some(_) => None,
+        None => match data {
+            "done" => Some(Action::Done),
+            "skip" => Some(Action::Skip),
+            "back" => Some(Action::Back),
+            "x" => Some(Action::Cancel),
+            _ => None,
+        },
+    }
+}
+
 /// A button of the survey (`sv:...`) under message `message_id`.
 pub async fn on_button(
     conn: &mut PgConnection,
@@ -632,8 +344,8 @@ pub async fn on_button(
     let Some(rest) = data.strip_prefix(BUTTON) else {
         return Ok(Vec::new());
     };
-    let (at, action) = rest.split_once(':').unwrap_or((rest, ""));
-    let Some(mut s) = load(conn, bot, chat).await? else {
+    let (at, action_data) = rest.split_once(':').unwrap_or((rest, ""));
+    let Some(mut s) = session::load(conn, &bot.db, &bot.keys, chat).await? else {
         return Ok(vec![Reply::Edit {
             chat,
             message_id,
@@ -642,63 +354,16 @@ pub async fn on_button(
         }]);
     };
     // A button of a question that is not the current one: ignored.
-    if at.parse::<usize>().ok() != Some(s.progress.at) {
+    if at.parse::<usize>().ok() != Some(s.at()) {
         return Ok(Vec::new());
     }
     let lists = lists(conn, bot).await?;
-    let q = s.survey.questions.0[s.progress.at].clone();
-    let step = match action.split_once(':') {
-        Some(("v", v)) => accept(conn, bot, &mut s, &lists, json!(v)).await?,
-        Some(("t", id)) if q.kind == Kind::Multiple && q.options.iter().any(|o| o.id == id) => {
-            let picked = &mut s.progress.picked;
-            match picked.iter().position(|p| p == id) {
-                Some(i) => {
-                    picked.remove(i);
-                }
-                None => picked.push(id.to_string()),
-            }
-            save(conn, &s).await?;
-            Step::Ask(None)
-        }
-        _ => match action {
-            "done" if s.progress.picked.is_empty() && q.required => {
-                Step::Ask(Some(t(s.lang, "survey_bot.required")))
-            }
-            "done" if s.progress.picked.is_empty() => {
-                s.progress.answers.remove(&q.id);
-                advance(conn, bot, &mut s, &lists).await?
-            }
-            "done" => {
-                let picked = json!(s.progress.picked.clone());
-                accept(conn, bot, &mut s, &lists, picked).await?
-            }
-            "skip" if q.required => Step::Ask(Some(t(s.lang, "survey_bot.required"))),
-            "skip" => {
-                s.progress.answers.remove(&q.id);
-                advance(conn, bot, &mut s, &lists).await?
-            }
-            "back" => {
-                if let Some(prev) = s.progress.history.pop() {
-                    let id = s.survey.questions.0[prev].id.clone();
-                    let before = s.progress.answers.remove(&id);
-                    s.progress.picked = match before {
-                        Some(Value::Array(a)) => a
-                            .iter()
-                            .filter_map(|v| v.as_str().map(str::to_string))
-                            .collect(),
-                        _ => Vec::new(),
-                    };
-                    s.progress.at = prev;
-                    save(conn, &s).await?;
-                }
-                Step::Ask(None)
-            }
-            "x" => {
-                delete_row(conn, s.id).await?;
-                Step::Finished(t(s.lang, "survey_bot.cancelled"))
-            }
-            _ => return Ok(Vec::new()),
-        },
+    let Some(action) = action(action_data) else {
+        return Ok(Vec::new());
+    };
+    let refs = lists.refs();
+    let Some(step) = steps::apply(conn, &bot.db, &bot.keys, &mut s, &refs, action).await? else {
+        return Ok(Vec::new());
     };
     Ok(replies(&s, &lists, step, chat, Some(message_id)))
 }
@@ -715,42 +380,36 @@ pub enum TextOutcome {
 }
 
 /// A text message answers the survey in progress only when its current
-/// question takes typed input: free text, or digits where a number or a
-/// date is asked (a wrong one is refused as a survey answer). Anything
-/// else (a cry for help while a choice question waits for its buttons,
-/// words where a number was asked) is not swallowed: it goes the
-/// consultation way, which always answers with the emergency text.
+/// question takes typed input ([`steps::typed_answer`]). Anything else (a
+/// cry for help while a choice question waits for its buttons, words where
+/// a number was asked) is not swallowed: it goes the consultation way,
+/// which always answers with the emergency text.
 pub async fn on_text(
     conn: &mut PgConnection,
     bot: &Bot,
     chat: i64,
     text: &str,
 ) -> anyhow::Result<TextOutcome> {
-    let Some(mut s) = load(conn, bot, chat).await? else {
+    let Some(mut s) = session::load(conn, &bot.db, &bot.keys, chat).await? else {
         return Ok(TextOutcome::NotAnAnswer { reminder: None });
     };
     let lists = lists(conn, bot).await?;
-    let q = s.survey.questions.0[s.progress.at].clone();
-    let typed = text.trim();
-    // Digits with a few separators: an attempt at a number or a date (a
-    // wrong one is refused as a survey answer); words never are.
-    let looks_like = |separators: &str| {
-        typed.chars().any(|c| c.is_ascii_digit())
-            && typed
-                .chars()
-                .all(|c| c.is_ascii_digit() || separators.contains(c))
+    let Some(value) = steps::typed_answer(s.question().kind, text) else {
+        return Ok(TextOutcome::NotAnAnswer {
+            reminder: Some(waiting(&s, chat)),
+        });
     };
-    let value = match q.kind {
-        Kind::Text => json!(typed),
-        Kind::Number if looks_like("+-.,eE ") => json!(typed.replace(',', ".")),
-        Kind::Date if looks_like("./- ") => json!(normalise_date(typed)),
-        _ => {
-            return Ok(TextOutcome::NotAnAnswer {
-                reminder: Some(waiting(&s, chat)),
-            });
-        }
-    };
-    let step = accept(conn, bot, &mut s, &lists, value).await?;
+    let refs = lists.refs();
+    let step = steps::apply(
+        conn,
+        &bot.db,
+        &bot.keys,
+        &mut s,
+        &refs,
+        Action::Value(value),
+    )
+    .await?
+    .unwrap_or(Step::Ask(None));
     Ok(TextOutcome::Answered(replies(&s, &lists, step, chat, None)))
 }
 
@@ -758,18 +417,18 @@ pub async fn on_text(
 /// waits at question n, and how to leave it.
 fn waiting(s: &Session, chat: i64) -> Reply {
     let note = fill(
-        &t(s.lang, "survey_bot.still_waiting"),
+        &t(s.lang(), "survey_bot.still_waiting"),
         &[
-            ("n", &(s.progress.at + 1).to_string()),
-            ("title", text_in(&s.survey.title, s.lang.code())),
+            ("n", &(s.at() + 1).to_string()),
+            ("title", text_in(&s.survey().title, s.lang().code())),
         ],
     );
-    let at = s.progress.at;
+    let at = s.at();
     Reply::Send {
         chat,
         html: escape_html(&note),
         keyboard: Some(json!({"inline_keyboard": [
-            [button(t(s.lang, "survey_bot.cancel"), format!("{BUTTON}{at}:x"))]
+            [button(t(s.lang(), "survey_bot.cancel"), format!("{BUTTON}{at}:x"))]
         ]})),
     }
 }
@@ -780,11 +439,11 @@ pub async fn cancel(
     bot: &Bot,
     chat: i64,
 ) -> anyhow::Result<Option<Vec<Reply>>> {
-    let Some(s) = load(conn, bot, chat).await? else {
+    let Some(s) = session::load(conn, &bot.db, &bot.keys, chat).await? else {
         return Ok(None);
     };
-    delete_row(conn, s.id).await?;
-    Ok(Some(say(chat, t(s.lang, "survey_bot.cancelled"))))
+    session::end(conn, &s).await?;
+    Ok(Some(say(chat, t(s.lang(), "survey_bot.cancelled"))))
 }
 
 #[cfg(test)]
@@ -792,30 +451,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn deep_links_dates_and_skips() {
-        assert_eq!(deep_link("survey_ost-access"), Some(("ost-access", None)));
-        assert_eq!(
-            deep_link("survey_ost-access_AbC_def-123"),
-            Some(("ost-access", Some("AbC_def-123")))
-        );
-        assert_eq!(deep_link("spring-2026"), None);
-        assert_eq!(normalise_date("05.03.2019"), "2019-03-05");
-        assert_eq!(normalise_date("2019-03-05"), "2019-03-05");
-        assert_eq!(normalise_date("31.02.2019"), "31.02.2019");
-        let qs: Vec<Question> = serde_json::from_value(json!([
-            {"id": "q1", "kind": "single", "text": {"ru": "A"},
-             "options": [{"id": "yes", "text": {"ru": "Да"}}, {"id": "no", "text": {"ru": "Нет"}}],
-             "skip_if": {"question": "q1", "equals": "no", "skip_to": "q4"}},
-            {"id": "q2", "kind": "scale", "text": {"ru": "B"}},
-            {"id": "q3", "kind": "text", "text": {"ru": "C"}},
-            {"id": "q4", "kind": "number", "text": {"ru": "D"}}
-        ]))
-        .unwrap();
-        let mut answers = Map::new();
-        answers.insert("q1".into(), json!("no"));
-        assert_eq!(next_index(&qs, &answers, 0), Some(3));
-        answers.insert("q1".into(), json!("yes"));
-        assert_eq!(next_index(&qs, &answers, 0), Some(1));
-        assert_eq!(next_index(&qs, &answers, 3), None);
+    fn button_actions() {
+        assert_eq!(action("v:yes"), Some(Action::Value("yes".into())));
+        assert_eq!(action("v:"), Some(Action::Value(String::new())));
+        assert_eq!(action("t:order"), Some(Action::Toggle("order".into())));
+        assert_eq!(action("done"), Some(Action::Done));
+        assert_eq!(action("x"), Some(Action::Cancel));
+        assert_eq!(action("done:1"), None);
+        assert_eq!(action("jump"), None);
     }
 }

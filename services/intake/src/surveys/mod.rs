@@ -1,21 +1,22 @@
-//! Surveys (issue 17): anonymous questionnaires that organisers build in
-//! the admin API, answered on the web (`/surveys/{slug}`) or through the
-//! JSON API, with results that protect small groups.
+//! Surveys (issue 17) at the front door: the adapters of the
+//! `nasvyazi_surveys` crate (which holds the model, the tables, the
+//! results and the bot dialog's steps). The admin JSON API ([`admin`]),
+//! answering on the web (`/surveys/{slug}`) and through the JSON API
+//! ([`web`]), the bot's messages and buttons ([`bot`]), the staff changes
+//! audited ([`audited`]) and a campaign's survey ([`campaign_link`]).
+//! Nothing here writes a survey table itself, or logs an answer or a token.
 //!
 //! Invitations: a campaign may invite to a survey (`PUT
 //! /api/v1/admin/campaigns/{id}/survey`); each recipient's link carries a
 //! token derived from the survey and the contact
-//! (`nasvyazi_shared::survey_tokens`), checked here and kept only as a
-//! keyed hash once used. The console pages (list, example, results, print)
-//! are `console::surveys`.
+//! (`nasvyazi_surveys::tokens`), checked here and kept only as a keyed hash
+//! once used. The console pages (list, example, results, print) are
+//! `console::surveys`.
 
 pub mod admin;
+pub mod audited;
 pub mod bot;
-pub mod example;
-pub mod model;
-pub mod results;
-pub mod store;
-pub mod svg;
+pub mod campaign_link;
 pub mod web;
 
 use axum::routing::{MethodRouter, get, post};

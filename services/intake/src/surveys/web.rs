@@ -4,7 +4,8 @@
 //! person is kept: no IP address, no contact, the day only; an invitation
 //! token only as a keyed hash. Skip rules are applied on the server (the
 //! page says under each question when to skip it); answers to a skipped
-//! question are ignored (see `model`).
+//! question are ignored (see `nasvyazi_surveys::answers`). Adapters only:
+//! the checks and the storing are `nasvyazi_surveys`'s.
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -13,12 +14,14 @@ use axum::response::Response;
 use chrono::Utc;
 use nasvyazi_shared::error::{ApiError, ApiJson};
 use nasvyazi_shared::i18n::{self, Lang};
+use nasvyazi_surveys::answers::{Reason, Refs, Refusal, check_answers};
+use nasvyazi_surveys::model::{self, Kind, text_in};
+use nasvyazi_surveys::store::{self, Survey};
+use nasvyazi_surveys::{responses, tokens};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use super::model::{self, Kind, Reason, Refs, Refusal, text_in};
-use super::store::{self, Survey};
 use crate::AppState;
 use crate::pages::{
     csrf_ok, csrf_refused, csrf_token, field, internal_error, language, message, parse_form, render,
@@ -43,17 +46,10 @@ pub struct Accepted {
     pub status: &'static str,
 }
 
-/// Tokens are URL-safe, 16 to 256 characters (checked against the
-/// survey's key by [`store::token_valid`] before anything else).
-fn token_ok(t: &str) -> bool {
-    (16..=256).contains(&t.len())
-        && t.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// Whether `t` is an invitation issued for `survey`.
+/// Whether `t` is an invitation issued for `survey` ([`tokens::issued`]:
+/// well formed, and checked against the survey's key before anything else).
 fn issued(state: &AppState, survey: &Survey, t: &str) -> bool {
-    token_ok(t) && store::token_valid(&state.keys, survey.id, t)
+    tokens::issued(&state.keys, survey.id, t)
 }
 
 /// The open survey behind `slug`, if it takes answers now.
@@ -63,10 +59,14 @@ async fn accepting(state: &AppState, slug: &str) -> sqlx::Result<Option<Survey>>
         .filter(|s| s.accepting(Utc::now())))
 }
 
-async fn refs(
-    state: &AppState,
-) -> sqlx::Result<(Vec<nasvyazi_shared::regions::Region>, Vec<String>)> {
-    let regions = crate::routes::regions::load(state).await?;
+/// The codes a region or site answer is checked against: the regions
+/// with the custom places, and the active OST sites.
+async fn refs(state: &AppState) -> sqlx::Result<(Vec<String>, Vec<String>)> {
+    let regions = crate::routes::regions::load(state)
+        .await?
+        .into_iter()
+        .map(|r| r.code)
+        .collect();
     let sites = crate::appeals::sites::active_refs(&state.infra.db)
         .await?
         .into_iter()
@@ -119,10 +119,10 @@ pub async fn answer(
         regions: &regions,
         sites: &sites,
     };
-    let answers = model::check_answers(&survey.questions, &req.answers, &refs)
+    let answers = check_answers(&survey.questions, &req.answers, &refs)
         .map_err(|r| ApiError::validation(r.message()))?;
     let lang = req.language.unwrap_or_else(|| language(None, &headers));
-    let stored = store::submit(
+    let stored = responses::submit(
         &state.infra.db,
         &state.keys,
         survey.id,
@@ -309,7 +309,7 @@ async fn form_page(
             title => text_in(&survey.title, l),
             intro => text_in(&survey.intro, l),
             questions,
-            token => token.filter(|t| token_ok(t)),
+            token => token.filter(|t| tokens::well_formed(t)),
             error => error_text,
             // Every answer needs a proof of work (padding must cost).
             survey_pow => crate::limits::pow_always(state),
@@ -463,7 +463,7 @@ pub async fn submit(
         regions: &regions,
         sites: &sites,
     };
-    let checked = match model::check_answers(&survey.questions, &answers, &refs) {
+    let checked = match check_answers(&survey.questions, &answers, &refs) {
         Ok(a) => a,
         Err(refusal) => {
             return form_page(
@@ -481,7 +481,7 @@ pub async fn submit(
             .await;
         }
     };
-    match store::submit(
+    match responses::submit(
         &state.infra.db,
         &state.keys,
         survey.id,

@@ -34,7 +34,7 @@ pub struct Loaded {
     /// The Telegram posts' media, loaded once (see [`telegram_media`]).
     pub telegram_media: tokio::sync::OnceCell<super::telegram_media::Media>,
     /// The survey the campaign invites to, if any (`super::survey_invite`).
-    pub survey: Option<nasvyazi_shared::survey_tokens::CampaignSurvey>,
+    pub survey: Option<nasvyazi_surveys::tokens::CampaignSurvey>,
 }
 
 impl Loaded {
@@ -166,8 +166,7 @@ impl Cache {
             .await?
             .into_owned();
         let mut loaded = Loaded::new(campaign, campaigns::calendar(db).await?);
-        loaded.survey =
-            nasvyazi_shared::survey_tokens::CampaignSurvey::load(db, campaign_id).await?;
+        loaded.survey = nasvyazi_surveys::tokens::CampaignSurvey::load(db, campaign_id).await?;
         let loaded = Arc::new(loaded);
         let mut map = self.0.lock().expect("cache lock");
         if map.len() > 1000 {
@@ -446,7 +445,7 @@ pub async fn prepare_test(worker: &Worker, row: &Claimed) -> Result<Prepared, No
     // A series: its next post.
     let campaign = campaign.for_preview(chrono::Utc::now()).into_owned();
     let mut loaded = Loaded::new(campaign, campaigns::calendar(db).await?);
-    loaded.survey = nasvyazi_shared::survey_tokens::CampaignSurvey::load(db, campaign_id).await?;
+    loaded.survey = nasvyazi_surveys::tokens::CampaignSurvey::load(db, campaign_id).await?;
     let lang = Lang::parse(&language).unwrap_or(Lang::Ru);
     let message = if channel == "telegram" {
         let html = campaigns::render_telegram(

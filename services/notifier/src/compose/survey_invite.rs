@@ -1,7 +1,7 @@
 //! Survey invitations in campaign messages (issue 17): a campaign that
 //! invites to a survey gives each recipient their own link (`{{ survey_url
 //! }}`), with a token derived from the survey and the contact
-//! (`nasvyazi_shared::survey_tokens`) that nothing stores. A reminder
+//! (`nasvyazi_surveys::tokens`) that nothing stores. A reminder
 //! (`survey_reminder`) goes to every invitee exactly like the invitation:
 //! it must never look up whether a token was used, and never leave a trace
 //! (a skipped delivery, a missing row) that differs between those who
@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use nasvyazi_shared::survey_tokens::{self, CampaignSurvey};
+use nasvyazi_surveys::tokens::{self, CampaignSurvey};
 use uuid::Uuid;
 
 use super::NotReady;
@@ -27,14 +27,14 @@ pub async fn link(
 ) -> Result<String, NotReady> {
     // A reminder is sent like the invitation, to everyone: skipping those
     // who answered would record, in the ledger, who answered.
-    let token = survey_tokens::issue(&worker.keys, survey.survey_id, contact_id);
+    let token = tokens::issue(&worker.keys, survey.survey_id, contact_id);
     if telegram
         && let Some(bot) = bot_username(worker).await
-        && let Some(url) = survey_tokens::bot_url(&bot, &survey.slug, &token)
+        && let Some(url) = tokens::bot_url(&bot, &survey.slug, &token)
     {
         return Ok(url);
     }
-    Ok(survey_tokens::web_url(
+    Ok(tokens::web_url(
         worker.config().public_base(),
         &survey.slug,
         &token,

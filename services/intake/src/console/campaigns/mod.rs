@@ -767,9 +767,10 @@ async fn survey_view(
     c: &Campaign,
     lang: Lang,
 ) -> Result<minijinja::Value, Problem> {
-    use crate::surveys::{model::text_in, store};
+    use crate::surveys::campaign_link;
+    use nasvyazi_surveys::{model::text_in, store};
     let db = &state.infra.db;
-    let link = store::campaign_survey(db, c.id).await?.flatten();
+    let link = campaign_link::campaign_survey(db, c.id).await?.flatten();
     let all = store::list(db).await?;
     let title = |id: Uuid| {
         all.iter()

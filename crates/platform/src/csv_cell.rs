@@ -1,4 +1,5 @@
-//! CSV cells that a spreadsheet will not run as formulas.
+//! CSV cells that a spreadsheet will not run as formulas (every export of
+//! every domain). It must never write a cell a spreadsheet could run.
 //!
 //! Spreadsheets (Excel, LibreOffice, Google Sheets) treat a cell that
 //! starts with `=`, `+`, `-` or `@` as a formula, and a leading tab or

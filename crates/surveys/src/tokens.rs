@@ -1,7 +1,8 @@
-//! Survey invitation tokens (issue 17), shared by intake (which checks
-//! them when an answer comes) and the notifier (which puts them in a
-//! campaign's links). A reminder goes to every invitee: nothing, not even
-//! a skipped delivery, records who already answered (issue 24).
+//! Survey invitation tokens (issue 17): the front checks them when an
+//! answer comes, the notifier puts them in a campaign's links. A reminder
+//! goes to every invitee: nothing, not even a skipped delivery, records who
+//! already answered (issue 24). This module must never store a token or
+//! tell from one which contact it was issued to.
 //!
 //! A token is deterministic per (survey, contact) and verifiable without a
 //! table of who was invited:
@@ -19,7 +20,7 @@
 //! only its survey-scoped keyed hash ([`token_mac`]) is kept, first in the
 //! survey's pending batch (`survey_token_pending`), then in
 //! `survey_token_uses`, written in a batch transaction of their own with
-//! no link to the response rows (intake's `surveys::store::submit`): it
+//! no link to the response rows ([`crate::responses::submit`]): it
 //! says "this invitation was used", never which answers came with it.
 //!
 //! Anyone who holds the blind-index key and the contacts table can
@@ -31,7 +32,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::crypto::Keyring;
+use nasvyazi_crypto::Keyring;
 
 const PART: usize = 12;
 /// The length of a token (base64url of 24 bytes).
@@ -79,6 +80,21 @@ pub fn verify(keys: &Keyring, survey: Uuid, token: &str) -> bool {
         .zip(m)
         .fold(0u8, |acc, (a, b)| acc | (a ^ b))
         == 0
+}
+
+/// Whether `token` looks like an invitation at all: URL-safe, 16 to 256
+/// characters (what a page may carry on in a hidden field).
+pub fn well_formed(token: &str) -> bool {
+    (16..=256).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Whether `token` is well formed and was issued for `survey`: what the
+/// answering paths (web, JSON, bot) check before anything else.
+pub fn issued(keys: &Keyring, survey: Uuid, token: &str) -> bool {
+    well_formed(token) && verify(keys, survey, token)
 }
 
 /// The survey-scoped keyed hash of a token: what is kept when it is used.

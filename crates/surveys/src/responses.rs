@@ -1,179 +1,16 @@
-//! The survey tables: definitions, anonymous responses, answers.
+//! The answers: `survey_responses` and `survey_answers` (free text sealed
+//! under the survey's data key), the invitations used
+//! (`survey_token_pending`, then `survey_token_uses`, as keyed hashes
+//! only), the values that results count and the free texts that staff
+//! read. It must never store anything that links a response to a person,
+//! a chat, an invitation or the moment it came (see [`submit`]).
 
-use chrono::{DateTime, Utc};
-use nasvyazi_shared::auth::{self, Principal};
-use nasvyazi_shared::crypto::Keyring;
-use nasvyazi_shared::survey_tokens;
-use sqlx::PgPool;
+use nasvyazi_crypto::Keyring;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::model::{Answer, Question, SurveyInput, Texts};
-
-/// A survey as stored.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Survey {
-    pub id: Uuid,
-    pub slug: String,
-    pub title: sqlx::types::Json<Texts>,
-    pub intro: sqlx::types::Json<Texts>,
-    pub questions: sqlx::types::Json<Vec<Question>>,
-    pub state: String,
-    pub opens_at: Option<DateTime<Utc>>,
-    pub closes_at: Option<DateTime<Utc>>,
-    /// Only answers with an invitation are taken (and counted).
-    pub invited_only: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-const COLUMNS: &str = "id, slug, title, intro, questions, state, opens_at, closes_at, invited_only, created_at, updated_at";
-
-impl Survey {
-    /// Whether answers are taken now.
-    pub fn accepting(&self, now: DateTime<Utc>) -> bool {
-        self.state == "open"
-            && self.opens_at.is_none_or(|t| t <= now)
-            && self.closes_at.is_none_or(|t| t > now)
-    }
-}
-
-async fn audit(
-    conn: &mut sqlx::PgConnection,
-    who: &Principal,
-    action: &str,
-    id: Uuid,
-) -> sqlx::Result<()> {
-    auth::audit(
-        conn,
-        &who.actor(),
-        Some(who.role),
-        action,
-        Some(&id.to_string()),
-        serde_json::json!({}),
-    )
-    .await
-}
-
-/// Creates a draft; `None` if the slug is taken.
-pub async fn create(
-    db: &PgPool,
-    keys: &Keyring,
-    who: &Principal,
-    input: &SurveyInput,
-) -> anyhow::Result<Option<Uuid>> {
-    let id = Uuid::now_v7();
-    let (_, wrapped) = keys.new_data_key();
-    let mut tx = db.begin().await?;
-    let inserted = sqlx::query(
-        "INSERT INTO surveys (id, slug, title, intro, questions, opens_at, closes_at, data_key, created_by, invited_only)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (slug) DO NOTHING",
-    )
-    .bind(id)
-    .bind(&input.slug)
-    .bind(sqlx::types::Json(&input.title))
-    .bind(sqlx::types::Json(&input.intro))
-    .bind(sqlx::types::Json(&input.questions))
-    .bind(input.opens_at)
-    .bind(input.closes_at)
-    .bind(&wrapped)
-    .bind(who.actor())
-    .bind(input.invited_only)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
-        return Ok(None);
-    }
-    audit(&mut tx, who, "survey.create", id).await?;
-    tx.commit().await?;
-    Ok(Some(id))
-}
-
-pub async fn load(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Survey>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM surveys WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await
-}
-
-pub async fn by_slug(db: &PgPool, slug: &str) -> sqlx::Result<Option<Survey>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM surveys WHERE slug = $1"))
-        .bind(slug)
-        .fetch_optional(db)
-        .await
-}
-
-pub async fn list(db: &PgPool) -> sqlx::Result<Vec<Survey>> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM surveys ORDER BY created_at DESC LIMIT 500"
-    ))
-    .fetch_all(db)
-    .await
-}
-
-pub async fn response_count(db: &PgPool, id: Uuid) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT count(*) FROM survey_responses WHERE survey_id = $1")
-        .bind(id)
-        .fetch_one(db)
-        .await
-}
-
-/// Why a state change was refused.
-pub enum StepRefused {
-    NotFound,
-    State,
-}
-
-/// Opens (from draft or closed) or closes (from open) a survey. Audited.
-pub async fn step(
-    db: &PgPool,
-    who: &Principal,
-    id: Uuid,
-    open: bool,
-) -> anyhow::Result<Result<(), StepRefused>> {
-    let mut tx = db.begin().await?;
-    let state: Option<String> =
-        sqlx::query_scalar("SELECT state FROM surveys WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let Some(state) = state else {
-        return Ok(Err(StepRefused::NotFound));
-    };
-    let (allowed, to) = if open {
-        (state == "draft" || state == "closed", "open")
-    } else {
-        (state == "open", "closed")
-    };
-    if !allowed {
-        return Ok(Err(StepRefused::State));
-    }
-    sqlx::query("UPDATE surveys SET state = $2, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(to)
-        .execute(&mut *tx)
-        .await?;
-    audit(
-        &mut tx,
-        who,
-        if open { "survey.open" } else { "survey.close" },
-        id,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Ok(()))
-}
-
-/// The survey-scoped keyed hash of an invitation token.
-pub fn token_mac(keys: &Keyring, survey: Uuid, token: &str) -> Vec<u8> {
-    survey_tokens::token_mac(keys, survey, token)
-}
-
-/// Whether an invitation token was issued for this survey
-/// ([`survey_tokens::verify`]); a token that was not is refused.
-pub fn token_valid(keys: &Keyring, survey: Uuid, token: &str) -> bool {
-    survey_tokens::verify(keys, survey, token)
-}
+use crate::answers::Answer;
+use crate::tokens;
 
 fn aad(response: Uuid, question: &str) -> Vec<u8> {
     format!("survey_answer:{response}:{question}").into_bytes()
@@ -184,7 +21,7 @@ fn aad(response: Uuid, question: &str) -> Vec<u8> {
 pub const BATCH: i64 = 5;
 
 /// Stores one response; `false` if `token` was already used for it. The
-/// caller has checked the token ([`token_valid`]).
+/// caller has checked the token ([`tokens::issued`]).
 ///
 /// Unlinkable, even against a copy of the database and every key: the
 /// invitation's use is not written beside the answer (a shared
@@ -222,7 +59,7 @@ pub async fn submit(
             .fetch_one(&mut *tx)
             .await?;
     if let Some(t) = token {
-        let mac = token_mac(keys, survey, t);
+        let mac = tokens::token_mac(keys, survey, t);
         let settled: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM survey_token_uses WHERE survey_id = $1 AND token_mac = $2)",
         )
@@ -404,15 +241,13 @@ pub async fn values(db: &PgPool, survey: Uuid) -> sqlx::Result<Vec<(Uuid, String
 }
 
 /// The free-text answers of a survey, opened, per question (in a random
-/// order: the response ids are random), the read audited in the same
-/// transaction.
+/// order: the response ids are random), read in the caller's transaction,
+/// which the front audits (`survey.texts.read`) before it commits.
 pub async fn texts(
-    db: &PgPool,
+    tx: &mut PgConnection,
     keys: &Keyring,
-    who: &Principal,
     survey: Uuid,
 ) -> anyhow::Result<Vec<(String, String)>> {
-    let mut tx = db.begin().await?;
     let wrapped: Vec<u8> = sqlx::query_scalar("SELECT data_key FROM surveys WHERE id = $1")
         .bind(survey)
         .fetch_one(&mut *tx)
@@ -426,7 +261,6 @@ pub async fn texts(
     .bind(survey)
     .fetch_all(&mut *tx)
     .await?;
-    audit(&mut tx, who, "survey.texts.read", survey).await?;
     let key = keys.unwrap_data_key(&wrapped)?;
     let mut out = Vec::with_capacity(rows.len());
     for (response, question, ct) in rows {
@@ -435,77 +269,5 @@ pub async fn texts(
             key.open_string(&ct, &aad(response, &question))?,
         ));
     }
-    tx.commit().await?;
     Ok(out)
-}
-
-/// A survey by id or slug.
-pub async fn find(db: &PgPool, id_or_slug: &str) -> sqlx::Result<Option<Survey>> {
-    match id_or_slug.parse::<Uuid>() {
-        Ok(id) => load(db, id).await,
-        Err(_) => by_slug(db, id_or_slug).await,
-    }
-}
-
-/// Why a campaign's survey was not set.
-pub enum LinkRefused {
-    NotFound,
-    State,
-}
-
-/// The survey a campaign invites to: (survey id, slug, reminder).
-pub async fn campaign_survey(
-    db: &PgPool,
-    campaign: Uuid,
-) -> sqlx::Result<Option<Option<(Uuid, String, bool)>>> {
-    let row: Option<(Option<Uuid>, Option<String>, bool)> = sqlx::query_as(
-        "SELECT c.survey_id, s.slug, c.survey_reminder
-           FROM campaigns c LEFT JOIN surveys s ON s.id = c.survey_id WHERE c.id = $1",
-    )
-    .bind(campaign)
-    .fetch_optional(db)
-    .await?;
-    Ok(row.map(|(id, slug, reminder)| id.zip(slug).map(|(id, slug)| (id, slug, reminder))))
-}
-
-/// Sets (or, with `None`, removes) the survey a draft or paused campaign
-/// invites to. Audited. (The schedule does not change: no new version.)
-pub async fn set_campaign_survey(
-    db: &PgPool,
-    who: &Principal,
-    campaign: Uuid,
-    survey: Option<Uuid>,
-    reminder: bool,
-) -> anyhow::Result<Result<(), LinkRefused>> {
-    let mut tx = db.begin().await?;
-    let status: Option<String> =
-        sqlx::query_scalar("SELECT status FROM campaigns WHERE id = $1 FOR UPDATE")
-            .bind(campaign)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let Some(status) = status else {
-        return Ok(Err(LinkRefused::NotFound));
-    };
-    if !matches!(status.as_str(), "draft" | "paused") {
-        return Ok(Err(LinkRefused::State));
-    }
-    sqlx::query(
-        "UPDATE campaigns SET survey_id = $2, survey_reminder = $3, updated_at = now() WHERE id = $1",
-    )
-    .bind(campaign)
-    .bind(survey)
-    .bind(reminder && survey.is_some())
-    .execute(&mut *tx)
-    .await?;
-    auth::audit(
-        &mut tx,
-        &who.actor(),
-        Some(who.role),
-        "campaign.survey",
-        Some(&campaign.to_string()),
-        serde_json::json!({ "survey_id": survey, "reminder": reminder }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Ok(()))
 }

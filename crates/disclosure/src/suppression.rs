@@ -1,6 +1,7 @@
-//! Small-cell suppression for published statistics (appeals now, surveys
-//! later), with complementary suppression: no hidden count can be worked
-//! out from the totals published beside it.
+//! Small-cell suppression for published statistics (appeals, surveys,
+//! consultations), with complementary suppression: no hidden count can be
+//! worked out from the totals published beside it. It must never leave a
+//! relation with exactly one hidden member.
 //!
 //! A table is a list of counts and a list of relations "this total is the
 //! sum of those counts" (a row total and its cells, the grand total and

@@ -1,24 +1,24 @@
 //! A survey's results: counts per question and, with `by`, a cross table
 //! of every other question against one dimension (a question or the
-//! language), with small-cell suppression (`shared::suppression`): every
+//! language), with small-cell suppression (`nasvyazi_disclosure`): every
 //! count under 5 is `"<5"`, and so is every complement that would let it
 //! be worked out from a row total, a column total or the grand total.
 //! Anyone may answer an open survey, so its shown counts are also rounded
 //! to a multiple of 5 ([`Disclosure::Open`]): answers an outsider added and
 //! knows cannot be subtracted to reveal a cell below 5. A survey that
 //! takes invited answers only shows exact counts. Free text is never
-//! counted here.
+//! counted here, and no count under 5 must ever be shown or be left
+//! recomputable from the totals beside it.
 
 use std::collections::{BTreeSet, HashMap};
 
-use nasvyazi_shared::suppression::{Relation, suppress};
+use nasvyazi_disclosure::{Count, Relation, SMALL_CELL, suppress};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::model::{Kind, Question};
-use crate::appeals::stats::{Count, SMALL_CELL};
+use crate::model::{Kind, Question};
 
 /// The cross-tab dimension besides the questions.
 pub const LANGUAGE: &str = "language";
@@ -123,7 +123,7 @@ fn json(c: &Count) -> Value {
     serde_json::to_value(c).unwrap_or(Value::Null)
 }
 
-/// Builds the results from every stored value (`store::values`). `by` has
+/// Builds the results from every stored value (`responses::values`). `by` has
 /// been checked (an existing non-text question, or `language`).
 pub fn compute(
     survey: Uuid,
@@ -284,7 +284,7 @@ fn cell(v: &Value) -> String {
 /// The results as CSV: `question,option,by,by_value,count`; totals are
 /// `(answered)` / `(total)`. Every cell is neutralised against formulas.
 pub fn csv(r: &Results) -> anyhow::Result<Vec<u8>> {
-    use nasvyazi_shared::csv_cell::neutralise;
+    use nasvyazi_platform::csv_cell::neutralise;
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut row = |fields: [&str; 5]| w.write_record(fields.map(|f| neutralise(f).into_owned()));
     row(["question", "option", "by", "by_value", "count"])?;

@@ -3,7 +3,8 @@
 //! its label above it, the count and the percentage after it. A suppressed
 //! count is drawn as a short hatched stub labelled "<5", never as a length
 //! that would tell its value. Presentation attributes only (no `style`),
-//! so the console's Content-Security-Policy is kept.
+//! so the console's Content-Security-Policy is kept; a label must never
+//! reach the drawing unescaped.
 
 /// One category of a chart.
 #[derive(Debug, Clone)]

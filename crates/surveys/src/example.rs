@@ -1,11 +1,12 @@
 //! The built-in example survey "Access to OST in hospitals" (ru / kk / en),
 //! after the forum's 2020 survey of OST patients on methadone in
 //! hospitals: created with one click in the console (`/admin/surveys/new`)
-//! or `POST /api/v1/admin/surveys/examples/ost-access`, as a draft.
+//! or `POST /api/v1/admin/surveys/examples/ost-access`, as a draft. It
+//! must never be invalid (a unit test checks it) or miss a language.
 
 use serde_json::{Value, json};
 
-use super::model::SurveyInput;
+use crate::model::SurveyInput;
 
 pub const SLUG: &str = "ost-access";
 
@@ -95,7 +96,7 @@ mod tests {
     #[test]
     fn the_example_is_valid_in_three_languages() {
         let s = super::ost_access();
-        super::super::model::validate(&s).unwrap();
+        crate::model::validate(&s).unwrap();
         for q in &s.questions {
             assert_eq!(q.text.len(), 3, "{}", q.id);
             for o in &q.options {
