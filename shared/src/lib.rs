@@ -1,8 +1,9 @@
 //! The domain commons still shared by intake and the notifier while the
 //! domain crates are carved out of them (issue 25): appeals' and
-//! contacts' sealed fields, campaigns and their schedules, letters, the
+//! contacts' sealed fields, campaigns and their schedules, the
 //! reference data (regions, topics), admin tokens and audit. Small-cell
-//! suppression is `nasvyazi-disclosure`, survey tokens `nasvyazi-surveys`.
+//! suppression is `nasvyazi-disclosure`, survey tokens `nasvyazi-surveys`, letters
+//! `nasvyazi-letters`.
 //! The platform, crypto, mail and Telegram pieces live in their own crates
 //! under `crates/` and are re-exported here under their old names.
 //!
@@ -16,7 +17,6 @@ pub mod campaigns;
 pub mod channel;
 pub mod console;
 pub mod contacts;
-pub mod letters;
 pub mod regions;
 pub mod rewrap;
 pub mod schedule;
@@ -30,3 +30,6 @@ pub use nasvyazi_platform::{
     observe, openapi, outbox, shutdown, startup, telemetry,
 };
 pub use nasvyazi_telegram as telegram;
+// Office hours (consultations); the letters reached them through
+// `letters::hours` before the letters moved to their own crate.
+pub use nasvyazi_platform::hours;

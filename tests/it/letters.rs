@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
+use nasvyazi_letters::{COLLECTIVE, message_id, signature_aad};
 use nasvyazi_notifier::letters::{Clock, LetterSender, ManualClock, SystemClock, queue};
 use nasvyazi_shared::auth::Role;
 use nasvyazi_shared::crypto::{Keyring, random_token, token_hash};
 use nasvyazi_shared::events::Event;
-use nasvyazi_shared::letters::{COLLECTIVE, message_id, signature_aad};
 use nasvyazi_shared::outbox::{self, Outbox};
 use nasvyazi_tests::smtp::{Behaviour, Received, SmtpServer};
 use nasvyazi_tests::{TestApp, eventually, spawn_app_with, spawn_app_without_notifier};
@@ -583,7 +583,7 @@ async fn a_collective_letter_goes_once_per_official_with_every_confirmed_signato
     }
     let withdrawn = insert_signer(&app, letter, 10, true, true, false).await;
     let pending = insert_signer(&app, letter, 11, true, false, false).await;
-    use nasvyazi_intake::letters::signatures::{Withdrawal, withdraw};
+    use nasvyazi_letters::signatures::{Withdrawal, withdraw};
     assert_eq!(
         withdraw(&app.infra.db, &withdrawn.withdraw_token)
             .await

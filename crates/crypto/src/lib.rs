@@ -228,6 +228,15 @@ pub fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
+/// Constant-time equality of two secrets (tokens, MACs, hashes): the
+/// time taken does not depend on where they differ. Different lengths are
+/// unequal (the length itself is not secret here). The one comparison the
+/// project uses for secrets (`subtle`).
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
+}
+
 /// A URL-safe random token with `bytes` bytes of entropy.
 pub fn random_token(bytes: usize) -> String {
     let mut buf = Zeroizing::new(vec![0u8; bytes]);

@@ -311,7 +311,7 @@ async fn officials(
     command: OfficialsCommand,
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<()> {
-    use nasvyazi_intake::officials;
+    use nasvyazi_letters::officials;
     let keys = Keyring::from_config(&config.crypto)?;
     let pool = db::connect(&config.database, "nasvyazi-cli").await?;
     db::migrate(&pool).await?;

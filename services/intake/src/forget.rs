@@ -13,6 +13,9 @@
 //!   The signature stops counting. A letter already sent keeps the
 //!   signature it carried: that cannot be recalled.
 //!
+//! The signer's erasure itself is `nasvyazi_letters::signatures`' (it owns
+//! the table); this module keeps the link's flow and the audit.
+//!
 //! The audit records that an erasure happened (`appeal.contact_erase`,
 //! `signature.erase`, actor `link`), never which row or whom.
 
@@ -64,33 +67,10 @@ pub async fn erase(db: &PgPool, kind: Kind, token: &str) -> anyhow::Result<bool>
             .await?,
             "appeal.contact_erase",
         ),
-        Kind::Signer => {
-            // The row lock orders this against the notifier's claim of a
-            // letter bearing the signature (it holds a share lock).
-            let id: Option<Uuid> = sqlx::query_scalar(
-                "SELECT id FROM letter_signatures WHERE forget_token_hash = $1 FOR UPDATE",
-            )
-            .bind(&hash)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(id) = id {
-                let mut unlinked = [0u8; 32];
-                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut unlinked);
-                sqlx::query(
-                    "UPDATE letter_signatures SET withdrawn_at = coalesce(withdrawn_at, now()),
-                         data_key = NULL, name_ct = NULL, city_ct = NULL, note_ct = NULL, email_ct = NULL,
-                         email_bi = $2, confirm_token_hash = NULL, confirm_token_ct = NULL,
-                         confirm_expires_at = NULL, withdraw_token_ct = NULL,
-                         forget_token_hash = NULL, forget_token_ct = NULL
-                     WHERE id = $1",
-                )
-                .bind(id)
-                .bind(&unlinked[..])
-                .execute(&mut *tx)
-                .await?;
-            }
-            (id, "signature.erase")
-        }
+        Kind::Signer => (
+            nasvyazi_letters::signatures::erase_by_forget_token(&mut tx, &hash).await?,
+            "signature.erase",
+        ),
     };
     if id.is_none() {
         return Ok(false);

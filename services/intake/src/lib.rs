@@ -15,11 +15,11 @@ pub mod channels;
 pub mod complaints;
 pub mod console;
 pub mod consultations;
+pub mod csrf;
 pub mod forget;
 pub mod letters;
 pub mod limits;
 pub mod media;
-pub mod officials;
 pub mod pages;
 pub mod polls;
 pub mod posts;
@@ -178,7 +178,7 @@ pub async fn run_with(
         infra.clone(),
         shutdown.clone(),
     ));
-    tasks.spawn(letters::signatures::janitor(
+    tasks.spawn(nasvyazi_letters::signatures::janitor(
         infra.clone(),
         shutdown.clone(),
     ));

@@ -244,7 +244,7 @@ impl Handler for ConversationAlert {
 /// "waiting" alerts were made.
 pub async fn alert_waiting(db: &PgPool, config: &Config) -> anyhow::Result<u64> {
     let c = &config.consultations;
-    let hours = nasvyazi_shared::letters::OfficeHours::parse(&c.hours).unwrap_or_default();
+    let hours = nasvyazi_shared::hours::OfficeHours::parse(&c.hours).unwrap_or_default();
     let tz: chrono_tz::Tz = c.time_zone.parse().unwrap_or(chrono_tz::Asia::Almaty);
     let mut tx = db.begin().await?;
     if !hours.is_open(tz, chrono::Utc::now()) {

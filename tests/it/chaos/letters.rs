@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use nasvyazi_letters::signature_aad;
 use nasvyazi_shared::crypto::{Keyring, random_token, token_hash};
 use nasvyazi_shared::events::Event;
-use nasvyazi_shared::letters::signature_aad;
 use nasvyazi_shared::outbox::{self, Outbox};
 use nasvyazi_tests::cluster::Deployment;
 use nasvyazi_tests::smtp::{Behaviour, Received};

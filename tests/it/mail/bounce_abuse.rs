@@ -159,6 +159,18 @@ async fn metric(app: &TestApp, series: &str) -> f64 {
         .unwrap()
 }
 
+/// The test process's resident memory now, in KiB (Linux).
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 fn limited(limit: &str) -> String {
     format!("nasvyazi_bounce_listener_limited_total{{limit=\"{limit}\"}}")
 }
@@ -184,6 +196,17 @@ async fn an_endless_line_in_data_is_cut_off_without_being_held() {
     c.expect(&format!("RCPT TO:<{verp}>"), "250").await;
     c.expect("DATA", "354").await;
     const TOTAL: usize = 64 << 20;
+    // The figure for the closing note (printed, never asserted on time or
+    // size of the process): how much the process grew while it was fed.
+    let rss_before = rss_kib();
+    let sampling = tokio::spawn(async {
+        let mut peak = 0;
+        for _ in 0..200 {
+            peak = peak.max(rss_kib());
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        peak
+    });
     let Raw { mut r, mut w } = c;
     let writer = tokio::spawn(async move {
         let chunk = vec![b'a'; 64 << 10];
@@ -200,6 +223,12 @@ async fn an_endless_line_in_data_is_cut_off_without_being_held() {
     // causes; the close itself is not.
     let reply = reply_from(&mut r).await;
     let sent = writer.await.unwrap();
+    let rss_peak = sampling.await.unwrap();
+    eprintln!(
+        "endless line: {} MiB sent with no newline, resident memory grew {} KiB",
+        sent >> 20,
+        rss_peak.saturating_sub(rss_before)
+    );
     assert!(
         sent < TOTAL,
         "the server closed the connection before the client was done ({sent} bytes sent)"
@@ -334,6 +363,7 @@ async fn connections_held_by_one_address_do_not_keep_out_a_real_bounce() {
     );
 
     // The real report from a second address, by a real SMTP client.
+    let asked = std::time::Instant::now();
     let stream = connect_from("127.0.0.2", port).await;
     stream.set_nodelay(true).unwrap();
     let mut mx = AsyncSmtpConnection::connect_with_transport(
@@ -348,6 +378,11 @@ async fn connections_held_by_one_address_do_not_keep_out_a_real_bounce() {
         .await
         .expect("250 for the real DSN");
     assert!(r.is_positive());
+    eprintln!(
+        "second address, with {} connections held by the first: {r:?} after {:?}",
+        held.len(),
+        asked.elapsed()
+    );
     mx.quit().await.unwrap();
     assert_eq!(delivery_status(&app, id).await, "bounced");
 

@@ -6,11 +6,11 @@
 use std::time::Duration;
 
 use chrono::Utc;
+use nasvyazi_letters::signature_aad;
 use nasvyazi_shared::auth::Role;
 use nasvyazi_shared::crypto::{Keyring, random_token, token_hash};
 use nasvyazi_shared::events::Event;
 use nasvyazi_shared::i18n::Lang;
-use nasvyazi_shared::letters::signature_aad;
 use nasvyazi_shared::outbox::{self, Outbox};
 use nasvyazi_tests::smtp::{Received, SmtpServer};
 use nasvyazi_tests::{NewContact, TestApp, spawn_app_with};

@@ -6,10 +6,10 @@
 
 use std::time::Duration;
 
+use nasvyazi_letters::signature_aad;
 use nasvyazi_shared::auth::Role;
 use nasvyazi_shared::crypto::{Keyring, random_token, token_hash};
 use nasvyazi_shared::events::Event;
-use nasvyazi_shared::letters::signature_aad;
 use nasvyazi_shared::outbox::{self, Outbox};
 use nasvyazi_tests::{TestApp, eventually, spawn_app};
 use serde_json::{Value, json};
@@ -88,7 +88,7 @@ async fn no_csv_cell_the_system_writes_is_a_live_formula() {
     let rows = cells(&export);
     assert_no_formula(&rows, "officials export");
     assert!(rows[1].contains(&format!("'{EVIL}")), "{rows:?}");
-    let back = nasvyazi_intake::officials::csv_io::parse(&app.config, &export).unwrap();
+    let back = nasvyazi_letters::officials::csv_io::parse(&app.config, &export).unwrap();
     assert_eq!(back.len(), 1);
     assert_eq!(
         (

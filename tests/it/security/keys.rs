@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use clap::Parser;
 use nasvyazi_intake::console::users;
+use nasvyazi_letters::signature_aad;
 use nasvyazi_shared::auth::Role;
 use nasvyazi_shared::config::Config;
 use nasvyazi_shared::crypto::Keyring;
 use nasvyazi_shared::email::EmailAddress;
 use nasvyazi_shared::i18n::Lang;
-use nasvyazi_shared::letters::signature_aad;
 use nasvyazi_shared::rewrap;
 use nasvyazi_tests::{NewContact, TestApp, spawn_app};
 use secrecy::ExposeSecret;
@@ -160,7 +160,7 @@ async fn readme_key_rotation_keeps_every_kind_of_sealed_data() {
     .await;
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     let letter = id_of(&r.json().await.unwrap());
-    let signing = nasvyazi_intake::letters::signatures::Signing {
+    let signing = nasvyazi_letters::signatures::Signing {
         name: "Rotation Signer".into(),
         city: "Almaty".into(),
         note: None,
@@ -168,7 +168,7 @@ async fn readme_key_rotation_keeps_every_kind_of_sealed_data() {
         language: Lang::Ru,
         allow_reply_to: false,
     };
-    nasvyazi_intake::letters::signatures::sign(
+    nasvyazi_intake::letters::sign(
         &app.infra.db,
         &old_keys,
         nasvyazi_intake::subscriptions::Timing::from_config(&app.config.subscriptions),

@@ -244,10 +244,7 @@ pub fn access_hash(keys: &Keyring, input: &str) -> Vec<u8> {
     keys.blind_index("appeal_access", &canonical)
 }
 
-/// Constant-time equality of two hashes.
-pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+pub use nasvyazi_shared::crypto::ct_eq;
 
 #[cfg(test)]
 mod tests {

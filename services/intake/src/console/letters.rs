@@ -2,10 +2,11 @@
 //! officials directory with the CSV import (every bad row shown by line,
 //! column and reason, nothing stored until all are good), letter campaigns
 //! (a draft, its texts per language, its targets), the preview for one
-//! official and a sample signer (`shared::letters::render`: what is
+//! official and a sample signer (`nasvyazi_letters::render`: what is
 //! previewed is what is sent), approve / close / cancel, signatures,
 //! per-official progress, and the `unknown` letters to resolve.
-//! Everything goes through `crate::officials` and `crate::letters`.
+//! Everything goes through `nasvyazi_letters` (`officials`, `campaign`,
+//! `progress`); these pages must never hold its SQL.
 
 use axum::body::Bytes;
 use axum::extract::{Multipart, Path, Query, State};
@@ -13,10 +14,12 @@ use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
+use nasvyazi_letters::campaign::{self as domain, Conflict, Letter, LetterInput, Step};
+use nasvyazi_letters::officials::{self, csv_io};
+use nasvyazi_letters::render::{LetterContext, OfficialCtx, SignerCtx, render};
+use nasvyazi_letters::{LetterTemplate, progress, records, signatures};
 use nasvyazi_shared::auth::Role;
 use nasvyazi_shared::i18n::{self, Lang};
-use nasvyazi_shared::letters::render::{LetterContext, OfficialCtx, SignerCtx, render};
-use nasvyazi_shared::letters::{LetterTemplate, records};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -25,9 +28,6 @@ use super::page::{Form, PageResult, Problem, done, notice, render_status};
 use super::session::Session;
 use super::words;
 use crate::AppState;
-use crate::letters::progress;
-use crate::letters::{self as domain, Conflict, Letter, LetterInput, Step};
-use crate::officials::{self, csv_io};
 
 const ROLES: &[Role] = &[Role::Organiser];
 
@@ -262,21 +262,11 @@ async fn list_page(
     notice: Option<String>,
     error: Option<String>,
 ) -> PageResult {
-    let rows: Vec<Letter> = sqlx::query_as(&format!(
-        "SELECT {} FROM letters ORDER BY (status = 'cancelled'), created_at DESC LIMIT 200",
-        domain::COLUMNS
-    ))
-    .fetch_all(&state.infra.db)
-    .await?;
+    let rows = Letter::cancelled_last(&state.infra.db, 200).await?;
     let now = Utc::now();
     let mut items = Vec::with_capacity(rows.len());
     for l in rows {
-        let signed: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM letter_signatures WHERE letter_id = $1 AND confirmed_at IS NOT NULL AND withdrawn_at IS NULL",
-        )
-        .bind(l.id)
-        .fetch_one(&state.infra.db)
-        .await?;
+        let signed = signatures::confirmed_count(&state.infra.db, l.id).await?;
         items.push(minijinja::context! {
             id => l.id, name => &l.name, slug => &l.slug, mode => &l.mode,
             status => l.derived_status(&state.infra.db, now).await?, signed,

@@ -52,10 +52,7 @@ pub struct ConsoleState {
     pub throttle: throttle::AddressThrottle,
 }
 
-/// Constant-time equality.
-pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+pub use nasvyazi_shared::crypto::ct_eq;
 
 /// The console's templates, added to the page environment.
 pub fn add_templates(env: &mut minijinja::Environment<'static>) {

@@ -57,7 +57,7 @@ pub struct Session {
 
 impl Session {
     pub fn csrf_ok(&self, posted: &str) -> bool {
-        super::ct_eq(self.csrf.as_bytes(), posted.as_bytes())
+        crate::csrf::session_ok(&self.csrf, posted)
     }
 
     /// 403 unless the person is admin or has one of `roles`.
@@ -93,11 +93,6 @@ impl Session {
             .await?;
         Ok(())
     }
-}
-
-fn csrf_of(secret: &str) -> String {
-    let digest = token_hash(&format!("nasvyazi-console-csrf:{secret}"));
-    digest[..24].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The cookie that holds `secret` (or, with `None`, removes it).
@@ -172,7 +167,7 @@ pub async fn find(db: &PgPool, secret: &str, stage: &str) -> sqlx::Result<Option
                 lang: Lang::parse(&language).unwrap_or(Lang::Ru),
                 has_totp,
             },
-            csrf: csrf_of(secret),
+            csrf: crate::csrf::of_session(secret),
             id_hash,
         })
     }))

@@ -46,7 +46,7 @@ pub const LINK_TTL: chrono::Duration = chrono::Duration::minutes(15);
 const LINK_INTERVAL: chrono::Duration = chrono::Duration::seconds(60);
 
 /// The cookie of the forms before sign-in.
-pub const PRE_COOKIE: &str = "__Host-nsv_sign_in";
+pub const PRE_COOKIE: &str = crate::csrf::SIGN_IN.cookie;
 
 static STATEMENTS: AtomicU64 = AtomicU64::new(0);
 
@@ -61,36 +61,9 @@ fn count(n: u64) {
     STATEMENTS.fetch_add(n, Relaxed);
 }
 
-/// A token for the forms before sign-in: the cookie's if the server made
-/// it, else a new one (with its `Set-Cookie`).
+/// A token for the forms before sign-in (`crate::csrf::SIGN_IN`).
 fn csrf_token(state: &AppState, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
-    if let Some(t) = crate::pages::cookie(headers, PRE_COOKIE).filter(|t| minted(state, t)) {
-        return (t, None);
-    }
-    let nonce = random_token(18);
-    let t = format!(
-        "{nonce}.{}",
-        state.keys.opaque_id("console-sign-in-csrf", &nonce)
-    );
-    // `__Host-` needs `Secure`; browsers treat http://127.0.0.1 as secure,
-    // as for the session cookie.
-    let cookie = format!("{PRE_COOKIE}={t}; Path=/; Secure; HttpOnly; SameSite=Strict");
-    (t, HeaderValue::from_str(&cookie).ok())
-}
-
-/// Whether `token` is one the server made (a client-chosen value is not).
-fn minted(state: &AppState, token: &str) -> bool {
-    let Some((nonce, mac)) = token.split_once('.') else {
-        return false;
-    };
-    (20..=40).contains(&nonce.len())
-        && super::ct_eq(
-            mac.as_bytes(),
-            state
-                .keys
-                .opaque_id("console-sign-in-csrf", nonce)
-                .as_bytes(),
-        )
+    crate::csrf::SIGN_IN.token(state, headers)
 }
 
 /// The console's own origin (`scheme://host[:port]` of `console.url`).
@@ -137,14 +110,7 @@ fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
 /// Whether a form posted before sign-in is our own: the same origin, and
 /// the posted token equal to the cookie's, which the server made.
 fn csrf_ok(state: &AppState, headers: &HeaderMap, posted: Option<&str>) -> bool {
-    match (crate::pages::cookie(headers, PRE_COOKIE), posted) {
-        (Some(c), Some(p)) => {
-            same_origin(state, headers)
-                && minted(state, &c)
-                && super::ct_eq(c.as_bytes(), p.as_bytes())
-        }
-        _ => false,
-    }
+    same_origin(state, headers) && crate::csrf::SIGN_IN.ok(state, headers, posted)
 }
 
 fn form_page(

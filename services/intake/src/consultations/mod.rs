@@ -27,8 +27,8 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use nasvyazi_shared::config::ConsultationsConfig;
 use nasvyazi_shared::crypto::Keyring;
+use nasvyazi_shared::hours::OfficeHours;
 use nasvyazi_shared::i18n::{self, Lang};
-use nasvyazi_shared::letters::OfficeHours;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 

@@ -144,7 +144,7 @@ pub async fn talk_submit(
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
     let form = parse_form(&body);
-    if !csrf_ok(&headers, field(&form, "csrf")) {
+    if !csrf_ok(&state, &headers, field(&form, "csrf")) {
         return csrf_refused(&state, lang);
     }
     // A filled honeypot is a bot: a plausible answer, nothing stored.
@@ -306,7 +306,7 @@ pub async fn status_submit(
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
     let form = parse_form(&body);
-    if !csrf_ok(&headers, field(&form, "csrf")) {
+    if !csrf_ok(&state, &headers, field(&form, "csrf")) {
         return csrf_refused(&state, lang);
     }
     let number = field(&form, "number").unwrap_or("");
@@ -338,7 +338,7 @@ pub async fn add_submit(
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
     let form = parse_form(&body);
-    if !csrf_ok(&headers, field(&form, "csrf")) {
+    if !csrf_ok(&state, &headers, field(&form, "csrf")) {
         return csrf_refused(&state, lang);
     }
     let number = field(&form, "number").unwrap_or("");

@@ -115,7 +115,7 @@ pub async fn appeal_submit(
         return rate_limited(&state, lang, wait);
     }
     let form = parse_form(&body);
-    if !csrf_ok(&headers, field(&form, "csrf")) {
+    if !csrf_ok(&state, &headers, field(&form, "csrf")) {
         return csrf_refused(&state, lang);
     }
     // A filled honeypot is a bot: a plausible answer, nothing stored.
@@ -231,7 +231,7 @@ pub async fn status_submit(
         return rate_limited(&state, lang, wait);
     }
     let form = parse_form(&body);
-    if !csrf_ok(&headers, field(&form, "csrf")) {
+    if !csrf_ok(&state, &headers, field(&form, "csrf")) {
         return csrf_refused(&state, lang);
     }
     let case_number = field(&form, "case_number").unwrap_or("");
@@ -279,7 +279,7 @@ pub async fn add_submit(
         return rate_limited(&state, lang, wait);
     }
     let form = parse_form(&body);
-    if !csrf_ok(&headers, field(&form, "csrf")) {
+    if !csrf_ok(&state, &headers, field(&form, "csrf")) {
         return csrf_refused(&state, lang);
     }
     let Some(text) = model::valid_text(field(&form, "text").unwrap_or("")) else {

@@ -65,7 +65,7 @@ async fn submit(
     body: Bytes,
 ) -> Response {
     let lang = language(lang_q.lang.as_deref(), &headers);
-    if !csrf_ok(&headers, field(&parse_form(&body), "csrf")) {
+    if !csrf_ok(&state, &headers, field(&parse_form(&body), "csrf")) {
         return csrf_refused(&state, lang);
     }
     let (prefix, _) = strings(kind);

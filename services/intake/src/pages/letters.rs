@@ -1,14 +1,19 @@
 //! The signing pages: `/letters/{slug}` (the form), `/letters/confirm/{token}`
 //! and `/letters/withdraw/{token}` (GET shows a button, POST acts: mail
 //! scanners open links). ru / kk / en, no JavaScript, CSRF on every form.
+//! The letters, their officials and signatures are `nasvyazi-letters`'.
+//! It must never reveal whether an address signed, nor show an official's
+//! address.
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::Utc;
+use nasvyazi_letters::campaign::Letter;
+use nasvyazi_letters::render::{Field, pick};
+use nasvyazi_letters::signatures::{self, Signing, Withdrawal};
 use nasvyazi_shared::i18n::Lang;
-use nasvyazi_shared::letters::render::{Field, pick};
 
 use super::subscribe::LangQuery;
 use super::{
@@ -16,8 +21,6 @@ use super::{
     render, url_safe,
 };
 use crate::AppState;
-use crate::letters::Letter;
-use crate::letters::signatures::{self, Signing, Withdrawal};
 
 #[derive(Debug, Default, serde::Serialize)]
 struct FormValues {
@@ -64,20 +67,14 @@ async fn form_page(
     error: Option<&str>,
 ) -> Response {
     let db = &state.infra.db;
-    let count: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM letter_signatures WHERE letter_id = $1 AND confirmed_at IS NOT NULL AND withdrawn_at IS NULL",
-    )
-    .bind(letter.id)
-    .fetch_one(db)
-    .await
-    .unwrap_or(0);
+    let count = signatures::confirmed_count(db, letter.id)
+        .await
+        .unwrap_or(0);
     // Whom the letter goes to: positions and organisations (the public
     // page of a public letter), never addresses.
     let mut targets = Vec::new();
     for id in letter.targets(db).await.unwrap_or_default() {
-        if let Ok(Some(o)) =
-            nasvyazi_shared::letters::records::load_official(db, &state.keys, id).await
-        {
+        if let Ok(Some(o)) = nasvyazi_letters::records::load_official(db, &state.keys, id).await {
             targets.push(format!("{}, {}", o.position, o.organisation));
         }
     }
@@ -129,7 +126,7 @@ pub async fn sign_submit(
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
     let form = parse_form(&body);
-    if !csrf_ok(&headers, field(&form, "csrf")) {
+    if !csrf_ok(&state, &headers, field(&form, "csrf")) {
         return csrf_refused(&state, lang);
     }
     let letter = match collecting(&state, lang, &slug).await {
@@ -181,7 +178,7 @@ pub async fn sign_submit(
             .await;
         }
     };
-    match signatures::sign_via(
+    match crate::letters::sign_via(
         &state.infra.db,
         &state.keys,
         state.timing,
@@ -222,7 +219,7 @@ pub async fn confirm_submit(
     body: Bytes,
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
-    if !csrf_ok(&headers, field(&parse_form(&body), "csrf")) {
+    if !csrf_ok(&state, &headers, field(&parse_form(&body), "csrf")) {
         return csrf_refused(&state, lang);
     }
     match signatures::confirm(&state.infra.db, &token).await {
@@ -282,7 +279,7 @@ pub async fn withdraw_submit(
     body: Bytes,
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
-    if !csrf_ok(&headers, field(&parse_form(&body), "csrf")) {
+    if !csrf_ok(&state, &headers, field(&parse_form(&body), "csrf")) {
         return csrf_refused(&state, lang);
     }
     let (status, title, body) = match signatures::withdraw(&state.infra.db, &token).await {

@@ -13,7 +13,6 @@ use axum::http::StatusCode;
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
 use minijinja::Environment;
-use nasvyazi_shared::crypto::random_token;
 use nasvyazi_shared::i18n::{self, Lang};
 use serde::Serialize;
 
@@ -140,40 +139,14 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-const CSRF_COOKIE: &str = "nsv_csrf";
-
-/// The CSRF token for a form page: the cookie's if present, else a new one
-/// (returned with its Set-Cookie).
+/// The CSRF token for a public form page (`crate::csrf::PUBLIC`).
 pub fn csrf_token(state: &AppState, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
-    if let Some(t) = cookie(headers, CSRF_COOKIE).filter(|t| t.len() >= 32 && t.len() <= 64) {
-        return (t, None);
-    }
-    let t = random_token(24);
-    let secure = if state.infra.config.http.public_url.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie = format!("{CSRF_COOKIE}={t}; Path=/; HttpOnly; SameSite=Strict{secure}");
-    (t, HeaderValue::from_str(&cookie).ok())
+    crate::csrf::PUBLIC.token(state, headers)
 }
 
-/// Whether a posted form carries the token its cookie holds.
-pub fn csrf_ok(headers: &HeaderMap, posted: Option<&str>) -> bool {
-    match (cookie(headers, CSRF_COOKIE), posted) {
-        (Some(c), Some(p)) if !c.is_empty() => {
-            use subtle_eq::ct_eq;
-            ct_eq(c.as_bytes(), p.as_bytes())
-        }
-        _ => false,
-    }
-}
-
-mod subtle_eq {
-    /// Constant-time comparison for equal-length secrets.
-    pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-    }
+/// Whether a posted public form is ours (`crate::csrf::PUBLIC`).
+pub fn csrf_ok(state: &AppState, headers: &HeaderMap, posted: Option<&str>) -> bool {
+    crate::csrf::PUBLIC.ok(state, headers, posted)
 }
 
 /// Renders `template` with the common context (lang, organisation) plus

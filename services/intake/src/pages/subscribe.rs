@@ -92,7 +92,7 @@ pub async fn subscribe_submit(
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
     let form = parse_form(&body);
-    if !csrf_ok(&headers, field(&form, "csrf")) {
+    if !csrf_ok(&state, &headers, field(&form, "csrf")) {
         return csrf_refused(&state, lang);
     }
     let values = FormValues {
@@ -192,7 +192,7 @@ pub async fn confirm_submit(
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
     let form = parse_form(&body);
-    if !csrf_ok(&headers, field(&form, "csrf")) {
+    if !csrf_ok(&state, &headers, field(&form, "csrf")) {
         return csrf_refused(&state, lang);
     }
     match subscriptions::confirm(&state.infra.db, &state.keys, &token).await {
@@ -283,7 +283,7 @@ pub async fn forget_submit(
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
     let form = parse_form(&body);
-    if !csrf_ok(&headers, field(&form, "csrf")) {
+    if !csrf_ok(&state, &headers, field(&form, "csrf")) {
         return csrf_refused(&state, lang);
     }
     match subscriptions::forget(&state.infra.db, &state.keys, &token).await {

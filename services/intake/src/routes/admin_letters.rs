@@ -2,7 +2,9 @@
 //! letter campaigns, their preview for any official and signer, approval,
 //! closing and cancelling, progress per official, the CSV report, and the
 //! resolution of letters whose fate is unknown. Also the officials routes
-//! and their OpenAPI part, merged by `routes::staff_router`.
+//! and their OpenAPI part, merged by `routes::staff_router`. The domain is
+//! `nasvyazi-letters`; these handlers only adapt HTTP to it and must never
+//! hold its SQL or put an official's or a signer's data in an error.
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -10,13 +12,13 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
+use nasvyazi_letters::campaign::{self as domain, Conflict, Letter, LetterInput, Step};
+use nasvyazi_letters::progress::{self, Progress};
+use nasvyazi_letters::render::{LetterContext, OfficialCtx, RenderedLetter, SignerCtx, render};
+use nasvyazi_letters::{COLLECTIVE, message_id};
 use nasvyazi_shared::auth::Role;
 use nasvyazi_shared::error::{ApiError, ApiJson};
 use nasvyazi_shared::i18n::Lang;
-use nasvyazi_shared::letters::render::{
-    LetterContext, OfficialCtx, RenderedLetter, SignerCtx, render,
-};
-use nasvyazi_shared::letters::{COLLECTIVE, message_id};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
@@ -25,8 +27,6 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::Admin;
-use crate::letters::progress::{self, Progress};
-use crate::letters::{self as domain, Conflict, Letter, LetterInput, Step};
 
 const ROLES: &[Role] = &[Role::Organiser];
 type E = nasvyazi_shared::error::ErrorBody;
@@ -106,7 +106,7 @@ pub struct LetterView {
     /// draft, collecting, sending, done or cancelled.
     pub status: String,
     #[schema(value_type = Object)]
-    pub templates: nasvyazi_shared::letters::LetterTemplates,
+    pub templates: nasvyazi_letters::LetterTemplates,
     pub targets: Vec<Uuid>,
     pub reply_to: Option<String>,
     pub send_at: Option<DateTime<Utc>>,
@@ -244,12 +244,7 @@ pub async fn list(
     admin: Admin,
 ) -> Result<ApiJson<Vec<LetterView>>, ApiError> {
     admin.require(ROLES)?;
-    let rows: Vec<Letter> = sqlx::query_as(&format!(
-        "SELECT {} FROM letters ORDER BY created_at DESC LIMIT 500",
-        domain::COLUMNS
-    ))
-    .fetch_all(&state.infra.db)
-    .await?;
+    let rows = Letter::newest_first(&state.infra.db, 500).await?;
     let mut out = Vec::with_capacity(rows.len());
     for l in rows {
         out.push(view(&state, l).await?);
@@ -391,11 +386,10 @@ pub async fn preview(
     admin.require(ROLES)?;
     let l = load(&state, id).await?;
     let db = &state.infra.db;
-    let official =
-        nasvyazi_shared::letters::records::load_official(db, &state.keys, req.official_id)
-            .await
-            .map_err(|e| ApiError::internal(e.into()))?
-            .ok_or_else(|| ApiError::validation("official_id: no such official"))?;
+    let official = nasvyazi_letters::records::load_official(db, &state.keys, req.official_id)
+        .await
+        .map_err(|e| ApiError::internal(e.into()))?
+        .ok_or_else(|| ApiError::validation("official_id: no such official"))?;
     let sample = req.signer.map(|s| SignerCtx {
         name: s.name,
         city: s.city,
@@ -410,7 +404,7 @@ pub async fn preview(
         )
     } else {
         let mut list: Vec<SignerCtx> =
-            nasvyazi_shared::letters::records::confirmed_signers(db, &state.keys, l.id)
+            nasvyazi_letters::records::confirmed_signers(db, &state.keys, l.id)
                 .await
                 .map_err(|e| ApiError::internal(e.into()))?
                 .into_iter()

@@ -1,22 +1,24 @@
 //! `/api/v1/admin/officials` (role organiser or admin, every change
 //! audited): the directory, and its CSV import (all rows or none, with a
-//! per-row error report) and export.
+//! per-row error report) and export. The directory is `nasvyazi-letters`'
+//! (`officials`); these handlers only adapt HTTP to it and must never put
+//! a name or an address in an error or a log line.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use nasvyazi_letters::Official;
+use nasvyazi_letters::officials::csv_io::{self, RowError};
+use nasvyazi_letters::officials::{self, Imported, OfficialInput, Refused};
 use nasvyazi_shared::auth::Role;
 use nasvyazi_shared::error::{ApiError, ApiJson, ErrorDetail};
-use nasvyazi_shared::letters::Official;
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::Admin;
-use crate::officials::csv_io::{self, RowError};
-use crate::officials::{self, Imported, OfficialInput, Refused};
 
 const ROLES: &[Role] = &[Role::Organiser];
 type E = nasvyazi_shared::error::ErrorBody;
@@ -70,7 +72,7 @@ fn refused(r: Refused) -> ApiError {
 }
 
 async fn load(state: &AppState, id: Uuid) -> Result<OfficialView, ApiError> {
-    nasvyazi_shared::letters::records::load_official(&state.infra.db, &state.keys, id)
+    nasvyazi_letters::records::load_official(&state.infra.db, &state.keys, id)
         .await
         .map_err(|e| ApiError::internal(e.into()))?
         .map(OfficialView::from)

@@ -421,7 +421,7 @@ pub async fn submit(
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
     let form = parse_form(&body);
-    if !csrf_ok(&headers, field(&form, "csrf")) {
+    if !csrf_ok(&state, &headers, field(&form, "csrf")) {
         return csrf_refused(&state, lang);
     }
     let survey = match accepting(&state, &slug).await {

@@ -5,13 +5,12 @@
 //! letter's reply_to), a Message-ID stable per (letter, signer, official).
 //! Plain text, as officials' mail systems expect. Decrypts only here.
 
+use nasvyazi_letters::records::{LoadError, confirmed_signers, load_official, load_signer};
+use nasvyazi_letters::render::{LetterContext, OfficialCtx, SignerCtx, render};
+use nasvyazi_letters::{COLLECTIVE, LetterTemplates, message_id};
 use nasvyazi_shared::Config;
 use nasvyazi_shared::channel::EmailMessage;
-use nasvyazi_shared::contacts::LoadError;
 use nasvyazi_shared::crypto::Keyring;
-use nasvyazi_shared::letters::records::{confirmed_signers, load_official, load_signer};
-use nasvyazi_shared::letters::render::{LetterContext, OfficialCtx, SignerCtx, render};
-use nasvyazi_shared::letters::{COLLECTIVE, LetterTemplates, message_id};
 use sqlx::PgPool;
 
 use super::NotReady;
@@ -24,7 +23,7 @@ fn load_error(e: LoadError) -> NotReady {
     }
 }
 
-fn ctx(s: nasvyazi_shared::letters::Signer) -> SignerCtx {
+fn ctx(s: nasvyazi_letters::Signer) -> SignerCtx {
     SignerCtx {
         name: s.name,
         city: s.city,

@@ -6,10 +6,10 @@
 use std::sync::{Arc, OnceLock};
 
 use minijinja::Environment;
+use nasvyazi_letters::signature_aad;
 use nasvyazi_shared::channel::{EmailMessage, Outgoing};
 use nasvyazi_shared::email::EmailAddress;
 use nasvyazi_shared::i18n::{self, Lang};
-use nasvyazi_shared::letters::signature_aad;
 use uuid::Uuid;
 
 use super::{NotReady, Prepared};

@@ -9,13 +9,19 @@
 //!
 //! Unlike the broadcast claim, an expired `sending` row is never taken
 //! again: [`super::queue::flag_unknown`] marks it `unknown`.
+//!
+//! The pacing rows and the signatures' share lock are the letters crate's
+//! (`nasvyazi_letters::pacing`, `signatures::share_lock_for_sending`): this
+//! module writes only the ledger, and must never send or log a name.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
+use nasvyazi_letters::pacing::{self, Pacing};
+use nasvyazi_letters::signatures::share_lock_for_sending;
+use nasvyazi_letters::{COLLECTIVE, OfficeHours};
 use nasvyazi_shared::config::LettersConfig;
-use nasvyazi_shared::letters::{COLLECTIVE, OfficeHours};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -57,14 +63,6 @@ struct Candidate {
     domain_per_minute: Option<i32>,
 }
 
-#[derive(Clone, sqlx::FromRow)]
-struct Pacing {
-    key: String,
-    next_at: DateTime<Utc>,
-    day: Option<NaiveDate>,
-    sent_on_day: i32,
-}
-
 /// What one claim did.
 #[derive(Debug, Default)]
 pub struct ClaimOutcome {
@@ -72,10 +70,6 @@ pub struct ClaimOutcome {
     /// Rows settled without sending (cancelled, withdrawn) or deferred to
     /// office hours: the caller may claim again at once.
     pub settled: usize,
-}
-
-fn epoch() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap()
 }
 
 pub async fn claim(
@@ -144,7 +138,7 @@ pub async fn claim(
             out.settled += 1;
             continue;
         }
-        let official_key = format!("o:{}", c.official_id);
+        let official_key = pacing::official_key(c.official_id);
         let day = OfficeHours::local_date(tz, now);
         let official = pacing[&official_key].clone();
         let sent_today = if official.day == Some(day) {
@@ -203,17 +197,7 @@ pub async fn claim(
             day,
         });
     }
-    for p in pacing.values() {
-        sqlx::query(
-            "UPDATE letter_pacing SET next_at = $2, day = $3, sent_on_day = $4 WHERE key = $1",
-        )
-        .bind(&p.key)
-        .bind(p.next_at)
-        .bind(p.day)
-        .bind(p.sent_on_day)
-        .execute(&mut *tx)
-        .await?;
-    }
+    pacing::save(&mut tx, pacing.values()).await?;
     sqlx::query(
         "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, locked_until = $2, updated_at = now()
          WHERE id = ANY($1)",
@@ -232,27 +216,11 @@ async fn lock_pacing(
     tx: &mut PgConnection,
     candidates: &[Candidate],
 ) -> sqlx::Result<HashMap<String, Pacing>> {
-    let mut keys: Vec<String> = candidates
+    let keys: Vec<String> = candidates
         .iter()
-        .flat_map(|c| [format!("o:{}", c.official_id), c.domain_key.clone()])
+        .flat_map(|c| [pacing::official_key(c.official_id), c.domain_key.clone()])
         .collect();
-    keys.sort();
-    keys.dedup();
-    sqlx::query(
-        "INSERT INTO letter_pacing (key, next_at) SELECT k, $2 FROM unnest($1::text[]) AS k ORDER BY k
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(&keys)
-    .bind(epoch())
-    .execute(&mut *tx)
-    .await?;
-    let rows: Vec<Pacing> = sqlx::query_as(
-        "SELECT key, next_at, day, sent_on_day FROM letter_pacing WHERE key = ANY($1) ORDER BY key FOR UPDATE",
-    )
-    .bind(&keys)
-    .fetch_all(&mut *tx)
-    .await?;
-    Ok(rows.into_iter().map(|p| (p.key.clone(), p)).collect())
+    pacing::lock(tx, &keys).await
 }
 
 /// Share-locks the signatures the letters carry, so a withdrawal (which
@@ -273,25 +241,13 @@ async fn lock_signatures(
         .filter(|c| c.contact_id == COLLECTIVE)
         .map(|c| c.letter_id)
         .collect();
-    let live: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM letter_signatures WHERE id = ANY($1) AND withdrawn_at IS NULL ORDER BY id FOR SHARE",
-    )
-    .bind(&signers)
-    .fetch_all(&mut *tx)
-    .await?;
-    if !collective.is_empty() {
-        sqlx::query(
-            "SELECT id FROM letter_signatures WHERE letter_id = ANY($1) AND confirmed_at IS NOT NULL
-             ORDER BY id FOR SHARE",
-        )
-        .bind(&collective)
-        .fetch_all(&mut *tx)
-        .await?;
-    }
-    let live: BTreeMap<Uuid, ()> = live.into_iter().map(|id| (id, ())).collect();
+    let live: BTreeSet<Uuid> = share_lock_for_sending(tx, &signers, &collective)
+        .await?
+        .into_iter()
+        .collect();
     Ok(candidates
         .iter()
-        .filter(|c| c.contact_id != COLLECTIVE && !live.contains_key(&c.contact_id))
+        .filter(|c| c.contact_id != COLLECTIVE && !live.contains(&c.contact_id))
         .map(|c| c.id)
         .collect())
 }
@@ -338,23 +294,14 @@ pub async fn release(
     talked: bool,
     uncount: bool,
 ) -> sqlx::Result<()> {
-    let mut tx = db.begin().await?;
-    for (key, gap) in [
+    pacing::release(
+        db,
         (&c.official_key, c.official_gap),
         (&c.domain_key, c.domain_gap),
-    ] {
-        let gap = if talked { gap } else { Duration::zero() };
-        sqlx::query(
-            "UPDATE letter_pacing SET next_at = $2,
-                 sent_on_day = CASE WHEN $3 AND day = $4 THEN greatest(sent_on_day - 1, 0) ELSE sent_on_day END
-             WHERE key = $1",
-        )
-        .bind(key)
-        .bind(finished + gap)
-        .bind(uncount && key == &c.official_key)
-        .bind(c.day)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await
+        c.day,
+        finished,
+        talked,
+        uncount,
+    )
+    .await
 }

@@ -11,16 +11,16 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use nasvyazi_letters::COLLECTIVE;
 use nasvyazi_shared::consumer::{HandleError, Handler};
 use nasvyazi_shared::events::{Envelope, Event};
-use nasvyazi_shared::letters::COLLECTIVE;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::deliveries;
 
-/// The channel that wakes the letter sender.
-pub const WAKE: &str = "letters_wake";
+/// The channel that wakes the letter sender (named once, by the letters).
+pub const WAKE: &str = nasvyazi_letters::SENDER_WAKE;
 
 /// The confirmation email of a pending signature (one per nonce).
 pub async fn queue_confirmation(conn: &mut PgConnection, signature_id: Uuid) -> sqlx::Result<u64> {
@@ -200,11 +200,7 @@ pub async fn flag_unknown(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<u64> 
 }
 
 pub async fn wake(conn: &mut PgConnection) -> sqlx::Result<()> {
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(WAKE)
-        .execute(conn)
-        .await?;
-    Ok(())
+    nasvyazi_letters::wake_sender(conn).await
 }
 
 fn unexpected(event: &Envelope) -> HandleError {

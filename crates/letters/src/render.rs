@@ -7,6 +7,10 @@
 //! `{{ signer.note }}`, `{{ signatories }}` (a list of `{name, city}`),
 //! `{{ count }}`, `{{ org }}`, `{{ letter }}`. A collective body that does
 //! not use `signatories` gets the list appended.
+//!
+//! It must never log a context or a rendered letter (both carry names and
+//! notes: their `Debug` prints `[redacted]`), nor render without the
+//! limits on organisers' templates.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +18,8 @@ use minijinja::{Environment, Value};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::i18n::{self, Lang};
+use nasvyazi_platform::i18n::{self, Lang};
+use nasvyazi_shared::template_limits;
 
 /// The texts of one language.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -125,7 +130,7 @@ pub enum RenderError {
 fn env() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_keep_trailing_newline(true);
-    crate::template_limits::limit(&mut env);
+    template_limits::limit(&mut env);
     env
 }
 
@@ -139,7 +144,7 @@ pub fn check(templates: &LetterTemplates) -> Result<(), String> {
         for src in [&t.subject, &t.body].into_iter().flatten() {
             env.template_from_str(src)
                 .map_err(|e| format!("template syntax ({lang}): {e}"))?;
-            crate::template_limits::check(src, &stand_in())
+            template_limits::check(src, &stand_in())
                 .map_err(|limit| format!("template ({lang}): {limit}"))?;
         }
     }
@@ -179,8 +184,8 @@ pub fn render(
     let env = env();
     let value = Value::from_serialize(ctx);
     let run = |src: &str| {
-        crate::template_limits::render(&env, src, &value).map_err(|e| {
-            RenderError::Template(match crate::template_limits::limit_of(&e) {
+        template_limits::render(&env, src, &value).map_err(|e| {
+            RenderError::Template(match template_limits::limit_of(&e) {
                 Some(limit) => limit.to_string(),
                 None => e.to_string(),
             })

@@ -1,17 +1,30 @@
-//! Reading sealed officials and signers (intake writes both tables). The
-//! decrypted types print `[redacted]` and have no `Display`.
+//! Reading sealed officials and signers, decrypted (for the front's pages
+//! and the notifier's letters alike). Only reads: the writes are in
+//! `officials` and `signatures`.
+//!
+//! It must never log, or put in an error, a decrypted value: the decrypted
+//! types print `[redacted]` and have no `Display`.
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use nasvyazi_crypto::{CryptoError, Keyring};
+use nasvyazi_mail::EmailAddress;
+use nasvyazi_platform::i18n::Lang;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::hours::OfficeHours;
-use super::{official_aad, signature_aad};
-use crate::contacts::LoadError;
-use crate::crypto::{CryptoError, Keyring};
-use crate::email::EmailAddress;
-use crate::i18n::Lang;
+use crate::OfficeHours;
+use crate::{official_aad, signature_aad};
+
+/// Why a sealed row could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    /// The row's data key or a field does not open (wrong master key?).
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+}
 
 /// An official, decrypted (personal data: never logged).
 #[derive(Clone)]

@@ -1,91 +1,53 @@
-//! Signatures (intake owns `letter_signatures`): sign, confirm by email
-//! (the subscription machinery again: a single-use token stored hashed for
-//! look-up and sealed so the notifier can put it in the link), withdraw
-//! until the letter is sent, and the janitor for unconfirmed ones.
+//! The signer's double opt-in, the same mechanism as the subscribers'
+//! (a later step unifies the two): [`sign`] records a pending signature
+//! with a single-use confirmation token (stored hashed for look-up and
+//! sealed so the notifier can put it in the link) and announces
+//! `signature.pending` in the same transaction; the notifier emails the
+//! link; [`confirm`] takes the token while the letter collects and
+//! announces `signature.confirmed`; [`janitor`] deletes requests never
+//! confirmed. The per-address budget of confirmation emails is the
+//! caller's ([`ConfirmationBudget`]), shared with subscriptions.
 //!
 //! `sign` answers the same whatever the address's state (new, pending,
-//! confirmed), so the page reveals nobody's signature. Name, city, note and
-//! address are sealed under the row's data key; withdrawal wipes them.
+//! confirmed). Name, city, note and address are sealed under the row's
+//! data key. It must never log a value or a token: ids only.
 
 use chrono::Utc;
-use nasvyazi_shared::crypto::{Key, Keyring, random_token, token_hash};
-use nasvyazi_shared::email::EmailAddress;
-use nasvyazi_shared::events::Event;
-use nasvyazi_shared::i18n::Lang;
-use nasvyazi_shared::letters::signature_aad;
-use nasvyazi_shared::outbox::{self, Outbox};
+use nasvyazi_crypto::{Key, Keyring, random_token, token_hash};
+use nasvyazi_platform::config::SubscriptionsConfig;
+use nasvyazi_platform::events::Event;
+use nasvyazi_platform::outbox::{self, Outbox};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::subscriptions::Timing;
+use super::Signing;
+use crate::signature_aad;
 
-/// A signature as submitted, parsed.
-pub struct Signing {
-    pub name: String,
-    pub city: String,
-    pub note: Option<String>,
-    pub email: EmailAddress,
-    pub language: Lang,
-    pub allow_reply_to: bool,
+/// How long a confirmation link lives and how soon a new one may be sent:
+/// the subscriptions' settings (`subscriptions.confirm_ttl_hours`,
+/// `subscriptions.resend_after_minutes`).
+#[derive(Debug, Clone, Copy)]
+pub struct OptInTiming {
+    pub confirm_ttl: chrono::Duration,
+    pub resend_after: chrono::Duration,
 }
 
-/// What was wrong with the form: a catalog key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Invalid {
-    Name,
-    City,
-    Email,
-    Note,
-    Consent,
-}
-
-impl Invalid {
-    pub fn message_key(self) -> &'static str {
-        match self {
-            Invalid::Name => "letters.invalid_name",
-            Invalid::City => "letters.invalid_city",
-            Invalid::Email => "letters.invalid_email",
-            Invalid::Note => "letters.invalid_note",
-            Invalid::Consent => "letters.invalid_consent",
+impl OptInTiming {
+    pub fn from_config(c: &SubscriptionsConfig) -> Self {
+        OptInTiming {
+            confirm_ttl: chrono::Duration::hours(c.confirm_ttl_hours as i64),
+            resend_after: chrono::Duration::minutes(c.resend_after_minutes as i64),
         }
     }
 }
 
-fn one_line(s: &str, max: usize) -> Option<String> {
-    let s = s.trim();
-    (!s.is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control))
-        .then(|| s.to_string())
-}
-
-impl Signing {
-    pub fn parse(
-        name: &str,
-        city: &str,
-        email: &str,
-        note: &str,
-        consent: bool,
-        allow_reply_to: bool,
-        language: Lang,
-    ) -> Result<Self, Invalid> {
-        let name = one_line(name, 200).ok_or(Invalid::Name)?;
-        let city = one_line(city, 100).ok_or(Invalid::City)?;
-        let email = EmailAddress::parse(email).map_err(|_| Invalid::Email)?;
-        let note = note.trim().replace("\r\n", "\n");
-        if note.chars().count() > 1000 || note.chars().any(|c| c.is_control() && c != '\n') {
-            return Err(Invalid::Note);
-        }
-        if !consent {
-            return Err(Invalid::Consent);
-        }
-        Ok(Signing {
-            name,
-            city,
-            note: (!note.is_empty()).then_some(note),
-            email,
-            language,
-            allow_reply_to,
-        })
-    }
+/// The per-address budget of confirmation emails, which the caller keeps
+/// (one budget per address with the subscriptions).
+#[async_trait::async_trait]
+pub trait ConfirmationBudget: Send + Sync {
+    /// Spends one confirmation email to the address whose blind index is
+    /// `email_bi`, in the caller's transaction; `false` when none is left.
+    async fn spend(&self, conn: &mut PgConnection, email_bi: &[u8]) -> sqlx::Result<bool>;
 }
 
 /// Sealed fields and fresh tokens for row `id`.
@@ -132,11 +94,12 @@ fn seal(keys: &Keyring, id: Uuid, s: &Signing) -> Sealed {
 pub async fn sign(
     db: &PgPool,
     keys: &Keyring,
-    timing: Timing,
+    timing: OptInTiming,
+    budget: &dyn ConfirmationBudget,
     letter_id: Uuid,
     s: &Signing,
 ) -> anyhow::Result<()> {
-    sign_via(db, keys, timing, letter_id, s, false).await
+    sign_via(db, keys, timing, budget, letter_id, s, false).await
 }
 
 /// [`sign`], recording whether the request came through the onion address
@@ -144,7 +107,8 @@ pub async fn sign(
 pub async fn sign_via(
     db: &PgPool,
     keys: &Keyring,
-    timing: Timing,
+    timing: OptInTiming,
+    budget: &dyn ConfirmationBudget,
     letter_id: Uuid,
     s: &Signing,
     via_onion: bool,
@@ -166,14 +130,7 @@ pub async fn sign_via(
     .fetch_optional(&mut *tx)
     .await?;
     // One budget per address with subscriptions, spent whatever the state.
-    let allowed = crate::limits::confirmation_allowed(
-        &mut tx,
-        keys,
-        timing.confirmations_per_hour,
-        "email",
-        &bi,
-    )
-    .await?;
+    let allowed = budget.spend(&mut tx, &bi).await?;
     let now = Utc::now();
     let (id, fresh) = match existing {
         _ if !allowed => {
@@ -273,79 +230,6 @@ pub async fn confirm(db: &PgPool, token: &str) -> anyhow::Result<Option<Uuid>> {
     Ok(id)
 }
 
-/// Whether a withdrawal token belongs to a signature not yet withdrawn.
-pub async fn withdraw_token_known(db: &PgPool, token: &str) -> sqlx::Result<bool> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM letter_signatures WHERE withdraw_token_hash = $1 AND withdrawn_at IS NULL)",
-    )
-    .bind(token_hash(token))
-    .fetch_one(db)
-    .await
-}
-
-/// What a withdrawal did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Withdrawal {
-    Done,
-    /// A letter bearing the signature is sent (or being sent): too late.
-    TooLate,
-    /// Unknown token, or withdrawn already.
-    Invalid,
-}
-
-/// Withdraws a signature and wipes its data, unless a letter bearing it is
-/// already out. The row lock orders this against the notifier's claim,
-/// which holds a share lock on the signatures it sends.
-pub async fn withdraw(db: &PgPool, token: &str) -> anyhow::Result<Withdrawal> {
-    let mut tx = db.begin().await?;
-    let row: Option<(Uuid, Uuid, String)> = sqlx::query_as(
-        "SELECT s.id, s.letter_id, l.mode FROM letter_signatures s JOIN letters l ON l.id = s.letter_id
-         WHERE s.withdraw_token_hash = $1 AND s.withdrawn_at IS NULL
-         FOR UPDATE OF s",
-    )
-    .bind(token_hash(token))
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some((id, letter_id, mode)) = row else {
-        return Ok(Withdrawal::Invalid);
-    };
-    if letter_out(&mut tx, id, letter_id, &mode).await? {
-        return Ok(Withdrawal::TooLate);
-    }
-    sqlx::query(
-        "UPDATE letter_signatures SET withdrawn_at = now(), data_key = NULL, name_ct = NULL, city_ct = NULL,
-             note_ct = NULL, email_ct = NULL, confirm_token_hash = NULL, confirm_token_ct = NULL,
-             confirm_expires_at = NULL, withdraw_token_ct = NULL, forget_token_ct = NULL
-         WHERE id = $1",
-    )
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    tracing::info!(signature_id = %id, %letter_id, "signature withdrawn");
-    Ok(Withdrawal::Done)
-}
-
-/// Whether a letter bearing the signature left (or may have left).
-async fn letter_out(
-    conn: &mut PgConnection,
-    id: Uuid,
-    letter_id: Uuid,
-    mode: &str,
-) -> sqlx::Result<bool> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM deliveries d JOIN letter_targets t ON t.id = d.ref_id
-                        WHERE d.kind = 'letter' AND t.letter_id = $2
-                          AND d.status IN ('sending', 'sent', 'unknown')
-                          AND (d.contact_id = $1 OR $3 = 'collective'))",
-    )
-    .bind(id)
-    .bind(letter_id)
-    .bind(mode)
-    .fetch_one(conn)
-    .await
-}
-
 /// Deletes signatures never confirmed within `ttl`.
 pub async fn delete_stale_pending(db: &PgPool, ttl: chrono::Duration) -> sqlx::Result<u64> {
     let n = sqlx::query(
@@ -364,7 +248,7 @@ pub async fn delete_stale_pending(db: &PgPool, ttl: chrono::Duration) -> sqlx::R
 
 /// The janitor: pending signatures that never confirmed go.
 pub async fn janitor(
-    infra: nasvyazi_shared::Infra,
+    infra: nasvyazi_platform::Infra,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<()> {
     let ttl = chrono::Duration::hours(infra.config.subscriptions.pending_ttl_hours as i64);

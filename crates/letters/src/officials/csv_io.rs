@@ -3,14 +3,17 @@
 //! (`id` is written on export and ignored on import). Parsing checks every
 //! row and reports each bad one by line, column and reason; the caller
 //! stores nothing unless every row is good.
+//!
+//! It must never quote a value in a [`RowError`] (line, column, reason
+//! only), nor write a cell a spreadsheet would run as a formula.
 
-use nasvyazi_shared::Config;
+use nasvyazi_platform::Config;
 use nasvyazi_shared::csv_cell;
-use nasvyazi_shared::letters::Official;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{OfficialInput, Valid};
+use crate::Official;
 
 /// The columns, in export order.
 pub const COLUMNS: [&str; 9] = [

@@ -1,21 +1,26 @@
 //! What happened to a letter campaign's letters, read from the ledger (the
-//! notifier's table; intake only reads it): counts per official, the
+//! notifier's table; this crate only reads it): counts per official, the
 //! letters whose fate is unknown, the CSV report for the organisers'
 //! records, and the organisers' resolutions of unknown letters (recorded
-//! here, applied by the notifier, audited).
+//! here in `letter_resolutions`, applied by the notifier, audited).
+//!
+//! It must never write the ledger, nor put a name in a log line; the CSV
+//! report neutralises every cell (names come from the public).
 
-use nasvyazi_shared::csv_cell;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use nasvyazi_crypto::Keyring;
 use nasvyazi_shared::auth::{self, Principal};
-use nasvyazi_shared::crypto::Keyring;
-use nasvyazi_shared::letters::records::{OFFICIAL_COLUMNS, OfficialRow, SIGNER_COLUMNS, SignerRow};
-use nasvyazi_shared::letters::{COLLECTIVE, Official, Signer, message_id};
+use nasvyazi_shared::csv_cell;
 use serde::Serialize;
 use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
+
+use crate::campaign::Letter;
+use crate::records::{OFFICIAL_COLUMNS, OfficialRow, SIGNER_COLUMNS, SignerRow};
+use crate::{COLLECTIVE, Official, Signer, message_id};
 
 /// Letters per state. `pending`: queued, retrying or being sent;
 /// `skipped`: withdrawn, cancelled or erased before sending.
@@ -129,7 +134,7 @@ async fn rows(db: &PgPool, letter_id: Uuid) -> sqlx::Result<Vec<Row>> {
 pub async fn progress(
     db: &PgPool,
     keys: &Keyring,
-    letter: &super::Letter,
+    letter: &Letter,
     from: &str,
 ) -> anyhow::Result<Progress> {
     let (pending, confirmed, withdrawn): (i64, i64, i64) = sqlx::query_as(
@@ -186,7 +191,7 @@ pub async fn progress(
 pub async fn report_csv(
     db: &PgPool,
     keys: &Keyring,
-    letter: &super::Letter,
+    letter: &Letter,
     from: &str,
 ) -> anyhow::Result<Vec<u8>> {
     let officials: BTreeMap<Uuid, Official> = officials(db, keys, letter.id)
@@ -290,7 +295,7 @@ pub async fn resolve(
     .bind(who.actor())
     .execute(&mut *tx)
     .await?;
-    super::wake_sender(&mut tx).await?;
+    crate::wake_sender(&mut tx).await?;
     auth::audit(
         &mut tx,
         &who.actor(),
