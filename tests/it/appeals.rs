@@ -834,7 +834,7 @@ async fn a_closed_appeal_past_retention_is_erased_and_still_counted() {
     let tz = app.config.campaigns.default_time_zone.clone();
     let days = app.config.appeals.retention_days;
     assert_eq!(days, 365);
-    let erase = || nasvyazi_intake::appeals::retention::erase_expired(&app.infra.db, days, &tz);
+    let erase = || nasvyazi_front::appeals::retention::erase_expired(&app.infra.db, days, &tz);
     assert_eq!(erase().await.unwrap(), 0);
     sqlx::query("UPDATE appeals SET closed_at = now() - interval '366 days' WHERE id = $1")
         .bind(id)

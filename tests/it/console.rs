@@ -16,7 +16,7 @@ mod security;
 use std::time::Duration;
 
 use chrono::Utc;
-use nasvyazi_intake::console::users;
+use nasvyazi_front::console::users;
 use nasvyazi_shared::auth::Role;
 use nasvyazi_shared::campaigns::Campaign;
 use nasvyazi_shared::crypto::Keyring;

@@ -163,7 +163,7 @@ outbox_dir = "{outbox_dir}"
 master_key = "{master}"
 blind_index_key = "{blind}"
 [log]
-filter = "info,nasvyazi_shared=debug,nasvyazi_intake=debug,nasvyazi_notifier=debug,nasvyazi_scheduler=debug"
+filter = "info,nasvyazi=debug"
 "#,
         nats = servers.nats_url,
         master = keys.master_base64().expose_secret(),
@@ -245,11 +245,11 @@ async fn spawn(extra: &str, with_notifier: bool) -> TestApp {
     );
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
-    let listeners = nasvyazi_intake::Listeners {
+    let listeners = nasvyazi_front::Listeners {
         public: li,
         console: lc,
     };
-    tasks.spawn(nasvyazi_intake::run(
+    tasks.spawn(nasvyazi_front::run(
         config.clone(),
         listeners,
         shutdown.clone(),

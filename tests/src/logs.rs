@@ -20,7 +20,7 @@ pub fn init() {
     ONCE.get_or_init(|| {
         let config = nasvyazi_shared::config::LogConfig {
             format: nasvyazi_shared::config::LogFormat::Json,
-            filter: "info,nasvyazi_shared=debug,nasvyazi_intake=debug,nasvyazi_notifier=debug,nasvyazi_scheduler=debug,nasvyazi_cli=debug".into(),
+            filter: "info,nasvyazi=debug".into(),
         };
         nasvyazi_shared::telemetry::init_tracing_with(&config, Capture);
     });

@@ -37,7 +37,8 @@ pub struct Cli {
 pub enum Command {
     /// Run intake, scheduler and notifier in one process.
     Up,
-    /// Run only the HTTP front door.
+    /// Run only the HTTP front door (crate `nasvyazi-front`; also `front`).
+    #[command(alias = "front")]
     Intake,
     /// Run only the scheduler.
     Scheduler,
@@ -352,7 +353,7 @@ async fn user_create(
     password: Option<String>,
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<()> {
-    use nasvyazi_intake::console::users;
+    use nasvyazi_front::console::users;
     let email = nasvyazi_shared::email::EmailAddress::parse(email)
         .map_err(|_| anyhow::anyhow!("--email: not a valid email address"))?;
     let language = nasvyazi_shared::i18n::Lang::parse(language)
@@ -386,7 +387,7 @@ async fn erase(config: &Config, email: &str, out: &mut (dyn Write + Send)) -> an
     let keys = nasvyazi_shared::crypto::Keyring::from_config(&config.crypto)?;
     let pool = db::connect(&config.database, "nasvyazi-cli").await?;
     db::migrate(&pool).await?;
-    match nasvyazi_intake::subscriptions::erase_by_email(&pool, &keys, &email, "cli").await? {
+    match nasvyazi_front::subscriptions::erase_by_email(&pool, &keys, &email, "cli").await? {
         Some(id) => writeln!(out, "erased contact {id}")?,
         None => writeln!(out, "no contact with this address")?,
     }
@@ -421,11 +422,11 @@ impl Service {
         match self {
             Service::Intake => {
                 let console = console.expect("intake is given its console listener");
-                let listeners = nasvyazi_intake::Listeners {
+                let listeners = nasvyazi_front::Listeners {
                     public: listener,
                     console,
                 };
-                tasks.spawn(nasvyazi_intake::run(config, listeners, shutdown))
+                tasks.spawn(nasvyazi_front::run(config, listeners, shutdown))
             }
             Service::Scheduler => tasks.spawn(nasvyazi_scheduler::run(config, listener, shutdown)),
             Service::Notifier => tasks.spawn(nasvyazi_notifier::run(config, listener, shutdown)),

@@ -6,7 +6,7 @@
 //! (no Telegram name or chat id anywhere), and the inbox and a
 //! conversation in a browser at 360 px in ru and kk.
 
-use nasvyazi_intake::consultations::store::{self, Media, NewMessage};
+use nasvyazi_front::consultations::store::{self, Media, NewMessage};
 use nasvyazi_shared::auth::Role;
 use nasvyazi_shared::crypto::Keyring;
 use nasvyazi_shared::i18n::Lang;

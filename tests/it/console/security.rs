@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use nasvyazi_intake::console::{page::CSP, totp, users};
+use nasvyazi_front::console::{page::CSP, totp, users};
 use nasvyazi_shared::auth::Role;
 use nasvyazi_shared::crypto::Keyring;
 use nasvyazi_shared::i18n::Lang;
@@ -285,7 +285,7 @@ async fn repeated_failures_lock_out_and_sign_out_everywhere_ends_every_session()
 }
 
 fn users_free() -> i32 {
-    nasvyazi_intake::console::throttle::USER_FREE
+    nasvyazi_front::console::throttle::USER_FREE
 }
 
 #[tokio::test]

@@ -304,7 +304,7 @@ async fn a_person_writes_and_a_consultant_answers_without_either_being_exposed()
     .await
     .unwrap();
     let erased =
-        nasvyazi_intake::consultations::retention::erase_expired(&app.infra.db, 90, "Asia/Almaty")
+        nasvyazi_front::consultations::retention::erase_expired(&app.infra.db, 90, "Asia/Almaty")
             .await
             .unwrap();
     assert_eq!(erased, 1);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use clap::Parser;
-use nasvyazi_intake::consultations::staff_group;
+use nasvyazi_front::consultations::staff_group;
 use nasvyazi_shared::auth::Role;
 use nasvyazi_shared::i18n::Lang;
 use nasvyazi_telegram_fake::{
@@ -315,7 +315,7 @@ async fn forget_and_retention_delete_the_topic_from_the_staff_group() {
     .await
     .unwrap();
     let erased =
-        nasvyazi_intake::consultations::retention::erase_expired(&app.infra.db, 90, "Asia/Almaty")
+        nasvyazi_front::consultations::retention::erase_expired(&app.infra.db, 90, "Asia/Almaty")
             .await
             .unwrap();
     assert_eq!(erased, 1);
@@ -445,7 +445,7 @@ async fn a_staff_group_made_public_gets_nothing_and_is_not_listened_to() {
     fake.set_chat_username(GROUP, Some("forum_staff_open"))
         .unwrap();
     // The app checks every minute; here at once.
-    let bot = nasvyazi_intake::telegram::Bot::from_config(&app.infra, Arc::new(keys(&app)))
+    let bot = nasvyazi_front::telegram::Bot::from_config(&app.infra, Arc::new(keys(&app)))
         .unwrap()
         .unwrap();
     let state = staff_group::check(&bot).await.unwrap().unwrap();

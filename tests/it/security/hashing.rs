@@ -3,7 +3,7 @@
 //! the process from 249 MB to 1.9 GB). Now at most one hash per core runs,
 //! a few wait, the rest are refused; a locked account spends no hash.
 
-use nasvyazi_intake::console::users;
+use nasvyazi_front::console::users;
 use nasvyazi_shared::auth::Role;
 use nasvyazi_shared::crypto::Keyring;
 use nasvyazi_shared::email::EmailAddress;

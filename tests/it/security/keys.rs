@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
-use nasvyazi_intake::console::users;
+use nasvyazi_front::console::users;
 use nasvyazi_letters::signature_aad;
 use nasvyazi_shared::auth::Role;
 use nasvyazi_shared::config::Config;
@@ -77,11 +77,11 @@ async fn intake_starts(config: Config) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
-    let listeners = nasvyazi_intake::Listeners {
+    let listeners = nasvyazi_front::Listeners {
         public: listener,
         console: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
     };
-    let task = tokio::spawn(nasvyazi_intake::run(
+    let task = tokio::spawn(nasvyazi_front::run(
         std::sync::Arc::new(config),
         listeners,
         shutdown.clone(),
@@ -168,10 +168,10 @@ async fn readme_key_rotation_keeps_every_kind_of_sealed_data() {
         language: Lang::Ru,
         allow_reply_to: false,
     };
-    nasvyazi_intake::letters::sign(
+    nasvyazi_front::letters::sign(
         &app.infra.db,
         &old_keys,
-        nasvyazi_intake::subscriptions::Timing::from_config(&app.config.subscriptions),
+        nasvyazi_front::subscriptions::Timing::from_config(&app.config.subscriptions),
         letter,
         &signing,
     )
@@ -398,19 +398,19 @@ async fn readme_key_rotation_keeps_every_kind_of_sealed_data() {
         .fetch_one(&app.infra.db)
         .await
         .unwrap();
-    let talk = nasvyazi_intake::consultations::web::read(&app.infra.db, &keys, conversation)
+    let talk = nasvyazi_front::consultations::web::read(&app.infra.db, &keys, conversation)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(talk.messages[0].text, "rotate-talk: нужна помощь");
     let reader = nasvyazi_shared::auth::Principal::user(Uuid::nil(), Role::Admin);
-    let texts = nasvyazi_intake::surveys::audited::texts(&app.infra.db, &keys, &reader, survey)
+    let texts = nasvyazi_front::surveys::audited::texts(&app.infra.db, &keys, &reader, survey)
         .await
         .unwrap();
     assert_eq!(texts, vec![("q1".to_string(), "rotate-survey".to_string())]);
     let mut conn = app.infra.db.acquire().await.unwrap();
     let member =
-        nasvyazi_intake::consultations::staff_group::open_staff_identity(&mut conn, &keys, staff)
+        nasvyazi_front::consultations::staff_group::open_staff_identity(&mut conn, &keys, staff)
             .await
             .unwrap();
     assert_eq!(member, Some(4242));

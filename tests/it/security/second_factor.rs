@@ -3,8 +3,8 @@
 //! and lifted it; the same for turning TOTP off). Item 7 (second half): a
 //! correct password forgave the address's failures before the code.
 
-use nasvyazi_intake::console::throttle::{ADDRESS_FREE, USER_FREE};
-use nasvyazi_intake::console::{totp, users};
+use nasvyazi_front::console::throttle::{ADDRESS_FREE, USER_FREE};
+use nasvyazi_front::console::{totp, users};
 use nasvyazi_shared::auth::Role;
 use nasvyazi_shared::crypto::{Keyring, token_hash};
 use nasvyazi_shared::email::EmailAddress;

@@ -1,4 +1,7 @@
-//! intake: the HTTP front door. Public pages and the JSON API for
+//! The front (the `intake` service; the crate was `nasvyazi-intake`): the
+//! HTTP front door and the Telegram bot's webhook, adapting requests to the
+//! domain crates (`nasvyazi-letters`, `nasvyazi-surveys`, `nasvyazi-media`,
+//! …) and carrying the domains not yet carved out of it. Public pages and the JSON API for
 //! supporters and appellants on the public listener (`http.listen`); the
 //! console, the admin API and `/metrics` on the staff listener
 //! (`console.listen`), which a deployment keeps private.

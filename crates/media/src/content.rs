@@ -27,7 +27,7 @@ mod pdf;
 mod png;
 mod webp;
 
-use axum::body::Bytes;
+use bytes::Bytes;
 
 /// What the library holds a file as (what Telegram sends it with).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

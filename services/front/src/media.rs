@@ -13,7 +13,7 @@
 //! of 201. The quota is checked under a transaction-scoped advisory lock,
 //! so two uploads at once cannot both squeeze under it.
 
-pub mod content;
+pub use nasvyazi_media::content;
 
 use axum::Router;
 use axum::body::Bytes;
