@@ -22,6 +22,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use nasvyazi_cases::consultations::{message_aad, person_aad};
+use nasvyazi_cases::replies;
 use nasvyazi_shared::channel::{EmailMessage, Outgoing, TelegramMessage};
 use nasvyazi_shared::consumer::{HandleError, Handler};
 use nasvyazi_shared::crypto::Keyring;
@@ -45,8 +47,8 @@ use crate::worker::Worker;
 /// The ledger's kind for alerts.
 pub const ALERT_KIND: &str = "consultation_alert";
 
-/// Where the PostgreSQL wake-up comes from (intake's NOTIFY).
-pub const REPLY_WAKE: &str = "consultation_replies";
+/// Where the PostgreSQL wake-up comes from (the cases crate's NOTIFY).
+pub use nasvyazi_cases::replies::REPLY_WAKE;
 
 // ---------------------------------------------------------------- alerts
 
@@ -478,8 +480,6 @@ fn outcome(result: Result<Value, ApiError>) -> Outcome {
     }
 }
 
-type ClaimedReply = (Uuid, Uuid, Option<Vec<u8>>, Option<i64>);
-
 impl ReplySender {
     /// Runs until `shutdown`: woken by NOTIFY, with a poll as fallback.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -515,31 +515,12 @@ impl ReplySender {
             return Ok(0);
         }
         let db = &self.infra.db;
-        let lease_secs = self.infra.config.letters.lease_secs as f64;
-        let flagged = sqlx::query(
-            "UPDATE conversation_messages SET delivery = 'unknown',
-                 delivery_error = 'the sender stopped while sending: it may or may not have arrived'
-             WHERE delivery = 'sending' AND sending_at < now() - make_interval(secs => $1)",
-        )
-        .bind(lease_secs)
-        .execute(db)
-        .await?
-        .rows_affected();
+        let lease = Duration::from_secs(self.infra.config.letters.lease_secs);
+        let flagged = replies::flag_stale(db, lease).await?;
         if flagged > 0 {
             tracing::warn!(replies = flagged, "replies left in sending flagged unknown");
         }
-        let claimed: Vec<ClaimedReply> = sqlx::query_as(
-            "WITH due AS (
-                 SELECT id FROM conversation_messages
-                 WHERE delivery = 'queued' AND next_attempt_at <= now()
-                 ORDER BY next_attempt_at LIMIT 16 FOR UPDATE SKIP LOCKED)
-             UPDATE conversation_messages m SET delivery = 'sending', sending_at = now(),
-                 attempts = attempts + 1
-             FROM due WHERE m.id = due.id
-             RETURNING m.id, m.conversation_id, m.body_ct, m.copy_of",
-        )
-        .fetch_all(db)
-        .await?;
+        let claimed = replies::claim_due(db, 16).await?;
         let n = claimed.len();
         for row in claimed {
             let id = row.0;
@@ -555,19 +536,13 @@ impl ReplySender {
             };
             metrics::counter!("nasvyazi_conversation_replies_sent_total", "outcome" => state)
                 .increment(1);
-            sqlx::query(
-                "UPDATE conversation_messages SET delivery = $2, delivery_error = $3,
-                     tg_message_id = coalesce($4, tg_message_id),
-                     next_attempt_at = now() + make_interval(secs => $5)
-                 WHERE id = $1 AND delivery = 'sending'",
-            )
-            .bind(id)
-            .bind(state)
-            .bind(error)
-            .bind(tg)
-            .bind(later.map_or(0.0, |d| d.as_secs_f64()))
-            .execute(db)
-            .await?;
+            let settled = replies::Settled {
+                state,
+                error,
+                tg_message_id: tg,
+                later,
+            };
+            replies::record(db, id, settled).await?;
             tracing::info!(message_id = %id, outcome = state, "consultation reply");
         }
         Ok(n)
@@ -576,7 +551,7 @@ impl ReplySender {
     /// Sends one claimed reply (no transaction open).
     async fn send(
         &self,
-        (id, conversation, body, copy_of): ClaimedReply,
+        (id, conversation, body, copy_of): replies::Claimed,
     ) -> anyhow::Result<Outcome> {
         type Row = (Vec<u8>, Vec<u8>, Option<Vec<u8>>, Uuid, Option<i64>);
         let row: Option<Row> = sqlx::query_as(
@@ -592,19 +567,11 @@ impl ReplySender {
         };
         let ckey = self.keys.unwrap_data_key(&ckey)?;
         let pkey = self.keys.unwrap_data_key(&pkey)?;
-        let chat = pkey.open_string(
-            &chat_ct,
-            format!("consultation_person:{person}:chat").as_bytes(),
-        )?;
+        let chat = pkey.open_string(&chat_ct, &person_aad(person))?;
         let chat_id: i64 = chat.parse()?;
         let c = &self.infra.config.consultations;
         let text = body
-            .map(|b| {
-                ckey.open_string(
-                    &b,
-                    format!("conversation:{conversation}:message:{id}:body").as_bytes(),
-                )
-            })
+            .map(|b| ckey.open_string(&b, &message_aad(conversation, id, "body")))
             .transpose()?;
         let (method, params) = match copy_of {
             Some(message_id) => (

@@ -5,22 +5,18 @@
 //! What it must never do: print the text or the contact. [`Valid`] has no
 //! `Debug` of its contents and no `Display`.
 
+use nasvyazi_cases::code;
 use nasvyazi_shared::appeals::{CATEGORIES, Contact, normalise_telegram};
 use nasvyazi_shared::crypto::Keyring;
 use nasvyazi_shared::email::EmailAddress;
 use nasvyazi_shared::i18n::Lang;
 use nasvyazi_shared::regions::{self, Region};
-use rand::Rng;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
 /// The longest text (and addition), in characters.
 pub const MAX_TEXT_CHARS: usize = 10_000;
-
-/// Digits and capitals that cannot be mistaken for each other (no 0/O,
-/// 1/I/L): easy to read out over the phone or copy by hand.
-const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 
 /// What was wrong with a request: the field and a catalog key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,62 +182,24 @@ impl Input<'_> {
     }
 }
 
-pub(crate) fn random_chars(n: usize) -> String {
-    let mut rng = rand::rngs::OsRng;
-    (0..n)
-        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
-        .collect()
-}
-
-/// Groups of four joined by `-`.
-pub(crate) fn grouped(chars: &str) -> String {
-    chars
-        .as_bytes()
-        .chunks(4)
-        .map(|c| std::str::from_utf8(c).expect("ASCII"))
-        .collect::<Vec<_>>()
-        .join("-")
-}
-
-/// Upper-cased, separators dropped, only alphabet characters kept; `None`
-/// if anything else was there or the length is wrong.
-pub(crate) fn canonical_chars(input: &str, len: usize) -> Option<String> {
-    let s: String = input
-        .chars()
-        .filter(|c| !matches!(c, '-' | ' ' | '\u{a0}'))
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
-    (s.len() == len && s.bytes().all(|b| ALPHABET.contains(&b))).then_some(s)
-}
-
 /// A fresh case number: `KZ-` and 8 random characters (about 40 bits).
 pub fn new_case_number() -> String {
-    format!("KZ-{}", grouped(&random_chars(8)))
+    code::new_number("KZ")
 }
 
 /// A typed case number in its canonical form (`kz 7f3k9qx2` ->
 /// `KZ-7F3K-9QX2`), or `None`.
 pub fn canonical_case_number(input: &str) -> Option<String> {
-    let s = input.trim();
-    let s = s
-        .strip_prefix("KZ")
-        .or_else(|| s.strip_prefix("kz"))
-        .or_else(|| s.strip_prefix("Kz"))
-        .unwrap_or(s);
-    canonical_chars(s, 8).map(|c| format!("KZ-{}", grouped(&c)))
+    code::canonical_number("KZ", input)
 }
 
-/// A fresh access code: 16 random characters (about 79 bits) in groups.
-pub fn new_access_code() -> Zeroizing<String> {
-    Zeroizing::new(grouped(&random_chars(16)))
-}
+pub use nasvyazi_cases::code::new_access_code;
 
 /// The stored form of an access code: a keyed hash (HMAC under the
 /// blind-index key) of its canonical form, so a database dump alone cannot
 /// even test a guess. Malformed input hashes to something no code has.
 pub fn access_hash(keys: &Keyring, input: &str) -> Vec<u8> {
-    let canonical = canonical_chars(input, 16).unwrap_or_else(|| "-".into());
-    keys.blind_index("appeal_access", &canonical)
+    code::access_hash(keys, "appeal_access", input)
 }
 
 pub use nasvyazi_shared::crypto::ct_eq;

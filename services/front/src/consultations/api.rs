@@ -16,25 +16,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
-use super::store::{
-    self, CannedAnswer, ConversationDetail, ConversationItem, Filter, StaffError, VIEWS,
-};
+use super::store::{self, CannedAnswer, ConversationDetail, ConversationItem, Filter, VIEWS};
 use super::web::{self, OpenError, PublicConversation};
 use crate::AppState;
 use crate::auth::Admin;
 
 const ROLES: &[Role] = &[Role::Consultant];
-
-impl From<StaffError> for ApiError {
-    fn from(e: StaffError) -> Self {
-        match e {
-            StaffError::NotFound => ApiError::not_found(),
-            StaffError::Invalid(m) => ApiError::validation(m),
-            StaffError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-            StaffError::Internal(e) => ApiError::internal(e),
-        }
-    }
-}
 
 // ---------------------------------------------------------------- public
 

@@ -20,80 +20,18 @@ pub mod media;
 pub mod pages;
 pub mod retention;
 pub mod staff_group;
-pub mod store;
 pub mod web;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use nasvyazi_shared::config::ConsultationsConfig;
-use nasvyazi_shared::crypto::Keyring;
 use nasvyazi_shared::hours::OfficeHours;
 use nasvyazi_shared::i18n::{self, Lang};
-use uuid::Uuid;
-use zeroize::Zeroizing;
 
-use crate::appeals::model::{canonical_chars, grouped, random_chars};
-
-/// The blind-index kind of a person's Telegram chat id (not the
-/// subscribers' kind: being a subscriber and writing for help stay
-/// unlinkable in a dump).
-pub const CHAT_KIND: &str = "consultation";
-
-/// Associated data of a person's sealed chat id.
-pub fn person_aad(person: Uuid) -> Vec<u8> {
-    format!("consultation_person:{person}:chat").into_bytes()
-}
-
-/// Associated data of a message's sealed body or media.
-pub fn message_aad(conversation: Uuid, message: Uuid, field: &str) -> Vec<u8> {
-    format!("conversation:{conversation}:message:{message}:{field}").into_bytes()
-}
-
-/// The blind index of a chat id.
-pub fn chat_index(keys: &Keyring, chat: i64) -> Vec<u8> {
-    keys.blind_index(CHAT_KIND, &chat.to_string())
-}
-
-/// The pseudonym staff see: four characters from the person's blind index
-/// (stable per person, meaningless without the key), or random for the web.
-pub fn pseudonym(index: Option<&[u8]>) -> String {
-    const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
-    let code: String = match index {
-        Some(bytes) => bytes
-            .iter()
-            .take(4)
-            .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
-            .collect(),
-        None => random_chars(4),
-    };
-    format!("Гость {code}")
-}
-
-/// A fresh conversation number: `NS-` and 8 random characters.
-pub fn new_number() -> String {
-    format!("NS-{}", grouped(&random_chars(8)))
-}
-
-/// A typed number in its canonical form (`ns 7f3k9qx2` -> `NS-7F3K-9QX2`).
-pub fn canonical_number(input: &str) -> Option<String> {
-    let s = input.trim();
-    let s = ["NS", "ns", "Ns", "nS"]
-        .iter()
-        .find_map(|p| s.strip_prefix(p))
-        .unwrap_or(s);
-    canonical_chars(s, 8).map(|c| format!("NS-{}", grouped(&c)))
-}
-
-/// A fresh access code for the web (16 characters in groups).
-pub fn new_access_code() -> Zeroizing<String> {
-    crate::appeals::model::new_access_code()
-}
-
-/// The stored form of an access code: a keyed hash of its canonical form.
-pub fn access_hash(keys: &Keyring, input: &str) -> Vec<u8> {
-    let canonical = canonical_chars(input, 16).unwrap_or_else(|| "-".into());
-    keys.blind_index("conversation_access", &canonical)
-}
+pub use nasvyazi_cases::consultations::{
+    CHAT_KIND, access_hash, canonical_number, chat_index, message_aad, new_access_code, new_number,
+    person_aad, pseudonym, store,
+};
 
 /// The organisation's hours, parsed (configuration was checked at start).
 pub fn hours(c: &ConsultationsConfig) -> (OfficeHours, Tz) {
@@ -142,15 +80,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn numbers_pseudonyms_and_the_auto_answer() {
-        let n = new_number();
-        assert_eq!(canonical_number(&n.to_lowercase()), Some(n.clone()));
-        assert_eq!(canonical_number("nope"), None);
-        assert_eq!(pseudonym(Some(&[0, 1, 2, 3, 9])), "Гость 2345");
-        assert_eq!(
-            pseudonym(Some(&[0, 1, 2, 3])),
-            pseudonym(Some(&[0, 1, 2, 3]))
-        );
+    fn the_auto_answer_says_when_and_always_the_emergency_text() {
         let config = nasvyazi_shared::Config::from_toml("").unwrap();
         let c = &config.consultations;
         // Wednesday 2026-12-02 12:00 Almaty = 07:00 UTC: open.

@@ -49,8 +49,9 @@ use crate::telegram::replies::{Mirror, Reply};
 
 /// How often the group is checked and the clean-up retried.
 pub const CHECK_EVERY: Duration = Duration::from_secs(60);
-/// The PostgreSQL channel an erasure wakes the clean-up on.
-pub const CLEANUP_WAKE: &str = "staff_group_cleanup";
+
+pub use nasvyazi_cases::consultations::CLEANUP_WAKE;
+
 /// The audit actor of what staff do in the group.
 pub const ACTOR: &str = "telegram-staff-group";
 /// Topics deleted per clean-up pass (then the next pass).

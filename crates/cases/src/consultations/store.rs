@@ -15,9 +15,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{chat_index, message_aad, new_number, person_aad, pseudonym};
-
-/// The PostgreSQL channel the notifier's reply sender listens on.
-pub const REPLY_WAKE: &str = "consultation_replies";
+use crate::replies;
 
 /// A person as the bot needs it (no chat id: the caller has it).
 #[derive(Debug, Clone)]
@@ -286,9 +284,7 @@ pub async fn add_message(
         .execute(&mut *tx)
         .await?;
     if m.delivery.is_some() {
-        sqlx::query(&format!("NOTIFY {REPLY_WAKE}"))
-            .execute(&mut *tx)
-            .await?;
+        replies::wake(&mut *tx).await?;
     }
     Ok(id)
 }
@@ -310,7 +306,7 @@ pub async fn erase_person(tx: &mut PgConnection, person: Uuid, actor: &str) -> s
     .await?
     .rows_affected();
     if topics > 0 {
-        sqlx::query(&format!("NOTIFY {}", super::staff_group::CLEANUP_WAKE))
+        sqlx::query(&format!("NOTIFY {}", super::CLEANUP_WAKE))
             .execute(&mut *tx)
             .await?;
     }
@@ -346,6 +342,19 @@ pub enum StaffError {
     Conflict(&'static str),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+/// How a refusal answers an API client (a stable code, logged once).
+impl From<StaffError> for nasvyazi_shared::error::ApiError {
+    fn from(e: StaffError) -> Self {
+        use nasvyazi_shared::error::ApiError;
+        match e {
+            StaffError::NotFound => ApiError::not_found(),
+            StaffError::Invalid(m) => ApiError::validation(m),
+            StaffError::Conflict(m) => ApiError::conflict(m),
+            StaffError::Internal(e) => ApiError::internal(e),
+        }
+    }
 }
 
 impl From<sqlx::Error> for StaffError {
