@@ -189,12 +189,16 @@ struct State {
     count: watch::Sender<usize>,
     connections: AtomicU64,
     attempts: AtomicU64,
+    /// Commands that arrived with more of the client's bytes behind them.
+    pipelined: AtomicU64,
 }
 
 #[derive(Default)]
 struct Inner {
     messages: Vec<Received>,
     behaviour: Behaviour,
+    /// EHLO does not offer PIPELINING.
+    no_pipelining: bool,
     /// Lowercased address -> reply code for RCPT TO.
     failing_rcpts: HashMap<String, u16>,
 }
@@ -226,6 +230,7 @@ impl SmtpServer {
             count: watch::Sender::new(0),
             connections: AtomicU64::new(0),
             attempts: AtomicU64::new(0),
+            pipelined: AtomicU64::new(0),
         });
         let stop = CancellationToken::new();
         tokio::spawn(accept_loop(listener, state.clone(), stop.clone()));
@@ -289,6 +294,18 @@ impl SmtpServer {
     /// dropped.
     pub fn attempts(&self) -> u64 {
         self.state.attempts.load(Ordering::SeqCst)
+    }
+
+    /// Whether EHLO offers PIPELINING (RFC 2920; it does unless told).
+    pub fn set_pipelining(&self, offered: bool) {
+        self.state.lock().no_pipelining = !offered;
+    }
+
+    /// How many commands (and ends of DATA) arrived with more of the
+    /// client's bytes already behind them: a client that pipelines. A
+    /// client that waits for each reply never makes this grow.
+    pub fn pipelined(&self) -> u64 {
+        self.state.pipelined.load(Ordering::SeqCst)
     }
 
     /// Sets how the end of DATA is answered, from the next message on.
@@ -452,6 +469,9 @@ impl Session {
                 }
                 Read::Line(line) => line,
             };
+            if !self.buf.is_empty() {
+                self.state.pipelined.fetch_add(1, Ordering::SeqCst);
+            }
             let line = String::from_utf8_lossy(trim_eol(&line)).into_owned();
             let (verb, arg) = match line.split_once(' ') {
                 Some((verb, arg)) => (verb.to_ascii_uppercase(), arg.trim()),
@@ -496,9 +516,14 @@ impl Session {
         if verb == "HELO" {
             return self.reply(&format!("250 {HOSTNAME}")).await;
         }
+        let pipelining = if self.state.lock().no_pipelining {
+            ""
+        } else {
+            "250-PIPELINING\r\n"
+        };
         let reply = format!(
             "250-{HOSTNAME} Hello\r\n\
-             250-PIPELINING\r\n\
+             {pipelining}\
              250-8BITMIME\r\n\
              250-SMTPUTF8\r\n\
              250-ENHANCEDSTATUSCODES\r\n\

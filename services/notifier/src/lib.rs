@@ -89,6 +89,7 @@ pub async fn run_with(
         templates: render::templates(),
         campaigns: Default::default(),
         preloaded: Default::default(),
+        in_flight: Default::default(),
     });
     let mut tasks = JoinSet::new();
     channels::folder::spawn(&infra, &mut tasks, &shutdown);

@@ -1,7 +1,8 @@
-//! The delivery worker: claim a batch, commit, send each message with
-//! bounded concurrency, record each outcome. Woken by NOTIFY, with a poll
-//! as fallback; on shutdown it stops claiming, finishes what it is sending
-//! within the deadline, and releases the rest.
+//! The delivery worker: claim a batch, commit, and hand its chunks to a
+//! sender running beside the claim loop, which sends each message with
+//! bounded concurrency and records each chunk's outcomes. Woken by NOTIFY,
+//! with a poll as fallback; on shutdown it stops claiming, finishes what it
+//! is sending within the deadline, and releases the rest.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,15 +34,27 @@ pub struct Worker {
     pub campaigns: crate::compose::campaign::Cache,
     /// The contacts of the chunk being sent, loaded in one query.
     pub preloaded: crate::compose::subscriber::Preloaded,
+    /// Rows claimed and not yet recorded (see [`Worker::not_in_flight`]).
+    pub in_flight: std::sync::Mutex<std::collections::HashSet<uuid::Uuid>>,
 }
 
-/// Rows per chunk: one contacts query and one outcome statement each.
+/// Rows per chunk at most: one contacts query and one outcome statement
+/// each.
 pub const CHUNK: usize = 32;
 
-/// Chunks sent at once by one worker. `CHUNK * CHUNKS_IN_FLIGHT` (64) is
-/// the bound on duplicates after a crash: at most that many messages per
-/// notifier can have been sent and not yet recorded.
+/// Chunks sent at once by one worker. At most `min(batch_size, CHUNK *
+/// CHUNKS_IN_FLIGHT)` (64) messages per notifier can have been sent and
+/// not yet recorded: the bound on duplicates after a crash.
 pub const CHUNKS_IN_FLIGHT: usize = 2;
+
+/// Rows per chunk and chunks at once for a batch size: [`CHUNK`] and
+/// [`CHUNKS_IN_FLIGHT`], or less for small batches, so that the chunks in
+/// flight never hold more rows than one batch.
+pub fn chunking(batch: i64) -> (usize, usize) {
+    let batch = batch.max(1) as usize;
+    let parallel = CHUNKS_IN_FLIGHT.min(batch);
+    ((batch / parallel).clamp(1, CHUNK), parallel)
+}
 
 /// Kinds that spend the global confirmation-email budget.
 const CONFIRMATIONS: &[&str] = &["confirmation", "signature_confirmation"];
@@ -74,18 +87,32 @@ impl Worker {
         .await
     }
 
+    /// Claims batches and hands their chunks to the sender, which runs
+    /// beside it: while the last chunks of one batch go out, the next batch
+    /// is claimed, so the connections never wait on the claim (issue 26).
+    /// At most one chunk waits between the two.
     async fn run_once(self: Arc<Self>, shutdown: CancellationToken) -> anyhow::Result<()> {
         let mut listener = PgListener::connect_with(&self.infra.db).await?;
         listener.listen(deliveries::WAKE).await?;
         let poll = Duration::from_millis(self.config().notifier.poll_interval_ms);
         let lease = Duration::from_secs(self.config().notifier.lease_secs);
         let batch = self.config().notifier.batch_size;
-        while !shutdown.is_cancelled() {
+        let (chunk, parallel) = chunking(batch);
+        let (chunks, waiting) = tokio::sync::mpsc::channel::<Vec<Claimed>>(1);
+        let sender = tokio::spawn(
+            self.clone()
+                .send_chunks(waiting, parallel, shutdown.clone()),
+        );
+        'claiming: while !shutdown.is_cancelled() {
             // Without a token, Telegram rows are claimed and fail visibly.
             let telegram = self.telegram_lease.as_ref().is_none_or(|l| l.is_held());
             match deliveries::claim(&self.infra.db, batch, lease, telegram).await {
                 Ok(rows) if !rows.is_empty() => {
-                    self.clone().process(rows, &shutdown).await;
+                    for part in self.not_in_flight(rows).chunks(chunk) {
+                        if chunks.send(part.to_vec()).await.is_err() {
+                            break 'claiming;
+                        }
+                    }
                     continue; // there may be more
                 }
                 Ok(_) => {}
@@ -97,24 +124,41 @@ impl Worker {
                 _ = tokio::time::sleep(poll) => {}
             }
         }
+        // The sender finishes what it holds (or releases it, on shutdown).
+        drop(chunks);
+        sender.await?;
         Ok(())
     }
 
-    /// Sends a claimed batch in chunks of [`CHUNK`]: one query loads a
-    /// chunk's contacts, its messages go out with bounded concurrency (over
-    /// the SMTP pool's connections), and one statement records every
-    /// outcome of the chunk. No transaction is open while sending.
-    pub async fn process(self: Arc<Self>, rows: Vec<Claimed>, shutdown: &CancellationToken) {
-        // Two chunks at a time: while one waits for PostgreSQL (loading or
-        // recording), the other keeps the SMTP connections busy.
-        let chunks: Vec<Vec<Claimed>> = rows.chunks(CHUNK).map(<[Claimed]>::to_vec).collect();
-        futures::stream::iter(chunks)
-            .map(|chunk| self.clone().process_chunk(chunk, shutdown.clone()))
-            .buffer_unordered(CHUNKS_IN_FLIGHT)
-            .collect::<()>()
-            .await;
+    /// Sends chunks as they come, `parallel` at a time.
+    async fn send_chunks(
+        self: Arc<Self>,
+        waiting: tokio::sync::mpsc::Receiver<Vec<Claimed>>,
+        parallel: usize,
+        shutdown: CancellationToken,
+    ) {
+        futures::stream::unfold(
+            waiting,
+            |mut w| async move { w.recv().await.map(|c| (c, w)) },
+        )
+        .map(|chunk| self.clone().process_chunk(chunk, shutdown.clone()))
+        .buffer_unordered(parallel)
+        .collect::<()>()
+        .await;
     }
 
+    /// Drops rows this worker already holds: a row whose lease ran out
+    /// while it waited here is claimed again, and must not go out twice
+    /// from the same process.
+    fn not_in_flight(&self, rows: Vec<Claimed>) -> Vec<Claimed> {
+        let mut held = self.in_flight.lock().expect("in-flight set");
+        rows.into_iter().filter(|r| held.insert(r.id)).collect()
+    }
+
+    /// Sends one chunk: one query loads its contacts, its messages go out
+    /// with bounded concurrency (over the SMTP pool's connections), and one
+    /// statement records every outcome. No transaction is open while
+    /// sending.
     async fn process_chunk(self: Arc<Self>, chunk: Vec<Claimed>, shutdown: CancellationToken) {
         let concurrency = self.config().notifier.concurrency.max(1);
         let ids: Vec<uuid::Uuid> = chunk.iter().map(|r| r.id).collect();
@@ -122,6 +166,7 @@ impl Worker {
             if let Err(e) = deliveries::release_many(&self.infra.db, &ids).await {
                 tracing::warn!(error = %e, "cannot release deliveries; their lease will expire");
             }
+            self.landed(&ids);
             return;
         }
         self.preloaded.fill(&self, &chunk).await;
@@ -140,6 +185,15 @@ impl Worker {
             // pass sends them again: at-least-once, bounded by the chunks
             // in flight.
             tracing::error!(error = %e, rows = updates.len(), "cannot record the outcomes");
+        }
+        self.landed(&ids);
+    }
+
+    /// The chunk is recorded (or released): its rows may be claimed again.
+    fn landed(&self, ids: &[uuid::Uuid]) {
+        let mut held = self.in_flight.lock().expect("in-flight set");
+        for id in ids {
+            held.remove(id);
         }
     }
 

@@ -7,6 +7,7 @@ mod bounce_abuse;
 mod bounces;
 mod dkim;
 mod inline_images;
+mod pipelining;
 
 use std::collections::HashMap;
 use std::sync::Mutex;

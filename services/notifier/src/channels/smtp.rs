@@ -10,6 +10,20 @@
 //! delayed ACK (~40 ms): 25 messages per second per connection. Our pool
 //! opens the TCP connection itself with TCP_NODELAY and hands it to
 //! lettre's `AsyncSmtpConnection`.
+//!
+//! And PIPELINING (RFC 2920), which lettre does not speak. Each of the
+//! `pool_size` connections is owned by a task (a "lane") that takes
+//! messages from one queue. When the server offers PIPELINING (asked with
+//! one more EHLO per connection, before AUTH), a message's `MAIL FROM`,
+//! `RCPT TO` and `DATA` go in one write, and once `DATA` is accepted its
+//! dot-stuffed content, the final `.` and the *next* waiting message's
+//! commands go in the next write (content may open a group, RFC 2920
+//! 3.1): one round trip per message instead of four. Any refusal in a
+//! group ends the connection as lettre's own `send` does, so a half-open
+//! transaction never carries into the next message; a message whose
+//! content was never written (its connection lost) is sent on a fresh one;
+//! one whose sender stopped waiting is dropped, never sent late. Servers
+//! without PIPELINING, and content that is not text, get lettre's `send`.
 
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
@@ -17,11 +31,16 @@ use std::time::{Duration, Instant};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
-use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::commands::{Ehlo, Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use lettre::transport::smtp::response::Response;
 use nasvyazi_shared::channel::{Channel, Outgoing, SendError, Sent};
 use nasvyazi_shared::config::EmailConfig;
 use secrecy::ExposeSecret;
-use tokio::sync::{Mutex, Semaphore};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::mime::{self, Dkim};
 use super::scrub;
@@ -81,17 +100,50 @@ fn parse_url(s: &str) -> anyhow::Result<Target> {
 }
 
 pub struct Smtp {
-    target: Target,
-    hello: ClientId,
-    /// Idle connections (since when), reused last-in first-out.
-    idle: Mutex<Vec<(Instant, AsyncSmtpConnection)>>,
-    /// At most `pool_size` conversations at once.
-    slots: Semaphore,
-    /// The whole conversation's deadline.
+    /// Messages waiting for a connection.
+    jobs: mpsc::UnboundedSender<Job>,
+    lanes: Arc<Lanes>,
+    /// How long a message may wait for its conversation to end.
     timeout: Duration,
     dkim: Option<Dkim>,
     global: DefaultDirectRateLimiter,
     per_domain: DefaultKeyedRateLimiter<String>,
+}
+
+/// How to open a connection.
+struct Dialer {
+    target: Target,
+    hello: ClientId,
+    /// Each step's deadline (connecting, one write and its replies).
+    timeout: Duration,
+}
+
+/// The connection tasks ("lanes", at most `pool_size`) and the queue
+/// they take messages from.
+struct Lanes {
+    dialer: Dialer,
+    max: usize,
+    live: AtomicUsize,
+    /// Lanes waiting for a message.
+    waiting: AtomicUsize,
+    queue: Mutex<mpsc::UnboundedReceiver<Job>>,
+}
+
+/// One message and where its outcome goes.
+struct Job {
+    built: mime::Built,
+    outcome: oneshot::Sender<Result<Response, SendError>>,
+}
+
+/// A connection idle this long is checked with NOOP before use.
+const IDLE_CHECK: Duration = Duration::from_secs(5);
+/// A connection idle this long is closed (QUIT); the lane stays.
+const IDLE_CLOSE: Duration = Duration::from_secs(30);
+
+/// A pooled connection and whether its server offered PIPELINING.
+struct Conn {
+    smtp: AsyncSmtpConnection,
+    pipelining: bool,
 }
 
 enum ConnectError {
@@ -130,20 +182,38 @@ impl Smtp {
         let target = parse_url(c.smtp_url.expose_secret())?;
         let per_second = NonZeroU32::new(c.max_per_second).unwrap_or(NonZeroU32::MIN);
         let per_minute = NonZeroU32::new(c.max_per_domain_per_minute).unwrap_or(NonZeroU32::MIN);
+        let timeout = Duration::from_secs(c.timeout_secs);
+        let (jobs, queue) = mpsc::unbounded_channel();
         Ok(Smtp {
-            target,
-            hello: ClientId::default(),
-            idle: Mutex::new(Vec::new()),
-            slots: Semaphore::new(c.pool_size.max(1) as usize),
-            timeout: Duration::from_secs(c.timeout_secs),
+            jobs,
+            lanes: Arc::new(Lanes {
+                dialer: Dialer {
+                    target,
+                    hello: ClientId::default(),
+                    timeout,
+                },
+                max: c.pool_size.max(1) as usize,
+                live: AtomicUsize::new(0),
+                waiting: AtomicUsize::new(0),
+                queue: Mutex::new(queue),
+            }),
+            timeout,
             dkim,
             global: RateLimiter::direct(Quota::per_second(per_second)),
             per_domain: RateLimiter::keyed(Quota::per_minute(per_minute)),
         })
     }
+}
 
-    async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
-        self.connect_inner().await.map_err(|e| match e {
+impl Dialer {
+    async fn connect(&self) -> Result<Conn, SendError> {
+        let Ok(connected) = tokio::time::timeout(self.timeout, self.connect_inner()).await else {
+            return Err(transient(format!(
+                "connecting to the SMTP server timed out after {:?}",
+                self.timeout
+            )));
+        };
+        connected.map_err(|e| match e {
             ConnectError::Io(e) => {
                 transient(format!("cannot connect to the SMTP server: {}", e.kind()))
             }
@@ -151,7 +221,7 @@ impl Smtp {
         })
     }
 
-    async fn connect_inner(&self) -> Result<AsyncSmtpConnection, ConnectError> {
+    async fn connect_inner(&self) -> Result<Conn, ConnectError> {
         let t = &self.target;
         let tls = || TlsParameters::new(t.host.clone());
         let mut conn = if t.tls == TlsMode::Implicit {
@@ -184,51 +254,351 @@ impl Smtp {
             }
             conn
         };
+        // lettre keeps only the extensions it uses; ask once more (before
+        // AUTH, on the encrypted channel if there is one) for PIPELINING.
+        let ehlo = conn.command(Ehlo::new(self.hello.clone())).await?;
+        let pipelining = offers_pipelining(&ehlo);
         if let Some(creds) = &t.credentials {
             conn.auth(&[Mechanism::Plain, Mechanism::Login], creds)
                 .await?;
         }
-        Ok(conn)
+        Ok(Conn {
+            smtp: conn,
+            pipelining,
+        })
+    }
+}
+
+/// Whether an EHLO reply offers PIPELINING.
+fn offers_pipelining(ehlo: &Response) -> bool {
+    ehlo.message().any(|line| {
+        line.split_whitespace()
+            .next()
+            .is_some_and(|k| k.eq_ignore_ascii_case("PIPELINING"))
+    })
+}
+
+/// `MAIL FROM`, every `RCPT TO` and `DATA` as one write (RFC 2920).
+struct Group {
+    mail: Mail,
+    rcpts: Vec<Rcpt>,
+}
+
+impl std::fmt::Display for Group {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.mail)?;
+        for rcpt in &self.rcpts {
+            write!(f, "{rcpt}")?;
+        }
+        f.write_str("DATA\r\n")
+    }
+}
+
+/// A message's content, dot-stuffed (a line starting with `.` gets one
+/// more, RFC 5321 4.5.2), and the final `.` line: one write.
+struct Content<'a>(&'a str);
+
+impl std::fmt::Display for Content<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, line) in self.0.split("\r\n").enumerate() {
+            if i > 0 {
+                f.write_str("\r\n")?;
+            }
+            if line.starts_with('.') {
+                f.write_str(".")?;
+            }
+            f.write_str(line)?;
+        }
+        f.write_str("\r\n.\r\n")
+    }
+}
+
+/// What one step of a conversation came to.
+enum Step {
+    Reply(Response),
+    /// The server refused (a 4xx or 5xx reply): the connection still
+    /// speaks SMTP.
+    Refused(lettre::transport::smtp::Error),
+    /// No reply (a fault or the deadline): the connection is lost.
+    Lost(SendError),
+}
+
+async fn step(
+    deadline: Duration,
+    f: impl std::future::Future<Output = Result<Response, lettre::transport::smtp::Error>>,
+) -> Step {
+    match tokio::time::timeout(deadline, f).await {
+        Ok(Ok(r)) => Step::Reply(r),
+        Ok(Err(e)) if e.is_transient() || e.is_permanent() => Step::Refused(e),
+        Ok(Err(e)) => Step::Lost(classify(&e)),
+        Err(_) => Step::Lost(transient(format!(
+            "SMTP conversation timed out after {deadline:?}"
+        ))),
+    }
+}
+
+/// Text written as it is.
+struct Raw<'a>(&'a str);
+
+impl std::fmt::Display for Raw<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl Lanes {
+    /// Starts a lane if none is waiting and the pool has room.
+    fn ensure(self: &Arc<Self>) {
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            return;
+        }
+        let live = self.live.load(Ordering::SeqCst);
+        if live < self.max
+            && self
+                .live
+                .compare_exchange(live, live + 1, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        {
+            tokio::spawn(self.clone().run());
+        }
     }
 
-    /// One conversation on a pooled (or new) connection. A message is never
-    /// sent twice here: a pooled connection idle for a while is checked with
-    /// NOOP before use, and a failure after that is reported, not retried
-    /// (letters to officials are at-most-once; the worker decides).
-    async fn send_raw(
-        &self,
-        message: &mime::Built,
-    ) -> Result<lettre::transport::smtp::response::Response, SendError> {
-        let _slot = self
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| transient("pool closed".into()))?;
-        let (envelope, bytes) = (&message.envelope, &message.bytes);
-        let mut conn = None;
-        while let Some((since, mut c)) = self.idle.lock().await.pop() {
-            if since.elapsed() < Duration::from_secs(5) || c.test_connected().await {
-                conn = Some(c);
-                break;
-            }
-        }
-        let mut conn = match conn {
-            Some(c) => c,
-            None => self.connect().await?,
+    /// The next message, `Ok(None)` after [`IDLE_CLOSE`] without one, `Err`
+    /// when the channel is gone.
+    async fn next(&self) -> Result<Option<Job>, ()> {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let got = {
+            let mut queue = self.queue.lock().await;
+            tokio::time::timeout(IDLE_CLOSE, queue.recv()).await
         };
-        match conn.send(envelope, bytes).await {
-            Ok(response) => {
-                self.idle.lock().await.push((Instant::now(), conn));
-                Ok(response)
-            }
-            Err(e) => {
-                if !conn.has_broken() {
-                    // A refused message leaves the connection usable.
-                    self.idle.lock().await.push((Instant::now(), conn));
-                }
-                Err(classify(&e))
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        match got {
+            Ok(Some(job)) => Ok(Some(job)),
+            Ok(None) => Err(()),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// A message already waiting, if any (never waits: another lane
+    /// holding the queue means it is empty).
+    fn waiting_job(&self) -> Option<Job> {
+        let mut queue = self.queue.try_lock().ok()?;
+        loop {
+            let job = queue.try_recv().ok()?;
+            if !job.outcome.is_closed() {
+                return Some(job);
             }
         }
+    }
+
+    /// One lane: a connection of its own, opened when a message comes,
+    /// checked after a pause, closed after a long one.
+    async fn run(self: Arc<Self>) {
+        let mut conn: Option<(Conn, Instant)> = None;
+        let mut carried: Option<Job> = None;
+        loop {
+            let job = match carried.take() {
+                Some(job) => job,
+                None => match self.next().await {
+                    Ok(Some(job)) => job,
+                    Ok(None) => {
+                        if let Some((mut c, _)) = conn.take() {
+                            let _ = step(self.dialer.timeout, c.smtp.quit()).await;
+                        }
+                        continue;
+                    }
+                    Err(()) => break,
+                },
+            };
+            // Its sender gave up waiting: it must not go out later.
+            if job.outcome.is_closed() {
+                continue;
+            }
+            let mut c = match conn.take() {
+                Some((mut c, used)) => {
+                    let alive = used.elapsed() < IDLE_CHECK
+                        || tokio::time::timeout(self.dialer.timeout, c.smtp.test_connected())
+                            .await
+                            .unwrap_or(false);
+                    if alive {
+                        c
+                    } else {
+                        match self.dialer.connect().await {
+                            Ok(c) => c,
+                            Err(e) => {
+                                let _ = job.outcome.send(Err(e));
+                                continue;
+                            }
+                        }
+                    }
+                }
+                None => match self.dialer.connect().await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = job.outcome.send(Err(e));
+                        continue;
+                    }
+                },
+            };
+            let (kept, carry) = self.converse(&mut c, job).await;
+            carried = carry;
+            if kept {
+                conn = Some((c, Instant::now()));
+            } else {
+                // QUIT if it still listens, then close; never wait long.
+                let _ = tokio::time::timeout(Duration::from_secs(1), c.smtp.abort()).await;
+            }
+        }
+        if let Some((mut c, _)) = conn {
+            let _ = step(self.dialer.timeout, c.smtp.quit()).await;
+        }
+        self.live.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Sends `job` and, while the server pipelines and messages wait,
+    /// the ones after it: each message's content and the next one's
+    /// commands go in one write, so a message costs one round trip.
+    /// Returns whether the connection is still good, and a message taken
+    /// from the queue that was not sent (to send on a fresh start).
+    async fn converse(&self, c: &mut Conn, mut job: Job) -> (bool, Option<Job>) {
+        let deadline = self.dialer.timeout;
+        let Some((commands, rcpts)) = group(c, &job.built) else {
+            let outcome =
+                match step(deadline, c.smtp.send(&job.built.envelope, &job.built.bytes)).await {
+                    Step::Reply(r) => Ok(r),
+                    Step::Refused(e) => Err(classify(&e)),
+                    Step::Lost(e) => Err(e),
+                };
+            let kept = outcome.is_ok() && !c.smtp.has_broken();
+            let _ = job.outcome.send(outcome);
+            return (kept, None);
+        };
+        let first = step(deadline, c.smtp.command(Raw(&commands))).await;
+        if let Err(e) = group_replies(c, Some(first), rcpts, deadline).await {
+            let _ = job.outcome.send(Err(e));
+            return (false, None);
+        }
+        loop {
+            // DATA was accepted: the content, and what comes next.
+            let text = std::str::from_utf8(&job.built.bytes).expect("checked by group()");
+            let mut next = self.waiting_job();
+            let next_group = next.as_ref().and_then(|n| group(c, &n.built));
+            if next_group.is_none()
+                && let Some(n) = next.take()
+            {
+                // Not pipelinable: sent on its own, after this one.
+                let kept = self.finish(c, job).await;
+                return (kept, Some(n));
+            }
+            let mut wire = Content(text).to_string();
+            if let Some((g, _)) = &next_group {
+                wire.push_str(g);
+            }
+            match step(deadline, c.smtp.command(Raw(&wire))).await {
+                Step::Reply(r) => {
+                    let _ = job.outcome.send(Ok(r));
+                }
+                Step::Refused(e) => {
+                    let _ = job.outcome.send(Err(classify(&e)));
+                }
+                Step::Lost(e) => {
+                    // This one may or may not have arrived; the next one's
+                    // content was never written: it goes on a fresh start.
+                    let _ = job.outcome.send(Err(e));
+                    return (false, next);
+                }
+            }
+            let (Some(n), Some(g)) = (next, next_group) else {
+                return (true, None);
+            };
+            if let Err(e) = group_replies(c, None, g.1, deadline).await {
+                let _ = n.outcome.send(Err(e));
+                return (false, None);
+            }
+            job = n;
+        }
+    }
+
+    /// Writes the content alone and reads its reply.
+    async fn finish(&self, c: &mut Conn, job: Job) -> bool {
+        let text = std::str::from_utf8(&job.built.bytes).expect("checked by group()");
+        let wire = Content(text).to_string();
+        let (outcome, kept) = match step(self.dialer.timeout, c.smtp.command(Raw(&wire))).await {
+            Step::Reply(r) => (Ok(r), true),
+            Step::Refused(e) => (Err(classify(&e)), true),
+            Step::Lost(e) => (Err(e), false),
+        };
+        let _ = job.outcome.send(outcome);
+        kept
+    }
+}
+
+/// The pipelined commands of a message (`MAIL FROM`, every `RCPT TO`,
+/// `DATA`) and how many recipients, or `None` to send it with lettre's
+/// own round trips: the server does not pipeline, the content is not
+/// text, or it lacks SMTPUTF8 / 8BITMIME where the message needs them
+/// (lettre then refuses it as it always has).
+fn group(c: &Conn, built: &mime::Built) -> Option<(String, usize)> {
+    if !c.pipelining {
+        return None;
+    }
+    let text = std::str::from_utf8(&built.bytes).ok()?;
+    let envelope = &built.envelope;
+    let info = c.smtp.server_info();
+    let mut parameters = Vec::new();
+    let mut addresses = envelope.from().into_iter().chain(envelope.to());
+    if addresses.any(|a| !AsRef::<str>::as_ref(a).is_ascii()) {
+        if !info.supports_feature(Extension::SmtpUtfEight) {
+            return None;
+        }
+        parameters.push(MailParameter::SmtpUtfEight);
+    }
+    if !text.is_ascii() {
+        if !info.supports_feature(Extension::EightBitMime) {
+            return None;
+        }
+        parameters.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    let group = Group {
+        mail: Mail::new(envelope.from().cloned(), parameters),
+        rcpts: envelope
+            .to()
+            .iter()
+            .map(|a| Rcpt::new(a.clone(), Vec::new()))
+            .collect(),
+    };
+    Some((group.to_string(), group.rcpts.len()))
+}
+
+/// Reads a group's replies (MAIL, each RCPT, DATA; the first already read
+/// if given). All of them are read; the first refusal is the answer. Any
+/// refusal gives the connection up, as lettre's own `send` does, so a
+/// half-open transaction never carries into the next message.
+async fn group_replies(
+    c: &mut Conn,
+    mut first: Option<Step>,
+    rcpts: usize,
+    deadline: Duration,
+) -> Result<(), SendError> {
+    let mut refused = None;
+    for _ in 0..2 + rcpts {
+        let reply = match first.take() {
+            Some(s) => s,
+            None => step(deadline, c.smtp.read_response()).await,
+        };
+        match reply {
+            Step::Reply(_) => {}
+            Step::Refused(e) => {
+                refused.get_or_insert(e);
+            }
+            Step::Lost(e) => return Err(refused.map(|r| classify(&r)).unwrap_or(e)),
+        }
+    }
+    match refused {
+        // If DATA was accepted anyway, ending the connection (not a bare
+        // `.`) is what keeps an empty message from going out.
+        Some(e) => Err(classify(&e)),
+        None => Ok(()),
     }
 }
 
@@ -250,15 +620,22 @@ impl Channel for Smtp {
         self.per_domain
             .until_key_ready(&msg.to.domain().to_string())
             .await;
-        let Ok(sent) = tokio::time::timeout(self.timeout, self.send_raw(&built)).await else {
+        let (outcome, waiting) = oneshot::channel();
+        self.jobs
+            .send(Job { built, outcome })
+            .map_err(|_| transient("the SMTP pool is closed".into()))?;
+        self.lanes.ensure();
+        let Ok(sent) = tokio::time::timeout(self.timeout, waiting).await else {
             // The server may still deliver it: a broadcast may then arrive
-            // twice, which is the at-least-once bound we accept.
+            // twice, which is the at-least-once bound we accept. (A
+            // message still waiting for a connection is dropped, never
+            // sent late.)
             return Err(transient(format!(
                 "SMTP conversation timed out after {:?}",
                 self.timeout
             )));
         };
-        let response = sent?;
+        let response = sent.map_err(|_| transient("the SMTP connection task stopped".into()))??;
         let text: Vec<&str> = response.message().collect();
         Ok(Sent {
             provider_message_id: Some(msg.message_id.clone()),
@@ -283,5 +660,35 @@ mod tests {
         assert!(t.tls == TlsMode::Implicit && t.port == 465);
         assert!(parse_url("http://x").is_err());
         assert!(parse_url("smtp://x?tls=maybe").is_err());
+    }
+
+    #[test]
+    fn content_is_dot_stuffed_and_ended_in_one_piece() {
+        let wire = Content(".hidden\r\nok\r\n..two\r\nmid.dot\r\n.").to_string();
+        assert_eq!(wire, "..hidden\r\nok\r\n...two\r\nmid.dot\r\n..\r\n.\r\n");
+    }
+
+    #[test]
+    fn pipelining_is_read_from_the_ehlo_reply() {
+        let reply = |lines: &[&str]| {
+            Response::new(
+                lettre::transport::smtp::response::Code::new(
+                    lettre::transport::smtp::response::Severity::PositiveCompletion,
+                    lettre::transport::smtp::response::Category::MailSystem,
+                    lettre::transport::smtp::response::Detail::Zero,
+                ),
+                lines.iter().map(|l| l.to_string()).collect(),
+            )
+        };
+        assert!(offers_pipelining(&reply(&[
+            "mx.example.kz",
+            "SIZE 100",
+            "pipelining"
+        ])));
+        assert!(!offers_pipelining(&reply(&[
+            "mx.example.kz",
+            "8BITMIME",
+            "X-PIPELINING-NOT"
+        ])));
     }
 }

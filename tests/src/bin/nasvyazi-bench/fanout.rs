@@ -208,8 +208,8 @@ pub async fn run() -> anyhow::Result<Results> {
                         c = crate::smtp::CONNECTIONS
                     ),
                     reference,
-                    "ratio >= 0.5",
-                    |r| r >= 0.5,
+                    "ratio >= 0.8",
+                    |r| r >= 0.8,
                 );
             }
             None => results.target(
