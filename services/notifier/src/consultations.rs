@@ -40,9 +40,8 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::channels::telegram::Telegram;
-use crate::compose::{NotReady, Prepared};
+use crate::compose::{ComposeCtx, NotReady, Prepared};
 use crate::deliveries::{self, Claimed};
-use crate::worker::Worker;
 
 /// The ledger's kind for alerts.
 pub const ALERT_KIND: &str = "consultation_alert";
@@ -295,7 +294,7 @@ pub async fn reconcile(db: &PgPool, config: &Config, grace: Duration) -> anyhow:
 
 /// The alert's text (Russian: staff read alerts in Russian), with the
 /// number and a console link only.
-pub async fn prepare_alert(worker: &Worker, row: &Claimed) -> Result<Prepared, NotReady> {
+pub async fn prepare_alert(cx: &ComposeCtx, row: &Claimed) -> Result<Prepared, NotReady> {
     type Row = (
         Option<Uuid>,
         Option<String>,
@@ -308,12 +307,12 @@ pub async fn prepare_alert(worker: &Worker, row: &Claimed) -> Result<Prepared, N
          LEFT JOIN conversations c ON c.id = a.conversation_id WHERE a.id = $1",
     )
     .bind(row.ref_id)
-    .fetch_optional(&worker.infra.db)
+    .fetch_optional(&cx.infra.db)
     .await?;
     let Some((id, number, reason, speciality, count)) = found else {
         return Err(NotReady::Skip("conversation erased"));
     };
-    let config = worker.config();
+    let config = cx.config();
     let lang = Lang::Ru;
     let (number, path) = match (reason.as_str(), id, number) {
         ("digest", _, _) => (String::new(), "/admin/conversations".to_string()),
@@ -345,7 +344,7 @@ pub async fn prepare_alert(worker: &Worker, row: &Claimed) -> Result<Prepared, N
             let to = if row.contact_id == row.ref_id {
                 config.consultations.staff_email.clone()
             } else {
-                match console_user_email(&worker.infra.db, &worker.keys, row.contact_id).await? {
+                match console_user_email(&cx.infra.db, &cx.keys, row.contact_id).await? {
                     Some(a) => a,
                     None => return Err(NotReady::Skip("user disabled or deleted")),
                 }

@@ -81,14 +81,17 @@ pub async fn run_with(
     let keys = Arc::new(Keyring::from_config(&infra.config.crypto)?);
     let email = channels::email_channel(&infra.config)?;
     let worker = Arc::new(worker::Worker {
-        infra: infra.clone(),
-        keys: keys.clone(),
+        compose: compose::ComposeCtx {
+            infra: infra.clone(),
+            keys: keys.clone(),
+            templates: render::templates(),
+            telegram: sender.is_some(),
+            campaigns: Default::default(),
+            preloaded: Default::default(),
+        },
         email: email.clone(),
         telegram: sender.as_ref().map(|s| s.channel.clone()),
         telegram_lease: sender.as_ref().map(|s| s.lease.clone()),
-        templates: render::templates(),
-        campaigns: Default::default(),
-        preloaded: Default::default(),
         in_flight: Default::default(),
     });
     let mut tasks = JoinSet::new();

@@ -9,31 +9,24 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures::StreamExt;
-use minijinja::Environment;
+use nasvyazi_shared::Config;
 use nasvyazi_shared::channel::{Channel, Outgoing, SendError};
-use nasvyazi_shared::crypto::Keyring;
-use nasvyazi_shared::{Config, Infra};
 use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::compose::{self, NotReady};
+use crate::compose::{self, ComposeCtx, NotReady};
 use crate::deliveries::{self, Claimed};
 
-/// Everything a worker needs, shared by its concurrent sends.
+/// Everything a worker needs, shared by its concurrent sends: what
+/// composing needs ([`ComposeCtx`]) and what sending needs.
 pub struct Worker {
-    pub infra: Infra,
-    pub keys: Arc<Keyring>,
+    pub compose: ComposeCtx,
     pub email: Arc<dyn Channel>,
     /// The Telegram channel, when a bot token is configured.
     pub telegram: Option<Arc<dyn Channel>>,
     /// The bot's sending lease (with a token): without it, this worker
     /// claims no Telegram deliveries.
     pub telegram_lease: Option<Arc<nasvyazi_shared::lease::Lease>>,
-    pub templates: Arc<Environment<'static>>,
-    /// Campaigns by occurrence, briefly cached.
-    pub campaigns: crate::compose::campaign::Cache,
-    /// The contacts of the chunk being sent, loaded in one query.
-    pub preloaded: crate::compose::subscriber::Preloaded,
     /// Rows claimed and not yet recorded (see [`Worker::not_in_flight`]).
     pub in_flight: std::sync::Mutex<std::collections::HashSet<uuid::Uuid>>,
 }
@@ -75,7 +68,7 @@ enum Outcome {
 
 impl Worker {
     pub fn config(&self) -> &Config {
-        &self.infra.config
+        &self.compose.infra.config
     }
 
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -92,7 +85,7 @@ impl Worker {
     /// is claimed, so the connections never wait on the claim (issue 26).
     /// At most one chunk waits between the two.
     async fn run_once(self: Arc<Self>, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let mut listener = PgListener::connect_with(&self.infra.db).await?;
+        let mut listener = PgListener::connect_with(&self.compose.infra.db).await?;
         listener.listen(deliveries::WAKE).await?;
         let poll = Duration::from_millis(self.config().notifier.poll_interval_ms);
         let lease = Duration::from_secs(self.config().notifier.lease_secs);
@@ -106,7 +99,7 @@ impl Worker {
         'claiming: while !shutdown.is_cancelled() {
             // Without a token, Telegram rows are claimed and fail visibly.
             let telegram = self.telegram_lease.as_ref().is_none_or(|l| l.is_held());
-            match deliveries::claim(&self.infra.db, batch, lease, telegram).await {
+            match deliveries::claim(&self.compose.infra.db, batch, lease, telegram).await {
                 Ok(rows) if !rows.is_empty() => {
                     for part in self.not_in_flight(rows).chunks(chunk) {
                         if chunks.send(part.to_vec()).await.is_err() {
@@ -163,13 +156,13 @@ impl Worker {
         let concurrency = self.config().notifier.concurrency.max(1);
         let ids: Vec<uuid::Uuid> = chunk.iter().map(|r| r.id).collect();
         if shutdown.is_cancelled() {
-            if let Err(e) = deliveries::release_many(&self.infra.db, &ids).await {
+            if let Err(e) = deliveries::release_many(&self.compose.infra.db, &ids).await {
                 tracing::warn!(error = %e, "cannot release deliveries; their lease will expire");
             }
             self.landed(&ids);
             return;
         }
-        self.preloaded.fill(&self, &chunk).await;
+        self.compose.preloaded.fill(&self.compose, &chunk).await;
         let updates: Vec<deliveries::Update> = futures::stream::iter(chunk.iter().cloned())
             .map(|row| {
                 let me = self.clone();
@@ -179,8 +172,8 @@ impl Worker {
             .filter_map(|u| async move { u })
             .collect()
             .await;
-        self.preloaded.forget(&chunk);
-        if let Err(e) = deliveries::record_many(&self.infra.db, &updates).await {
+        self.compose.preloaded.forget(&chunk);
+        if let Err(e) = deliveries::record_many(&self.compose.infra.db, &updates).await {
             // The rows stay `sending`; their lease expires and another
             // pass sends them again: at-least-once, bounded by the chunks
             // in flight.
@@ -205,7 +198,7 @@ impl Worker {
             return None;
         }
         let outcome = self.attempt(&row).await;
-        let db = &self.infra.db;
+        let db = &self.compose.infra.db;
         let channel = row.channel.clone();
         let (label, update) = match outcome {
             Outcome::Sent { id, reply } => {
@@ -278,7 +271,7 @@ impl Worker {
         use nasvyazi_shared::limits::{self, Budget};
         let budget = Budget::per_hour(self.config().limits.confirmation_emails_per_hour);
         let key = limits::global_key("confirmation_emails");
-        let verdict = match self.infra.db.acquire().await {
+        let verdict = match self.compose.infra.db.acquire().await {
             Ok(mut conn) => limits::take(&mut conn, &key, budget).await,
             Err(e) => Err(e),
         };
@@ -297,14 +290,14 @@ impl Worker {
         tracing::info!(?wait, "confirmation-email budget spent; deferred");
         metrics::counter!("nasvyazi_deliveries_deferred_total", "kind" => row.kind.clone())
             .increment(1);
-        if let Err(e) = deliveries::defer(&self.infra.db, row.id, at).await {
+        if let Err(e) = deliveries::defer(&self.compose.infra.db, row.id, at).await {
             tracing::warn!(error = %e, "cannot defer the delivery; its lease will expire");
         }
         false
     }
 
     async fn attempt(&self, row: &Claimed) -> Outcome {
-        let prepared = match compose::prepare(self, row).await {
+        let prepared = match compose::prepare(&self.compose, row).await {
             Ok(p) => p,
             Err(NotReady::Skip(reason)) => return Outcome::Skipped(reason),
             Err(NotReady::Retry(e)) => return Outcome::Retry(e),
@@ -335,7 +328,7 @@ impl Worker {
             Ok(sent) => {
                 // Channel posts and uploaded media's file ids (issue 16).
                 crate::telegram::posts::after_sent(
-                    &self.infra.db,
+                    &self.compose.infra.db,
                     self.config(),
                     row,
                     &prepared.message,

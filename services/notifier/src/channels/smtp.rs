@@ -126,6 +126,8 @@ struct Lanes {
     live: AtomicUsize,
     /// Lanes waiting for a message.
     waiting: AtomicUsize,
+    /// Messages in the queue.
+    queued: AtomicUsize,
     queue: Mutex<mpsc::UnboundedReceiver<Job>>,
 }
 
@@ -195,6 +197,7 @@ impl Smtp {
                 max: c.pool_size.max(1) as usize,
                 live: AtomicUsize::new(0),
                 waiting: AtomicUsize::new(0),
+                queued: AtomicUsize::new(0),
                 queue: Mutex::new(queue),
             }),
             timeout,
@@ -347,9 +350,10 @@ impl std::fmt::Display for Raw<'_> {
 }
 
 impl Lanes {
-    /// Starts a lane if none is waiting and the pool has room.
+    /// Starts a lane if more messages wait than lanes do and the pool has
+    /// room (a burst opens as many connections as it needs at once).
     fn ensure(self: &Arc<Self>) {
-        if self.waiting.load(Ordering::SeqCst) > 0 {
+        if self.queued.load(Ordering::SeqCst) <= self.waiting.load(Ordering::SeqCst) {
             return;
         }
         let live = self.live.load(Ordering::SeqCst);
@@ -373,7 +377,10 @@ impl Lanes {
         };
         self.waiting.fetch_sub(1, Ordering::SeqCst);
         match got {
-            Ok(Some(job)) => Ok(Some(job)),
+            Ok(Some(job)) => {
+                self.queued.fetch_sub(1, Ordering::SeqCst);
+                Ok(Some(job))
+            }
             Ok(None) => Err(()),
             Err(_) => Ok(None),
         }
@@ -385,6 +392,7 @@ impl Lanes {
         let mut queue = self.queue.try_lock().ok()?;
         loop {
             let job = queue.try_recv().ok()?;
+            self.queued.fetch_sub(1, Ordering::SeqCst);
             if !job.outcome.is_closed() {
                 return Some(job);
             }
@@ -621,6 +629,7 @@ impl Channel for Smtp {
             .until_key_ready(&msg.to.domain().to_string())
             .await;
         let (outcome, waiting) = oneshot::channel();
+        self.lanes.queued.fetch_add(1, Ordering::SeqCst);
         self.jobs
             .send(Job { built, outcome })
             .map_err(|_| transient("the SMTP pool is closed".into()))?;

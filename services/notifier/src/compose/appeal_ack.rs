@@ -10,22 +10,22 @@ use nasvyazi_shared::channel::{EmailMessage, Outgoing, TelegramMessage};
 use nasvyazi_shared::contacts::LoadError;
 use nasvyazi_shared::i18n::{self, Lang};
 
+use super::ComposeCtx;
 use super::{NotReady, Prepared};
 use crate::deliveries::{self, Claimed};
 use crate::render;
-use crate::worker::Worker;
 use uuid::Uuid;
 
 /// The appeal and the contact to write to, if there still is one.
 pub(super) async fn appellant(
-    worker: &Worker,
+    cx: &ComposeCtx,
     row: &Claimed,
 ) -> Result<(AppealSummary, Contact), NotReady> {
-    let db = &worker.infra.db;
+    let db = &cx.infra.db;
     let Some(summary) = appeals::load_summary(db, row.contact_id).await? else {
         return Err(NotReady::Skip("appeal erased"));
     };
-    let contact = match appeals::load_contact(db, &worker.keys, row.contact_id).await {
+    let contact = match appeals::load_contact(db, &cx.keys, row.contact_id).await {
         Ok(Some(c)) => c,
         Ok(None) => return Err(NotReady::Skip("appeal erased or without contact")),
         Err(LoadError::Db(e)) => return Err(e.into()),
@@ -52,21 +52,21 @@ pub(super) struct Links {
     pub forget_url: Option<Value>,
 }
 
-pub(super) async fn links(worker: &Worker, id: Uuid, lang: Lang) -> Result<Links, NotReady> {
+pub(super) async fn links(cx: &ComposeCtx, id: Uuid, lang: Lang) -> Result<Links, NotReady> {
     let found: Option<(Vec<u8>, Option<Vec<u8>>, bool)> =
         sqlx::query_as("SELECT data_key, forget_token_ct, via_onion FROM appeals WHERE id = $1")
             .bind(id)
-            .fetch_optional(&worker.infra.db)
+            .fetch_optional(&cx.infra.db)
             .await?;
     let Some((wrapped, forget_ct, via_onion)) = found else {
         return Err(NotReady::Skip("appeal erased"));
     };
-    let base = render::base(worker.config(), via_onion);
+    let base = render::base(cx.config(), via_onion);
     let forget_url = match forget_ct {
         Some(ct) => {
             let fail =
                 |_| NotReady::Fail("appeal token cannot be decrypted (wrong master key?)".into());
-            let key = worker.keys.unwrap_data_key(&wrapped).map_err(fail)?;
+            let key = cx.keys.unwrap_data_key(&wrapped).map_err(fail)?;
             let token = key
                 .open_string(&ct, &appeals::aad(id, "forget"))
                 .map_err(fail)?;
@@ -86,7 +86,7 @@ pub(super) async fn links(worker: &Worker, id: Uuid, lang: Lang) -> Result<Links
 /// Renders `<name>.txt` / `<name>.html` (email) or `telegram/appeal.html`
 /// for the appellant's contact.
 pub(super) async fn to_appellant(
-    worker: &Worker,
+    cx: &ComposeCtx,
     row: &Claimed,
     contact: Contact,
     lang: Lang,
@@ -94,12 +94,12 @@ pub(super) async fn to_appellant(
     subject: String,
     ctx: Value,
 ) -> Result<Prepared, NotReady> {
-    let env = &worker.templates;
+    let env = &cx.templates;
     let fail = |e: minijinja::Error| NotReady::Fail(format!("template {name}: {e}"));
     match contact {
         Contact::Email(to) => {
-            let suppress = worker.keys.blind_index("email", &to.normalised());
-            if deliveries::is_suppressed(&worker.infra.db, "email", &suppress).await? {
+            let suppress = cx.keys.blind_index("email", &to.normalised());
+            if deliveries::is_suppressed(&cx.infra.db, "email", &suppress).await? {
                 return Err(NotReady::Skip("suppressed"));
             }
             let ctx = minijinja::context! { subject => &subject, ..ctx };
@@ -111,7 +111,7 @@ pub(super) async fn to_appellant(
                 .get_template(&format!("email/{name}.html"))
                 .and_then(|t| t.render(&ctx))
                 .map_err(fail)?;
-            let config = worker.config();
+            let config = cx.config();
             Ok(Prepared {
                 message: Outgoing::Email(EmailMessage {
                     to,
@@ -129,7 +129,7 @@ pub(super) async fn to_appellant(
             })
         }
         Contact::Telegram(chat) => {
-            if worker.telegram.is_none() {
+            if !cx.telegram {
                 return Err(NotReady::Skip("no Telegram bot configured"));
             }
             if chat.starts_with('@') {
@@ -154,12 +154,12 @@ pub(super) async fn to_appellant(
     }
 }
 
-pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotReady> {
-    let (summary, contact) = appellant(worker, row).await?;
+pub async fn prepare(cx: &ComposeCtx, row: &Claimed) -> Result<Prepared, NotReady> {
+    let (summary, contact) = appellant(cx, row).await?;
     let lang = summary.lang();
-    let org = &worker.config().organisation.name;
+    let org = &cx.config().organisation.name;
     let case = &summary.case_number;
-    let links = links(worker, row.contact_id, lang).await?;
+    let links = links(cx, row.contact_id, lang).await?;
     let ctx = minijinja::context! {
         lang => lang.code(),
         org,
@@ -169,7 +169,7 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
         headline => i18n::fill(&i18n::t(lang, "appeal_mail.ack_body"), &[("case", case), ("org", org)]),
     };
     let subject = i18n::fill(&i18n::t(lang, "appeal_mail.ack_subject"), &[("case", case)]);
-    to_appellant(worker, row, contact, lang, "appeal_ack", subject, ctx).await
+    to_appellant(cx, row, contact, lang, "appeal_ack", subject, ctx).await
 }
 
 #[cfg(test)]

@@ -5,21 +5,21 @@
 
 use nasvyazi_shared::i18n;
 
+use super::ComposeCtx;
 use super::appeal_ack::{appellant, links, to_appellant};
 use super::{NotReady, Prepared};
 use crate::deliveries::Claimed;
-use crate::worker::Worker;
 
-pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotReady> {
-    let (summary, contact) = appellant(worker, row).await?;
+pub async fn prepare(cx: &ComposeCtx, row: &Claimed) -> Result<Prepared, NotReady> {
+    let (summary, contact) = appellant(cx, row).await?;
     if summary.status_nonce != row.ref_id {
         return Err(NotReady::Skip("superseded by a newer status"));
     }
     let lang = summary.lang();
-    let org = &worker.config().organisation.name;
+    let org = &cx.config().organisation.name;
     let case = &summary.case_number;
     let status_name = i18n::t(lang, &format!("appeal_status.{}", summary.status));
-    let links = links(worker, row.contact_id, lang).await?;
+    let links = links(cx, row.contact_id, lang).await?;
     let ctx = minijinja::context! {
         lang => lang.code(),
         org,
@@ -36,5 +36,5 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
         &i18n::t(lang, "appeal_mail.status_subject"),
         &[("case", case)],
     );
-    to_appellant(worker, row, contact, lang, "appeal_status", subject, ctx).await
+    to_appellant(cx, row, contact, lang, "appeal_status", subject, ctx).await
 }

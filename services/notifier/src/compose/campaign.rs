@@ -15,10 +15,10 @@ use nasvyazi_shared::email::EmailAddress;
 use nasvyazi_shared::i18n::Lang;
 use uuid::Uuid;
 
+use super::ComposeCtx;
 use super::{NotReady, Prepared, subscriber};
 use crate::deliveries::Claimed;
 use crate::render::{SubscriberLinks, message_id};
-use crate::worker::Worker;
 
 /// A campaign and its calendar, as one occurrence's deliveries need them.
 pub struct Loaded {
@@ -54,7 +54,7 @@ impl Loaded {
 /// The media of the Telegram message in `lang` (loaded once per cached
 /// campaign: file ids this bot has, bytes of the rest).
 async fn telegram_media(
-    worker: &Worker,
+    cx: &ComposeCtx,
     loaded: &Loaded,
     lang: Lang,
 ) -> Result<Vec<nasvyazi_shared::channel::TelegramMedia>, NotReady> {
@@ -62,7 +62,7 @@ async fn telegram_media(
     if campaigns::pick_telegram_media(templates, lang).is_empty() {
         return Ok(Vec::new());
     }
-    let bot_id = worker
+    let bot_id = cx
         .config()
         .telegram
         .token
@@ -74,31 +74,29 @@ async fn telegram_media(
         .unwrap_or_default();
     let media = loaded
         .telegram_media
-        .get_or_try_init(|| super::telegram_media::load(&worker.infra.db, &bot_id, templates))
+        .get_or_try_init(|| super::telegram_media::load(&cx.infra.db, &bot_id, templates))
         .await?;
     super::telegram_media::for_lang(media, templates, lang).map_err(NotReady::Fail)
 }
 
 /// Loads the email's inline images into `loaded` once (before [`email`]).
-async fn load_email_images(worker: &Worker, loaded: &Loaded) -> Result<(), NotReady> {
+async fn load_email_images(cx: &ComposeCtx, loaded: &Loaded) -> Result<(), NotReady> {
     loaded
         .email_images
-        .get_or_try_init(|| {
-            super::inline_images::load(&worker.infra.db, &loaded.campaign.templates)
-        })
+        .get_or_try_init(|| super::inline_images::load(&cx.infra.db, &loaded.campaign.templates))
         .await?;
     Ok(())
 }
 
 /// The occurrence's Telegram text in `lang`, rendered once.
-fn shared_telegram(worker: &Worker, loaded: &Loaded, lang: Lang) -> Result<String, NotReady> {
+fn shared_telegram(cx: &ComposeCtx, loaded: &Loaded, lang: Lang) -> Result<String, NotReady> {
     if let Some(html) = loaded.telegram.lock().expect("telegram lock").get(&lang) {
         return Ok(html.clone());
     }
     let html = campaigns::render_telegram(
         &loaded.campaign.templates,
         lang,
-        &context(worker, loaded, lang, None),
+        &context(cx, loaded, lang, None),
     )
     .map_err(render_failed)?;
     loaded
@@ -112,14 +110,14 @@ fn shared_telegram(worker: &Worker, loaded: &Loaded, lang: Lang) -> Result<Strin
 /// The occurrence's email in `lang`, rendered once and shared by every
 /// recipient of that language while the campaign stays cached.
 fn shared_email(
-    worker: &Worker,
+    cx: &ComposeCtx,
     loaded: &Loaded,
     lang: Lang,
 ) -> Result<Option<Arc<campaigns::SharedEmail>>, NotReady> {
     if let Some(s) = loaded.shared.lock().expect("shared lock").get(&lang) {
         return Ok(s.clone());
     }
-    let ctx = context(worker, loaded, lang, None);
+    let ctx = context(cx, loaded, lang, None);
     let shared = campaigns::SharedEmail::render(&loaded.campaign.templates, lang, &ctx)
         .map_err(render_failed)?
         .map(Arc::new);
@@ -141,7 +139,7 @@ const TTL: Duration = Duration::from_secs(5);
 impl Cache {
     async fn get(
         &self,
-        worker: &Worker,
+        cx: &ComposeCtx,
         occurrence_id: Uuid,
     ) -> Result<Option<Arc<Loaded>>, NotReady> {
         if let Some((at, loaded)) = self.0.lock().expect("cache lock").get(&occurrence_id)
@@ -149,7 +147,7 @@ impl Cache {
         {
             return Ok(Some(loaded.clone()));
         }
-        let db = &worker.infra.db;
+        let db = &cx.infra.db;
         let campaign_id: Option<Uuid> =
             sqlx::query_scalar("SELECT campaign_id FROM occurrences WHERE id = $1")
                 .bind(occurrence_id)
@@ -178,7 +176,7 @@ impl Cache {
 }
 
 fn context(
-    worker: &Worker,
+    cx: &ComposeCtx,
     loaded: &Loaded,
     lang: Lang,
     links: Option<&SubscriberLinks>,
@@ -190,7 +188,7 @@ fn context(
         .and_then(|code| loaded.days.iter().find(|d| d.code == code))
         .map(|d| d.name.get(lang.code()).to_string());
     Context {
-        org: worker.config().organisation.name.clone(),
+        org: cx.config().organisation.name.clone(),
         campaign: c.name.clone(),
         day,
         unsubscribe_url: links.map(|l| l.unsubscribe_url.clone()),
@@ -200,7 +198,7 @@ fn context(
         survey_url: loaded
             .survey
             .as_ref()
-            .map(|s| super::survey_invite::plain_link(worker, s)),
+            .map(|s| super::survey_invite::plain_link(cx, s)),
     }
 }
 
@@ -210,7 +208,7 @@ fn render_failed(e: campaigns::RenderError) -> NotReady {
 
 /// The email of a campaign to one address.
 pub fn email(
-    worker: &Worker,
+    cx: &ComposeCtx,
     loaded: &Loaded,
     delivery_id: Uuid,
     to: EmailAddress,
@@ -218,17 +216,17 @@ pub fn email(
     unsubscribe_token: Option<&str>,
     survey_url: Option<String>,
 ) -> Result<EmailMessage, NotReady> {
-    let config = worker.config();
+    let config = cx.config();
     let links = unsubscribe_token.map(|t| SubscriberLinks::new(config, t, lang));
     // A survey invitation differs per recipient: rendered per recipient.
     let shared = match survey_url {
-        None => shared_email(worker, loaded, lang)?,
+        None => shared_email(cx, loaded, lang)?,
         Some(_) => None,
     };
     let rendered = match (&links, shared) {
         (Some(l), Some(shared)) => shared.personalise(&l.unsubscribe_url, &l.forget_url),
         _ => {
-            let mut ctx = context(worker, loaded, lang, links.as_ref());
+            let mut ctx = context(cx, loaded, lang, links.as_ref());
             ctx.survey_url = survey_url;
             campaigns::render_email(&loaded.campaign.templates, lang, &ctx)
                 .map_err(render_failed)?
@@ -278,8 +276,8 @@ pub fn bulk_headers(config: &nasvyazi_shared::Config, campaign: Uuid) -> Vec<(St
     ]
 }
 
-pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotReady> {
-    let Some(loaded) = worker.campaigns.get(worker, row.ref_id).await? else {
+pub async fn prepare(cx: &ComposeCtx, row: &Claimed) -> Result<Prepared, NotReady> {
+    let Some(loaded) = cx.campaigns.get(cx, row.ref_id).await? else {
         return Err(NotReady::Skip("campaign deleted"));
     };
     if loaded.campaign.status == "cancelled" {
@@ -290,7 +288,7 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
             // The configured channel (nil contact id) in the campaign's
             // first language, or a registered one in its own language.
             let (chat, lang) = if row.contact_id.is_nil() {
-                let chat = worker.config().telegram.channel.clone();
+                let chat = cx.config().telegram.channel.clone();
                 if chat.is_empty() {
                     return Err(NotReady::Fail("telegram.channel is not configured".into()));
                 }
@@ -302,18 +300,18 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
                     .unwrap_or(Lang::Ru);
                 (chat, lang)
             } else {
-                match crate::telegram::posts::registered(&worker.infra.db, row.contact_id).await? {
+                match crate::telegram::posts::registered(&cx.infra.db, row.contact_id).await? {
                     Some((chat, language)) => (chat, Lang::parse(&language).unwrap_or(Lang::Ru)),
                     None => return Err(NotReady::Skip("channel removed from the registry")),
                 }
             };
-            if let Some(prepared) = channel_poll(worker, &loaded, &chat, lang)? {
+            if let Some(prepared) = channel_poll(cx, &loaded, &chat, lang)? {
                 return Ok(prepared);
             }
             let html = campaigns::render_telegram(
                 &loaded.campaign.templates,
                 lang,
-                &context(worker, &loaded, lang, None),
+                &context(cx, &loaded, lang, None),
             )
             .map_err(render_failed)?;
             Ok(Prepared {
@@ -321,13 +319,13 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
                     chat,
                     html,
                     reply_markup: None,
-                    media: telegram_media(worker, &loaded, lang).await?,
+                    media: telegram_media(cx, &loaded, lang).await?,
                 }),
                 suppress_key: None,
             })
         }
         _ => {
-            let contact = subscriber::load(worker, row.contact_id).await?;
+            let contact = subscriber::load(cx, row.contact_id).await?;
             if contact.status != "active" {
                 return Err(NotReady::Skip("contact no longer active"));
             }
@@ -335,16 +333,14 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
             let telegram = contact.channel == "telegram";
             // The recipient's own survey invitation (or a reminder's skip).
             let survey_url = match &loaded.survey {
-                Some(s) => {
-                    Some(super::survey_invite::link(worker, s, row.contact_id, telegram).await?)
-                }
+                Some(s) => Some(super::survey_invite::link(cx, s, row.contact_id, telegram).await?),
                 None => None,
             };
             let message = if telegram {
                 let html = match &survey_url {
-                    None => shared_telegram(worker, &loaded, lang)?,
+                    None => shared_telegram(cx, &loaded, lang)?,
                     Some(url) => {
-                        let mut ctx = context(worker, &loaded, lang, None);
+                        let mut ctx = context(cx, &loaded, lang, None);
                         ctx.survey_url = Some(url.clone());
                         campaigns::render_telegram(&loaded.campaign.templates, lang, &ctx)
                             .map_err(render_failed)?
@@ -354,15 +350,15 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
                     chat: contact.address.clone(),
                     html,
                     reply_markup: None,
-                    media: telegram_media(worker, &loaded, lang).await?,
+                    media: telegram_media(cx, &loaded, lang).await?,
                 })
             } else {
                 let to = contact.email().ok_or_else(|| {
                     NotReady::Fail("stored address is not an email address".into())
                 })?;
-                load_email_images(worker, &loaded).await?;
+                load_email_images(cx, &loaded).await?;
                 Outgoing::Email(email(
-                    worker,
+                    cx,
                     &loaded,
                     row.id,
                     to,
@@ -385,7 +381,7 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
 /// posts: direct messages and test sends keep the text (a poll in a
 /// private chat is not anonymous in spirit).
 fn channel_poll(
-    worker: &Worker,
+    cx: &ComposeCtx,
     loaded: &Loaded,
     chat: &str,
     lang: Lang,
@@ -395,12 +391,8 @@ fn channel_poll(
         return Ok(None);
     };
     let html = if campaigns::has_telegram_text(templates, poll_lang) {
-        campaigns::render_telegram(
-            templates,
-            poll_lang,
-            &context(worker, loaded, poll_lang, None),
-        )
-        .map_err(render_failed)?
+        campaigns::render_telegram(templates, poll_lang, &context(cx, loaded, poll_lang, None))
+            .map_err(render_failed)?
     } else {
         String::new()
     };
@@ -417,8 +409,8 @@ fn channel_poll(
 }
 
 /// A test send before approval, to the one address or chat an organiser gave.
-pub async fn prepare_test(worker: &Worker, row: &Claimed) -> Result<Prepared, NotReady> {
-    let db = &worker.infra.db;
+pub async fn prepare_test(cx: &ComposeCtx, row: &Claimed) -> Result<Prepared, NotReady> {
+    let db = &cx.infra.db;
     type TestRow = (Uuid, String, String, Vec<u8>, Vec<u8>);
     let test: Option<TestRow> = sqlx::query_as(
         "SELECT campaign_id, channel, language, data_key, address_ct FROM campaign_test_sends WHERE id = $1",
@@ -429,7 +421,7 @@ pub async fn prepare_test(worker: &Worker, row: &Claimed) -> Result<Prepared, No
     let Some((campaign_id, channel, language, data_key, address_ct)) = test else {
         return Err(NotReady::Skip("test send deleted"));
     };
-    let key = worker
+    let key = cx
         .keys
         .unwrap_data_key(&data_key)
         .map_err(|_| NotReady::Fail("test address cannot be decrypted".into()))?;
@@ -451,24 +443,24 @@ pub async fn prepare_test(worker: &Worker, row: &Claimed) -> Result<Prepared, No
         let html = campaigns::render_telegram(
             &loaded.campaign.templates,
             lang,
-            &context(worker, &loaded, lang, None),
+            &context(cx, &loaded, lang, None),
         )
         .map_err(render_failed)?;
         Outgoing::Telegram(TelegramMessage {
             chat: address,
             html,
             reply_markup: None,
-            media: telegram_media(worker, &loaded, lang).await?,
+            media: telegram_media(cx, &loaded, lang).await?,
         })
     } else {
         let to = EmailAddress::parse(&address)
             .map_err(|_| NotReady::Fail("invalid test address".into()))?;
-        load_email_images(worker, &loaded).await?;
+        load_email_images(cx, &loaded).await?;
         let survey_url = loaded
             .survey
             .as_ref()
-            .map(|s| super::survey_invite::plain_link(worker, s));
-        Outgoing::Email(email(worker, &loaded, row.id, to, lang, None, survey_url)?)
+            .map(|s| super::survey_invite::plain_link(cx, s));
+        Outgoing::Email(email(cx, &loaded, row.id, to, lang, None, survey_url)?)
     };
     Ok(Prepared {
         message,

@@ -2,13 +2,13 @@
 
 use nasvyazi_shared::channel::Outgoing;
 
+use super::ComposeCtx;
 use super::{NotReady, Prepared, subscriber};
 use crate::deliveries::Claimed;
 use crate::render;
-use crate::worker::Worker;
 
-pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotReady> {
-    let contact = subscriber::load(worker, row.contact_id).await?;
+pub async fn prepare(cx: &ComposeCtx, row: &Claimed) -> Result<Prepared, NotReady> {
+    let contact = subscriber::load(cx, row.contact_id).await?;
     let token = match (&contact.confirm_token, contact.confirm_nonce) {
         (Some(t), Some(n)) if n == row.ref_id && contact.status == "pending" => t,
         _ => return Err(NotReady::Skip("confirmation no longer current")),
@@ -20,11 +20,11 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
         "SELECT coalesce((SELECT via_onion FROM contacts WHERE id = $1), false)",
     )
     .bind(row.contact_id)
-    .fetch_one(&worker.infra.db)
+    .fetch_one(&cx.infra.db)
     .await?;
     let message = render::confirmation_via(
-        &worker.templates,
-        worker.config(),
+        &cx.templates,
+        cx.config(),
         row.id,
         to,
         contact.language,

@@ -19,10 +19,10 @@ use nasvyazi_shared::i18n::{self, Lang};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::ComposeCtx;
 use super::{NotReady, Prepared};
 use crate::deliveries::{self, Claimed};
 use crate::render::message_id;
-use crate::worker::Worker;
 
 /// The ledger's kind for these emails.
 pub const KIND: &str = "console_link";
@@ -100,7 +100,7 @@ pub async fn reconcile(db: &PgPool, grace: Duration) -> sqlx::Result<u64> {
 
 type Row = (Vec<u8>, Vec<u8>, String, Vec<u8>, bool, bool, String);
 
-pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotReady> {
+pub async fn prepare(cx: &ComposeCtx, row: &Claimed) -> Result<Prepared, NotReady> {
     let found: Option<Row> = sqlx::query_as(
         "SELECT u.data_key, u.email_ct, u.language, l.token_ct,
                 l.used_at IS NULL AND l.expires_at > now(), u.disabled_at IS NULL, l.purpose
@@ -109,7 +109,7 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
     )
     .bind(row.ref_id)
     .bind(row.contact_id)
-    .fetch_optional(&worker.infra.db)
+    .fetch_optional(&cx.infra.db)
     .await?;
     let Some((wrapped, email_ct, language, token_ct, usable, enabled, purpose)) = found else {
         return Err(NotReady::Skip("user or link deleted"));
@@ -118,7 +118,7 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
         return Err(NotReady::Skip("link used, expired or user disabled"));
     }
     let fail = |_| NotReady::Fail("console user cannot be decrypted (wrong master key?)".into());
-    let key = worker.keys.unwrap_data_key(&wrapped).map_err(fail)?;
+    let key = cx.keys.unwrap_data_key(&wrapped).map_err(fail)?;
     let to = key
         .open_string(&email_ct, &user_aad(row.contact_id, "email"))
         .map_err(fail)?;
@@ -128,7 +128,7 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
     let to = EmailAddress::parse(&to)
         .map_err(|_| NotReady::Fail("stored address is not an email address".into()))?;
     let lang = Lang::parse(&language).unwrap_or(Lang::Ru);
-    let config = worker.config();
+    let config = cx.config();
     let org = &config.organisation.name;
     // Our own URL (base from config, a base64url token): safe as it is.
     let unlock = purpose == "unlock";

@@ -12,10 +12,10 @@ use nasvyazi_shared::email::EmailAddress;
 use nasvyazi_shared::i18n::{self, Lang};
 use uuid::Uuid;
 
+use super::ComposeCtx;
 use super::{NotReady, Prepared};
 use crate::deliveries::{self, Claimed};
 use crate::render::message_id;
-use crate::worker::Worker;
 
 fn templates() -> &'static Arc<Environment<'static>> {
     static ENV: OnceLock<Arc<Environment<'static>>> = OnceLock::new();
@@ -51,8 +51,8 @@ type Row = (
     bool,
 );
 
-pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotReady> {
-    let db = &worker.infra.db;
+pub async fn prepare(cx: &ComposeCtx, row: &Claimed) -> Result<Prepared, NotReady> {
+    let db = &cx.infra.db;
     let found: Option<Row> = sqlx::query_as(
         "SELECT s.confirm_nonce, s.confirmed_at, s.data_key, s.email_ct, s.confirm_token_ct, s.withdraw_token_ct,
                 s.language, l.name, s.forget_token_ct, s.via_onion
@@ -81,16 +81,16 @@ pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotRead
     }
     let id = row.contact_id;
     let fail = |_| NotReady::Fail("signature cannot be decrypted (wrong master key?)".into());
-    let key = worker.keys.unwrap_data_key(&data_key).map_err(fail)?;
+    let key = cx.keys.unwrap_data_key(&data_key).map_err(fail)?;
     let open = |ct: &[u8], field| key.open_string(ct, &signature_aad(id, field)).map_err(fail);
     let to = EmailAddress::parse(&open(&email_ct, "email")?)
         .map_err(|_| NotReady::Fail("stored address is not an email address".into()))?;
-    let bi = worker.keys.blind_index("email", &to.normalised());
+    let bi = cx.keys.blind_index("email", &to.normalised());
     if deliveries::is_suppressed(db, "email", &bi).await? {
         return Err(NotReady::Skip("suppressed"));
     }
     let lang = Lang::parse(&language).unwrap_or(Lang::Ru);
-    let config = worker.config();
+    let config = cx.config();
     let base = crate::render::base(config, via_onion);
     let url = |path: &str, token: &str| {
         minijinja::Value::from_safe_string(format!(

@@ -15,10 +15,34 @@ pub mod subscriber;
 pub mod survey_invite;
 pub mod telegram_media;
 
+use std::sync::Arc;
+
+use minijinja::Environment;
 use nasvyazi_shared::channel::{Outgoing, SendError};
+use nasvyazi_shared::crypto::Keyring;
+use nasvyazi_shared::{Config, Infra};
 
 use crate::deliveries::Claimed;
-use crate::worker::Worker;
+
+/// What composing a message needs, and nothing of sending it: no channel,
+/// no lease. The worker owns one; every kind's `prepare` takes it.
+pub struct ComposeCtx {
+    pub infra: Infra,
+    pub keys: Arc<Keyring>,
+    pub templates: Arc<Environment<'static>>,
+    /// Whether a bot token is configured (Telegram messages can go out).
+    pub telegram: bool,
+    /// Campaigns by occurrence, briefly cached.
+    pub campaigns: campaign::Cache,
+    /// The contacts of the chunks being sent, loaded one query a chunk.
+    pub preloaded: subscriber::Preloaded,
+}
+
+impl ComposeCtx {
+    pub fn config(&self) -> &Config {
+        &self.infra.config
+    }
+}
 
 /// A message ready to send.
 pub struct Prepared {
@@ -48,10 +72,10 @@ impl From<sqlx::Error> for NotReady {
 
 /// Prepares the message a row stands for; email gets the VERP return path
 /// of its delivery when `email.return_path` is set.
-pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotReady> {
-    let mut prepared = prepare_kind(worker, row).await?;
+pub async fn prepare(cx: &ComposeCtx, row: &Claimed) -> Result<Prepared, NotReady> {
+    let mut prepared = prepare_kind(cx, row).await?;
     if let Outgoing::Email(m) = &mut prepared.message {
-        add_return_path(m, &worker.keys, worker.config(), row.id);
+        add_return_path(m, &cx.keys, cx.config(), row.id);
     }
     Ok(prepared)
 }
@@ -71,17 +95,17 @@ pub fn add_return_path(
     }
 }
 
-async fn prepare_kind(worker: &Worker, row: &Claimed) -> Result<Prepared, NotReady> {
+async fn prepare_kind(cx: &ComposeCtx, row: &Claimed) -> Result<Prepared, NotReady> {
     match row.kind.as_str() {
-        "confirmation" => confirmation::prepare(worker, row).await,
-        "campaign" => campaign::prepare(worker, row).await,
-        "campaign_test" => campaign::prepare_test(worker, row).await,
-        "signature_confirmation" => letter_confirmation::prepare(worker, row).await,
-        "appeal_ack" => appeal_ack::prepare(worker, row).await,
-        "appeal_status" => appeal_status::prepare(worker, row).await,
-        "staff_alert" => staff_alert::prepare(worker, row).await,
-        console_link::KIND => console_link::prepare(worker, row).await,
-        crate::consultations::ALERT_KIND => crate::consultations::prepare_alert(worker, row).await,
+        "confirmation" => confirmation::prepare(cx, row).await,
+        "campaign" => campaign::prepare(cx, row).await,
+        "campaign_test" => campaign::prepare_test(cx, row).await,
+        "signature_confirmation" => letter_confirmation::prepare(cx, row).await,
+        "appeal_ack" => appeal_ack::prepare(cx, row).await,
+        "appeal_status" => appeal_status::prepare(cx, row).await,
+        "staff_alert" => staff_alert::prepare(cx, row).await,
+        console_link::KIND => console_link::prepare(cx, row).await,
+        crate::consultations::ALERT_KIND => crate::consultations::prepare_alert(cx, row).await,
         other => Err(NotReady::Fail(format!("unknown delivery kind {other}"))),
     }
 }

@@ -10,16 +10,16 @@ use nasvyazi_shared::email::EmailAddress;
 use nasvyazi_shared::i18n::{self, Lang};
 use nasvyazi_shared::regions;
 
+use super::ComposeCtx;
 use super::{NotReady, Prepared};
 use crate::deliveries::Claimed;
 use crate::render;
-use crate::worker::Worker;
 
 /// Staff read alerts in Russian.
 const STAFF_LANG: Lang = Lang::Ru;
 
 /// The region's name: built-in, else organiser-added, else its code.
-async fn region_name(worker: &Worker, code: &str) -> Result<String, NotReady> {
+async fn region_name(cx: &ComposeCtx, code: &str) -> Result<String, NotReady> {
     if let Some(r) = regions::builtin().iter().find(|r| r.code == code) {
         return Ok(r.name.get(STAFF_LANG.code()).to_string());
     }
@@ -27,34 +27,34 @@ async fn region_name(worker: &Worker, code: &str) -> Result<String, NotReady> {
         "SELECT name_ru FROM custom_places WHERE region_code = $1 AND city_code = ''",
     )
     .bind(code)
-    .fetch_optional(&worker.infra.db)
+    .fetch_optional(&cx.infra.db)
     .await?;
     Ok(custom.unwrap_or_else(|| code.to_string()))
 }
 
-async fn context(worker: &Worker, summary: &AppealSummary) -> Result<Value, NotReady> {
+async fn context(cx: &ComposeCtx, summary: &AppealSummary) -> Result<Value, NotReady> {
     let admin_url = format!(
         "{}/api/v1/admin/appeals/{}",
-        worker.config().console_base(),
+        cx.config().console_base(),
         summary.id
     );
     Ok(minijinja::context! {
         lang => STAFF_LANG.code(),
         case => &summary.case_number,
         category => i18n::t(STAFF_LANG, &format!("appeal_category.{}", summary.category)),
-        region => region_name(worker, &summary.region).await?,
+        region => region_name(cx, &summary.region).await?,
         admin_url => Value::from_safe_string(admin_url),
     })
 }
 
-pub async fn prepare(worker: &Worker, row: &Claimed) -> Result<Prepared, NotReady> {
-    let Some(summary) = appeals::load_summary(&worker.infra.db, row.ref_id).await? else {
+pub async fn prepare(cx: &ComposeCtx, row: &Claimed) -> Result<Prepared, NotReady> {
+    let Some(summary) = appeals::load_summary(&cx.infra.db, row.ref_id).await? else {
         return Err(NotReady::Skip("appeal erased"));
     };
-    let ctx = context(worker, &summary).await?;
-    let env = &worker.templates;
+    let ctx = context(cx, &summary).await?;
+    let env = &cx.templates;
     let fail = |e: minijinja::Error| NotReady::Fail(format!("template staff_alert: {e}"));
-    let config = worker.config();
+    let config = cx.config();
     let message = match row.channel.as_str() {
         "email" => {
             let Ok(to) = EmailAddress::parse(&config.appeals.staff_email) else {

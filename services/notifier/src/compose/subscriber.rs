@@ -9,9 +9,9 @@ use std::sync::Mutex;
 use nasvyazi_shared::contacts::{self, ContactForSending};
 use uuid::Uuid;
 
+use super::ComposeCtx;
 use super::NotReady;
 use crate::deliveries::{self, Claimed};
-use crate::worker::Worker;
 
 /// Contacts of the chunk being sent, loaded together.
 #[derive(Default)]
@@ -23,7 +23,7 @@ const SUBSCRIBER_KINDS: &[&str] = &["campaign"];
 impl Preloaded {
     /// Loads the contacts of `rows` that are supporters, in one query. A
     /// failure only means each load asks on its own.
-    pub async fn fill(&self, worker: &Worker, rows: &[Claimed]) {
+    pub async fn fill(&self, cx: &ComposeCtx, rows: &[Claimed]) {
         let ids: Vec<Uuid> = rows
             .iter()
             .filter(|r| {
@@ -34,7 +34,7 @@ impl Preloaded {
         if ids.is_empty() {
             return;
         }
-        match contacts::load_many_for_sending(&worker.infra.db, &worker.keys, &ids).await {
+        match contacts::load_many_for_sending(&cx.infra.db, &cx.keys, &ids).await {
             Ok(map) => self.0.lock().expect("preload lock").extend(map),
             Err(e) => tracing::debug!(error = %e, "cannot preload contacts; loading one by one"),
         }
@@ -54,21 +54,20 @@ impl Preloaded {
 }
 
 /// The contact to send to, if there still is one to send to.
-pub async fn load(worker: &Worker, contact_id: Uuid) -> Result<ContactForSending, NotReady> {
-    if let Some(loaded) = worker.preloaded.take(contact_id) {
+pub async fn load(cx: &ComposeCtx, contact_id: Uuid) -> Result<ContactForSending, NotReady> {
+    if let Some(loaded) = cx.preloaded.take(contact_id) {
         if loaded.suppressed {
             return Err(NotReady::Skip("suppressed"));
         }
         return loaded.contact.map_err(|_| undecryptable());
     }
-    let contact = match contacts::load_for_sending(&worker.infra.db, &worker.keys, contact_id).await
-    {
+    let contact = match contacts::load_for_sending(&cx.infra.db, &cx.keys, contact_id).await {
         Ok(Some(c)) => c,
         Ok(None) => return Err(NotReady::Skip("contact erased")),
         Err(contacts::LoadError::Db(e)) => return Err(e.into()),
         Err(contacts::LoadError::Crypto(_)) => return Err(undecryptable()),
     };
-    if deliveries::is_suppressed(&worker.infra.db, &contact.channel, &contact.blind_index).await? {
+    if deliveries::is_suppressed(&cx.infra.db, &contact.channel, &contact.blind_index).await? {
         return Err(NotReady::Skip("suppressed"));
     }
     Ok(contact)

@@ -14,28 +14,28 @@ use std::time::Duration;
 use nasvyazi_surveys::tokens::{self, CampaignSurvey};
 use uuid::Uuid;
 
+use super::ComposeCtx;
 use super::NotReady;
-use crate::worker::Worker;
 
 /// The recipient's invitation link: the bot's deep link for a Telegram
 /// chat (when the bot's username is known), else the web page.
 pub async fn link(
-    worker: &Worker,
+    cx: &ComposeCtx,
     survey: &CampaignSurvey,
     contact_id: Uuid,
     telegram: bool,
 ) -> Result<String, NotReady> {
     // A reminder is sent like the invitation, to everyone: skipping those
     // who answered would record, in the ledger, who answered.
-    let token = tokens::issue(&worker.keys, survey.survey_id, contact_id);
+    let token = tokens::issue(&cx.keys, survey.survey_id, contact_id);
     if telegram
-        && let Some(bot) = bot_username(worker).await
+        && let Some(bot) = bot_username(cx).await
         && let Some(url) = tokens::bot_url(&bot, &survey.slug, &token)
     {
         return Ok(url);
     }
     Ok(tokens::web_url(
-        worker.config().public_base(),
+        cx.config().public_base(),
         &survey.slug,
         &token,
     ))
@@ -43,14 +43,14 @@ pub async fn link(
 
 /// The survey's page without an invitation (test sends: an organiser's
 /// own answer would count like anyone's).
-pub fn plain_link(worker: &Worker, survey: &CampaignSurvey) -> String {
-    format!("{}/surveys/{}", worker.config().public_base(), survey.slug)
+pub fn plain_link(cx: &ComposeCtx, survey: &CampaignSurvey) -> String {
+    format!("{}/surveys/{}", cx.config().public_base(), survey.slug)
 }
 
 /// The bot's username (`getMe`), asked once per bot and API address.
-async fn bot_username(worker: &Worker) -> Option<String> {
+async fn bot_username(cx: &ComposeCtx) -> Option<String> {
     static KNOWN: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
-    let config = &worker.config().telegram;
+    let config = &cx.config().telegram;
     let api = nasvyazi_shared::telegram::api::BotApi::from_config(config).ok()??;
     let key = format!("{}#{}", config.api_base, api.bot_id());
     let known = KNOWN.get_or_init(Mutex::default);
