@@ -1,22 +1,12 @@
-//! Appeals: patients and people who use drugs report a problem (no OST in
-//! hospital, take-home doses refused, police, discrimination...),
-//! anonymously by default. intake owns the tables: it stores the appeal
-//! sealed under its own data key, answers with a case number and a secret
-//! access code, lets caseworkers handle the case, keeps anonymised counts,
-//! and erases closed appeals after the retention period.
+//! Appeals at the front door: the domain (model, store, staff actions,
+//! sites, counts, retention) is `nasvyazi_cases::appeals`; what stays here
+//! is the HTTP side, the per-client rate limit of the public form.
 //!
-//! What it must never do: store or log an IP address, put an appeal's text
-//! or contact in a log line, an event, an audit row or an error message, or
-//! answer a wrong (case number, access code) pair differently from another
-//! wrong pair.
+//! What it must never do: store or log an IP address.
 
-pub mod model;
 pub mod ratelimit;
-pub mod retention;
-pub mod sites;
-pub mod staff;
-pub mod stats;
-pub mod store;
+
+pub use nasvyazi_cases::appeals::{model, retention, sites, staff, stats, store};
 
 pub use model::{ContactInput, Input, Invalid, Valid};
 pub use ratelimit::{AppealRateLimit, ClientAddr, Purpose};

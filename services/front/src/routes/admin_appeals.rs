@@ -23,24 +23,9 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::appeals::model::{self, MAX_TEXT_CHARS};
 use crate::appeals::sites::{self, Site};
-use crate::appeals::staff::{self, AppealDetail, AppealItem, ForwardRequest, StaffError};
+use crate::appeals::staff::{self, AppealDetail, AppealItem, ForwardRequest};
 use crate::appeals::stats::{self, Stats, StatsFilter};
 use crate::auth::Admin;
-
-impl From<StaffError> for ApiError {
-    fn from(e: StaffError) -> Self {
-        match e {
-            StaffError::NotFound => ApiError::not_found(),
-            StaffError::NoConsent => {
-                ApiError::new(StatusCode::CONFLICT, "no_consent", e.to_string())
-            }
-            StaffError::BadAssignee | StaffError::ForwardOnly => {
-                ApiError::validation(e.to_string())
-            }
-            StaffError::Internal(e) => ApiError::internal(e),
-        }
-    }
-}
 
 fn known(list: &[&'static str], value: &str, field: &str) -> Result<&'static str, ApiError> {
     list.iter()

@@ -5,7 +5,7 @@
 //! What it must never do: print the text or the contact. [`Valid`] has no
 //! `Debug` of its contents and no `Display`.
 
-use nasvyazi_cases::code;
+use crate::code;
 use nasvyazi_shared::appeals::{CATEGORIES, Contact, normalise_telegram};
 use nasvyazi_shared::crypto::Keyring;
 use nasvyazi_shared::email::EmailAddress;
@@ -193,7 +193,7 @@ pub fn canonical_case_number(input: &str) -> Option<String> {
     code::canonical_number("KZ", input)
 }
 
-pub use nasvyazi_cases::code::new_access_code;
+pub use crate::code::new_access_code;
 
 /// The stored form of an access code: a keyed hash (HMAC under the
 /// blind-index key) of its canonical form, so a database dump alone cannot

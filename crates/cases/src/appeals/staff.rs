@@ -33,6 +33,21 @@ pub enum StaffError {
     Internal(#[from] anyhow::Error),
 }
 
+/// How a refusal answers an API client (a stable code, logged once).
+impl From<StaffError> for nasvyazi_shared::error::ApiError {
+    fn from(e: StaffError) -> Self {
+        use nasvyazi_shared::error::ApiError;
+        match e {
+            StaffError::NotFound => ApiError::not_found(),
+            StaffError::NoConsent => ApiError::conflict(e.to_string()).coded("no_consent"),
+            StaffError::BadAssignee | StaffError::ForwardOnly => {
+                ApiError::validation(e.to_string())
+            }
+            StaffError::Internal(e) => ApiError::internal(e),
+        }
+    }
+}
+
 impl From<sqlx::Error> for StaffError {
     fn from(e: sqlx::Error) -> Self {
         StaffError::Internal(e.into())
