@@ -17,8 +17,8 @@ use nasvyazi_shared::i18n::Lang;
 
 use super::subscribe::LangQuery;
 use super::{
-    csrf_ok, csrf_refused, csrf_token, field, internal_error, language, message, parse_form,
-    render, url_safe,
+    button_page, csrf_ok, csrf_refused, csrf_token, field, internal_error, language, message,
+    parse_form, render,
 };
 use crate::AppState;
 
@@ -200,15 +200,7 @@ pub async fn confirm_page(
     headers: HeaderMap,
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
-    let (csrf, set_cookie) = csrf_token(&state, &headers);
-    render(
-        &state,
-        lang,
-        "letter_confirm.html",
-        StatusCode::OK,
-        minijinja::context! { csrf, token => url_safe(&token) },
-        set_cookie,
-    )
+    button_page(&state, &headers, lang, "letter_confirm.html", &token)
 }
 
 pub async fn confirm_submit(
@@ -249,17 +241,7 @@ pub async fn withdraw_page(
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
     match signatures::withdraw_token_known(&state.infra.db, &token).await {
-        Ok(true) => {
-            let (csrf, set_cookie) = csrf_token(&state, &headers);
-            render(
-                &state,
-                lang,
-                "letter_withdraw.html",
-                StatusCode::OK,
-                minijinja::context! { csrf, token => url_safe(&token) },
-                set_cookie,
-            )
-        }
+        Ok(true) => button_page(&state, &headers, lang, "letter_withdraw.html", &token),
         Ok(false) => message(
             &state,
             lang,

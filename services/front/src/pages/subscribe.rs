@@ -9,8 +9,8 @@ use nasvyazi_shared::contacts::topics;
 use serde::Deserialize;
 
 use super::{
-    csrf_ok, csrf_refused, csrf_token, field, internal_error, language, message, parse_form,
-    render, url_safe,
+    button_page, csrf_ok, csrf_refused, csrf_token, field, internal_error, language, message,
+    parse_form, render,
 };
 use crate::AppState;
 use crate::subscriptions::{self, Subscription};
@@ -172,15 +172,7 @@ pub async fn confirm_page(
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
     // Showing the page confirms nothing: mail scanners open links.
-    let (csrf, set_cookie) = csrf_token(&state, &headers);
-    render(
-        &state,
-        lang,
-        "confirm.html",
-        StatusCode::OK,
-        minijinja::context! { csrf, token => url_safe(&token) },
-        set_cookie,
-    )
+    button_page(&state, &headers, lang, "confirm.html", &token)
 }
 
 pub async fn confirm_submit(
@@ -222,17 +214,7 @@ pub async fn unsubscribe_page(
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
     match subscriptions::unsubscribe_token_known(&state.infra.db, &state.keys, &token).await {
-        Ok(true) => {
-            let (csrf, set_cookie) = csrf_token(&state, &headers);
-            render(
-                &state,
-                lang,
-                "unsubscribe.html",
-                StatusCode::OK,
-                minijinja::context! { csrf, token => url_safe(&token) },
-                set_cookie,
-            )
-        }
+        Ok(true) => button_page(&state, &headers, lang, "unsubscribe.html", &token),
         Ok(false) => message(
             &state,
             lang,
