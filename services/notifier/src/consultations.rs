@@ -44,7 +44,7 @@ use crate::compose::{ComposeCtx, NotReady, Prepared};
 use crate::deliveries::{self, Claimed};
 
 /// The ledger's kind for alerts.
-pub const ALERT_KIND: &str = "consultation_alert";
+pub const ALERT_KIND: &str = crate::deliveries::Kind::ConsultationAlert.as_str();
 
 /// Where the PostgreSQL wake-up comes from (the cases crate's NOTIFY).
 pub use nasvyazi_cases::replies::REPLY_WAKE;

@@ -16,6 +16,68 @@ use uuid::Uuid;
 pub const WAKE: &str = "deliveries_wake";
 
 /// A claimed delivery.
+/// What a ledger row stands for (`deliveries.kind`): each name spelled
+/// once, here; everything that dispatches on a row matches on this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A supporter's double opt-in email.
+    Confirmation,
+    /// A campaign message to a supporter or a channel.
+    Campaign,
+    /// An organiser's test send of a campaign.
+    CampaignTest,
+    /// A letter to an official (its own at-most-once sender).
+    Letter,
+    /// A signer's double opt-in email.
+    SignatureConfirmation,
+    /// The acknowledgement to an appellant.
+    AppealAck,
+    /// An appeal's status change, to the appellant.
+    AppealStatus,
+    /// A new appeal, to staff.
+    StaffAlert,
+    /// A sign-in or invitation link to a console user.
+    ConsoleLink,
+    /// A conversation waiting for staff.
+    ConsultationAlert,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 10] = [
+        Kind::Confirmation,
+        Kind::Campaign,
+        Kind::CampaignTest,
+        Kind::Letter,
+        Kind::SignatureConfirmation,
+        Kind::AppealAck,
+        Kind::AppealStatus,
+        Kind::StaffAlert,
+        Kind::ConsoleLink,
+        Kind::ConsultationAlert,
+    ];
+
+    /// The name stored in `deliveries.kind` (and used as a metric label).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Kind::Confirmation => "confirmation",
+            Kind::Campaign => "campaign",
+            Kind::CampaignTest => "campaign_test",
+            Kind::Letter => "letter",
+            Kind::SignatureConfirmation => "signature_confirmation",
+            Kind::AppealAck => "appeal_ack",
+            Kind::AppealStatus => "appeal_status",
+            Kind::StaffAlert => "staff_alert",
+            Kind::ConsoleLink => "console_link",
+            Kind::ConsultationAlert => "consultation_alert",
+        }
+    }
+
+    /// The kind a stored name stands for (`None`: not one of ours).
+    pub fn parse(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Claimed {
     pub id: Uuid,
@@ -25,6 +87,14 @@ pub struct Claimed {
     pub channel: String,
     /// Including this one.
     pub attempts: i32,
+}
+
+impl Claimed {
+    /// What the row stands for (`None`: a kind this notifier does not
+    /// know, which fails visibly).
+    pub fn kind(&self) -> Option<Kind> {
+        Kind::parse(&self.kind)
+    }
 }
 
 /// Queues the confirmation email of a pending contact (idempotent: one per
@@ -318,4 +388,20 @@ pub async fn unexpanded_occurrences(
     .bind(grace.as_secs_f64())
     .fetch_all(db)
     .await
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::Kind;
+
+    #[test]
+    fn every_kind_has_one_stored_name_and_reads_back() {
+        let names: std::collections::HashSet<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names.len(), Kind::ALL.len(), "names are distinct");
+        for k in Kind::ALL {
+            assert_eq!(Kind::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(Kind::parse("Campaign"), None, "stored names are exact");
+        assert_eq!(Kind::parse("other"), None);
+    }
 }

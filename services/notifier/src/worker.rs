@@ -49,9 +49,6 @@ pub fn chunking(batch: i64) -> (usize, usize) {
     ((batch / parallel).clamp(1, CHUNK), parallel)
 }
 
-/// Kinds that spend the global confirmation-email budget.
-const CONFIRMATIONS: &[&str] = &["confirmation", "signature_confirmation"];
-
 /// What to do with a claimed row after trying it.
 enum Outcome {
     Sent {
@@ -194,7 +191,12 @@ impl Worker {
     /// a deferral is).
     #[tracing::instrument(skip_all, fields(delivery_id = %row.id, kind = %row.kind, attempt = row.attempts))]
     async fn deliver(&self, row: Claimed) -> Option<deliveries::Update> {
-        if CONFIRMATIONS.contains(&row.kind.as_str()) && !self.within_email_budget(&row).await {
+        // Confirmations spend the global confirmation-email budget.
+        let confirmation = matches!(
+            row.kind(),
+            Some(deliveries::Kind::Confirmation | deliveries::Kind::SignatureConfirmation)
+        );
+        if confirmation && !self.within_email_budget(&row).await {
             return None;
         }
         let outcome = self.attempt(&row).await;

@@ -14,10 +14,11 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::parse::Report;
+use crate::deliveries::Kind;
 
 /// The kinds whose recipient is a supporter in `contacts` (suppressed by
 /// the contact's blind index; a complaint unsubscribes the contact).
-const CONTACT_KINDS: &[&str] = &["confirmation", "campaign"];
+const CONTACT_KINDS: &[&str] = &[Kind::Confirmation.as_str(), Kind::Campaign.as_str()];
 
 /// What happened to one report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,16 +143,5 @@ pub async fn apply(
 
 /// A fixed set of labels (the kind names are ours, but bound them anyway).
 fn delivery_label(kind: &str) -> &'static str {
-    match kind {
-        "confirmation" => "confirmation",
-        "campaign" => "campaign",
-        "campaign_test" => "campaign_test",
-        "letter" => "letter",
-        "signature_confirmation" => "signature_confirmation",
-        "appeal_ack" => "appeal_ack",
-        "appeal_status" => "appeal_status",
-        "staff_alert" => "staff_alert",
-        "console_link" => "console_link",
-        _ => "other",
-    }
+    Kind::parse(kind).map_or("other", Kind::as_str)
 }

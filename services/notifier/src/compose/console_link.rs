@@ -25,7 +25,7 @@ use crate::deliveries::{self, Claimed};
 use crate::render::message_id;
 
 /// The ledger's kind for these emails.
-pub const KIND: &str = "console_link";
+pub const KIND: &str = crate::deliveries::Kind::ConsoleLink.as_str();
 
 fn templates() -> &'static Arc<Environment<'static>> {
     static ENV: OnceLock<Arc<Environment<'static>>> = OnceLock::new();

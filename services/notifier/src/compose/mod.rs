@@ -96,16 +96,22 @@ pub fn add_return_path(
 }
 
 async fn prepare_kind(cx: &ComposeCtx, row: &Claimed) -> Result<Prepared, NotReady> {
-    match row.kind.as_str() {
-        "confirmation" => confirmation::prepare(cx, row).await,
-        "campaign" => campaign::prepare(cx, row).await,
-        "campaign_test" => campaign::prepare_test(cx, row).await,
-        "signature_confirmation" => letter_confirmation::prepare(cx, row).await,
-        "appeal_ack" => appeal_ack::prepare(cx, row).await,
-        "appeal_status" => appeal_status::prepare(cx, row).await,
-        "staff_alert" => staff_alert::prepare(cx, row).await,
-        console_link::KIND => console_link::prepare(cx, row).await,
-        crate::consultations::ALERT_KIND => crate::consultations::prepare_alert(cx, row).await,
-        other => Err(NotReady::Fail(format!("unknown delivery kind {other}"))),
+    use crate::deliveries::Kind;
+    match row.kind() {
+        Some(Kind::Confirmation) => confirmation::prepare(cx, row).await,
+        Some(Kind::Campaign) => campaign::prepare(cx, row).await,
+        Some(Kind::CampaignTest) => campaign::prepare_test(cx, row).await,
+        Some(Kind::SignatureConfirmation) => letter_confirmation::prepare(cx, row).await,
+        Some(Kind::AppealAck) => appeal_ack::prepare(cx, row).await,
+        Some(Kind::AppealStatus) => appeal_status::prepare(cx, row).await,
+        Some(Kind::StaffAlert) => staff_alert::prepare(cx, row).await,
+        Some(Kind::ConsoleLink) => console_link::prepare(cx, row).await,
+        Some(Kind::ConsultationAlert) => crate::consultations::prepare_alert(cx, row).await,
+        // Letters have their own at-most-once sender; the broadcast claim
+        // never takes them.
+        Some(Kind::Letter) | None => Err(NotReady::Fail(format!(
+            "unknown delivery kind {}",
+            row.kind
+        ))),
     }
 }

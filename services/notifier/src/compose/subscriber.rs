@@ -17,9 +17,6 @@ use crate::deliveries::{self, Claimed};
 #[derive(Default)]
 pub struct Preloaded(Mutex<HashMap<Uuid, contacts::Loaded>>);
 
-/// Kinds whose `contact_id` is a supporter in `contacts`.
-const SUBSCRIBER_KINDS: &[&str] = &["campaign"];
-
 impl Preloaded {
     /// Loads the contacts of `rows` that are supporters, in one query. A
     /// failure only means each load asks on its own.
@@ -27,7 +24,8 @@ impl Preloaded {
         let ids: Vec<Uuid> = rows
             .iter()
             .filter(|r| {
-                SUBSCRIBER_KINDS.contains(&r.kind.as_str()) && r.channel != "telegram_channel"
+                // Campaign rows' contact is a supporter in `contacts`.
+                r.kind() == Some(deliveries::Kind::Campaign) && r.channel != "telegram_channel"
             })
             .map(|r| r.contact_id)
             .collect();

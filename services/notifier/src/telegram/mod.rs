@@ -99,9 +99,12 @@ pub async fn listen(
 /// alert to staff an alert, everything else (campaigns, posts) a
 /// broadcast.
 pub fn class_of(kind: &str) -> Class {
-    match kind {
-        "appeal_ack" | "appeal_status" | "confirmation" | "signature_confirmation" => Class::Reply,
-        "staff_alert" | crate::consultations::ALERT_KIND => Class::Alert,
+    use crate::deliveries::Kind;
+    match Kind::parse(kind) {
+        Some(
+            Kind::AppealAck | Kind::AppealStatus | Kind::Confirmation | Kind::SignatureConfirmation,
+        ) => Class::Reply,
+        Some(Kind::StaffAlert | Kind::ConsultationAlert) => Class::Alert,
         _ => Class::Broadcast,
     }
 }

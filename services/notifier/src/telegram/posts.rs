@@ -97,7 +97,7 @@ pub async fn after_sent(
             tracing::warn!(error = %e, "cannot keep the uploaded file ids; the next send uploads again");
         }
     }
-    if row.kind == "campaign" && row.channel == CHANNEL_POST {
+    if row.kind() == Some(crate::deliveries::Kind::Campaign) && row.channel == CHANNEL_POST {
         let recorded = match message {
             Outgoing::Telegram(m) => record_post(db, row, m, sent).await,
             Outgoing::TelegramPoll(p) => record_poll(db, row, p, sent).await,
