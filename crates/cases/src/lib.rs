@@ -14,3 +14,4 @@ pub mod appeals;
 pub mod code;
 pub mod consultations;
 pub mod replies;
+pub mod retention;

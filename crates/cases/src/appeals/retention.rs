@@ -8,8 +8,6 @@
 //! Several intake replicas may run this at once: rows are claimed with
 //! `FOR UPDATE SKIP LOCKED`, so none is counted twice.
 
-use std::time::Duration;
-
 use nasvyazi_shared::Infra;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -72,13 +70,6 @@ pub async fn erase_expired(db: &PgPool, retention_days: u32, time_zone: &str) ->
 pub async fn run(infra: Infra, shutdown: CancellationToken) -> anyhow::Result<()> {
     let days = infra.config.appeals.retention_days;
     let tz = infra.config.campaigns.default_time_zone.clone();
-    loop {
-        if let Err(e) = erase_expired(&infra.db, days, &tz).await {
-            tracing::warn!(error = %e, "appeal retention: cannot erase expired appeals");
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
-        }
-    }
+    crate::retention::hourly("appeals", shutdown, || erase_expired(&infra.db, days, &tz)).await;
+    Ok(())
 }

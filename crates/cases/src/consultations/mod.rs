@@ -4,6 +4,7 @@
 //! 7F3K»): never a name, username, phone or chat id; the chat id is sealed
 //! under the person's own data key and found again by its blind index.
 
+pub mod retention;
 pub mod store;
 
 use nasvyazi_shared::crypto::Keyring;

@@ -1,124 +1,25 @@
-//! Retention and what is left of it: a closed conversation is erased
-//! `consultations.retention_days` after it closed (the row, its data key,
-//! every sealed message: crypto-shredding), counted first in
-//! `consultation_stats` (month, first tag, channel, answered or not, time to
-//! the first answer); its topic in the staff group is queued for deletion
-//! in the same transaction (`staff_group::clean_up`). People with nothing
-//! left (and not blocked) go too.
+//! What is left after retention: the erasure itself (a closed conversation
+//! erased `consultations.retention_days` after it closed, counted first in
+//! `consultation_stats`) is `nasvyazi_cases::consultations::retention`;
+//! here is the statistics table staff read.
 //!
 //! The statistics hide small cells (under 5) and, with them, whatever
 //! would let a hidden cell be recomputed from the totals
 //! ([`nasvyazi_disclosure`]).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use axum::extract::State;
 use nasvyazi_disclosure::{Relation, suppress};
-use nasvyazi_shared::Infra;
 use nasvyazi_shared::auth::Role;
 use nasvyazi_shared::error::{ApiError, ApiJson, ErrorBody};
 use serde::Serialize;
-use sqlx::PgPool;
-use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::auth::Admin;
 
-const BATCH: i64 = 500;
-
-/// Erases closed conversations older than `days` (by closing date), counted
-/// first. Returns how many went.
-pub async fn erase_expired(db: &PgPool, days: u32, time_zone: &str) -> sqlx::Result<u64> {
-    let mut total = 0;
-    loop {
-        let mut tx = db.begin().await?;
-        let (n, topics): (i64, i64) = sqlx::query_as(
-            "WITH due AS (
-                 SELECT id FROM conversations
-                 WHERE state = 'closed' AND closed_at < now() - make_interval(days => $1)
-                 ORDER BY closed_at LIMIT $3 FOR UPDATE SKIP LOCKED),
-             gone AS (
-                 DELETE FROM conversations c USING due WHERE c.id = due.id
-                 RETURNING c.created_at, coalesce(c.tags[1], 'untagged') AS tag, c.channel,
-                           c.first_response_at, c.staff_group_id, c.staff_thread_id),
-             topics AS (
-                 INSERT INTO staff_group_cleanup (group_id, thread_id)
-                 SELECT staff_group_id, staff_thread_id FROM gone
-                 WHERE staff_thread_id IS NOT NULL
-                 ON CONFLICT DO NOTHING
-                 RETURNING 1),
-             counted AS (
-                 INSERT INTO consultation_stats (month, tag, channel, resolution, conversations,
-                                                 responded, first_response_secs)
-                 SELECT date_trunc('month', created_at AT TIME ZONE $2)::date, tag, channel,
-                        CASE WHEN first_response_at IS NULL THEN 'unanswered' ELSE 'answered' END,
-                        count(*), count(first_response_at),
-                        coalesce(sum(extract(epoch FROM first_response_at - created_at))::bigint, 0)
-                 FROM gone GROUP BY 1, 2, 3, 4
-                 ON CONFLICT (month, tag, channel, resolution) DO UPDATE SET
-                     conversations = consultation_stats.conversations + excluded.conversations,
-                     responded = consultation_stats.responded + excluded.responded,
-                     first_response_secs = consultation_stats.first_response_secs + excluded.first_response_secs
-                 RETURNING 1)
-             SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM topics)",
-        )
-        .bind(days as i32)
-        .bind(time_zone)
-        .bind(BATCH)
-        .fetch_one(&mut *tx)
-        .await?;
-        if topics > 0 {
-            sqlx::query(&format!("NOTIFY {}", super::staff_group::CLEANUP_WAKE))
-                .execute(&mut *tx)
-                .await?;
-        }
-        sqlx::query(
-            "DELETE FROM consultation_people p WHERE p.blocked_at IS NULL
-                 AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.person_id = p.id)",
-        )
-        .execute(&mut *tx)
-        .await?;
-        if n > 0 {
-            nasvyazi_shared::auth::audit(
-                &mut tx,
-                "retention",
-                None,
-                "conversation.erase",
-                None,
-                serde_json::json!({ "erased": n, "retention_days": days }),
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        total += n as u64;
-        if n < BATCH {
-            break;
-        }
-    }
-    if total > 0 {
-        tracing::info!(
-            erased = total,
-            "closed conversations erased after retention"
-        );
-    }
-    Ok(total)
-}
-
-/// Runs [`erase_expired`] hourly until `shutdown`.
-pub async fn run(infra: Infra, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let c = infra.config.consultations.clone();
-    loop {
-        if let Err(e) = erase_expired(&infra.db, c.retention_days, &c.time_zone).await {
-            tracing::warn!(error = %e, "consultation retention: cannot erase");
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
-        }
-    }
-}
+pub use nasvyazi_cases::consultations::retention::{erase_expired, run};
 
 /// One cell: conversations of a month and topic (`null`: hidden, fewer
 /// than 5 or revealing one that is).
