@@ -422,31 +422,12 @@ impl Lanes {
             if job.outcome.is_closed() {
                 continue;
             }
-            let mut c = match conn.take() {
-                Some((mut c, used)) => {
-                    let alive = used.elapsed() < IDLE_CHECK
-                        || tokio::time::timeout(self.dialer.timeout, c.smtp.test_connected())
-                            .await
-                            .unwrap_or(false);
-                    if alive {
-                        c
-                    } else {
-                        match self.dialer.connect().await {
-                            Ok(c) => c,
-                            Err(e) => {
-                                let _ = job.outcome.send(Err(e));
-                                continue;
-                            }
-                        }
-                    }
+            let mut c = match self.ready(conn.take()).await {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = job.outcome.send(Err(e));
+                    continue;
                 }
-                None => match self.dialer.connect().await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        let _ = job.outcome.send(Err(e));
-                        continue;
-                    }
-                },
             };
             let (kept, carry) = self.converse(&mut c, job).await;
             carried = carry;
@@ -487,34 +468,24 @@ impl Lanes {
             return (false, None);
         }
         loop {
-            // DATA was accepted: the content, and what comes next.
-            let text = std::str::from_utf8(&job.built.bytes).expect("checked by group()");
+            // DATA was accepted: the content, and the next message's
+            // commands if one waits that can be pipelined.
             let mut next = self.waiting_job();
             let next_group = next.as_ref().and_then(|n| group(c, &n.built));
             if next_group.is_none()
                 && let Some(n) = next.take()
             {
                 // Not pipelinable: sent on its own, after this one.
-                let kept = self.finish(c, job).await;
+                let kept = self.content(c, job, None).await;
                 return (kept, Some(n));
             }
-            let mut wire = Content(text).to_string();
-            if let Some((g, _)) = &next_group {
-                wire.push_str(g);
-            }
-            match step(deadline, c.smtp.command(Raw(&wire))).await {
-                Step::Reply(r) => {
-                    let _ = job.outcome.send(Ok(r));
-                }
-                Step::Refused(e) => {
-                    let _ = job.outcome.send(Err(classify(&e)));
-                }
-                Step::Lost(e) => {
-                    // This one may or may not have arrived; the next one's
-                    // content was never written: it goes on a fresh start.
-                    let _ = job.outcome.send(Err(e));
-                    return (false, next);
-                }
+            if !self
+                .content(c, job, next_group.as_ref().map(|g| g.0.as_str()))
+                .await
+            {
+                // The next one's content was never written: it goes on a
+                // fresh start.
+                return (false, next);
             }
             let (Some(n), Some(g)) = (next, next_group) else {
                 return (true, None);
@@ -527,10 +498,14 @@ impl Lanes {
         }
     }
 
-    /// Writes the content alone and reads its reply.
-    async fn finish(&self, c: &mut Conn, job: Job) -> bool {
+    /// Writes `job`'s content (followed by the next message's commands,
+    /// if given) in one write and reads the content's reply; whether the
+    /// connection is still good (a lost one: `job` may or may not have
+    /// arrived).
+    async fn content(&self, c: &mut Conn, job: Job, then: Option<&str>) -> bool {
         let text = std::str::from_utf8(&job.built.bytes).expect("checked by group()");
-        let wire = Content(text).to_string();
+        let mut wire = Content(text).to_string();
+        wire.push_str(then.unwrap_or(""));
         let (outcome, kept) = match step(self.dialer.timeout, c.smtp.command(Raw(&wire))).await {
             Step::Reply(r) => (Ok(r), true),
             Step::Refused(e) => (Err(classify(&e)), true),
@@ -538,6 +513,21 @@ impl Lanes {
         };
         let _ = job.outcome.send(outcome);
         kept
+    }
+
+    /// The lane's connection, checked with NOOP after [`IDLE_CHECK`], or a
+    /// new one.
+    async fn ready(&self, conn: Option<(Conn, Instant)>) -> Result<Conn, SendError> {
+        if let Some((mut c, used)) = conn {
+            let alive = used.elapsed() < IDLE_CHECK
+                || tokio::time::timeout(self.dialer.timeout, c.smtp.test_connected())
+                    .await
+                    .unwrap_or(false);
+            if alive {
+                return Ok(c);
+            }
+        }
+        self.dialer.connect().await
     }
 }
 
