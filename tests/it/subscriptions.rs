@@ -628,7 +628,7 @@ async fn unconfirmed_contacts_are_deleted_after_the_pending_period() {
         .await
         .unwrap();
     let ttl = chrono::Duration::hours(app.config.subscriptions.pending_ttl_hours as i64);
-    let n = nasvyazi_front::subscriptions::delete_stale_pending(&app.infra.db, ttl)
+    let n = nasvyazi_supporters::subscriptions::delete_stale_pending(&app.infra.db, ttl)
         .await
         .unwrap();
     assert_eq!(n, 1);

@@ -15,3 +15,4 @@ pub mod code;
 pub mod consultations;
 pub mod replies;
 pub mod retention;
+pub mod staff;

@@ -387,7 +387,7 @@ async fn erase(config: &Config, email: &str, out: &mut (dyn Write + Send)) -> an
     let keys = nasvyazi_shared::crypto::Keyring::from_config(&config.crypto)?;
     let pool = db::connect(&config.database, "nasvyazi-cli").await?;
     db::migrate(&pool).await?;
-    match nasvyazi_front::subscriptions::erase_by_email(&pool, &keys, &email, "cli").await? {
+    match nasvyazi_supporters::subscriptions::erase_by_email(&pool, &keys, &email, "cli").await? {
         Some(id) => writeln!(out, "erased contact {id}")?,
         None => writeln!(out, "no contact with this address")?,
     }

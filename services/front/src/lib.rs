@@ -20,14 +20,12 @@ pub mod console;
 pub mod consultations;
 pub mod csrf;
 pub mod forget;
-pub mod letters;
 pub mod limits;
 pub mod media;
 pub mod pages;
 pub mod polls;
 pub mod posts;
 pub mod routes;
-pub mod subscriptions;
 pub mod surveys;
 pub mod telegram;
 
@@ -50,7 +48,7 @@ pub struct AppState {
     pub keys: Arc<Keyring>,
     /// Page templates, parsed once.
     pub templates: Arc<minijinja::Environment<'static>>,
-    pub timing: subscriptions::Timing,
+    pub timing: nasvyazi_supporters::opt_in::Timing,
     /// The Telegram bot, when a bot token is configured.
     pub telegram: Option<Arc<telegram::Bot>>,
     /// The console's in-memory state (the per-address sign-in lock-out).
@@ -63,7 +61,7 @@ impl AppState {
     pub fn new(infra: Infra) -> anyhow::Result<Self> {
         let keys = Arc::new(Keyring::from_config(&infra.config.crypto)?);
         Ok(AppState {
-            timing: subscriptions::Timing::from_config(&infra.config.subscriptions)
+            timing: nasvyazi_supporters::opt_in::Timing::from_config(&infra.config.subscriptions)
                 .with_limits(&infra.config.limits),
             telegram: telegram::Bot::from_config(&infra, keys.clone())?,
             console: Default::default(),
@@ -194,7 +192,9 @@ pub async fn run_with(
 async fn janitor(infra: Infra, shutdown: CancellationToken) -> anyhow::Result<()> {
     let ttl = chrono::Duration::hours(infra.config.subscriptions.pending_ttl_hours as i64);
     loop {
-        if let Err(e) = subscriptions::delete_stale_pending(&infra.db, ttl).await {
+        if let Err(e) =
+            nasvyazi_supporters::subscriptions::delete_stale_pending(&infra.db, ttl).await
+        {
             tracing::warn!(error = %e, "janitor: cannot delete stale pending contacts");
         }
         if let Err(e) = limits::delete_refilled(&infra.db).await {

@@ -18,7 +18,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use nasvyazi_shared::error::{ErrorBody, ErrorDetail};
 use nasvyazi_shared::limits::{self, Budget};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 
 use crate::AppState;
 
@@ -497,28 +497,6 @@ fn refusal(state: &AppState, parts: &Parts) -> Response {
     res.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
     res
-}
-
-/// Whether one more confirmation email may go to the address whose blind
-/// index is `bi` (`limits.confirmations_per_address_per_hour`); spends one
-/// if so. `purpose` separates subscriptions from signatures. The caller
-/// answers the same either way.
-pub async fn confirmation_allowed(
-    conn: &mut PgConnection,
-    state_keys: &nasvyazi_shared::crypto::Keyring,
-    per_hour: u32,
-    purpose: &str,
-    bi: &[u8],
-) -> sqlx::Result<bool> {
-    let key = limits::key(state_keys, &format!("confirm:{purpose}"), bi);
-    let allowed = limits::take(conn, &key, Budget::per_hour(per_hour))
-        .await?
-        .is_ok();
-    if !allowed {
-        metrics::counter!("nasvyazi_limit_refusals_total", "limit" => "confirmations_per_address")
-            .increment(1);
-    }
-    Ok(allowed)
 }
 
 /// Deletes refilled budgets (the janitor).

@@ -92,7 +92,7 @@ async fn forget_in_the_bot_crypto_shreds_the_contact() {
 
 #[tokio::test]
 async fn the_console_erases_on_request_by_telegram_chat() {
-    use nasvyazi_front::subscriptions::{Person, erase_person};
+    use nasvyazi_supporters::subscriptions::{Person, erase_person};
     let app = spawn_app_with("").await;
     let chat = new_chat();
     let id = crate::telegram::active_contact(&app, chat).await;

@@ -168,10 +168,10 @@ async fn readme_key_rotation_keeps_every_kind_of_sealed_data() {
         language: Lang::Ru,
         allow_reply_to: false,
     };
-    nasvyazi_front::letters::sign(
+    nasvyazi_letters::signatures::sign(
         &app.infra.db,
         &old_keys,
-        nasvyazi_front::subscriptions::Timing::from_config(&app.config.subscriptions),
+        nasvyazi_supporters::subscriptions::Timing::from_config(&app.config.subscriptions),
         letter,
         &signing,
     )

@@ -435,7 +435,7 @@ async fn the_outbox_folder_expires_its_files_and_forgets_an_erased_person() {
     // The person is erased: their file and its index line go.
     let mut tx = app.infra.db.begin().await.unwrap();
     assert!(
-        nasvyazi_front::subscriptions::erase(&mut tx, contact)
+        nasvyazi_supporters::subscriptions::erase(&mut tx, contact)
             .await
             .unwrap()
     );
@@ -514,7 +514,7 @@ async fn emailed_tokens_are_stored_keyed_and_the_message_id_names_no_row() {
     assert_eq!(stored_confirm, k.token_mac(&confirm));
     assert_eq!(stored_unsub, k.token_mac(&unsub));
     assert_eq!(
-        nasvyazi_front::subscriptions::confirm(&app.infra.db, &k, &confirm)
+        nasvyazi_supporters::subscriptions::confirm(&app.infra.db, &k, &confirm)
             .await
             .unwrap(),
         Some(id)
@@ -546,7 +546,7 @@ async fn emailed_tokens_are_stored_keyed_and_the_message_id_names_no_row() {
         .await
         .unwrap();
     assert!(
-        nasvyazi_front::subscriptions::unsubscribe(&app.infra.db, &k, legacy)
+        nasvyazi_supporters::subscriptions::unsubscribe(&app.infra.db, &k, legacy)
             .await
             .unwrap()
     );

@@ -8,62 +8,57 @@
 //! Several intake replicas may run this at once: rows are claimed with
 //! `FOR UPDATE SKIP LOCKED`, so none is counted twice.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use nasvyazi_shared::Infra;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
-/// Appeals erased per transaction.
-const BATCH: i64 = 500;
+use crate::retention::{BATCH, in_batches};
 
 /// Erases closed appeals older than `retention_days` (by closing date) and
 /// keeps their counts. Returns how many were erased.
 pub async fn erase_expired(db: &PgPool, retention_days: u32, time_zone: &str) -> sqlx::Result<u64> {
-    let mut total = 0;
-    loop {
-        let mut tx = db.begin().await?;
-        let n: i64 = sqlx::query_scalar(
-            "WITH due AS (
-                 SELECT id FROM appeals
-                 WHERE status = 'closed' AND closed_at < now() - make_interval(days => $1)
-                 ORDER BY closed_at LIMIT $3
-                 FOR UPDATE SKIP LOCKED),
-             gone AS (
-                 DELETE FROM appeals a USING due WHERE a.id = due.id
-                 RETURNING a.created_at, a.region, a.city, coalesce(a.site, '') AS site, a.category),
-             counted AS (
-                 INSERT INTO appeal_counts (month, region, city, site, category, n)
-                 SELECT date_trunc('month', created_at AT TIME ZONE $2)::date, region, city, site, category, count(*)
-                 FROM gone GROUP BY 1, 2, 3, 4, 5
-                 ON CONFLICT (month, region, city, site, category) DO UPDATE SET n = appeal_counts.n + excluded.n
-                 RETURNING 1)
-             SELECT count(*) FROM gone",
-        )
-        .bind(retention_days as i32)
-        .bind(time_zone)
-        .bind(BATCH)
-        .fetch_one(&mut *tx)
-        .await?;
-        if n > 0 {
-            nasvyazi_shared::auth::audit(
-                &mut tx,
-                "retention",
-                None,
-                "appeal.erase",
-                None,
-                serde_json::json!({ "erased": n, "retention_days": retention_days }),
+    in_batches(
+        db,
+        "closed appeals",
+        "appeal.erase",
+        retention_days,
+        time_zone,
+        batch,
+    )
+    .await
+}
+
+fn batch<'c>(
+    tx: &'c mut PgConnection,
+    days: u32,
+    time_zone: &'c str,
+) -> Pin<Box<dyn Future<Output = sqlx::Result<i64>> + Send + 'c>> {
+    Box::pin(
+        sqlx::query_scalar(
+                "WITH due AS (
+                     SELECT id FROM appeals
+                     WHERE status = 'closed' AND closed_at < now() - make_interval(days => $1)
+                     ORDER BY closed_at LIMIT $3
+                     FOR UPDATE SKIP LOCKED),
+                 gone AS (
+                     DELETE FROM appeals a USING due WHERE a.id = due.id
+                     RETURNING a.created_at, a.region, a.city, coalesce(a.site, '') AS site, a.category),
+                 counted AS (
+                     INSERT INTO appeal_counts (month, region, city, site, category, n)
+                     SELECT date_trunc('month', created_at AT TIME ZONE $2)::date, region, city, site, category, count(*)
+                     FROM gone GROUP BY 1, 2, 3, 4, 5
+                     ON CONFLICT (month, region, city, site, category) DO UPDATE SET n = appeal_counts.n + excluded.n
+                     RETURNING 1)
+                 SELECT count(*) FROM gone",
             )
-            .await?;
-        }
-        tx.commit().await?;
-        total += n as u64;
-        if n < BATCH {
-            break;
-        }
-    }
-    if total > 0 {
-        tracing::info!(erased = total, "closed appeals erased after retention");
-    }
-    Ok(total)
+            .bind(days as i32)
+            .bind(time_zone)
+            .bind(BATCH)
+            .fetch_one(tx),
+    )
 }
 
 /// Runs [`erase_expired`] hourly until `shutdown`.

@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use nasvyazi_shared::appeals::aad;
-use nasvyazi_shared::auth::{self, Principal};
+use nasvyazi_shared::auth::Principal;
 use nasvyazi_shared::crypto::{Key, Keyring};
 use nasvyazi_shared::events::Event;
 use nasvyazi_shared::outbox::{self, Outbox};
@@ -18,41 +18,8 @@ use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// Why a staff action was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum StaffError {
-    #[error("no such appeal")]
-    NotFound,
-    #[error("the appellant did not consent to forwarding")]
-    NoConsent,
-    #[error("the assignee must be an active caseworker or admin token")]
-    BadAssignee,
-    #[error("use the forward action to set the status `forwarded`")]
-    ForwardOnly,
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
-}
-
-/// How a refusal answers an API client (a stable code, logged once).
-impl From<StaffError> for nasvyazi_shared::error::ApiError {
-    fn from(e: StaffError) -> Self {
-        use nasvyazi_shared::error::ApiError;
-        match e {
-            StaffError::NotFound => ApiError::not_found(),
-            StaffError::NoConsent => ApiError::conflict(e.to_string()).coded("no_consent"),
-            StaffError::BadAssignee | StaffError::ForwardOnly => {
-                ApiError::validation(e.to_string())
-            }
-            StaffError::Internal(e) => ApiError::internal(e),
-        }
-    }
-}
-
-impl From<sqlx::Error> for StaffError {
-    fn from(e: sqlx::Error) -> Self {
-        StaffError::Internal(e.into())
-    }
-}
+pub use crate::staff::StaffError;
+use crate::staff::{Case, audit};
 
 /// Filters of the list; every one optional.
 #[derive(Debug, Default, Clone)]
@@ -95,24 +62,6 @@ const ITEM_COLUMNS: &str = "a.id, a.case_number, a.status, a.category, a.region,
          ELSE (SELECT count(*) FROM appeals b WHERE b.contact_bi = a.contact_bi AND b.id <> a.id) END
         AS same_contact_appeals,
     a.consent_to_forward, a.assigned_to, a.created_at, a.updated_at, a.closed_at";
-
-async fn audit(
-    conn: &mut PgConnection,
-    who: &Principal,
-    action: &str,
-    target: Option<Uuid>,
-    details: serde_json::Value,
-) -> sqlx::Result<()> {
-    auth::audit(
-        conn,
-        &who.actor(),
-        Some(who.role),
-        action,
-        target.map(|t| t.to_string()).as_deref(),
-        details,
-    )
-    .await
-}
 
 /// The filtered list, newest first (the listing is audited with its
 /// filters).
@@ -238,7 +187,14 @@ pub async fn read(
     .bind(id)
     .fetch_all(&mut *tx)
     .await?;
-    audit(&mut tx, who, "appeal.read", Some(id), serde_json::json!({})).await?;
+    audit(
+        &mut tx,
+        who,
+        "appeal.read",
+        Some(Case::Appeal(id)),
+        serde_json::json!({}),
+    )
+    .await?;
     tx.commit().await?;
 
     let key = keys
@@ -320,7 +276,9 @@ pub async fn assign(
         .fetch_one(&mut *tx)
         .await?;
         if !ok {
-            return Err(StaffError::BadAssignee);
+            return Err(StaffError::Invalid(
+                "the assignee must be an active caseworker or admin token".into(),
+            ));
         }
     }
     sqlx::query("UPDATE appeals SET assigned_to = $2, updated_at = now() WHERE id = $1")
@@ -332,7 +290,7 @@ pub async fn assign(
         &mut tx,
         who,
         "appeal.assign",
-        Some(id),
+        Some(Case::Appeal(id)),
         serde_json::json!({ "to": to }),
     )
     .await?;
@@ -371,7 +329,7 @@ pub async fn add_note(
         &mut tx,
         who,
         "appeal.note",
-        Some(id),
+        Some(Case::Appeal(id)),
         serde_json::json!({ "note_id": note_id }),
     )
     .await?;
@@ -407,7 +365,7 @@ async fn write_status(
         conn,
         who,
         "appeal.status",
-        Some(id),
+        Some(Case::Appeal(id)),
         serde_json::json!({ "from": from, "to": to }),
     )
     .await?;
@@ -425,7 +383,9 @@ pub async fn set_status(
     to: &'static str,
 ) -> Result<&'static str, StaffError> {
     if to == "forwarded" {
-        return Err(StaffError::ForwardOnly);
+        return Err(StaffError::Invalid(
+            "use the forward action to set the status `forwarded`".into(),
+        ));
     }
     let mut tx = db.begin().await?;
     let (from, _, _) = lock(&mut tx, id).await?;
@@ -490,7 +450,7 @@ pub async fn forward(
         &mut tx,
         who,
         "appeal.forward",
-        Some(id),
+        Some(Case::Appeal(id)),
         serde_json::json!({}),
     )
     .await?;

@@ -7,18 +7,35 @@
 //! [`super::CLEANUP_WAKE`]). People with nothing left (and not blocked) go
 //! too.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use nasvyazi_shared::Infra;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
-const BATCH: i64 = 500;
+use crate::retention::{BATCH, in_batches};
 
 /// Erases closed conversations older than `days` (by closing date), counted
 /// first. Returns how many went.
 pub async fn erase_expired(db: &PgPool, days: u32, time_zone: &str) -> sqlx::Result<u64> {
-    let mut total = 0;
-    loop {
-        let mut tx = db.begin().await?;
+    in_batches(
+        db,
+        "closed conversations",
+        "conversation.erase",
+        days,
+        time_zone,
+        batch,
+    )
+    .await
+}
+
+fn batch<'c>(
+    tx: &'c mut PgConnection,
+    days: u32,
+    time_zone: &'c str,
+) -> Pin<Box<dyn Future<Output = sqlx::Result<i64>> + Send + 'c>> {
+    Box::pin(async move {
         let (n, topics): (i64, i64) = sqlx::query_as(
             "WITH due AS (
                  SELECT id FROM conversations
@@ -65,30 +82,8 @@ pub async fn erase_expired(db: &PgPool, days: u32, time_zone: &str) -> sqlx::Res
         )
         .execute(&mut *tx)
         .await?;
-        if n > 0 {
-            nasvyazi_shared::auth::audit(
-                &mut tx,
-                "retention",
-                None,
-                "conversation.erase",
-                None,
-                serde_json::json!({ "erased": n, "retention_days": days }),
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        total += n as u64;
-        if n < BATCH {
-            break;
-        }
-    }
-    if total > 0 {
-        tracing::info!(
-            erased = total,
-            "closed conversations erased after retention"
-        );
-    }
-    Ok(total)
+        Ok(n)
+    })
 }
 
 /// Runs [`erase_expired`] hourly until `shutdown`.

@@ -331,37 +331,8 @@ pub async fn erase_person(tx: &mut PgConnection, person: Uuid, actor: &str) -> s
 
 // ---------------------------------------------------------------- staff
 
-/// Why a staff action was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum StaffError {
-    #[error("not found")]
-    NotFound,
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{0}")]
-    Conflict(&'static str),
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
-}
-
-/// How a refusal answers an API client (a stable code, logged once).
-impl From<StaffError> for nasvyazi_shared::error::ApiError {
-    fn from(e: StaffError) -> Self {
-        use nasvyazi_shared::error::ApiError;
-        match e {
-            StaffError::NotFound => ApiError::not_found(),
-            StaffError::Invalid(m) => ApiError::validation(m),
-            StaffError::Conflict(m) => ApiError::conflict(m),
-            StaffError::Internal(e) => ApiError::internal(e),
-        }
-    }
-}
-
-impl From<sqlx::Error> for StaffError {
-    fn from(e: sqlx::Error) -> Self {
-        StaffError::Internal(e.into())
-    }
-}
+pub use crate::staff::StaffError;
+use crate::staff::{Case, audit};
 
 /// One conversation in the inbox.
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
@@ -466,24 +437,6 @@ pub struct ConversationDetail {
     pub notes: Vec<NoteView>,
 }
 
-async fn audit(
-    tx: &mut PgConnection,
-    who: &Principal,
-    action: &str,
-    id: Uuid,
-    details: serde_json::Value,
-) -> sqlx::Result<()> {
-    auth::audit(
-        tx,
-        &who.actor(),
-        Some(who.role),
-        action,
-        Some(&format!("conversation:{id}")),
-        details,
-    )
-    .await
-}
-
 async fn item(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<ConversationItem>> {
     sqlx::query_as(
         "SELECT c.id, c.number, p.pseudonym, c.state, c.channel, c.assigned_to, c.last_message_at,
@@ -580,7 +533,14 @@ pub async fn read(
         .await?
         .ok_or(StaffError::NotFound)?;
     let (messages, notes) = messages(&mut tx, &key, id, "/api/v1/admin/conversations").await?;
-    audit(&mut tx, who, "conversation.read", id, serde_json::json!({})).await?;
+    audit(
+        &mut tx,
+        who,
+        "conversation.read",
+        Some(Case::Conversation(id)),
+        serde_json::json!({}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(ConversationDetail {
         item,
@@ -634,7 +594,7 @@ pub async fn assign(
         &mut tx,
         who,
         "conversation.assigned",
-        id,
+        Some(Case::Conversation(id)),
         serde_json::json!({ "to": to }),
     )
     .await?;
@@ -704,7 +664,7 @@ pub async fn reply(
         &mut tx,
         who,
         "conversation.replied",
-        id,
+        Some(Case::Conversation(id)),
         serde_json::json!({ "message": mid }),
     )
     .await?;
@@ -745,7 +705,7 @@ pub async fn note(
         &mut tx,
         who,
         "conversation.noted",
-        id,
+        Some(Case::Conversation(id)),
         serde_json::json!({ "message": mid }),
     )
     .await?;
@@ -801,7 +761,7 @@ pub async fn set_state(
             } else {
                 "conversation.closed"
             },
-            id,
+            Some(Case::Conversation(id)),
             serde_json::json!({}),
         )
         .await?;
@@ -837,7 +797,7 @@ pub async fn block(db: &PgPool, who: &Principal, id: Uuid) -> Result<(), StaffEr
         &mut tx,
         who,
         "conversation.person_blocked",
-        id,
+        Some(Case::Conversation(id)),
         serde_json::json!({}),
     )
     .await?;
@@ -873,7 +833,7 @@ pub async fn set_tags(
         &mut tx,
         who,
         "conversation.tagged",
-        id,
+        Some(Case::Conversation(id)),
         serde_json::json!({ "tags": tags }),
     )
     .await?;
@@ -923,7 +883,7 @@ pub async fn refer(
         &mut tx,
         who,
         "conversation.referred",
-        id,
+        Some(Case::Conversation(id)),
         serde_json::json!({ "to": speciality }),
     )
     .await?;

@@ -15,7 +15,7 @@ use nasvyazi_shared::regions::Region;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::page::{Form, PageResult, Problem, done, notice, render, render_status};
+use super::page::{Form, PageResult, Problem, done, notice, render, render_status, staff_problem};
 use super::session::Session;
 use super::words;
 use crate::AppState;
@@ -26,14 +26,6 @@ use crate::appeals::stats::{self, StatsFilter};
 
 const ROLES: &[Role] = &[Role::Caseworker];
 const PAGE: i64 = 50;
-
-fn staff_problem(e: StaffError) -> Problem {
-    match e {
-        StaffError::NotFound => Problem::NotFound,
-        StaffError::Internal(e) => Problem::Internal(e),
-        other => Problem::Internal(anyhow::anyhow!("{other}")),
-    }
-}
 
 /// Filters as the list's form sends them (empty = any).
 #[derive(Debug, Default, Deserialize)]

@@ -11,7 +11,8 @@ use nasvyazi_shared::i18n::Lang;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::conversations::{notice, staff_problem};
+use super::conversations::notice;
+use super::page::staff_problem;
 use super::page::{Can, Form, PageResult, Problem, done, render_status};
 use super::session::Session;
 use crate::AppState;

@@ -24,7 +24,7 @@ use nasvyazi_shared::i18n::{self, Lang};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::page::{Form, PageResult, Problem, done, render, render_status};
+use super::page::{Form, PageResult, Problem, done, render, render_status, staff_problem};
 use super::session::Session;
 use super::words;
 use crate::AppState;
@@ -65,14 +65,6 @@ const NOTICES: &[&str] = &[
 pub fn notice(done: Option<&str>) -> Option<String> {
     done.filter(|d| NOTICES.contains(d))
         .map(|d| format!("console.conv.done.{d}"))
-}
-
-pub fn staff_problem(e: StaffError) -> Problem {
-    match e {
-        StaffError::NotFound => Problem::NotFound,
-        StaffError::Internal(e) => Problem::Internal(e),
-        other => Problem::Internal(anyhow::anyhow!("{other}")),
-    }
 }
 
 /// The console's time zone for consultations (the organisation's hours).

@@ -38,6 +38,17 @@ pub enum Problem {
     Internal(anyhow::Error),
 }
 
+/// A case action's refusal that the page does not answer itself: not
+/// found, or an internal error.
+pub fn staff_problem(e: nasvyazi_cases::staff::StaffError) -> Problem {
+    use nasvyazi_cases::staff::StaffError;
+    match e {
+        StaffError::NotFound => Problem::NotFound,
+        StaffError::Internal(e) => Problem::Internal(e),
+        other => Problem::Internal(anyhow::anyhow!("{other}")),
+    }
+}
+
 impl<E: Into<anyhow::Error>> From<E> for Problem {
     fn from(e: E) -> Self {
         Problem::Internal(e.into())

@@ -29,6 +29,7 @@ use nasvyazi_shared::email::EmailAddress;
 use nasvyazi_shared::events::Event;
 use nasvyazi_shared::i18n::Lang;
 use nasvyazi_shared::outbox::{self, Outbox};
+use sqlx::PgConnection;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -374,54 +375,108 @@ async fn issue_unlock(state: &AppState, user_id: Uuid) -> anyhow::Result<()> {
     .bind(user_id)
     .fetch_one(&mut *tx)
     .await?;
-    let recent: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM console_sign_in_links
-                        WHERE user_id = $1 AND purpose = 'unlock' AND created_at > $2)",
-    )
-    .bind(user_id)
-    .bind(Utc::now() - UNLOCK_TTL)
-    .fetch_one(&mut *tx)
-    .await?;
-    if recent {
+    if issued_since(&mut tx, user_id, Purpose::Unlock, UNLOCK_TTL).await? {
         return Ok(());
     }
     let key = state
         .keys
         .unwrap_data_key(&wrapped)
         .map_err(|e| anyhow::anyhow!("console user {user_id}: data key: {e}"))?;
+    let id = write_link(&mut tx, &key, user_id, Purpose::Unlock).await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %user_id, link_id = %id, "console unlock link issued");
+    Ok(())
+}
+
+/// What an emailed link does: sign in, or lift a lock.
+#[derive(Clone, Copy)]
+enum Purpose {
+    SignIn,
+    Unlock,
+}
+
+impl Purpose {
+    /// The row's `purpose`, which tells the notifier which email to send.
+    fn stored(self) -> &'static str {
+        match self {
+            Purpose::SignIn => "sign_in",
+            Purpose::Unlock => "unlock",
+        }
+    }
+
+    fn ttl(self) -> chrono::Duration {
+        match self {
+            Purpose::SignIn => LINK_TTL,
+            Purpose::Unlock => UNLOCK_TTL,
+        }
+    }
+
+    fn audited(self) -> &'static str {
+        match self {
+            Purpose::SignIn => "user.sign_in_link",
+            Purpose::Unlock => "user.unlock_link",
+        }
+    }
+}
+
+/// Whether a link of `purpose` went to the user within `interval`.
+async fn issued_since(
+    tx: &mut PgConnection,
+    user_id: Uuid,
+    purpose: Purpose,
+    interval: chrono::Duration,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM console_sign_in_links
+                        WHERE user_id = $1 AND purpose = $2 AND created_at > $3)",
+    )
+    .bind(user_id)
+    .bind(purpose.stored())
+    .bind(Utc::now() - interval)
+    .fetch_one(tx)
+    .await
+}
+
+/// Writes a link of `purpose` for the user (its token sealed under `key`),
+/// announces it (the notifier sends what the row's purpose says) and
+/// audits it. For an id no user has, the row is not written (the caller
+/// rolls back the rest). The link's id.
+async fn write_link(
+    tx: &mut PgConnection,
+    key: &nasvyazi_shared::crypto::Key,
+    user_id: Uuid,
+    purpose: Purpose,
+) -> anyhow::Result<Uuid> {
     let id = Uuid::now_v7();
     let token = Zeroizing::new(random_token(32));
     sqlx::query(
         "INSERT INTO console_sign_in_links (id, user_id, token_hash, token_ct, expires_at, purpose)
-         VALUES ($1, $2, $3, $4, $5, 'unlock')",
+         SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM console_users WHERE id = $2)",
     )
     .bind(id)
     .bind(user_id)
     .bind(token_hash(&token))
     .bind(key.seal(token.as_bytes(), &link_aad(id)))
-    .bind(Utc::now() + UNLOCK_TTL)
+    .bind(Utc::now() + purpose.ttl())
+    .bind(purpose.stored())
     .execute(&mut *tx)
     .await?;
-    // The sign-in links' path: the notifier sends what the row's purpose
-    // says.
     outbox::enqueue(
-        &mut tx,
+        &mut *tx,
         Outbox::Intake,
         Event::ConsoleSignInRequested { link_id: id },
     )
     .await?;
     auth::audit(
-        &mut tx,
+        tx,
         &format!("user:{user_id}"),
         None,
-        "user.unlock_link",
+        purpose.audited(),
         Some(&user_id.to_string()),
         serde_json::json!({ "link_id": id }),
     )
     .await?;
-    tx.commit().await?;
-    tracing::info!(user_id = %user_id, link_id = %id, "console unlock link issued");
-    Ok(())
+    Ok(id)
 }
 
 /// `GET /admin/unlock/{token}`: a button (mail scanners open links).
@@ -642,15 +697,7 @@ async fn issue_link(state: &AppState, user: Option<Uuid>) -> anyhow::Result<()> 
             .bind(user_id)
             .fetch_optional(&mut *tx)
             .await?;
-    let recent: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM console_sign_in_links
-                        WHERE user_id = $1 AND purpose = 'sign_in' AND created_at > $2)",
-    )
-    .bind(user_id)
-    .bind(Utc::now() - LINK_INTERVAL)
-    .fetch_one(&mut *tx)
-    .await?;
-    if recent {
+    if issued_since(&mut tx, user_id, Purpose::SignIn, LINK_INTERVAL).await? {
         return Ok(());
     }
     let key = match (&user, wrapped) {
@@ -660,35 +707,8 @@ async fn issue_link(state: &AppState, user: Option<Uuid>) -> anyhow::Result<()> 
             .map_err(|e| anyhow::anyhow!("console user {user_id}: data key: {e}"))?,
         _ => nasvyazi_shared::crypto::Key::random(),
     };
-    let id = Uuid::now_v7();
-    let token = Zeroizing::new(random_token(32));
     count(3);
-    sqlx::query(
-        "INSERT INTO console_sign_in_links (id, user_id, token_hash, token_ct, expires_at)
-         SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM console_users WHERE id = $2)",
-    )
-    .bind(id)
-    .bind(user_id)
-    .bind(token_hash(&token))
-    .bind(key.seal(token.as_bytes(), &link_aad(id)))
-    .bind(Utc::now() + LINK_TTL)
-    .execute(&mut *tx)
-    .await?;
-    outbox::enqueue(
-        &mut tx,
-        Outbox::Intake,
-        Event::ConsoleSignInRequested { link_id: id },
-    )
-    .await?;
-    auth::audit(
-        &mut tx,
-        &format!("user:{user_id}"),
-        None,
-        "user.sign_in_link",
-        Some(&user_id.to_string()),
-        serde_json::json!({ "link_id": id }),
-    )
-    .await?;
+    let id = write_link(&mut tx, &key, user_id, Purpose::SignIn).await?;
     if user.is_none() {
         tx.rollback().await?;
         return Ok(());

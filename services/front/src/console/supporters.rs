@@ -3,7 +3,7 @@
 //! counts, never an address; and, on a person's request, looking one
 //! supporter up by their exact email address or Telegram chat id (blind
 //! index) to unsubscribe
-//! or erase them (`crate::subscriptions`). Every look-up and change is
+//! or erase them (`nasvyazi_supporters::subscriptions`). Every look-up and change is
 //! audited; the typed address is never logged or put in a URL.
 
 use axum::body::Bytes;
@@ -19,7 +19,7 @@ use super::page::{Form, PageResult, Problem, done, notice, render_status};
 use super::session::Session;
 use super::words;
 use crate::AppState;
-use crate::subscriptions;
+use nasvyazi_supporters::subscriptions;
 
 const ROLES: &[Role] = &[Role::Organiser];
 

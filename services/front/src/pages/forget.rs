@@ -5,22 +5,34 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 
+use super::language;
 use super::subscribe::LangQuery;
-use super::{
-    csrf_ok, csrf_refused, csrf_token, field, internal_error, language, message, parse_form,
-    render, url_safe,
-};
+use super::token_link::TokenLink;
 use crate::AppState;
 use crate::forget::{self, Kind};
 
-/// The catalog section and the form's path of each kind.
-fn strings(kind: Kind) -> (&'static str, &'static str) {
+/// The link of each kind: its catalog section and the form's path.
+fn link(kind: Kind) -> &'static TokenLink {
+    const APPELLANT: TokenLink = TokenLink {
+        page: "forget.html",
+        vars: &[("prefix", "appeal_forget"), ("action", "/appeal/forget")],
+        what: "erasure",
+        done: ("appeal_forget.done_title", "appeal_forget.done_body"),
+        invalid: ("appeal_forget.invalid_title", "appeal_forget.invalid_body"),
+    };
+    const SIGNER: TokenLink = TokenLink {
+        page: "forget.html",
+        vars: &[("prefix", "letter_forget"), ("action", "/letters/forget")],
+        what: "erasure",
+        done: ("letter_forget.done_title", "letter_forget.done_body"),
+        invalid: ("letter_forget.invalid_title", "letter_forget.invalid_body"),
+    };
     match kind {
-        Kind::Appellant => ("appeal_forget", "/appeal/forget"),
-        Kind::Signer => ("letter_forget", "/letters/forget"),
+        Kind::Appellant => &APPELLANT,
+        Kind::Signer => &SIGNER,
     }
 }
 
@@ -32,28 +44,8 @@ async fn page(
     headers: HeaderMap,
 ) -> Response {
     let lang = language(lang_q.lang.as_deref(), &headers);
-    let (prefix, action) = strings(kind);
-    match forget::token_known(&state.infra.db, kind, &token).await {
-        Ok(true) => {
-            let (csrf, set_cookie) = csrf_token(&state, &headers);
-            render(
-                &state,
-                lang,
-                "forget.html",
-                StatusCode::OK,
-                minijinja::context! { csrf, prefix, action, token => url_safe(&token) },
-                set_cookie,
-            )
-        }
-        Ok(false) => message(
-            &state,
-            lang,
-            StatusCode::NOT_FOUND,
-            &format!("{prefix}.invalid_title"),
-            &format!("{prefix}.invalid_body"),
-        ),
-        Err(e) => internal_error(&state, lang, "forget page", &e),
-    }
+    let known = forget::token_known(&state.infra.db, kind, &token).await;
+    link(kind).show(&state, &headers, lang, &token, known.map_err(Into::into))
 }
 
 async fn submit(
@@ -65,27 +57,11 @@ async fn submit(
     body: Bytes,
 ) -> Response {
     let lang = language(lang_q.lang.as_deref(), &headers);
-    if !csrf_ok(&state, &headers, field(&parse_form(&body), "csrf")) {
-        return csrf_refused(&state, lang);
+    if let Some(refused) = link(kind).refused(&state, &headers, lang, &body) {
+        return refused;
     }
-    let (prefix, _) = strings(kind);
-    match forget::erase(&state.infra.db, kind, &token).await {
-        Ok(true) => message(
-            &state,
-            lang,
-            StatusCode::OK,
-            &format!("{prefix}.done_title"),
-            &format!("{prefix}.done_body"),
-        ),
-        Ok(false) => message(
-            &state,
-            lang,
-            StatusCode::NOT_FOUND,
-            &format!("{prefix}.invalid_title"),
-            &format!("{prefix}.invalid_body"),
-        ),
-        Err(e) => internal_error(&state, lang, "erasure", &format!("{e:#}")),
-    }
+    let gone = forget::erase(&state.infra.db, kind, &token).await;
+    link(kind).answer(&state, lang, gone)
 }
 
 pub async fn appeal_page(

@@ -16,9 +16,9 @@ use nasvyazi_letters::signatures::{self, Signing, Withdrawal};
 use nasvyazi_shared::i18n::Lang;
 
 use super::subscribe::LangQuery;
+use super::token_link::TokenLink;
 use super::{
-    button_page, csrf_ok, csrf_refused, csrf_token, field, internal_error, language, message,
-    parse_form, render,
+    csrf_ok, csrf_refused, csrf_token, field, internal_error, language, message, parse_form, render,
 };
 use crate::AppState;
 
@@ -178,7 +178,7 @@ pub async fn sign_submit(
             .await;
         }
     };
-    match crate::letters::sign_via(
+    match signatures::sign_via(
         &state.infra.db,
         &state.keys,
         state.timing,
@@ -193,6 +193,30 @@ pub async fn sign_submit(
     }
 }
 
+/// The signer's confirmation link.
+const CONFIRM: TokenLink = TokenLink {
+    page: "letter_confirm.html",
+    vars: &[],
+    what: "signature confirmation",
+    done: ("letters.confirm_done_title", "letters.confirm_done_body"),
+    invalid: (
+        "letters.confirm_invalid_title",
+        "letters.confirm_invalid_body",
+    ),
+};
+
+/// The signer's withdrawal link (its POST has a third answer: too late).
+const WITHDRAW: TokenLink = TokenLink {
+    page: "letter_withdraw.html",
+    vars: &[],
+    what: "withdrawal",
+    done: ("letters.withdraw_done_title", "letters.withdraw_done_body"),
+    invalid: (
+        "letters.withdraw_invalid_title",
+        "letters.withdraw_invalid_body",
+    ),
+};
+
 pub async fn confirm_page(
     State(state): State<AppState>,
     Path(token): Path<String>,
@@ -200,7 +224,7 @@ pub async fn confirm_page(
     headers: HeaderMap,
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
-    button_page(&state, &headers, lang, "letter_confirm.html", &token)
+    CONFIRM.show(&state, &headers, lang, &token, Ok(true))
 }
 
 pub async fn confirm_submit(
@@ -211,26 +235,11 @@ pub async fn confirm_submit(
     body: Bytes,
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
-    if !csrf_ok(&state, &headers, field(&parse_form(&body), "csrf")) {
-        return csrf_refused(&state, lang);
+    if let Some(refused) = CONFIRM.refused(&state, &headers, lang, &body) {
+        return refused;
     }
-    match signatures::confirm(&state.infra.db, &token).await {
-        Ok(Some(_)) => message(
-            &state,
-            lang,
-            StatusCode::OK,
-            "letters.confirm_done_title",
-            "letters.confirm_done_body",
-        ),
-        Ok(None) => message(
-            &state,
-            lang,
-            StatusCode::NOT_FOUND,
-            "letters.confirm_invalid_title",
-            "letters.confirm_invalid_body",
-        ),
-        Err(e) => internal_error(&state, lang, "signature confirmation", &format!("{e:#}")),
-    }
+    let confirmed = signatures::confirm(&state.infra.db, &state.keys, &token).await;
+    CONFIRM.answer(&state, lang, confirmed.map(|id| id.is_some()))
 }
 
 pub async fn withdraw_page(
@@ -240,17 +249,8 @@ pub async fn withdraw_page(
     headers: HeaderMap,
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
-    match signatures::withdraw_token_known(&state.infra.db, &token).await {
-        Ok(true) => button_page(&state, &headers, lang, "letter_withdraw.html", &token),
-        Ok(false) => message(
-            &state,
-            lang,
-            StatusCode::NOT_FOUND,
-            "letters.withdraw_invalid_title",
-            "letters.withdraw_invalid_body",
-        ),
-        Err(e) => internal_error(&state, lang, "withdrawal page", &e),
-    }
+    let known = signatures::withdraw_token_known(&state.infra.db, &token).await;
+    WITHDRAW.show(&state, &headers, lang, &token, known.map_err(Into::into))
 }
 
 pub async fn withdraw_submit(
@@ -261,26 +261,17 @@ pub async fn withdraw_submit(
     body: Bytes,
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
-    if !csrf_ok(&state, &headers, field(&parse_form(&body), "csrf")) {
-        return csrf_refused(&state, lang);
+    if let Some(refused) = WITHDRAW.refused(&state, &headers, lang, &body) {
+        return refused;
     }
-    let (status, title, body) = match signatures::withdraw(&state.infra.db, &token).await {
-        Ok(Withdrawal::Done) => (
-            StatusCode::OK,
-            "letters.withdraw_done_title",
-            "letters.withdraw_done_body",
-        ),
-        Ok(Withdrawal::TooLate) => (
+    match signatures::withdraw(&state.infra.db, &token).await {
+        Ok(Withdrawal::TooLate) => message(
+            &state,
+            lang,
             StatusCode::CONFLICT,
             "letters.withdraw_too_late_title",
             "letters.withdraw_too_late_body",
         ),
-        Ok(Withdrawal::Invalid) => (
-            StatusCode::NOT_FOUND,
-            "letters.withdraw_invalid_title",
-            "letters.withdraw_invalid_body",
-        ),
-        Err(e) => return internal_error(&state, lang, "withdrawal", &format!("{e:#}")),
-    };
-    message(&state, lang, status, title, body)
+        done => WITHDRAW.answer(&state, lang, done.map(|w| w == Withdrawal::Done)),
+    }
 }

@@ -6,6 +6,7 @@ pub mod appeal;
 pub mod forget;
 pub mod letters;
 pub mod subscribe;
+pub mod token_link;
 
 use std::sync::Arc;
 
@@ -145,27 +146,6 @@ pub fn csrf_token(state: &AppState, headers: &HeaderMap) -> (String, Option<Head
 }
 
 /// Whether a posted public form is ours (`crate::csrf::PUBLIC`).
-/// The GET half of a link from an email or a message: a page with one
-/// button that POSTs, with the form's CSRF token, to the same address.
-/// Showing it changes nothing (mail scanners open links); the POST acts.
-pub fn button_page(
-    state: &AppState,
-    headers: &HeaderMap,
-    lang: Lang,
-    template: &str,
-    token: &str,
-) -> Response {
-    let (csrf, set_cookie) = csrf_token(state, headers);
-    render(
-        state,
-        lang,
-        template,
-        StatusCode::OK,
-        minijinja::context! { csrf, token => url_safe(token) },
-        set_cookie,
-    )
-}
-
 pub fn csrf_ok(state: &AppState, headers: &HeaderMap, posted: Option<&str>) -> bool {
     crate::csrf::PUBLIC.ok(state, headers, posted)
 }

@@ -8,12 +8,12 @@ use axum::response::Response;
 use nasvyazi_shared::contacts::topics;
 use serde::Deserialize;
 
+use super::token_link::TokenLink;
 use super::{
-    button_page, csrf_ok, csrf_refused, csrf_token, field, internal_error, language, message,
-    parse_form, render,
+    csrf_ok, csrf_refused, csrf_token, field, internal_error, language, message, parse_form, render,
 };
 use crate::AppState;
-use crate::subscriptions::{self, Subscription};
+use nasvyazi_supporters::subscriptions::{self, Subscription};
 
 #[derive(Debug, Deserialize)]
 pub struct LangQuery {
@@ -164,6 +164,34 @@ pub async fn subscribe_submit(
     }
 }
 
+/// The confirmation link of a subscription.
+const CONFIRM: TokenLink = TokenLink {
+    page: "confirm.html",
+    vars: &[],
+    what: "confirmation",
+    done: ("confirm.done_title", "confirm.done_body"),
+    invalid: ("confirm.invalid_title", "confirm.invalid_body"),
+};
+
+/// The unsubscribe link (in every email's footer and `List-Unsubscribe`).
+const UNSUBSCRIBE: TokenLink = TokenLink {
+    page: "unsubscribe.html",
+    vars: &[],
+    what: "unsubscribe",
+    done: ("unsubscribe.done_title", "unsubscribe.done_body"),
+    invalid: ("unsubscribe.invalid_title", "unsubscribe.invalid_body"),
+};
+
+/// "Forget me", offered on the unsubscribe page.
+const FORGET: TokenLink = TokenLink {
+    what: "erasure",
+    done: (
+        "unsubscribe.forget_done_title",
+        "unsubscribe.forget_done_body",
+    ),
+    ..UNSUBSCRIBE
+};
+
 pub async fn confirm_page(
     State(state): State<AppState>,
     Path(token): Path<String>,
@@ -172,7 +200,7 @@ pub async fn confirm_page(
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
     // Showing the page confirms nothing: mail scanners open links.
-    button_page(&state, &headers, lang, "confirm.html", &token)
+    CONFIRM.show(&state, &headers, lang, &token, Ok(true))
 }
 
 pub async fn confirm_submit(
@@ -183,27 +211,11 @@ pub async fn confirm_submit(
     body: Bytes,
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
-    let form = parse_form(&body);
-    if !csrf_ok(&state, &headers, field(&form, "csrf")) {
-        return csrf_refused(&state, lang);
+    if let Some(refused) = CONFIRM.refused(&state, &headers, lang, &body) {
+        return refused;
     }
-    match subscriptions::confirm(&state.infra.db, &state.keys, &token).await {
-        Ok(Some(_)) => message(
-            &state,
-            lang,
-            StatusCode::OK,
-            "confirm.done_title",
-            "confirm.done_body",
-        ),
-        Ok(None) => message(
-            &state,
-            lang,
-            StatusCode::NOT_FOUND,
-            "confirm.invalid_title",
-            "confirm.invalid_body",
-        ),
-        Err(e) => internal_error(&state, lang, "confirmation", &format!("{e:#}")),
-    }
+    let confirmed = subscriptions::confirm(&state.infra.db, &state.keys, &token).await;
+    CONFIRM.answer(&state, lang, confirmed.map(|id| id.is_some()))
 }
 
 pub async fn unsubscribe_page(
@@ -213,17 +225,8 @@ pub async fn unsubscribe_page(
     headers: HeaderMap,
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
-    match subscriptions::unsubscribe_token_known(&state.infra.db, &state.keys, &token).await {
-        Ok(true) => button_page(&state, &headers, lang, "unsubscribe.html", &token),
-        Ok(false) => message(
-            &state,
-            lang,
-            StatusCode::NOT_FOUND,
-            "unsubscribe.invalid_title",
-            "unsubscribe.invalid_body",
-        ),
-        Err(e) => internal_error(&state, lang, "unsubscribe page", &format!("{e:#}")),
-    }
+    let known = subscriptions::unsubscribe_token_known(&state.infra.db, &state.keys, &token).await;
+    UNSUBSCRIBE.show(&state, &headers, lang, &token, known.map_err(Into::into))
 }
 
 /// RFC 8058 one-click: a mail provider POSTs `List-Unsubscribe=One-Click`
@@ -236,23 +239,8 @@ pub async fn unsubscribe_submit(
     headers: HeaderMap,
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
-    match subscriptions::unsubscribe(&state.infra.db, &state.keys, &token).await {
-        Ok(true) => message(
-            &state,
-            lang,
-            StatusCode::OK,
-            "unsubscribe.done_title",
-            "unsubscribe.done_body",
-        ),
-        Ok(false) => message(
-            &state,
-            lang,
-            StatusCode::NOT_FOUND,
-            "unsubscribe.invalid_title",
-            "unsubscribe.invalid_body",
-        ),
-        Err(e) => internal_error(&state, lang, "unsubscribe", &format!("{e:#}")),
-    }
+    let done = subscriptions::unsubscribe(&state.infra.db, &state.keys, &token).await;
+    UNSUBSCRIBE.answer(&state, lang, done)
 }
 
 /// "Forget me": the same page offers it; the GET shows that page.
@@ -264,25 +252,9 @@ pub async fn forget_submit(
     body: Bytes,
 ) -> Response {
     let lang = language(q.lang.as_deref(), &headers);
-    let form = parse_form(&body);
-    if !csrf_ok(&state, &headers, field(&form, "csrf")) {
-        return csrf_refused(&state, lang);
+    if let Some(refused) = FORGET.refused(&state, &headers, lang, &body) {
+        return refused;
     }
-    match subscriptions::forget(&state.infra.db, &state.keys, &token).await {
-        Ok(true) => message(
-            &state,
-            lang,
-            StatusCode::OK,
-            "unsubscribe.forget_done_title",
-            "unsubscribe.forget_done_body",
-        ),
-        Ok(false) => message(
-            &state,
-            lang,
-            StatusCode::NOT_FOUND,
-            "unsubscribe.invalid_title",
-            "unsubscribe.invalid_body",
-        ),
-        Err(e) => internal_error(&state, lang, "erasure", &format!("{e:#}")),
-    }
+    let gone = subscriptions::forget(&state.infra.db, &state.keys, &token).await;
+    FORGET.answer(&state, lang, gone)
 }

@@ -306,8 +306,8 @@ pub async fn apply(
                 let surveyed = survey_bot::forget(tx, bot, chat).await?;
                 match (contact(tx, bot, chat).await?, consulted) {
                     (Some(c), _) => {
-                        crate::subscriptions::erase(tx, c.id).await?;
-                        crate::subscriptions::audit_erasure(tx, "telegram").await?;
+                        nasvyazi_supporters::subscriptions::erase(tx, c.id).await?;
+                        nasvyazi_supporters::subscriptions::audit_erasure(tx, "telegram").await?;
                         vec![send(chat, t(c.lang(), "telegram.forgotten"), None)]
                     }
                     (None, Some(lang)) => {

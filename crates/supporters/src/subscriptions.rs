@@ -1,21 +1,25 @@
-//! Supporters' email subscriptions: subscribe (double opt-in), confirm,
-//! unsubscribe, forget (crypto-shredding) and the pending-contact janitor.
+//! Supporters' email subscriptions: subscribe and confirm (on the one
+//! double opt-in, [`crate::opt_in`]), unsubscribe, forget
+//! (crypto-shredding) and the pending contacts' clean-up.
 //!
 //! `subscribe` does the same amount of work and returns the same nothing
 //! whatever the address's state (new, pending, active, unsubscribed,
 //! suppressed), so neither the answer nor its timing tells anyone whether a
 //! person is subscribed. Sending happens behind the outbox.
 
-use chrono::{Duration as ChronoDuration, Utc};
+use chrono::{DateTime, Utc};
+use nasvyazi_crypto::{Keyring, random_token};
+use nasvyazi_mail::EmailAddress;
+use nasvyazi_platform::events::Event;
+use nasvyazi_platform::i18n::Lang;
+use nasvyazi_platform::outbox::{self, Outbox};
 use nasvyazi_shared::contacts::{aad, topics};
-use nasvyazi_shared::crypto::{Keyring, random_token, token_hash};
-use nasvyazi_shared::email::EmailAddress;
-use nasvyazi_shared::events::Event;
-use nasvyazi_shared::i18n::Lang;
-use nasvyazi_shared::outbox::{self, Outbox};
 use nasvyazi_shared::regions;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
+
+pub use crate::opt_in::Timing;
+use crate::opt_in::{self, Confirmation, Found, Held, Request, Table, stored_forms};
 
 /// A subscription request after parsing.
 pub struct Subscription {
@@ -89,47 +93,150 @@ impl Subscription {
     }
 }
 
-/// Settings that shape the flow.
-#[derive(Clone, Copy)]
-pub struct Timing {
-    pub confirm_ttl: ChronoDuration,
-    pub resend_after: ChronoDuration,
-    /// Confirmation emails to one address per hour, whatever the form
-    /// (`limits.confirmations_per_address_per_hour`).
-    pub confirmations_per_hour: u32,
-}
+/// The contacts' side of the one double opt-in ([`crate::opt_in`]): rows
+/// of `contacts` (channel `email`), announced by `contact.pending` and
+/// `contact.confirmed`.
+pub struct Contacts;
 
-impl Timing {
-    pub fn from_config(c: &nasvyazi_shared::config::SubscriptionsConfig) -> Self {
-        Timing {
-            confirm_ttl: ChronoDuration::hours(c.confirm_ttl_hours as i64),
-            resend_after: ChronoDuration::minutes(c.resend_after_minutes as i64),
-            confirmations_per_hour: 3,
-        }
+#[async_trait::async_trait]
+impl Table for Contacts {
+    const KIND: &'static str = "contact";
+
+    fn pending(id: Uuid) -> Event {
+        Event::ContactPending { contact_id: id }
     }
 
-    /// With the per-address budget of `limits`.
-    pub fn with_limits(self, l: &nasvyazi_shared::config::LimitsConfig) -> Self {
-        Timing {
-            confirmations_per_hour: l.confirmations_per_address_per_hour,
-            ..self
-        }
+    fn confirmed(id: Uuid) -> Event {
+        Event::ContactConfirmed { contact_id: id }
+    }
+
+    async fn take(conn: &mut PgConnection, forms: &[Vec<u8>]) -> sqlx::Result<Option<Uuid>> {
+        sqlx::query_scalar(
+            "UPDATE contacts SET status = 'active', confirmed_at = now(), updated_at = now(),
+                 confirm_token_hash = NULL, confirm_token_ct = NULL, confirm_expires_at = NULL
+             WHERE confirm_token_hash = ANY($1) AND status = 'pending' AND confirm_expires_at > now()
+             RETURNING id",
+        )
+        .bind(forms)
+        .fetch_optional(conn)
+        .await
+    }
+
+    async fn delete_stale(db: &PgPool, before: DateTime<Utc>) -> sqlx::Result<u64> {
+        Ok(sqlx::query(
+            "DELETE FROM contacts WHERE status = 'pending' AND COALESCE(confirm_issued_at, created_at) < $1",
+        )
+        .bind(before)
+        .execute(db)
+        .await?
+        .rows_affected())
     }
 }
 
-/// A fresh confirmation token for `contact_id`: (nonce, keyed hash,
-/// sealed).
-fn confirm_token(
-    keys: &Keyring,
-    key: &nasvyazi_shared::crypto::Key,
-    contact_id: Uuid,
-) -> (Uuid, Vec<u8>, Vec<u8>) {
-    let token = random_token(32);
-    (
-        Uuid::new_v4(),
-        keys.token_mac(&token),
-        key.seal(token.as_bytes(), &aad(contact_id, "confirm")),
-    )
+/// A subscription request as the opt-in sees it.
+struct Subscribing<'a> {
+    keys: &'a Keyring,
+    sub: &'a Subscription,
+    via_onion: bool,
+}
+
+#[async_trait::async_trait]
+impl Request for Subscribing<'_> {
+    type Table = Contacts;
+
+    async fn find(&self, conn: &mut PgConnection, bi: &[u8]) -> sqlx::Result<Found> {
+        let suppressed: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM suppressions WHERE channel = 'email' AND blind_index = $1)",
+        )
+        .bind(bi)
+        .fetch_one(&mut *conn)
+        .await?;
+        let existing: Option<(Uuid, String, Option<DateTime<Utc>>)> = sqlx::query_as(
+            "SELECT id, status, confirm_issued_at FROM contacts
+             WHERE channel = 'email' AND blind_index = $1 FOR UPDATE",
+        )
+        .bind(bi)
+        .fetch_optional(&mut *conn)
+        .await?;
+        Ok(match existing {
+            _ if suppressed => Found::Refused("suppressed address"),
+            None => Found::Nothing,
+            Some((id, status, issued)) => Found::Row(
+                id,
+                match status.as_str() {
+                    "unsubscribed" => Held::Ended,
+                    "pending" => Held::Pending { issued },
+                    // active: preferences change only through a confirmed channel
+                    _ => Held::Confirmed,
+                },
+            ),
+        })
+    }
+
+    async fn write(
+        &self,
+        conn: &mut PgConnection,
+        id: Uuid,
+        fresh: bool,
+        c: &Confirmation,
+    ) -> anyhow::Result<bool> {
+        let (keys, sub) = (self.keys, self.sub);
+        if fresh {
+            let (key, wrapped) = keys.new_data_key();
+            let unsub = random_token(32);
+            let inserted = sqlx::query(
+                "INSERT INTO contacts (id, channel, status, blind_index, data_key, address_ct, language, topics, region,
+                     confirm_nonce, confirm_token_hash, confirm_token_ct, confirm_issued_at, confirm_expires_at,
+                     unsub_token_hash, unsub_token_ct, via_onion)
+                 VALUES ($1, 'email', 'pending', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                 ON CONFLICT (channel, blind_index) DO NOTHING",
+            )
+            .bind(id)
+            .bind(keys.blind_index("email", &sub.email.normalised()))
+            .bind(&wrapped)
+            .bind(key.seal(sub.email.expose().as_bytes(), &aad(id, "address")))
+            .bind(sub.language.code())
+            .bind(&sub.topics)
+            .bind(&sub.region)
+            .bind(c.nonce)
+            .bind(&c.hash)
+            .bind(key.seal(c.token.as_bytes(), &aad(id, "confirm")))
+            .bind(c.issued)
+            .bind(c.expires)
+            .bind(keys.token_mac(&unsub))
+            .bind(key.seal(unsub.as_bytes(), &aad(id, "unsubscribe")))
+            .bind(self.via_onion)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            return Ok(inserted == 1);
+        }
+        let wrapped: Vec<u8> = sqlx::query_scalar("SELECT data_key FROM contacts WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
+        let key = keys.unwrap_data_key(&wrapped)?;
+        sqlx::query(
+            "UPDATE contacts SET status = 'pending', language = $2, topics = $3, region = $4,
+                 confirm_nonce = $5, confirm_token_hash = $6, confirm_token_ct = $7,
+                 confirm_issued_at = $8, confirm_expires_at = $9, via_onion = $10,
+                 updated_at = now()
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(sub.language.code())
+        .bind(&sub.topics)
+        .bind(&sub.region)
+        .bind(c.nonce)
+        .bind(&c.hash)
+        .bind(key.seal(c.token.as_bytes(), &aad(id, "confirm")))
+        .bind(c.issued)
+        .bind(c.expires)
+        .bind(self.via_onion)
+        .execute(&mut *conn)
+        .await?;
+        Ok(true)
+    }
 }
 
 /// Records a subscription request. Whatever the address's state, the
@@ -153,154 +260,18 @@ pub async fn subscribe_via(
     via_onion: bool,
 ) -> anyhow::Result<()> {
     let bi = keys.blind_index("email", &sub.email.normalised());
-    let mut tx = db.begin().await?;
-    let suppressed: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM suppressions WHERE channel = 'email' AND blind_index = $1)",
-    )
-    .bind(&bi)
-    .fetch_one(&mut *tx)
-    .await?;
-    type Existing = (Uuid, String, Option<chrono::DateTime<Utc>>, Vec<u8>);
-    let existing: Option<Existing> = sqlx::query_as(
-        "SELECT id, status, confirm_issued_at, data_key FROM contacts
-         WHERE channel = 'email' AND blind_index = $1 FOR UPDATE",
-    )
-    .bind(&bi)
-    .fetch_optional(&mut *tx)
-    .await?;
-    // Spent on every request, whatever the state, so the work is the same.
-    let allowed = crate::limits::confirmation_allowed(
-        &mut tx,
+    let req = Subscribing {
         keys,
-        timing.confirmations_per_hour,
-        "email",
-        &bi,
-    )
-    .await?;
-    let now = Utc::now();
-    match existing {
-        _ if suppressed => {
-            tracing::info!("subscription request for a suppressed address; ignored");
-        }
-        _ if !allowed => {
-            tracing::info!("subscription request over the per-address limit; ignored");
-        }
-        None => {
-            let id = Uuid::now_v7();
-            let (key, wrapped) = keys.new_data_key();
-            let (nonce, confirm_hash, confirm_ct) = confirm_token(keys, &key, id);
-            let unsub = random_token(32);
-            let inserted = sqlx::query(
-                "INSERT INTO contacts (id, channel, status, blind_index, data_key, address_ct, language, topics, region,
-                     confirm_nonce, confirm_token_hash, confirm_token_ct, confirm_issued_at, confirm_expires_at,
-                     unsub_token_hash, unsub_token_ct, via_onion)
-                 VALUES ($1, 'email', 'pending', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-                 ON CONFLICT (channel, blind_index) DO NOTHING",
-            )
-            .bind(id)
-            .bind(&bi)
-            .bind(&wrapped)
-            .bind(key.seal(sub.email.expose().as_bytes(), &aad(id, "address")))
-            .bind(sub.language.code())
-            .bind(&sub.topics)
-            .bind(&sub.region)
-            .bind(nonce)
-            .bind(&confirm_hash)
-            .bind(&confirm_ct)
-            .bind(now)
-            .bind(now + timing.confirm_ttl)
-            .bind(keys.token_mac(&unsub))
-            .bind(key.seal(unsub.as_bytes(), &aad(id, "unsubscribe")))
-            .bind(via_onion)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if inserted == 1 {
-                outbox::enqueue(
-                    &mut tx,
-                    Outbox::Intake,
-                    Event::ContactPending { contact_id: id },
-                )
-                .await?;
-                tracing::info!(contact_id = %id, "new pending contact");
-            }
-        }
-        Some((id, status, issued, wrapped)) => {
-            let reissue = match status.as_str() {
-                "unsubscribed" => true,
-                "pending" => issued.is_none_or(|t| t + timing.resend_after <= now),
-                _ => false, // active: preferences change only through a confirmed channel
-            };
-            if reissue {
-                let key = keys.unwrap_data_key(&wrapped)?;
-                let (nonce, confirm_hash, confirm_ct) = confirm_token(keys, &key, id);
-                sqlx::query(
-                    "UPDATE contacts SET status = 'pending', language = $2, topics = $3, region = $4,
-                         confirm_nonce = $5, confirm_token_hash = $6, confirm_token_ct = $7,
-                         confirm_issued_at = $8, confirm_expires_at = $9, via_onion = $10,
-                         updated_at = now()
-                     WHERE id = $1",
-                )
-                .bind(id)
-                .bind(sub.language.code())
-                .bind(&sub.topics)
-                .bind(&sub.region)
-                .bind(nonce)
-                .bind(&confirm_hash)
-                .bind(&confirm_ct)
-                .bind(now)
-                .bind(now + timing.confirm_ttl)
-                .bind(via_onion)
-                .execute(&mut *tx)
-                .await?;
-                outbox::enqueue(
-                    &mut tx,
-                    Outbox::Intake,
-                    Event::ContactPending { contact_id: id },
-                )
-                .await?;
-                tracing::info!(contact_id = %id, previous = %status, "confirmation reissued");
-            } else {
-                tracing::info!(contact_id = %id, "subscription request changes nothing");
-            }
-        }
-    }
-    tx.commit().await?;
-    Ok(())
-}
-
-/// The forms a token's row may hold: the keyed hash ([`Keyring::token_mac`],
-/// every row made since) and, for rows made before, the unkeyed SHA-256.
-/// Old confirmation tokens thus work until they expire (hours); an old
-/// unsubscribe token works, and is stored keyed from its first use on.
-fn stored_forms(keys: &Keyring, token: &str) -> Vec<Vec<u8>> {
-    vec![keys.token_mac(token), token_hash(token)]
+        sub,
+        via_onion,
+    };
+    opt_in::request(db, keys, timing, &req, &bi).await
 }
 
 /// Confirms with a token from the confirmation mail. `Some(id)` if it was
 /// valid and unused.
 pub async fn confirm(db: &PgPool, keys: &Keyring, token: &str) -> anyhow::Result<Option<Uuid>> {
-    let mut tx = db.begin().await?;
-    let id: Option<Uuid> = sqlx::query_scalar(
-        "UPDATE contacts SET status = 'active', confirmed_at = now(), updated_at = now(),
-             confirm_token_hash = NULL, confirm_token_ct = NULL, confirm_expires_at = NULL
-         WHERE confirm_token_hash = ANY($1) AND status = 'pending' AND confirm_expires_at > now()
-         RETURNING id",
-    )
-    .bind(stored_forms(keys, token))
-    .fetch_optional(&mut *tx)
-    .await?;
-    if let Some(id) = id {
-        outbox::enqueue(
-            &mut tx,
-            Outbox::Intake,
-            Event::ContactConfirmed { contact_id: id },
-        )
-        .await?;
-        tracing::info!(contact_id = %id, "contact confirmed");
-    }
-    tx.commit().await?;
-    Ok(id)
+    opt_in::confirm::<Contacts>(db, keys, token).await
 }
 
 /// Whether an unsubscribe token belongs to a contact (for the GET page).
@@ -429,10 +400,7 @@ impl Person {
             Person::Email(e) => ("email", keys.blind_index("email", &e.normalised())),
             Person::Telegram(chat) => (
                 "telegram",
-                keys.blind_index(
-                    nasvyazi_shared::telegram::BLIND_INDEX_KIND,
-                    &chat.to_string(),
-                ),
+                keys.blind_index(nasvyazi_telegram::BLIND_INDEX_KIND, &chat.to_string()),
             ),
         }
     }
@@ -539,14 +507,6 @@ pub async fn unsubscribe_person(
 }
 
 /// Deletes pending contacts older than `ttl` that never confirmed.
-pub async fn delete_stale_pending(db: &PgPool, ttl: ChronoDuration) -> sqlx::Result<u64> {
-    let n = sqlx::query("DELETE FROM contacts WHERE status = 'pending' AND COALESCE(confirm_issued_at, created_at) < $1")
-        .bind(Utc::now() - ttl)
-        .execute(db)
-        .await?
-        .rows_affected();
-    if n > 0 {
-        tracing::info!(deleted = n, "stale pending contacts deleted");
-    }
-    Ok(n)
+pub async fn delete_stale_pending(db: &PgPool, ttl: chrono::Duration) -> sqlx::Result<u64> {
+    opt_in::delete_stale::<Contacts>(db, ttl).await
 }

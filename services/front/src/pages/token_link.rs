@@ -1,0 +1,95 @@
+//! A link from an email or a message that carries a token, both halves,
+//! once for every such page of the public listener: the GET shows a page
+//! with one button that POSTs, with the form's CSRF token, to the same
+//! address (mail scanners open links, so showing changes nothing); the
+//! POST checks that token, acts, and answers with one of two messages:
+//! done, or the link is unknown, spent or expired (404).
+//!
+//! It must never log, echo or put in an error the token: the page gets it
+//! through [`super::url_safe`], the log gets `what` only.
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use nasvyazi_shared::i18n::Lang;
+
+use super::{
+    csrf_ok, csrf_refused, csrf_token, field, internal_error, message, parse_form, render,
+};
+use crate::AppState;
+
+/// One kind of token link.
+pub struct TokenLink {
+    /// The GET's page: a button that POSTs to the same address.
+    pub page: &'static str,
+    /// Further values the page shows (a catalog prefix, the form's action).
+    pub vars: &'static [(&'static str, &'static str)],
+    /// What the link does, in the log when it fails (never a value).
+    pub what: &'static str,
+    /// The catalog keys (title, body) of the answer when it acted.
+    pub done: (&'static str, &'static str),
+    /// The catalog keys of the answer when the token is not (or no longer)
+    /// good.
+    pub invalid: (&'static str, &'static str),
+}
+
+impl TokenLink {
+    /// The GET: the button page when the token is `known`, else the
+    /// invalid message.
+    pub fn show(
+        &self,
+        state: &AppState,
+        headers: &HeaderMap,
+        lang: Lang,
+        token: &str,
+        known: anyhow::Result<bool>,
+    ) -> Response {
+        match known {
+            Ok(true) => {
+                let (csrf, set_cookie) = csrf_token(state, headers);
+                let vars = minijinja::Value::from_iter(self.vars.iter().copied());
+                render(
+                    state,
+                    lang,
+                    self.page,
+                    StatusCode::OK,
+                    minijinja::context! { csrf, token => super::url_safe(token), ..vars },
+                    set_cookie,
+                )
+            }
+            Ok(false) => self.invalid(state, lang),
+            Err(e) => internal_error(state, lang, self.what, &format!("{e:#}")),
+        }
+    }
+
+    /// The POST's guard: the answer to send instead when the form is not
+    /// ours (no or a wrong CSRF token).
+    pub fn refused(
+        &self,
+        state: &AppState,
+        headers: &HeaderMap,
+        lang: Lang,
+        body: &[u8],
+    ) -> Option<Response> {
+        (!csrf_ok(state, headers, field(&parse_form(body), "csrf")))
+            .then(|| csrf_refused(state, lang))
+    }
+
+    /// The POST's answer: done when the link `acted`, else invalid.
+    pub fn answer(&self, state: &AppState, lang: Lang, acted: anyhow::Result<bool>) -> Response {
+        match acted {
+            Ok(true) => message(state, lang, StatusCode::OK, self.done.0, self.done.1),
+            Ok(false) => self.invalid(state, lang),
+            Err(e) => internal_error(state, lang, self.what, &format!("{e:#}")),
+        }
+    }
+
+    fn invalid(&self, state: &AppState, lang: Lang) -> Response {
+        message(
+            state,
+            lang,
+            StatusCode::NOT_FOUND,
+            self.invalid.0,
+            self.invalid.1,
+        )
+    }
+}
