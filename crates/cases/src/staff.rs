@@ -84,3 +84,17 @@ pub async fn audit(
     )
     .await
 }
+
+/// Audits a staff action as [`audit`] does, in the transaction that made
+/// it, and commits that transaction: the action and its row land together.
+pub async fn commit_audited(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    who: &Principal,
+    action: &str,
+    case: Option<Case>,
+    details: serde_json::Value,
+) -> Result<(), StaffError> {
+    audit(&mut tx, who, action, case, details).await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 pub use crate::staff::StaffError;
-use crate::staff::{Case, audit};
+use crate::staff::{Case, audit, commit_audited};
 
 /// Filters of the list; every one optional.
 #[derive(Debug, Default, Clone)]
@@ -187,15 +187,14 @@ pub async fn read(
     .bind(id)
     .fetch_all(&mut *tx)
     .await?;
-    audit(
-        &mut tx,
+    commit_audited(
+        tx,
         who,
         "appeal.read",
         Some(Case::Appeal(id)),
         serde_json::json!({}),
     )
     .await?;
-    tx.commit().await?;
 
     let key = keys
         .unwrap_data_key(&wrapped)
@@ -286,16 +285,14 @@ pub async fn assign(
         .bind(to)
         .execute(&mut *tx)
         .await?;
-    audit(
-        &mut tx,
+    commit_audited(
+        tx,
         who,
         "appeal.assign",
         Some(Case::Appeal(id)),
         serde_json::json!({ "to": to }),
     )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    .await
 }
 
 /// Adds an internal note (sealed under the appeal's key). Returns its id.
@@ -325,15 +322,14 @@ pub async fn add_note(
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    audit(
-        &mut tx,
+    commit_audited(
+        tx,
         who,
         "appeal.note",
         Some(Case::Appeal(id)),
         serde_json::json!({ "note_id": note_id }),
     )
     .await?;
-    tx.commit().await?;
     Ok(note_id)
 }
 
@@ -446,14 +442,12 @@ pub async fn forward(
     if from != "forwarded" {
         write_status(&mut tx, who, id, &from, "forwarded").await?;
     }
-    audit(
-        &mut tx,
+    commit_audited(
+        tx,
         who,
         "appeal.forward",
         Some(Case::Appeal(id)),
         serde_json::json!({}),
     )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    .await
 }

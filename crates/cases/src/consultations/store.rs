@@ -332,7 +332,7 @@ pub async fn erase_person(tx: &mut PgConnection, person: Uuid, actor: &str) -> s
 // ---------------------------------------------------------------- staff
 
 pub use crate::staff::StaffError;
-use crate::staff::{Case, audit};
+use crate::staff::{Case, audit, commit_audited};
 
 /// One conversation in the inbox.
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
@@ -533,15 +533,14 @@ pub async fn read(
         .await?
         .ok_or(StaffError::NotFound)?;
     let (messages, notes) = messages(&mut tx, &key, id, "/api/v1/admin/conversations").await?;
-    audit(
-        &mut tx,
+    commit_audited(
+        tx,
         who,
         "conversation.read",
         Some(Case::Conversation(id)),
         serde_json::json!({}),
     )
     .await?;
-    tx.commit().await?;
     Ok(ConversationDetail {
         item,
         messages,
@@ -590,16 +589,14 @@ pub async fn assign(
         .bind(to)
         .execute(&mut *tx)
         .await?;
-    audit(
-        &mut tx,
+    commit_audited(
+        tx,
         who,
         "conversation.assigned",
         Some(Case::Conversation(id)),
         serde_json::json!({ "to": to }),
     )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    .await
 }
 
 /// The longest reply or note, in characters (Telegram's message limit).
@@ -660,15 +657,14 @@ pub async fn reply(
         .bind(who.token_id)
         .execute(&mut *tx)
         .await?;
-    audit(
-        &mut tx,
+    commit_audited(
+        tx,
         who,
         "conversation.replied",
         Some(Case::Conversation(id)),
         serde_json::json!({ "message": mid }),
     )
     .await?;
-    tx.commit().await?;
     metrics::counter!("nasvyazi_conversation_replies_total").increment(1);
     Ok(mid)
 }
@@ -701,15 +697,14 @@ pub async fn note(
         },
     )
     .await?;
-    audit(
-        &mut tx,
+    commit_audited(
+        tx,
         who,
         "conversation.noted",
         Some(Case::Conversation(id)),
         serde_json::json!({ "message": mid }),
     )
     .await?;
-    tx.commit().await?;
     Ok(mid)
 }
 
@@ -793,16 +788,14 @@ pub async fn block(db: &PgPool, who: &Principal, id: Uuid) -> Result<(), StaffEr
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    audit(
-        &mut tx,
+    commit_audited(
+        tx,
         who,
         "conversation.person_blocked",
         Some(Case::Conversation(id)),
         serde_json::json!({}),
     )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    .await
 }
 
 /// Sets the conversation's topic tags (each from `consultations.tags`).
@@ -829,16 +822,14 @@ pub async fn set_tags(
         .bind(&tags)
         .execute(&mut *tx)
         .await?;
-    audit(
-        &mut tx,
+    commit_audited(
+        tx,
         who,
         "conversation.tagged",
         Some(Case::Conversation(id)),
         serde_json::json!({ "tags": tags }),
     )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    .await
 }
 
 /// Refers the conversation to a speciality (lawyer, psychologist, medic):
@@ -879,16 +870,14 @@ pub async fn refer(
         Event::ConversationAlert { alert_id: alert },
     )
     .await?;
-    audit(
-        &mut tx,
+    commit_audited(
+        tx,
         who,
         "conversation.referred",
         Some(Case::Conversation(id)),
         serde_json::json!({ "to": speciality }),
     )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    .await
 }
 
 // ---------------------------------------------------------------- canned answers
