@@ -46,7 +46,7 @@ lint:
     cargo clippy --workspace --all-targets -- -D warnings
 
 # Benchmarks against references measured in the same run; writes
-# target/bench/results.json. Sections: smtp scheduler fanout intake telegram push;
+# target/bench/results.json. Sections: smtp scheduler fanout front telegram push;
 # e.g. `just bench smtp`.
 bench *sections: prepare
     bash deploy/dev/bench-tools.sh

@@ -1,4 +1,4 @@
-//! Appeals as other services read them (the tables are written by intake
+//! Appeals as other services read them (the tables are written by front
 //! only): the categories and statuses, the associated data that binds a
 //! sealed field to its row and column, the contact forms an appellant may
 //! leave, and loading one appeal for a message.

@@ -1,4 +1,4 @@
-//! Campaigns as the scheduler and the notifier read them (intake writes
+//! Campaigns as the scheduler and the notifier read them (front writes
 //! them), and the rendering of their messages, shared by the admin
 //! preview and the sender so that what an organiser previews is what goes
 //! out.

@@ -1,4 +1,4 @@
-//! What intake (which writes them) and the notifier (which sends sign-in
+//! What front (which writes them) and the notifier (which sends sign-in
 //! links) agree on about console users and their sign-in links: the blind
 //! index kind of a user's address and the associated data of sealed fields.
 //! Nothing here reads or logs an address or a token.

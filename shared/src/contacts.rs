@@ -1,4 +1,4 @@
-//! Reading supporters' contacts (the table is written by intake only).
+//! Reading supporters' contacts (the table is written by front only).
 //!
 //! The sealed fields are bound to their row and column through the AEAD's
 //! associated data, so a ciphertext copied to another row does not open.

@@ -1,4 +1,4 @@
-//! The domain commons still shared by intake and the notifier while the
+//! The domain commons still shared by front and the notifier while the
 //! domain crates are carved out of them (issue 25): appeals' and
 //! contacts' sealed fields, campaigns and their schedules, the
 //! reference data (regions, topics), admin tokens and audit. Small-cell

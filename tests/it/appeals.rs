@@ -571,7 +571,7 @@ async fn canaries_in_text_contact_notes_and_additions_are_nowhere_in_plain_text(
     smtp.wait_for(5, WAIT).await;
     eventually(WAIT, || async {
         let pending: i64 = sqlx::query_scalar(
-            "SELECT (SELECT count(*) FROM intake_outbox WHERE published_at IS NULL)
+            "SELECT (SELECT count(*) FROM front_outbox WHERE published_at IS NULL)
                   + (SELECT count(*) FROM deliveries WHERE status IN ('queued', 'sending', 'retry'))",
         )
         .fetch_one(&app.infra.db)
@@ -756,7 +756,7 @@ async fn a_caseworker_reads_an_organiser_cannot_and_every_read_is_audited() {
         (StatusCode::OK, Some("resolved"))
     );
     let changed: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM intake_outbox WHERE event_type = 'appeal.status_changed' AND payload->'data'->>'appeal_id' = $1",
+        "SELECT count(*) FROM front_outbox WHERE event_type = 'appeal.status_changed' AND payload->'data'->>'appeal_id' = $1",
     )
     .bind(id.to_string())
     .fetch_one(&app.infra.db)

@@ -115,7 +115,7 @@ async fn approved_letter(app: &TestApp, token: &str, body: Value) -> Uuid {
     id
 }
 
-/// A signer inserted as intake stores one (sealed); `confirmed` also
+/// A signer inserted as front stores one (sealed); `confirmed` also
 /// writes the `signature.confirmed` event in the same transaction.
 struct TestSigner {
     id: Uuid,
@@ -169,7 +169,7 @@ async fn insert_signer(
     if emit {
         outbox::enqueue(
             &mut tx,
-            Outbox::Intake,
+            Outbox::Front,
             Event::SignatureConfirmed { signature_id: s.id },
         )
         .await
@@ -313,7 +313,7 @@ async fn two_hundred_signers_to_three_officials_make_exactly_six_hundred_letters
     for s in &signers {
         outbox::enqueue(
             &mut tx,
-            Outbox::Intake,
+            Outbox::Front,
             Event::SignatureConfirmed { signature_id: s.id },
         )
         .await

@@ -85,14 +85,14 @@ async fn event_through_outbox_reaches_consumer_exactly_once() {
     let runner = ConsumerRunner::new(&app.infra, spec.clone(), Arc::new(Recorder));
     let consumer = tokio::spawn(runner.run(stop.clone()));
 
-    // intake's relay (running in the app) publishes it.
-    let id = enqueue(&app.infra.db, Outbox::Intake).await;
+    // front's relay (running in the app) publishes it.
+    let id = enqueue(&app.infra.db, Outbox::Front).await;
     eventually(Duration::from_secs(10), || async {
         (seen(&app.infra.db, id).await == 1).then_some(())
     })
     .await;
     let published: Option<chrono::DateTime<chrono::Utc>> =
-        sqlx::query_scalar("SELECT published_at FROM intake_outbox WHERE id = $1")
+        sqlx::query_scalar("SELECT published_at FROM front_outbox WHERE id = $1")
             .bind(id)
             .fetch_one(&app.infra.db)
             .await
@@ -102,7 +102,7 @@ async fn event_through_outbox_reaches_consumer_exactly_once() {
     // A redelivery from outside the duplicate window (same event id, other
     // Nats-Msg-Id) is recognised by the processed-event key.
     let payload: serde_json::Value =
-        sqlx::query_scalar("SELECT payload FROM intake_outbox WHERE id = $1")
+        sqlx::query_scalar("SELECT payload FROM front_outbox WHERE id = $1")
             .bind(id)
             .fetch_one(&app.infra.db)
             .await
@@ -236,7 +236,7 @@ async fn poison_message_goes_to_dead_letters_with_reason() {
     let mut tx = app.infra.db.begin().await.unwrap();
     let id = outbox::enqueue(
         &mut tx,
-        Outbox::Intake,
+        Outbox::Front,
         Event::AppealReceived {
             appeal_id: Uuid::new_v4(),
         },

@@ -31,7 +31,7 @@ async fn metrics_are_there_on_a_fresh_start() {
         .unwrap();
     for expected in [
         "nasvyazi_deliveries_due{channel=\"email\"} 0",
-        "nasvyazi_outbox_unpublished{outbox=\"intake_outbox\"}",
+        "nasvyazi_outbox_unpublished{outbox=\"front_outbox\"}",
         "nasvyazi_dead_letters_total{consumer=\"notifier-contact-pending\"} 0",
         "nasvyazi_worker_restarts_total{worker=\"delivery-worker\"} 0",
         "nasvyazi_consumer_pending{consumer=\"notifier-campaign-triggered\"}",

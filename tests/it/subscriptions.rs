@@ -234,7 +234,7 @@ async fn subscribe_confirm_unsubscribe_and_forget_over_smtp_leave_no_plain_addre
 async fn wait_for_outbox_drained(app: &TestApp) {
     eventually(Duration::from_secs(10), || async {
         let n: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM intake_outbox WHERE published_at IS NULL")
+            sqlx::query_scalar("SELECT count(*) FROM front_outbox WHERE published_at IS NULL")
                 .fetch_one(&app.infra.db)
                 .await
                 .unwrap();

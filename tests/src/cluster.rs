@@ -542,7 +542,7 @@ pub struct Deployment {
     /// The test's own connection pool on the private database.
     pub db: sqlx::PgPool,
     pub procs: Vec<Proc>,
-    /// Each process's intake (public) and console (admin API) addresses.
+    /// Each process's front (public) and console (admin API) addresses.
     pub endpoints: Vec<Endpoints>,
     pub http: reqwest::Client,
     base_toml: String,
@@ -552,7 +552,7 @@ pub struct Deployment {
 /// Where one process listens.
 #[derive(Debug, Clone, Copy)]
 pub struct Endpoints {
-    pub intake: u16,
+    pub front: u16,
     pub console: u16,
     pub scheduler: u16,
     pub notifier: u16,
@@ -561,7 +561,7 @@ pub struct Endpoints {
 impl Endpoints {
     fn fresh() -> Endpoints {
         Endpoints {
-            intake: free_port(),
+            front: free_port(),
             console: free_port(),
             scheduler: free_port(),
             notifier: free_port(),
@@ -654,7 +654,7 @@ filter = "info"
         }
     }
 
-    /// Starts `nasvyazi <args>` (`up`, or `intake`/`scheduler`/`notifier`)
+    /// Starts `nasvyazi <args>` (`up`, or `front`/`scheduler`/`notifier`)
     /// on fresh ports and waits until it is ready; returns its index.
     pub async fn spawn(&mut self, args: &[&str]) -> usize {
         let i = self.procs.len();
@@ -665,7 +665,7 @@ filter = "info"
                 "[http]\nlisten = \"127.0.0.1:{i_}\"\npublic_url = \"http://127.0.0.1:{i_}\"\n\
                  [console]\nlisten = \"127.0.0.1:{c}\"\nurl = \"http://127.0.0.1:{c}\"\n\
                  [scheduler]\nlisten = \"127.0.0.1:{s}\"\n[notifier]\nlisten = \"127.0.0.1:{n}\"\n",
-                i_ = ep.intake,
+                i_ = ep.front,
                 c = ep.console,
                 s = ep.scheduler,
                 n = ep.notifier,
@@ -685,8 +685,8 @@ filter = "info"
         let ep = self.endpoints[i];
         let args = &self.procs[i].args;
         let mut ports = Vec::new();
-        if args.iter().any(|a| a == "up" || a == "intake") {
-            ports.push(ep.intake);
+        if args.iter().any(|a| a == "up" || a == "front") {
+            ports.push(ep.front);
         }
         if args.iter().any(|a| a == "up" || a == "scheduler") {
             ports.push(ep.scheduler);
@@ -758,9 +758,9 @@ filter = "info"
         std::fs::read_to_string(self.dir.path().join(format!("p{i}.log"))).unwrap_or_default()
     }
 
-    /// `http://127.0.0.1:<intake of process i><path>`.
-    pub fn intake_url(&self, i: usize, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.endpoints[i].intake)
+    /// `http://127.0.0.1:<front of process i><path>`.
+    pub fn front_url(&self, i: usize, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.endpoints[i].front)
     }
 
     /// `http://127.0.0.1:<console of process i><path>` (admin API).
@@ -780,7 +780,7 @@ filter = "info"
     }
 
     /// Inserts `n` active email contacts `<tag><k>@example.kz` with topic
-    /// `overdose`, sealed as intake seals them; returns the addresses.
+    /// `overdose`, sealed as front seals them; returns the addresses.
     pub async fn insert_contacts(&self, tag: &str, n: usize) -> Vec<String> {
         let mut out = Vec::with_capacity(n);
         for k in 0..n {
@@ -893,7 +893,7 @@ filter = "info"
             let email = format!("{tag}{k}@example.kz");
             let r = self
                 .http
-                .post(self.intake_url(i, "/api/v1/subscriptions"))
+                .post(self.front_url(i, "/api/v1/subscriptions"))
                 .json(&serde_json::json!({ "email": email, "language": "ru", "topics": ["ost"] }))
                 .send()
                 .await
@@ -915,7 +915,7 @@ filter = "info"
     }
 }
 
-/// Inserts a contact sealed as intake seals it (as
+/// Inserts a contact sealed as front seals it (as
 /// [`crate::TestApp::insert_contact`], on any pool).
 pub async fn insert_contact(
     db: &sqlx::PgPool,

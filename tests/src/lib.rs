@@ -1,4 +1,4 @@
-//! Test support: `spawn_app()` starts intake, scheduler and notifier
+//! Test support: `spawn_app()` starts front, scheduler and notifier
 //! in-process on port 0, against a fresh PostgreSQL database and a NATS
 //! subject prefix of their own, so tests run in parallel without meeting.
 //! Every log line is captured, so tests can search it for canaries.
@@ -193,9 +193,9 @@ pub struct TestApp {
     pub config: Arc<Config>,
     /// Direct handles on the test's database and NATS.
     pub infra: Infra,
-    /// intake's public listener (`http.listen`).
-    pub intake: SocketAddr,
-    /// intake's staff listener (`console.listen`): console, admin API,
+    /// front's public listener (`http.listen`).
+    pub front: SocketAddr,
+    /// front's staff listener (`console.listen`): console, admin API,
     /// `/metrics`.
     pub console_addr: SocketAddr,
     pub scheduler: SocketAddr,
@@ -238,7 +238,7 @@ async fn spawn(extra: &str, with_notifier: bool) -> TestApp {
     ));
     // Migrate and create streams once, before the services race to.
     let infra = Infra::connect(config.clone(), "test").await.expect("infra");
-    let (intake, scheduler, notifier) = (
+    let (front, scheduler, notifier) = (
         li.local_addr().unwrap(),
         ls.local_addr().unwrap(),
         ln.local_addr().unwrap(),
@@ -269,7 +269,7 @@ async fn spawn(extra: &str, with_notifier: bool) -> TestApp {
     let app = TestApp {
         config,
         infra,
-        intake,
+        front,
         console_addr,
         scheduler,
         notifier,
@@ -281,7 +281,7 @@ async fn spawn(extra: &str, with_notifier: bool) -> TestApp {
         shutdown,
         tasks: Some(tasks),
     };
-    for addr in [intake, console_addr, scheduler, notifier] {
+    for addr in [front, console_addr, scheduler, notifier] {
         app.wait_ready(addr).await;
     }
     app
@@ -321,7 +321,7 @@ impl TestApp {
 
     /// `http://<public listener>/<path>`.
     pub fn public_url(&self, path: &str) -> String {
-        format!("http://{}{}", self.intake, path)
+        format!("http://{}{}", self.front, path)
     }
 
     /// `http://<staff listener>/<path>`.
@@ -360,7 +360,7 @@ impl TestApp {
         }
     }
 
-    /// Inserts a contact directly, sealed as intake seals it (for fan-out
+    /// Inserts a contact directly, sealed as front seals it (for fan-out
     /// and campaign tests that need many contacts fast).
     pub async fn insert_contact(&self, c: NewContact<'_>) -> uuid::Uuid {
         cluster::insert_contact(&self.infra.db, &self.config, c).await

@@ -12,7 +12,7 @@
 //! and sends them, and calls [`pacing`] for the pacing rows. Office hours
 //! live in the platform (`nasvyazi_platform::hours`).
 //!
-//! What it must never do: import a service (intake, notifier, scheduler),
+//! What it must never do: import a service (front, notifier, scheduler),
 //! send anything itself, or log, or put in an error, a name, a position, a
 //! city, a note or an address. Personal values are sealed at rest under a
 //! data key per row, bound to row and column; the decrypted types print

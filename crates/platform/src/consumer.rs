@@ -48,14 +48,14 @@ pub trait Handler: Send + Sync + 'static {
 /// The processed-event table of a consuming service.
 #[derive(Debug, Clone, Copy)]
 pub enum Inbox {
-    Intake,
+    Front,
     Notifier,
 }
 
 impl Inbox {
     fn table(self) -> &'static str {
         match self {
-            Inbox::Intake => "intake_inbox",
+            Inbox::Front => "front_inbox",
             Inbox::Notifier => "notifier_inbox",
         }
     }

@@ -44,12 +44,12 @@ pub enum Event {
     ContactConfirmed { contact_id: Uuid },
     #[serde(rename = "contact.unsubscribed")]
     ContactUnsubscribed { contact_id: Uuid },
-    /// A Telegram chat blocked the bot (a send got 403); intake, which owns
+    /// A Telegram chat blocked the bot (a send got 403); front, which owns
     /// the contact, unsubscribes it.
     #[serde(rename = "contact.blocked")]
     ContactBlocked { contact_id: Uuid },
     /// A recipient reported our email as spam (an ARF complaint came back
-    /// to the bounce listener); intake unsubscribes the contact.
+    /// to the bounce listener); front unsubscribes the contact.
     #[serde(rename = "contact.complained")]
     ContactComplained { contact_id: Uuid },
     #[serde(rename = "appeal.received")]

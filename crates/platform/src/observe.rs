@@ -34,7 +34,7 @@ pub const CONSUMERS: &[&str] = &[
 ];
 
 /// The outbox tables (labels of the outbox metrics).
-pub const OUTBOXES: &[&str] = &["intake_outbox", "notifier_outbox", "scheduler_outbox"];
+pub const OUTBOXES: &[&str] = &["front_outbox", "notifier_outbox", "scheduler_outbox"];
 
 /// Delivery channels (labels of the queue gauges).
 pub const CHANNELS: &[&str] = &["email", "telegram"];

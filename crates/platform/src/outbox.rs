@@ -25,7 +25,7 @@ use crate::nats::Subjects;
 /// The outbox of one service. Each table is written only by its service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outbox {
-    Intake,
+    Front,
     Scheduler,
     Notifier,
 }
@@ -33,7 +33,7 @@ pub enum Outbox {
 impl Outbox {
     pub fn table(self) -> &'static str {
         match self {
-            Outbox::Intake => "intake_outbox",
+            Outbox::Front => "front_outbox",
             Outbox::Scheduler => "scheduler_outbox",
             Outbox::Notifier => "notifier_outbox",
         }
@@ -42,7 +42,7 @@ impl Outbox {
     /// The LISTEN/NOTIFY channel that wakes this outbox's relay.
     pub fn channel(self) -> &'static str {
         match self {
-            Outbox::Intake => "intake_outbox_wake",
+            Outbox::Front => "front_outbox_wake",
             Outbox::Scheduler => "scheduler_outbox_wake",
             Outbox::Notifier => "notifier_outbox_wake",
         }

@@ -197,7 +197,7 @@ pub async fn request<R: Request>(
         Step::Write { id, fresh } => {
             let c = Confirmation::new(keys, now, timing);
             if req.write(&mut tx, id, fresh, &c).await? {
-                outbox::enqueue(&mut tx, Outbox::Intake, R::Table::pending(id)).await?;
+                outbox::enqueue(&mut tx, Outbox::Front, R::Table::pending(id)).await?;
                 tracing::info!(request = kind, %id, fresh, "pending confirmation");
             }
         }
@@ -216,7 +216,7 @@ pub async fn confirm<T: Table>(
     let mut tx = db.begin().await?;
     let id = T::take(&mut tx, &stored_forms(keys, token)).await?;
     if let Some(id) = id {
-        outbox::enqueue(&mut tx, Outbox::Intake, T::confirmed(id)).await?;
+        outbox::enqueue(&mut tx, Outbox::Front, T::confirmed(id)).await?;
         tracing::info!(request = T::KIND, %id, "confirmed");
     }
     tx.commit().await?;

@@ -315,7 +315,7 @@ pub async fn unsubscribe(db: &PgPool, keys: &Keyring, token: &str) -> anyhow::Re
         .await?;
         outbox::enqueue(
             &mut tx,
-            Outbox::Intake,
+            Outbox::Front,
             Event::ContactUnsubscribed { contact_id: id },
         )
         .await?;
@@ -338,7 +338,7 @@ pub async fn erase(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
     if gone {
         outbox::enqueue(
             conn,
-            Outbox::Intake,
+            Outbox::Front,
             Event::ContactUnsubscribed { contact_id: id },
         )
         .await?;
@@ -487,7 +487,7 @@ pub async fn unsubscribe_person(
     if changed == 1 {
         outbox::enqueue(
             &mut tx,
-            Outbox::Intake,
+            Outbox::Front,
             Event::ContactUnsubscribed { contact_id: id },
         )
         .await?;

@@ -14,7 +14,7 @@
 //! ```
 //!
 //! `k_r` and `k_m` are the blind-index key under distinct labels
-//! ([`Keyring::blind_index`]). Intake checks `m` (a forged or mistyped
+//! ([`Keyring::blind_index`]). Front checks `m` (a forged or mistyped
 //! token is refused) but cannot tell from a token which contact it was
 //! issued to. Nothing is stored when a token is issued; when one is used,
 //! only its survey-scoped keyed hash ([`token_mac`]) is kept, first in the

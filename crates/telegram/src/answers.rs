@@ -1,6 +1,6 @@
 //! The bot's answers to people, handed to the bot's one sender (issue 26).
 //!
-//! Intake applies a Telegram update and, in the same transaction, queues
+//! Front applies a Telegram update and, in the same transaction, queues
 //! what the bot answers (a command's reply, a button's edit, the automatic
 //! answer with the emergency text) in `bot_answers`; the process that
 //! holds the bot's sending lease (the notifier) sends them first, before
@@ -8,7 +8,7 @@
 //! budget of [`super::budget`]. An answer is therefore durable from the
 //! moment the person's update is recorded, and never lost to a broadcast
 //! or a 429. When no process holds the sending lease (no notifier is
-//! running), intake sends its answers itself: nobody else is sending then.
+//! running), front sends its answers itself: nobody else is sending then.
 //!
 //! This module owns the table (it is the only code that writes it). The
 //! method and its parameters (a chat id, a text) are sealed under each

@@ -1,4 +1,4 @@
-//! Telegram pieces both the bot (intake) and the sender (notifier) use: a
+//! Telegram pieces both the bot (front) and the sender (notifier) use: a
 //! small Bot API client ([`api`]) and the text helpers for HTML parse mode
 //! ([`text`]: escaping substituted values, splitting long messages).
 //!

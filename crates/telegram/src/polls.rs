@@ -3,7 +3,7 @@
 //! `sendPoll` parameters (always `is_anonymous`: Telegram then tells the
 //! bot counts only, never who voted), and the `telegram_polls` row a sent
 //! poll is recorded in, whose counts the `poll` updates keep current.
-//! Intake sends polls from the admin API; the notifier sends a campaign's
+//! Front sends polls from the admin API; the notifier sends a campaign's
 //! channel post as a poll when its template has one.
 
 use serde_json::{Value, json};

@@ -35,11 +35,12 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run intake, scheduler and notifier in one process.
+    /// Run front, scheduler and notifier in one process.
     Up,
-    /// Run only the HTTP front door (crate `nasvyazi-front`; also `front`).
-    #[command(alias = "front")]
-    Intake,
+    /// Run only the HTTP front door (crate `nasvyazi-front`). `intake`, its
+    /// name before issue 25, is still accepted so deployed units keep running.
+    #[command(alias = "intake")]
+    Front,
     /// Run only the scheduler.
     Scheduler,
     /// Run only the notifier.
@@ -160,7 +161,7 @@ pub async fn execute(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<(
     telemetry::init_tracing(&config.log);
     match cli.command {
         Command::Up => up(config, out).await,
-        Command::Intake => one(config, Service::Intake).await,
+        Command::Front => one(config, Service::Front).await,
         Command::Scheduler => one(config, Service::Scheduler).await,
         Command::Notifier => one(config, Service::Notifier).await,
         Command::Migrate => {
@@ -396,7 +397,7 @@ async fn erase(config: &Config, email: &str, out: &mut (dyn Write + Send)) -> an
 
 #[derive(Debug, Clone, Copy)]
 enum Service {
-    Intake,
+    Front,
     Scheduler,
     Notifier,
 }
@@ -404,13 +405,13 @@ enum Service {
 impl Service {
     fn listen(self, c: &Config) -> SocketAddr {
         match self {
-            Service::Intake => c.http.listen,
+            Service::Front => c.http.listen,
             Service::Scheduler => c.scheduler.listen,
             Service::Notifier => c.notifier.listen,
         }
     }
 
-    /// Starts the service; intake also takes `console` (its staff listener).
+    /// Starts the service; front also takes `console` (its staff listener).
     fn spawn(
         self,
         tasks: &mut JoinSet<anyhow::Result<()>>,
@@ -420,8 +421,8 @@ impl Service {
         shutdown: CancellationToken,
     ) {
         match self {
-            Service::Intake => {
-                let console = console.expect("intake is given its console listener");
+            Service::Front => {
+                let console = console.expect("front is given its console listener");
                 let listeners = nasvyazi_front::Listeners {
                     public: listener,
                     console,
@@ -442,13 +443,13 @@ async fn bind(addr: SocketAddr, key: &str) -> anyhow::Result<TcpListener> {
 
 async fn one(config: Arc<Config>, service: Service) -> anyhow::Result<()> {
     let key = match service {
-        Service::Intake => "http.listen",
+        Service::Front => "http.listen",
         Service::Scheduler => "scheduler.listen",
         Service::Notifier => "notifier.listen",
     };
     let listener = bind(service.listen(&config), key).await?;
     let console = match service {
-        Service::Intake => Some(bind(config.console.listen, "console.listen").await?),
+        Service::Front => Some(bind(config.console.listen, "console.listen").await?),
         _ => None,
     };
     let shutdown_token = CancellationToken::new();
@@ -465,7 +466,7 @@ async fn one(config: Arc<Config>, service: Service) -> anyhow::Result<()> {
 }
 
 async fn up(config: Arc<Config>, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
-    let intake = bind(config.http.listen, "http.listen").await?;
+    let front = bind(config.http.listen, "http.listen").await?;
     let console = bind(config.console.listen, "console.listen").await?;
     let scheduler = bind(config.scheduler.listen, "scheduler.listen").await?;
     let notifier = bind(config.notifier.listen, "notifier.listen").await?;
@@ -474,8 +475,8 @@ async fn up(config: Arc<Config>, out: &mut (dyn Write + Send)) -> anyhow::Result
     writeln!(out, "nasvyazi is starting:")?;
     writeln!(
         out,
-        "  intake     http://{}  (public pages, public API)",
-        intake.local_addr()?
+        "  front      http://{}  (public pages, public API)",
+        front.local_addr()?
     )?;
     writeln!(
         out,
@@ -490,10 +491,10 @@ async fn up(config: Arc<Config>, out: &mut (dyn Write + Send)) -> anyhow::Result
     writeln!(out, "  notifier   http://{}/readyz", notifier.local_addr()?)?;
     out.flush()?;
     let mut tasks = JoinSet::new();
-    Service::Intake.spawn(
+    Service::Front.spawn(
         &mut tasks,
         config.clone(),
-        intake,
+        front,
         Some(console),
         shutdown_token.clone(),
     );

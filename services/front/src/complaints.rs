@@ -1,7 +1,7 @@
 //! `contact.complained` -> the contact is unsubscribed. The notifier's
 //! bounce listener publishes it when a recipient reported our email as
 //! spam (an ARF report, RFC 5965); the notifier has already suppressed the
-//! address, and the contacts table is intake's, so intake makes the change
+//! address, and the contacts table is front's, so front makes the change
 //! and announces it as `contact.unsubscribed`.
 
 use std::sync::Arc;
@@ -40,7 +40,7 @@ impl Handler for ContactComplained {
         if done {
             outbox::enqueue(
                 &mut *tx,
-                Outbox::Intake,
+                Outbox::Front,
                 Event::ContactUnsubscribed { contact_id },
             )
             .await?;
@@ -57,7 +57,7 @@ pub fn runner(infra: &Infra) -> ConsumerRunner<ContactComplained> {
         ConsumerSpec {
             durable: DURABLE.into(),
             event_type: "contact.complained".into(),
-            inbox: Inbox::Intake,
+            inbox: Inbox::Front,
         },
         Arc::new(ContactComplained),
     )

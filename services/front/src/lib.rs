@@ -1,4 +1,4 @@
-//! The front (the `intake` service; the crate was `nasvyazi-intake`): the
+//! The front (the `front` service; the crate was `nasvyazi-front`): the
 //! HTTP front door and the Telegram bot's webhook, adapting requests to the
 //! domain crates (`nasvyazi-letters`, `nasvyazi-surveys`, `nasvyazi-media`,
 //! …) and carrying the domains not yet carved out of it. Public pages and the JSON API for
@@ -122,14 +122,14 @@ pub fn console_router(state: AppState) -> Router {
     .layer(axum::middleware::from_fn(pages::security_headers))
 }
 
-/// intake's two listeners: the public one (`http.listen`) and the staff
+/// front's two listeners: the public one (`http.listen`) and the staff
 /// one (`console.listen`).
 pub struct Listeners {
     pub public: TcpListener,
     pub console: TcpListener,
 }
 
-/// Runs intake on its listeners until `shutdown`: both HTTP servers, the
+/// Runs front on its listeners until `shutdown`: both HTTP servers, the
 /// bot and the outbox relay.
 pub async fn run(
     config: Arc<Config>,
@@ -139,7 +139,7 @@ pub async fn run(
     // While connecting, the interim server (with /metrics) answers on the
     // staff listener only; the public one waits in the kernel's backlog.
     let Some(infra) =
-        nasvyazi_shared::startup::connect(config, "intake", &listeners.console, &shutdown).await?
+        nasvyazi_shared::startup::connect(config, "front", &listeners.console, &shutdown).await?
     else {
         return Ok(());
     };
@@ -172,7 +172,7 @@ pub async fn run_with(
         console_router(state),
         shutdown.clone(),
     ));
-    tasks.spawn(Relay::new(&infra, Outbox::Intake).run(shutdown.clone()));
+    tasks.spawn(Relay::new(&infra, Outbox::Front).run(shutdown.clone()));
     tasks.spawn(janitor(infra.clone(), shutdown.clone()));
     tasks.spawn(appeals::retention::run(infra.clone(), shutdown.clone()));
     tasks.spawn(consultations::retention::run(
@@ -183,11 +183,11 @@ pub async fn run_with(
         infra.clone(),
         shutdown.clone(),
     ));
-    tracing::info!("intake started");
+    tracing::info!("front started");
     shutdown::supervise(tasks, shutdown).await
 }
 
-/// Periodic clean-up of what intake owns: pending contacts that never
+/// Periodic clean-up of what front owns: pending contacts that never
 /// confirmed.
 async fn janitor(infra: Infra, shutdown: CancellationToken) -> anyhow::Result<()> {
     let ttl = chrono::Duration::hours(infra.config.subscriptions.pending_ttl_hours as i64);

@@ -425,7 +425,7 @@ pub struct ReplySender {
     pub keys: Arc<Keyring>,
     pub telegram: Arc<Telegram>,
     pub lease: Arc<Lease>,
-    /// Woken when intake queues a reply (see `telegram::listen`).
+    /// Woken when front queues a reply (see `telegram::listen`).
     pub wake: Arc<tokio::sync::Notify>,
 }
 
@@ -591,8 +591,8 @@ impl ReplySender {
                 .await,
         );
         // The console's reply, shown in the staff topic too (best effort),
-        // only while intake's last check found the group private (a public
-        // group is readable by anyone: see intake's staff_group).
+        // only while front's last check found the group private (a public
+        // group is readable by anyone: see front's staff_group).
         if let (Outcome::Sent(_), None, Some(thread), Some(text)) =
             (&result, copy_of, thread, &text)
             && let Some(group) = nasvyazi_shared::config::staff_group_id(&c.staff_group)

@@ -120,7 +120,7 @@ pub async fn run_with(
             wake: reply_wake,
         });
         tasks.spawn(replies.run(shutdown.clone()));
-        // The bot's answers to people, queued by intake: first in the budget.
+        // The bot's answers to people, queued by front: first in the budget.
         let answers = Arc::new(telegram::answers::AnswerSender::new(
             infra.clone(),
             keys.clone(),

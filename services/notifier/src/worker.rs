@@ -217,7 +217,7 @@ impl Worker {
             Outcome::Failed { reason, suppress } => {
                 tracing::warn!(%reason, "failed permanently");
                 let suppressed = match &suppress {
-                    // A chat that blocked the bot: intake unsubscribes it.
+                    // A chat that blocked the bot: front unsubscribes it.
                     Some(bi) if channel == "telegram" => {
                         crate::telegram::blocked::record(db, row.contact_id, bi).await
                     }

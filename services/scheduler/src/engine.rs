@@ -17,7 +17,7 @@ use nasvyazi_shared::schedule::AwarenessDay;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-/// The channel intake notifies when a campaign changes.
+/// The channel front notifies when a campaign changes.
 pub const CHANGED: &str = "campaigns_changed";
 
 /// Due rows handled per transaction.
@@ -235,7 +235,7 @@ struct DueRow {
 }
 
 /// The campaign's next instant after `after`; `None` when it has no more
-/// (or its schedule cannot be read, which intake's validation prevents).
+/// (or its schedule cannot be read, which front's validation prevents).
 fn next_instant(
     c: &Campaign,
     days: &[AwarenessDay],

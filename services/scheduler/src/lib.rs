@@ -77,7 +77,7 @@ pub async fn run_with(
 }
 
 /// Syncs and fires, then sleeps until the next due instant (at most one
-/// second, and less when intake says a campaign changed).
+/// second, and less when front says a campaign changed).
 async fn schedule_loop(infra: Infra, shutdown: CancellationToken) -> anyhow::Result<()> {
     let engine = engine::Engine {
         db: infra.db.clone(),

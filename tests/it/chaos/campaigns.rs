@@ -70,10 +70,10 @@ async fn two_replicas_on_a_three_node_cluster_lose_a_node_and_a_replica_and_deli
     let cluster = NatsCluster::start().await;
     let mut d = deployment(Some(cluster)).await;
     for svc in [
-        "intake",
+        "front",
         "scheduler",
         "notifier",
-        "intake",
+        "front",
         "scheduler",
         "notifier",
     ] {
@@ -95,7 +95,7 @@ async fn two_replicas_on_a_three_node_cluster_lose_a_node_and_a_replica_and_deli
     let node = cluster.index_of(&leader).unwrap();
     cluster.kill(node);
     // Events keep flowing on the two nodes left: people subscribing through
-    // both intake replicas get their confirmation mail (contact.pending ->
+    // both front replicas get their confirmation mail (contact.pending ->
     // a notifier replica), beside the campaign.
     let k = n / 10;
     let mut addresses = addresses;
@@ -127,10 +127,10 @@ async fn two_replicas_on_a_three_node_cluster_never_double_send() {
     let cluster = NatsCluster::start().await;
     let mut d = deployment(Some(cluster)).await;
     for svc in [
-        "intake",
+        "front",
         "scheduler",
         "notifier",
-        "intake",
+        "front",
         "scheduler",
         "notifier",
     ] {

@@ -30,7 +30,7 @@ fn id_of(v: &Value) -> Uuid {
     v["id"].as_str().unwrap().parse().unwrap()
 }
 
-/// A confirmed signature inserted as intake stores one, with its
+/// A confirmed signature inserted as front stores one, with its
 /// `signature.confirmed` event in the same transaction.
 async fn insert_signer(d: &Deployment, letter: Uuid, i: usize) {
     let keys = Keyring::from_config(&d.config.crypto).unwrap();
@@ -60,7 +60,7 @@ async fn insert_signer(d: &Deployment, letter: Uuid, i: usize) {
     .unwrap();
     outbox::enqueue(
         &mut tx,
-        Outbox::Intake,
+        Outbox::Front,
         Event::SignatureConfirmed { signature_id: id },
     )
     .await

@@ -61,8 +61,8 @@ async fn subscribers_confirming_at_full_speed_while_a_campaign_sends_all_arrive(
     // Subscribe everyone, PARALLEL requests at a time, and confirm each as
     // its confirmation mail arrives.
     let http = d.http.clone();
-    let subscribe_url = d.intake_url(0, "/api/v1/subscriptions");
-    let confirm_prefix = d.intake_url(0, "/confirm/");
+    let subscribe_url = d.front_url(0, "/api/v1/subscriptions");
+    let confirm_prefix = d.front_url(0, "/confirm/");
     let sem = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
     let mut posts = tokio::task::JoinSet::new();
     for k in 0..subscribers {

@@ -211,7 +211,7 @@ async fn a_dsn_suppresses_a_complaint_unsubscribes_and_the_console_shows_both() 
             .unwrap();
     assert_eq!(events, 1);
 
-    // A complaint: suppressed, 'complained', and intake unsubscribes.
+    // A complaint: suppressed, 'complained', and front unsubscribes.
     send(port, &verp(complainer), &arf(&verp(complainer), complainer))
         .await
         .unwrap();

@@ -138,7 +138,7 @@ pub(super) async fn letter(app: &TestApp, keys: &Keyring) {
     .unwrap();
     outbox::enqueue(
         &mut tx,
-        Outbox::Intake,
+        Outbox::Front,
         Event::SignatureConfirmed { signature_id: id },
     )
     .await
@@ -146,7 +146,7 @@ pub(super) async fn letter(app: &TestApp, keys: &Keyring) {
     tx.commit().await.unwrap();
 }
 
-/// A console sign-in link, issued as intake issues one.
+/// A console sign-in link, issued as front issues one.
 async fn console_link(app: &TestApp, keys: &Keyring) {
     let user = crate::console::user(
         app,
@@ -178,7 +178,7 @@ async fn console_link(app: &TestApp, keys: &Keyring) {
     .unwrap();
     outbox::enqueue(
         &mut tx,
-        Outbox::Intake,
+        Outbox::Front,
         Event::ConsoleSignInRequested { link_id: id },
     )
     .await

@@ -3,7 +3,7 @@
 //! (HTML, image)); `mail-parser` finds the text part complete, the HTML
 //! pointing at `cid:X` with the alt text in the recipient's language, and
 //! a part with `Content-ID: <X>` carrying the library's stored bytes.
-//! Intake refuses what an email cannot carry with a clear 422.
+//! Front refuses what an email cannot carry with a clear 422.
 
 use std::time::Duration;
 

@@ -142,7 +142,7 @@ async fn the_same_address_five_times_in_a_minute_gets_one_email() {
     // A fresh address still gets its answer and its email: same bytes.
     assert_eq!(subscribe(&app, &stranger(), None).await, first);
     let pending: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM intake_outbox WHERE event_type = 'contact.pending'",
+        "SELECT count(*) FROM front_outbox WHERE event_type = 'contact.pending'",
     )
     .fetch_one(&app.infra.db)
     .await

@@ -83,7 +83,7 @@ async fn forget_in_the_bot_crypto_shreds_the_contact() {
     fake.inject_text(TOKEN, chat, chat, "/forget").unwrap();
     wait_text(&fake, chat, sent + 1, "Об этом чате").await;
 
-    wait_published(&app, "intake_outbox").await;
+    wait_published(&app, "front_outbox").await;
     assert_no_plaintext(&app, &chat.to_string()).await;
     assert_no_plaintext(&app, &hex(&wrapped)).await;
     assert_no_plaintext(&app, &hex(&chat_ct)).await;

@@ -8,7 +8,7 @@ use nasvyazi_tests::spawn_app;
 async fn staff_paths_are_404_on_the_public_listener_and_work_on_the_console_listener() {
     let app = spawn_app().await;
     let admin = app.token(Role::Admin).await;
-    assert_ne!(app.intake, app.console_addr);
+    assert_ne!(app.front, app.console_addr);
     let staff_gets = [
         "/admin",
         "/admin/",

@@ -151,7 +151,7 @@ async fn no_csv_cell_the_system_writes_is_a_live_formula() {
     .unwrap();
     outbox::enqueue(
         &mut tx,
-        Outbox::Intake,
+        Outbox::Front,
         Event::SignatureConfirmed { signature_id: id },
     )
     .await

@@ -71,9 +71,9 @@ fn id_of(v: &Value) -> Uuid {
     v["id"].as_str().unwrap().parse().unwrap()
 }
 
-/// Whether intake starts with `config`: `Err` with its message if it
+/// Whether front starts with `config`: `Err` with its message if it
 /// refuses, `Ok` once it answers `/readyz`.
-async fn intake_starts(config: Config) -> Result<(), String> {
+async fn front_starts(config: Config) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
@@ -103,7 +103,7 @@ async fn intake_starts(config: Config) -> Result<(), String> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("intake neither started nor refused");
+    panic!("front neither started nor refused");
 }
 
 #[tokio::test]
@@ -327,9 +327,9 @@ async fn readme_key_rotation_keeps_every_kind_of_sealed_data() {
         c.crypto.previous_master_keys = vec![];
         c
     };
-    // Dropping the old key before the rewrap: intake refuses to start,
+    // Dropping the old key before the rewrap: front refuses to start,
     // naming the tables (never a row's content).
-    let refused = intake_starts(only_new(&app.config)).await.unwrap_err();
+    let refused = front_starts(only_new(&app.config)).await.unwrap_err();
     for c in rewrap::WRAPPED_KEY_COLUMNS {
         assert!(refused.contains(c.table), "{refused}");
     }
@@ -346,10 +346,10 @@ async fn readme_key_rotation_keeps_every_kind_of_sealed_data() {
         "{out}"
     );
 
-    // The old key is gone: everything still opens, and intake starts.
+    // The old key is gone: everything still opens, and front starts.
     let keys = Keyring::from_config(&only_new(&app.config).crypto).unwrap();
     rewrap::check_all_open(&app.infra.db, &keys).await.unwrap();
-    intake_starts(only_new(&app.config)).await.unwrap();
+    front_starts(only_new(&app.config)).await.unwrap();
     let c = nasvyazi_shared::contacts::load_for_sending(&app.infra.db, &keys, contact)
         .await
         .unwrap()

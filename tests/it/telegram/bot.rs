@@ -26,7 +26,7 @@ async fn start_buttons_make_an_active_contact_and_lang_help_stop_work() {
         )
     );
     assert_eq!(
-        events_of(&app, "intake_outbox", id).await,
+        events_of(&app, "front_outbox", id).await,
         ["contact.confirmed"]
     );
     assert_eq!(
@@ -65,7 +65,7 @@ async fn start_buttons_make_an_active_contact_and_lang_help_stop_work() {
     wait_status(&app, chat, "unsubscribed").await;
     wait_text(&fake, chat, 3, "unsubscribed").await;
     assert_eq!(
-        events_of(&app, "intake_outbox", id).await,
+        events_of(&app, "front_outbox", id).await,
         ["contact.confirmed", "contact.unsubscribed"]
     );
     // A button from before /stop no longer does anything.
@@ -85,7 +85,7 @@ async fn blocking_the_bot_unsubscribes_at_once() {
     fake.block(TOKEN, chat).unwrap();
     wait_status(&app, chat, "unsubscribed").await;
     assert_eq!(
-        events_of(&app, "intake_outbox", id).await,
+        events_of(&app, "front_outbox", id).await,
         ["contact.confirmed", "contact.unsubscribed"]
     );
     app.stop().await;
@@ -98,7 +98,7 @@ fn webhook(fake: &TelegramFake) -> String {
     )
 }
 
-/// Waits until intake has registered its webhook with the fake.
+/// Waits until front has registered its webhook with the fake.
 async fn wait_webhook(app: &TestApp, fake: &TelegramFake) {
     let url = app.url("/telegram/webhook");
     eventually(WAIT, || async {
@@ -222,7 +222,7 @@ async fn a_chat_id_never_appears_in_plain_text() {
     assert_eq!(wait_final(&app, occurrence).await[0].1, "sent");
     fake.inject_text(TOKEN, chat, chat, "/stop").unwrap();
     wait_status(&app, chat, "unsubscribed").await;
-    wait_published(&app, "intake_outbox").await;
+    wait_published(&app, "front_outbox").await;
     wait_published(&app, "notifier_outbox").await;
     assert_no_plaintext(&app, &chat.to_string()).await;
     app.stop().await;

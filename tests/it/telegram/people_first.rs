@@ -17,7 +17,7 @@ async fn during_a_broadcast_every_writer_is_answered_first_and_nothing_is_droppe
         config(&fake, "")
     ))
     .await;
-    // The sending lease is the notifier's: intake hands its answers over.
+    // The sending lease is the notifier's: front hands its answers over.
     eventually(WAIT, || async {
         sqlx::query_scalar::<_, i64>(
             "SELECT count(*) FROM leases WHERE name LIKE 'telegram-send:%' AND expires_at > now()",

@@ -1,6 +1,6 @@
 //! Appeals: patients and people who use drugs report a problem (no OST in
 //! hospital, take-home doses refused, police, discrimination...),
-//! anonymously by default. This crate owns the tables (run by intake): it
+//! anonymously by default. This crate owns the tables (run by front): it
 //! stores the appeal sealed under its own data key, answers with a case
 //! number and a secret access code ([`crate::code`], shared with
 //! conversations), lets caseworkers handle the case, keeps anonymised

@@ -5,7 +5,7 @@
 //! `appeal_counts` (month, region, city, site, category), so statistics
 //! still include the appeal.
 //!
-//! Several intake replicas may run this at once: rows are claimed with
+//! Several front replicas may run this at once: rows are claimed with
 //! `FOR UPDATE SKIP LOCKED`, so none is counted twice.
 
 use std::future::Future;

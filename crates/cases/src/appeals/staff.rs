@@ -353,7 +353,7 @@ async fn write_status(
     .await?;
     outbox::enqueue(
         conn,
-        Outbox::Intake,
+        Outbox::Front,
         Event::AppealStatusChanged { appeal_id: id },
     )
     .await?;

@@ -99,7 +99,7 @@ pub async fn submit_via(
         }
         outbox::enqueue(
             &mut tx,
-            Outbox::Intake,
+            Outbox::Front,
             Event::AppealReceived { appeal_id: id },
         )
         .await?;

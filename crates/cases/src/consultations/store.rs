@@ -153,7 +153,7 @@ pub async fn open_for(
         if inserted == 1 {
             outbox::enqueue(
                 tx,
-                Outbox::Intake,
+                Outbox::Front,
                 Event::ConversationOpened {
                     conversation_id: id,
                 },
@@ -866,7 +866,7 @@ pub async fn refer(
     .await?;
     outbox::enqueue(
         &mut tx,
-        Outbox::Intake,
+        Outbox::Front,
         Event::ConversationAlert { alert_id: alert },
     )
     .await?;

@@ -74,7 +74,7 @@ impl Epoch {
     }
 }
 
-/// The limiter every intake handler of appeals shares.
+/// The limiter every front handler of appeals shares.
 pub struct AppealRateLimit {
     quota: Quota,
     epoch: RwLock<Epoch>,

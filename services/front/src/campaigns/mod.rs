@@ -184,7 +184,7 @@ pub async fn resend_failed(db: &PgPool, who: &Principal, id: Uuid) -> anyhow::Re
     }
     outbox::enqueue(
         &mut tx,
-        Outbox::Intake,
+        Outbox::Front,
         Event::CampaignResendRequested { campaign_id: id },
     )
     .await?;
@@ -227,7 +227,7 @@ pub async fn test_send(
     .await?;
     outbox::enqueue(
         &mut tx,
-        Outbox::Intake,
+        Outbox::Front,
         Event::CampaignTestRequested {
             test_send_id: test_id,
         },

@@ -463,7 +463,7 @@ async fn write_link(
     .await?;
     outbox::enqueue(
         &mut *tx,
-        Outbox::Intake,
+        Outbox::Front,
         Event::ConsoleSignInRequested { link_id: id },
     )
     .await?;

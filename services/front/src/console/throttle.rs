@@ -1,5 +1,5 @@
 //! Lock-out with back-off after repeated sign-in failures, per client
-//! address (per user it is in `console_users`, shared by every intake).
+//! address (per user it is in `console_users`, shared by every front).
 //!
 //! After [`ADDRESS_FREE`] failures from one address, each further failure
 //! locks the address for twice as long as the one before (30 s, 1 min,
@@ -7,7 +7,7 @@
 //! HMAC of the address under a random key that lives only in this process
 //! and is replaced, with every count, every hour (as for the appeals rate
 //! limit). Offices share addresses behind NAT, hence the larger allowance
-//! than per user. The state is per process: several intakes each count.
+//! than per user. The state is per process: several front replicas each count.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

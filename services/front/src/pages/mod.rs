@@ -88,7 +88,7 @@ pub fn templates() -> Arc<Environment<'static>> {
 pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
                        frame-ancestors 'none'; base-uri 'none'";
 
-/// Security headers on every intake response.
+/// Security headers on every front response.
 pub async fn security_headers(
     req: axum::extract::Request,
     next: axum::middleware::Next,

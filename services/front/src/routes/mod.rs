@@ -1,4 +1,4 @@
-//! intake's routes and its OpenAPI document.
+//! front's routes and its OpenAPI document.
 
 pub mod admin;
 pub mod admin_appeals;
@@ -238,7 +238,7 @@ impl Modify for BearerAuth {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "nasvyazi intake", description = "Public JSON API and admin API of nasvyazi."),
+    info(title = "nasvyazi front", description = "Public JSON API and admin API of nasvyazi."),
     paths(
         nasvyazi_shared::http::healthz,
         nasvyazi_shared::http::readyz,

@@ -1,6 +1,6 @@
 //! `contact.blocked` -> the contact is unsubscribed. The notifier publishes
 //! it when a send gets "403 bot was blocked by the user"; the contacts
-//! table is intake's, so intake makes the change (and announces it as
+//! table is front's, so front makes the change (and announces it as
 //! `contact.unsubscribed`). The notifier has already suppressed the chat,
 //! so nothing more is sent meanwhile.
 
@@ -40,7 +40,7 @@ pub fn runner(infra: &Infra) -> ConsumerRunner<ContactBlocked> {
         ConsumerSpec {
             durable: DURABLE.into(),
             event_type: "contact.blocked".into(),
-            inbox: Inbox::Intake,
+            inbox: Inbox::Front,
         },
         Arc::new(ContactBlocked),
     )

@@ -6,7 +6,7 @@
 //! seen twice changes nothing twice. The answers are queued in that
 //! transaction for the bot's one sender (the notifier holding the bot's
 //! sending lease), which serves people before broadcasts; without a live
-//! sender intake sends them itself after the commit.
+//! sender front sends them itself after the commit.
 //!
 //! Chat ids are personal data: sealed in `contacts`, found by blind index,
 //! never logged, never on the bus. Log lines carry contact and update ids.
@@ -109,7 +109,7 @@ impl Bot {
             .into_iter()
             .partition(|r| matches!(r, replies::Reply::Mirror(_)));
         // The bot's one budget: with a live sender (the lease holder), the
-        // answers go to it, queued with the update; without one, intake
+        // answers go to it, queued with the update; without one, front
         // sends them itself after the commit.
         let bot_id = self.api().bot_id().to_string();
         if !replies.is_empty() && answers::sender_live(&mut tx, &bot_id).await? {

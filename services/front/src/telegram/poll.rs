@@ -1,5 +1,5 @@
 //! Long polling (getUpdates) for one bot token. Telegram serves one
-//! getUpdates at a time per token, so intake replicas take turns through a
+//! getUpdates at a time per token, so front replicas take turns through a
 //! lease (`telegram-poll:<bot id>`): the holder polls, the others wait. The
 //! offset comes from `telegram_bot_state`, so a new holder resumes after
 //! the last update applied.

@@ -1,11 +1,11 @@
 //! The bot's answers to a person's own action (a command, a button, the
 //! automatic answer with the emergency text). Every message the bot sends
 //! spends one budget per bot, people first (issue 26): while a process
-//! holds the bot's sending lease (the notifier), intake queues its answers
+//! holds the bot's sending lease (the notifier), front queues its answers
 //! for it ([`queued`], `nasvyazi_shared::telegram::answers`) in the
 //! update's own transaction, and that sender serves them before replies,
 //! alerts and broadcasts. When nobody holds the lease (no notifier runs,
-//! so nothing else is sending), intake sends them itself here: at most one
+//! so nothing else is sending), front sends them itself here: at most one
 //! message a second to a chat, as Telegram asks, and a 429 waited out,
 //! never dropped.
 
@@ -172,7 +172,7 @@ pub fn call_of(reply: &Reply) -> Option<(String, Value)> {
 
 /// The answer to queue for the bot's one sender: what answers a person
 /// (a message, an edit, a button's spinner). Calls into the staff group
-/// (`Reply::Api`) and mirrors stay with intake.
+/// (`Reply::Api`) and mirrors stay with front.
 pub fn queued(reply: &Reply) -> Option<Answer> {
     match reply {
         Reply::Send { .. } | Reply::Edit { .. } | Reply::Answer { .. } => {

@@ -1,7 +1,7 @@
 //! The bot's side of the contacts table (channel `telegram`) and of
 //! `telegram_bot_state`. A chat id is sealed under the row's own data key
 //! and found again by its blind index; every state change announces itself
-//! through intake's outbox in the same transaction.
+//! through front's outbox in the same transaction.
 
 use chrono::Utc;
 use nasvyazi_shared::contacts::aad;
@@ -179,7 +179,7 @@ pub async fn activate(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
     if done {
         outbox::enqueue(
             conn,
-            Outbox::Intake,
+            Outbox::Front,
             Event::ContactConfirmed { contact_id: id },
         )
         .await?;
@@ -207,7 +207,7 @@ pub async fn unsubscribe(
     if done {
         outbox::enqueue(
             conn,
-            Outbox::Intake,
+            Outbox::Front,
             Event::ContactUnsubscribed { contact_id: id },
         )
         .await?;

@@ -1,4 +1,4 @@
-//! Webhook mode: at start intake registers `{http.public_url}/telegram/webhook`
+//! Webhook mode: at start front registers `{http.public_url}/telegram/webhook`
 //! with setWebhook and a secret token; Telegram then POSTs each update there
 //! with `X-Telegram-Bot-Api-Secret-Token`, which is checked in constant time
 //! before anything is read. One connection at a time (`max_connections`

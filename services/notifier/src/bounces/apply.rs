@@ -1,7 +1,7 @@
 //! What a report does, in one transaction: the event is recorded once per
 //! (delivery, class); a hard bounce suppresses the address, soft bounces
 //! suppress it after `bounces.soft_limit` within `bounces.soft_window_days`,
-//! a complaint suppresses it and announces `contact.complained` (intake,
+//! a complaint suppresses it and announces `contact.complained` (front,
 //! which owns the contact, unsubscribes it);
 //! the delivery's status becomes `bounced` or `complained`. Nothing is
 //! resent: a letter to an official that bounced stays `bounced` for the

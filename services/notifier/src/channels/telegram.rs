@@ -118,7 +118,7 @@ impl Telegram {
         result
     }
 
-    /// A call in `class` (the answers intake hands over: [`Class::Answer`]).
+    /// A call in `class` (the answers front hands over: [`Class::Answer`]).
     /// A message waits for the budget; an edit or a callback query's
     /// answer is not a message Telegram counts and goes at once.
     pub async fn call_as(

@@ -1,4 +1,4 @@
-//! The one-time sign-in link a console user asked for (intake writes the
+//! The one-time sign-in link a console user asked for (front writes the
 //! link, sealed under the user's data key; this module opens it only to
 //! send it). The ledger row's reference is the link: one email per link; a
 //! link used, expired or belonging to a disabled user is skipped. No

@@ -1,5 +1,5 @@
 //! The bot's answers to people, sent by the bot's one sender (issue 26):
-//! what intake queued in `bot_answers` (`nasvyazi_shared::telegram::
+//! what front queued in `bot_answers` (`nasvyazi_shared::telegram::
 //! answers`) goes out in the class it was queued in (an answer to what a
 //! person just did), ahead of every reply, alert and broadcast waiting in
 //! the same budget. Only the holder of the bot's sending lease sends.
@@ -34,7 +34,7 @@ pub struct AnswerSender {
     pub keys: Arc<Keyring>,
     pub telegram: Arc<Telegram>,
     pub lease: Arc<Lease>,
-    /// Woken when intake queues answers (see [`super::listen`]).
+    /// Woken when front queues answers (see [`super::listen`]).
     pub wake: Arc<tokio::sync::Notify>,
     /// One lock per chat with answers in flight: a chat's answers go in
     /// order even when they were taken in different passes.

@@ -1,6 +1,6 @@
 //! A chat that blocked the bot: the send got 403. The notifier suppresses
 //! the chat at once (its own table, so nothing more goes out) and publishes
-//! `contact.blocked` in the same transaction; intake, which owns the
+//! `contact.blocked` in the same transaction; front, which owns the
 //! contact, unsubscribes it. When the person starts the bot again (a
 //! `contact.confirmed` of a Telegram contact), the suppression is lifted:
 //! only that person can write from that chat, so the new start is theirs.

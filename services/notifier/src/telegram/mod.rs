@@ -6,7 +6,7 @@
 //! id>`), so replicas never exceed the bot's limits together: a notifier
 //! without the lease claims no Telegram deliveries (every ledger channel
 //! whose name starts with `telegram`). The lease holder is the bot's one
-//! sender: it also sends what intake answers to people ([`answers`]), and
+//! sender: it also sends what front answers to people ([`answers`]), and
 //! every send waits in the bot's one budget, people first.
 
 pub mod answers;
@@ -57,7 +57,7 @@ impl Sender {
 }
 
 /// One LISTEN connection for the bot's senders (consultants' replies and
-/// the answers intake hands over): each channel's [`Notify`] is woken when
+/// the answers front hands over): each channel's [`Notify`] is woken when
 /// its NOTIFY arrives, and all of them when the connection is made again
 /// (a wake-up may have been missed meanwhile). One connection, not one per
 /// sender, so the pool keeps its connections for work.

@@ -32,7 +32,7 @@ pub const CHANNEL_POST: &str = "telegram_channel";
 pub const REGISTERED_PREFIX: &str = "telegram_channel:";
 
 /// The registered channels a campaign's channels name (ids that do not
-/// parse are left out; intake refuses them).
+/// parse are left out; front refuses them).
 pub fn registered_channels(channels: &[String]) -> Vec<Uuid> {
     let mut out: Vec<Uuid> = channels
         .iter()

@@ -6,7 +6,7 @@
 //! Sections that need a tool this machine lacks record why they skipped.
 
 mod fanout;
-mod intake;
+mod front;
 mod push;
 mod results;
 mod scheduler;
@@ -30,8 +30,8 @@ async fn main() -> anyhow::Result<()> {
     if wanted("fanout") {
         section(&mut results, "fanout", fanout::run()).await;
     }
-    if wanted("intake") {
-        section(&mut results, "intake", intake::run()).await;
+    if wanted("front") {
+        section(&mut results, "front", front::run()).await;
     }
     if wanted("telegram") {
         section(&mut results, "telegram", telegram::run()).await;

@@ -2,9 +2,9 @@
 //! subscribers and the configured channel; during its first two minutes
 //! 500 different people write free text to the bot (evenly spread) and 200
 //! subscribers press a button. Against the Bot API fake with Telegram's
-//! limits enforced strictly, with the release `nasvyazi intake` and
+//! limits enforced strictly, with the release `nasvyazi front` and
 //! `nasvyazi notifier` as two processes (the notifier holds the bot's
-//! sending lease; intake hands it the answers).
+//! sending lease; front hands it the answers).
 //!
 //! Targets: no 429 from the fake; the automatic answer's delay (the
 //! person's message to the fake receiving the answer) p99 < 2 s, and every
@@ -169,19 +169,19 @@ pub async fn run() -> anyhow::Result<Results> {
         ),
         ("NASVYAZI_CAMPAIGNS__QUIET_HOURS_END".into(), "00:00".into()),
     ]);
-    let intake = spawn_service("intake", &env)?;
+    let front = spawn_service("front", &env)?;
     let notifier = spawn_service("notifier", &env)?;
-    let (intake_pid, notifier_pid) = (intake.id(), notifier.id());
+    let (front_pid, notifier_pid) = (front.id(), notifier.id());
     let outcome = measure(&mut results, &fake, &db, subscribers).await;
-    let peaks = (peak_rss_mib(intake_pid), peak_rss_mib(notifier_pid));
-    stop(intake).await;
+    let peaks = (peak_rss_mib(front_pid), peak_rss_mib(notifier_pid));
+    stop(front).await;
     stop(notifier).await;
     fake.stop().await?;
     db.drop().await;
     outcome?;
     if let (Some(i), Some(n)) = peaks {
         results.target(
-            "push: intake peak RSS",
+            "push: front peak RSS",
             i,
             "MiB",
             "during the push (no target set; reported)",
@@ -204,7 +204,7 @@ async fn measure(
     db: &BenchDb,
     subscribers: usize,
 ) -> anyhow::Result<()> {
-    // The notifier holds the sending lease, intake the poller's.
+    // The notifier holds the sending lease, front the poller's.
     let leased = || async {
         sqlx::query_scalar::<_, i64>(
             "SELECT count(*) FROM leases WHERE name LIKE 'telegram-%' AND expires_at > now()",

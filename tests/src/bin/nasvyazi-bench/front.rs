@@ -1,6 +1,6 @@
 //! The front door under load: `POST /api/v1/subscriptions` and
 //! `POST /api/v1/appeals` at a fixed rate (500 requests/s for 60 s by
-//! default) against the release `nasvyazi intake`, with p50/p99 latency
+//! default) against the release `nasvyazi front`, with p50/p99 latency
 //! and errors; beside it, pgbench's single-row inserts at the same rate on
 //! the same machine as the reference (target: p99 < 50 ms, no error).
 //!
@@ -50,7 +50,7 @@ pub async fn run() -> anyhow::Result<Results> {
             "100000000".into(),
         ),
     ]);
-    let child = spawn_service("intake", &env)?;
+    let child = spawn_service("front", &env)?;
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
@@ -66,7 +66,7 @@ pub async fn run() -> anyhow::Result<Results> {
         let p50 = percentile(&lat, 50.0) * 1000.0;
         let p99 = percentile(&lat, 99.0) * 1000.0;
         results.target(
-            &format!("intake: POST {path} at {rate}/s for {secs} s, p99 latency"),
+            &format!("front: POST {path} at {rate}/s for {secs} s, p99 latency"),
             p99,
             "ms",
             &format!("p50 {p50:.1} ms; {errors} errors of {sent}; target p99 < 50 ms and no error"),
@@ -83,7 +83,7 @@ pub async fn run() -> anyhow::Result<Results> {
             &format!("p50 {p50:.2} ms; the database alone on the same machine; information"),
             true,
         ),
-        Err(e) => results.note("intake", &format!("pgbench reference skipped: {e:#}")),
+        Err(e) => results.note("front", &format!("pgbench reference skipped: {e:#}")),
     }
     db.drop().await;
     Ok(results)
@@ -111,7 +111,7 @@ async fn wait_ready(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    anyhow::bail!("intake never became ready")
+    anyhow::bail!("front never became ready")
 }
 
 const LANGS: [&str; 3] = ["ru", "kk", "en"];
