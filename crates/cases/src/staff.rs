@@ -1,13 +1,15 @@
 //! The staff-action core both kinds of case share: why an action was
 //! refused ([`StaffError`], one type for appeals and consultations, with
-//! one answer to API clients) and the audit row every action writes
-//! ([`audit`], naming the case, never the person).
+//! one answer to API clients), the audit row every action writes
+//! ([`audit`], naming the case, never the person), the transaction an
+//! action runs in ([`Action`]: lock, change, audit, commit), and the one
+//! action both kinds share as it is ([`assign`]).
 //!
 //! It must never put a personal value in an error or an audit row: ids,
 //! field names and limits only.
 
 use nasvyazi_shared::auth::{self, Principal};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 /// Why a staff action on a case was refused.
@@ -56,6 +58,20 @@ pub enum Case {
 }
 
 impl Case {
+    /// The table that holds the case's row.
+    fn table(self) -> &'static str {
+        match self {
+            Case::Appeal(_) => "appeals",
+            Case::Conversation(_) => "conversations",
+        }
+    }
+
+    fn id(self) -> Uuid {
+        match self {
+            Case::Appeal(id) | Case::Conversation(id) => id,
+        }
+    }
+
     /// The audit log's target: an appeal by its id, a conversation as
     /// `conversation:<id>`.
     fn target(self) -> String {
@@ -85,16 +101,117 @@ pub async fn audit(
     .await
 }
 
-/// Audits a staff action as [`audit`] does, in the transaction that made
-/// it, and commits that transaction: the action and its row land together.
-pub async fn commit_audited(
-    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+/// One staff action on one case: its transaction, who acts and on what.
+/// The work runs on [`Action::conn`] (the caller locks the case's row
+/// first, reading what it needs); [`Action::commit`] writes the audit row
+/// in that transaction and commits, so the action and its row land
+/// together. Dropped without a commit, nothing happened.
+pub struct Action<'a> {
+    tx: Transaction<'static, Postgres>,
+    who: &'a Principal,
+    case: Case,
+}
+
+impl<'a> Action<'a> {
+    pub async fn begin(db: &PgPool, who: &'a Principal, case: Case) -> Result<Self, StaffError> {
+        Ok(Action {
+            tx: db.begin().await?,
+            who,
+            case,
+        })
+    }
+
+    /// The transaction, for the action's own statements.
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+
+    /// Changes the case's row: `set` is the `SET` clause, the case's id is
+    /// `$1` and `value` is `$2`.
+    pub async fn set<V>(&mut self, set: &str, value: V) -> sqlx::Result<()>
+    where
+        V: for<'q> sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres> + Send,
+    {
+        let sql = format!("UPDATE {} SET {set} WHERE id = $1", self.case.table());
+        let query = sqlx::query(&sql).bind(self.case.id()).bind(value);
+        query.execute(&mut *self.tx).await?;
+        Ok(())
+    }
+
+    /// Changes the case's row by a `SET` clause without a value.
+    pub async fn update(&mut self, set: &str) -> sqlx::Result<()> {
+        let sql = format!("UPDATE {} SET {set} WHERE id = $1", self.case.table());
+        sqlx::query(&sql)
+            .bind(self.case.id())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Audits `action` on the case with `details` (ids and names only), in
+    /// the transaction, for an action that writes more than one row.
+    pub async fn audit(&mut self, action: &str, details: serde_json::Value) -> sqlx::Result<()> {
+        audit(&mut self.tx, self.who, action, Some(self.case), details).await
+    }
+
+    /// Audits `action` with `details` and commits.
+    pub async fn commit(
+        mut self,
+        action: &str,
+        details: serde_json::Value,
+    ) -> Result<(), StaffError> {
+        self.audit(action, details).await?;
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Commits what was done (its audit rows already written).
+    pub async fn done(self) -> Result<(), StaffError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Assigns a case to a principal (`None` unassigns; a conversation's claim
+/// assigns it to the caller). An appeal's assignee must be an active
+/// caseworker or admin token.
+pub async fn assign(
+    db: &PgPool,
     who: &Principal,
-    action: &str,
-    case: Option<Case>,
-    details: serde_json::Value,
+    case: Case,
+    to: Option<Uuid>,
 ) -> Result<(), StaffError> {
-    audit(&mut tx, who, action, case, details).await?;
-    tx.commit().await?;
-    Ok(())
+    let mut act = Action::begin(db, who, case).await?;
+    let lock = format!("SELECT true FROM {} WHERE id = $1 FOR UPDATE", case.table());
+    let found: Option<bool> = sqlx::query_scalar(&lock)
+        .bind(case.id())
+        .fetch_optional(act.conn())
+        .await?;
+    found.ok_or(StaffError::NotFound)?;
+    let set = match case {
+        Case::Appeal(_) => {
+            if let Some(to) = to {
+                let ok: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM admin_tokens WHERE id = $1 AND revoked_at IS NULL
+                         AND role IN ('caseworker', 'admin'))",
+                )
+                .bind(to)
+                .fetch_one(act.conn())
+                .await?;
+                if !ok {
+                    return Err(StaffError::Invalid(
+                        "the assignee must be an active caseworker or admin token".into(),
+                    ));
+                }
+            }
+            "assigned_to = $2, updated_at = now()"
+        }
+        Case::Conversation(_) => "assigned_to = $2",
+    };
+    act.set(set, to).await?;
+    let action = match case {
+        Case::Appeal(_) => "appeal.assign",
+        Case::Conversation(_) => "conversation.assigned",
+    };
+    act.commit(action, serde_json::json!({ "to": to })).await
 }

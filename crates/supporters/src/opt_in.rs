@@ -141,22 +141,22 @@ pub fn stored_forms(keys: &Keyring, token: &str) -> Vec<Vec<u8>> {
     vec![keys.token_mac(token), token_hash(token)]
 }
 
-/// A kind of request's table: how a confirmation is taken and stale
-/// requests deleted, and the events that announce it.
-#[async_trait::async_trait]
+/// A kind of request's table, as data: the statements that take a
+/// confirmation and delete stale requests, and the events that announce
+/// them. The opt-in runs the statements; a kind only writes them.
 pub trait Table: Send + Sync {
     /// The kind's name in logs ("contact", "signature").
     const KIND: &'static str;
     /// The event that asks the notifier to send the link.
-    fn pending(id: Uuid) -> Event;
+    const PENDING: fn(Uuid) -> Event;
     /// The event that says the request counts.
-    fn confirmed(id: Uuid) -> Event;
+    const CONFIRMED: fn(Uuid) -> Event;
     /// Marks confirmed the pending, unexpired row whose confirmation hash
-    /// is one of `forms` (and whatever else the kind requires), clearing
-    /// its token; its id.
-    async fn take(conn: &mut PgConnection, forms: &[Vec<u8>]) -> sqlx::Result<Option<Uuid>>;
-    /// Deletes requests never confirmed and last issued before `before`.
-    async fn delete_stale(db: &PgPool, before: DateTime<Utc>) -> sqlx::Result<u64>;
+    /// is one of `$1` (and whatever else the kind requires), clearing its
+    /// token, `RETURNING` its id.
+    const TAKE: &'static str;
+    /// Deletes the requests never confirmed and last issued before `$1`.
+    const DELETE_STALE: &'static str;
 }
 
 /// One person's request, as a kind sees it.
@@ -197,7 +197,7 @@ pub async fn request<R: Request>(
         Step::Write { id, fresh } => {
             let c = Confirmation::new(keys, now, timing);
             if req.write(&mut tx, id, fresh, &c).await? {
-                outbox::enqueue(&mut tx, Outbox::Front, R::Table::pending(id)).await?;
+                outbox::enqueue(&mut tx, Outbox::Front, (R::Table::PENDING)(id)).await?;
                 tracing::info!(request = kind, %id, fresh, "pending confirmation");
             }
         }
@@ -214,9 +214,12 @@ pub async fn confirm<T: Table>(
     token: &str,
 ) -> anyhow::Result<Option<Uuid>> {
     let mut tx = db.begin().await?;
-    let id = T::take(&mut tx, &stored_forms(keys, token)).await?;
+    let id: Option<Uuid> = sqlx::query_scalar(T::TAKE)
+        .bind(stored_forms(keys, token))
+        .fetch_optional(&mut *tx)
+        .await?;
     if let Some(id) = id {
-        outbox::enqueue(&mut tx, Outbox::Front, T::confirmed(id)).await?;
+        outbox::enqueue(&mut tx, Outbox::Front, (T::CONFIRMED)(id)).await?;
         tracing::info!(request = T::KIND, %id, "confirmed");
     }
     tx.commit().await?;
@@ -245,7 +248,8 @@ pub async fn spend_confirmation(
 
 /// Deletes requests of kind `T` never confirmed within `ttl`.
 pub async fn delete_stale<T: Table>(db: &PgPool, ttl: chrono::Duration) -> sqlx::Result<u64> {
-    let n = T::delete_stale(db, Utc::now() - ttl).await?;
+    let stale = sqlx::query(T::DELETE_STALE).bind(Utc::now() - ttl);
+    let n = stale.execute(db).await?.rows_affected();
     if n > 0 {
         tracing::info!(
             request = T::KIND,

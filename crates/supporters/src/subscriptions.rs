@@ -98,39 +98,17 @@ impl Subscription {
 /// `contact.confirmed`.
 pub struct Contacts;
 
-#[async_trait::async_trait]
 impl Table for Contacts {
     const KIND: &'static str = "contact";
-
-    fn pending(id: Uuid) -> Event {
-        Event::ContactPending { contact_id: id }
-    }
-
-    fn confirmed(id: Uuid) -> Event {
-        Event::ContactConfirmed { contact_id: id }
-    }
-
-    async fn take(conn: &mut PgConnection, forms: &[Vec<u8>]) -> sqlx::Result<Option<Uuid>> {
-        sqlx::query_scalar(
-            "UPDATE contacts SET status = 'active', confirmed_at = now(), updated_at = now(),
-                 confirm_token_hash = NULL, confirm_token_ct = NULL, confirm_expires_at = NULL
-             WHERE confirm_token_hash = ANY($1) AND status = 'pending' AND confirm_expires_at > now()
-             RETURNING id",
-        )
-        .bind(forms)
-        .fetch_optional(conn)
-        .await
-    }
-
-    async fn delete_stale(db: &PgPool, before: DateTime<Utc>) -> sqlx::Result<u64> {
-        Ok(sqlx::query(
-            "DELETE FROM contacts WHERE status = 'pending' AND COALESCE(confirm_issued_at, created_at) < $1",
-        )
-        .bind(before)
-        .execute(db)
-        .await?
-        .rows_affected())
-    }
+    const PENDING: fn(Uuid) -> Event = |contact_id| Event::ContactPending { contact_id };
+    const CONFIRMED: fn(Uuid) -> Event = |contact_id| Event::ContactConfirmed { contact_id };
+    const TAKE: &'static str = "UPDATE contacts SET status = 'active', confirmed_at = now(),
+             updated_at = now(), confirm_token_hash = NULL, confirm_token_ct = NULL,
+             confirm_expires_at = NULL
+         WHERE confirm_token_hash = ANY($1) AND status = 'pending' AND confirm_expires_at > now()
+         RETURNING id";
+    const DELETE_STALE: &'static str = "DELETE FROM contacts
+         WHERE status = 'pending' AND COALESCE(confirm_issued_at, created_at) < $1";
 }
 
 /// A subscription request as the opt-in sees it.

@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 pub use crate::staff::StaffError;
-use crate::staff::{Case, audit, commit_audited};
+use crate::staff::{Action, Case, audit};
 
 /// Filters of the list; every one optional.
 #[derive(Debug, Default, Clone)]
@@ -155,12 +155,12 @@ pub async fn read(
     who: &Principal,
     id: Uuid,
 ) -> Result<AppealDetail, StaffError> {
-    let mut tx = db.begin().await?;
+    let mut act = Action::begin(db, who, Case::Appeal(id)).await?;
     let item = sqlx::query_as::<_, AppealItem>(&format!(
         "SELECT {ITEM_COLUMNS} FROM appeals a WHERE a.id = $1"
     ))
     .bind(id)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(act.conn())
     .await?
     .ok_or(StaffError::NotFound)?;
     type Sealed = (
@@ -178,23 +178,16 @@ pub async fn read(
              FROM appeals WHERE id = $1",
         )
         .bind(id)
-        .fetch_one(&mut *tx)
+        .fetch_one(act.conn())
         .await?;
     type NoteRow = (Uuid, String, String, Vec<u8>, DateTime<Utc>);
     let notes: Vec<NoteRow> = sqlx::query_as(
         "SELECT id, kind, author, body_ct, created_at FROM appeal_notes WHERE appeal_id = $1 ORDER BY created_at, id",
     )
     .bind(id)
-    .fetch_all(&mut *tx)
+    .fetch_all(act.conn())
     .await?;
-    commit_audited(
-        tx,
-        who,
-        "appeal.read",
-        Some(Case::Appeal(id)),
-        serde_json::json!({}),
-    )
-    .await?;
+    act.commit("appeal.read", serde_json::json!({})).await?;
 
     let key = keys
         .unwrap_data_key(&wrapped)
@@ -257,44 +250,6 @@ async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<(String, bool, Vec<u8
     .ok_or(StaffError::NotFound)
 }
 
-/// Assigns the case to an admin token (`None` unassigns).
-pub async fn assign(
-    db: &PgPool,
-    who: &Principal,
-    id: Uuid,
-    to: Option<Uuid>,
-) -> Result<(), StaffError> {
-    let mut tx = db.begin().await?;
-    lock(&mut tx, id).await?;
-    if let Some(to) = to {
-        let ok: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM admin_tokens WHERE id = $1 AND revoked_at IS NULL
-                 AND role IN ('caseworker', 'admin'))",
-        )
-        .bind(to)
-        .fetch_one(&mut *tx)
-        .await?;
-        if !ok {
-            return Err(StaffError::Invalid(
-                "the assignee must be an active caseworker or admin token".into(),
-            ));
-        }
-    }
-    sqlx::query("UPDATE appeals SET assigned_to = $2, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(to)
-        .execute(&mut *tx)
-        .await?;
-    commit_audited(
-        tx,
-        who,
-        "appeal.assign",
-        Some(Case::Appeal(id)),
-        serde_json::json!({ "to": to }),
-    )
-    .await
-}
-
 /// Adds an internal note (sealed under the appeal's key). Returns its id.
 pub async fn add_note(
     db: &PgPool,
@@ -303,8 +258,8 @@ pub async fn add_note(
     id: Uuid,
     text: &str,
 ) -> Result<Uuid, StaffError> {
-    let mut tx = db.begin().await?;
-    let (_, _, wrapped) = lock(&mut tx, id).await?;
+    let mut act = Action::begin(db, who, Case::Appeal(id)).await?;
+    let (_, _, wrapped) = lock(act.conn(), id).await?;
     let key = keys
         .unwrap_data_key(&wrapped)
         .map_err(|e| anyhow::anyhow!("appeal {id}: data key: {e}"))?;
@@ -316,27 +271,17 @@ pub async fn add_note(
     .bind(id)
     .bind(who.actor())
     .bind(key.seal(text.as_bytes(), &aad(id, &format!("note:{note_id}"))))
-    .execute(&mut *tx)
+    .execute(act.conn())
     .await?;
-    sqlx::query("UPDATE appeals SET updated_at = now() WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
+    act.update("updated_at = now()").await?;
+    act.commit("appeal.note", serde_json::json!({ "note_id": note_id }))
         .await?;
-    commit_audited(
-        tx,
-        who,
-        "appeal.note",
-        Some(Case::Appeal(id)),
-        serde_json::json!({ "note_id": note_id }),
-    )
-    .await?;
     Ok(note_id)
 }
 
 /// Writes a new status (after the caller's checks), announces it, audits.
 async fn write_status(
-    conn: &mut PgConnection,
-    who: &Principal,
+    act: &mut Action<'_>,
     id: Uuid,
     from: &str,
     to: &str,
@@ -349,19 +294,12 @@ async fn write_status(
     .bind(id)
     .bind(to)
     .bind(Uuid::new_v4())
-    .execute(&mut *conn)
+    .execute(act.conn())
     .await?;
-    outbox::enqueue(
-        conn,
-        Outbox::Front,
-        Event::AppealStatusChanged { appeal_id: id },
-    )
-    .await?;
-    audit(
-        conn,
-        who,
+    let changed = Event::AppealStatusChanged { appeal_id: id };
+    outbox::enqueue(act.conn(), Outbox::Front, changed).await?;
+    act.audit(
         "appeal.status",
-        Some(Case::Appeal(id)),
         serde_json::json!({ "from": from, "to": to }),
     )
     .await?;
@@ -383,12 +321,12 @@ pub async fn set_status(
             "use the forward action to set the status `forwarded`".into(),
         ));
     }
-    let mut tx = db.begin().await?;
-    let (from, _, _) = lock(&mut tx, id).await?;
+    let mut act = Action::begin(db, who, Case::Appeal(id)).await?;
+    let (from, _, _) = lock(act.conn(), id).await?;
     if from != to {
-        write_status(&mut tx, who, id, &from, to).await?;
+        write_status(&mut act, id, &from, to).await?;
     }
-    tx.commit().await?;
+    act.done().await?;
     Ok(to)
 }
 
@@ -420,8 +358,8 @@ pub async fn forward(
     id: Uuid,
     request: &ForwardRequest,
 ) -> Result<(), StaffError> {
-    let mut tx = db.begin().await?;
-    let (from, consent, wrapped) = lock(&mut tx, id).await?;
+    let mut act = Action::begin(db, who, Case::Appeal(id)).await?;
+    let (from, consent, wrapped) = lock(act.conn(), id).await?;
     if !consent {
         return Err(StaffError::NoConsent);
     }
@@ -434,20 +372,11 @@ pub async fn forward(
         forwarded_at: None,
     })
     .map_err(anyhow::Error::from)?;
-    sqlx::query("UPDATE appeals SET forward_ct = $2, forwarded_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(key.seal(record.as_bytes(), &aad(id, "forward")))
-        .execute(&mut *tx)
+    let sealed = key.seal(record.as_bytes(), &aad(id, "forward"));
+    act.set("forward_ct = $2, forwarded_at = now()", sealed)
         .await?;
     if from != "forwarded" {
-        write_status(&mut tx, who, id, &from, "forwarded").await?;
+        write_status(&mut act, id, &from, "forwarded").await?;
     }
-    commit_audited(
-        tx,
-        who,
-        "appeal.forward",
-        Some(Case::Appeal(id)),
-        serde_json::json!({}),
-    )
-    .await
+    act.commit("appeal.forward", serde_json::json!({})).await
 }

@@ -332,7 +332,7 @@ pub async fn erase_person(tx: &mut PgConnection, person: Uuid, actor: &str) -> s
 // ---------------------------------------------------------------- staff
 
 pub use crate::staff::StaffError;
-use crate::staff::{Case, audit, commit_audited};
+use crate::staff::{Action, Case};
 
 /// One conversation in the inbox.
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
@@ -522,25 +522,19 @@ pub async fn read(
     who: &Principal,
     id: Uuid,
 ) -> Result<ConversationDetail, StaffError> {
-    let mut tx = db.begin().await?;
+    let mut act = Action::begin(db, who, Case::Conversation(id)).await?;
     // One snapshot for the conversation and its messages: a reply recorded
     // between the two reads must not show beside the state from before it.
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        .execute(&mut *tx)
+        .execute(act.conn())
         .await?;
-    let item = item(&mut tx, id).await?.ok_or(StaffError::NotFound)?;
-    let key = conversation_key(&mut tx, keys, id)
-        .await?
-        .ok_or(StaffError::NotFound)?;
-    let (messages, notes) = messages(&mut tx, &key, id, "/api/v1/admin/conversations").await?;
-    commit_audited(
-        tx,
-        who,
-        "conversation.read",
-        Some(Case::Conversation(id)),
-        serde_json::json!({}),
-    )
-    .await?;
+    let item = item(act.conn(), id).await?.ok_or(StaffError::NotFound)?;
+    let key = conversation_key(act.conn(), keys, id).await?;
+    let key = key.ok_or(StaffError::NotFound)?;
+    let staff_api = "/api/v1/admin/conversations";
+    let (messages, notes) = messages(act.conn(), &key, id, staff_api).await?;
+    act.commit("conversation.read", serde_json::json!({}))
+        .await?;
     Ok(ConversationDetail {
         item,
         messages,
@@ -575,30 +569,6 @@ async fn lock(
     .ok_or(StaffError::NotFound)
 }
 
-/// Assigns to `to` (claim: to the caller; `None`: unassign).
-pub async fn assign(
-    db: &PgPool,
-    who: &Principal,
-    id: Uuid,
-    to: Option<Uuid>,
-) -> Result<(), StaffError> {
-    let mut tx = db.begin().await?;
-    lock(&mut tx, id).await?;
-    sqlx::query("UPDATE conversations SET assigned_to = $2 WHERE id = $1")
-        .bind(id)
-        .bind(to)
-        .execute(&mut *tx)
-        .await?;
-    commit_audited(
-        tx,
-        who,
-        "conversation.assigned",
-        Some(Case::Conversation(id)),
-        serde_json::json!({ "to": to }),
-    )
-    .await
-}
-
 /// The longest reply or note, in characters (Telegram's message limit).
 pub const MAX_REPLY_CHARS: usize = 4096;
 
@@ -628,17 +598,16 @@ pub async fn reply(
         nasvyazi_shared::telegram::text::check_html(text)
             .map_err(|e| StaffError::Invalid(format!("text: {e}")))?;
     }
-    let mut tx = db.begin().await?;
-    let (state, channel, _, _) = lock(&mut tx, id).await?;
+    let mut act = Action::begin(db, who, Case::Conversation(id)).await?;
+    let (state, channel, _, _) = lock(act.conn(), id).await?;
     if state != "open" {
         return Err(StaffError::Conflict("the conversation is closed"));
     }
-    let key = conversation_key(&mut tx, keys, id)
-        .await?
-        .ok_or(StaffError::NotFound)?;
+    let key = conversation_key(act.conn(), keys, id).await?;
+    let key = key.ok_or(StaffError::NotFound)?;
     let delivery = (channel == "telegram").then_some("queued");
     let mid = add_message(
-        &mut tx,
+        act.conn(),
         &key,
         id,
         NewMessage {
@@ -652,16 +621,10 @@ pub async fn reply(
     )
     .await?;
     // Whoever answers first takes an unassigned conversation.
-    sqlx::query("UPDATE conversations SET assigned_to = coalesce(assigned_to, $2) WHERE id = $1")
-        .bind(id)
-        .bind(who.token_id)
-        .execute(&mut *tx)
+    act.set("assigned_to = coalesce(assigned_to, $2)", who.token_id)
         .await?;
-    commit_audited(
-        tx,
-        who,
+    act.commit(
         "conversation.replied",
-        Some(Case::Conversation(id)),
         serde_json::json!({ "message": mid }),
     )
     .await?;
@@ -678,13 +641,12 @@ pub async fn note(
     text: &str,
 ) -> Result<Uuid, StaffError> {
     let text = valid_text(text)?;
-    let mut tx = db.begin().await?;
-    lock(&mut tx, id).await?;
-    let key = conversation_key(&mut tx, keys, id)
-        .await?
-        .ok_or(StaffError::NotFound)?;
+    let mut act = Action::begin(db, who, Case::Conversation(id)).await?;
+    lock(act.conn(), id).await?;
+    let key = conversation_key(act.conn(), keys, id).await?;
+    let key = key.ok_or(StaffError::NotFound)?;
     let mid = add_message(
-        &mut tx,
+        act.conn(),
         &key,
         id,
         NewMessage {
@@ -697,14 +659,8 @@ pub async fn note(
         },
     )
     .await?;
-    commit_audited(
-        tx,
-        who,
-        "conversation.noted",
-        Some(Case::Conversation(id)),
-        serde_json::json!({ "message": mid }),
-    )
-    .await?;
+    act.commit("conversation.noted", serde_json::json!({ "message": mid }))
+        .await?;
     Ok(mid)
 }
 
@@ -724,44 +680,25 @@ pub async fn set_state(
     id: Uuid,
     open: bool,
 ) -> Result<StateChange, StaffError> {
-    let mut tx = db.begin().await?;
-    let (state, channel, language, thread) = lock(&mut tx, id).await?;
+    let mut act = Action::begin(db, who, Case::Conversation(id)).await?;
+    let (state, channel, language, thread) = lock(act.conn(), id).await?;
     let target = if open { "open" } else { "closed" };
     if state != target {
-        let r = sqlx::query(
-            "UPDATE conversations SET state = $2,
-                 closed_at = CASE WHEN $2 = 'closed' THEN now() END,
-                 waiting_since = CASE WHEN $2 = 'closed' THEN NULL ELSE waiting_since END
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind(target)
-        .execute(&mut *tx)
-        .await;
-        match r {
+        let set = "state = $2, closed_at = CASE WHEN $2 = 'closed' THEN now() END,
+             waiting_since = CASE WHEN $2 = 'closed' THEN NULL ELSE waiting_since END";
+        match act.set(set, target).await {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 return Err(StaffError::Conflict(
                     "the person has another open conversation",
                 ));
             }
-            r => {
-                r?;
-            }
+            r => r?,
         }
-        audit(
-            &mut tx,
-            who,
-            if open {
-                "conversation.reopened"
-            } else {
-                "conversation.closed"
-            },
-            Some(Case::Conversation(id)),
-            serde_json::json!({}),
-        )
-        .await?;
+        let action = if open { "reopened" } else { "closed" };
+        act.audit(&format!("conversation.{action}"), serde_json::json!({}))
+            .await?;
     }
-    tx.commit().await?;
+    act.done().await?;
     Ok(StateChange {
         staff_thread_id: thread,
         channel,
@@ -772,30 +709,19 @@ pub async fn set_state(
 /// Blocks the person behind a conversation: their messages are dropped
 /// unanswered from now on, and the conversation closes.
 pub async fn block(db: &PgPool, who: &Principal, id: Uuid) -> Result<(), StaffError> {
-    let mut tx = db.begin().await?;
-    lock(&mut tx, id).await?;
+    let mut act = Action::begin(db, who, Case::Conversation(id)).await?;
+    lock(act.conn(), id).await?;
     sqlx::query(
         "UPDATE consultation_people SET blocked_at = coalesce(blocked_at, now())
          WHERE id = (SELECT person_id FROM conversations WHERE id = $1)",
     )
     .bind(id)
-    .execute(&mut *tx)
+    .execute(act.conn())
     .await?;
-    sqlx::query(
-        "UPDATE conversations SET state = 'closed', closed_at = coalesce(closed_at, now()),
-             waiting_since = NULL WHERE id = $1",
-    )
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
-    commit_audited(
-        tx,
-        who,
-        "conversation.person_blocked",
-        Some(Case::Conversation(id)),
-        serde_json::json!({}),
-    )
-    .await
+    act.update("state = 'closed', closed_at = coalesce(closed_at, now()), waiting_since = NULL")
+        .await?;
+    act.commit("conversation.person_blocked", serde_json::json!({}))
+        .await
 }
 
 /// Sets the conversation's topic tags (each from `consultations.tags`).
@@ -812,24 +738,14 @@ pub async fn set_tags(
             allowed.join(", ")
         )));
     }
-    let mut tx = db.begin().await?;
-    lock(&mut tx, id).await?;
+    let mut act = Action::begin(db, who, Case::Conversation(id)).await?;
+    lock(act.conn(), id).await?;
     let mut tags = tags.to_vec();
     tags.sort();
     tags.dedup();
-    sqlx::query("UPDATE conversations SET tags = $2 WHERE id = $1")
-        .bind(id)
-        .bind(&tags)
-        .execute(&mut *tx)
-        .await?;
-    commit_audited(
-        tx,
-        who,
-        "conversation.tagged",
-        Some(Case::Conversation(id)),
-        serde_json::json!({ "tags": tags }),
-    )
-    .await
+    act.set("tags = $2", &tags).await?;
+    act.commit("conversation.tagged", serde_json::json!({ "tags": tags }))
+        .await
 }
 
 /// Refers the conversation to a speciality (lawyer, psychologist, medic):
@@ -847,13 +763,9 @@ pub async fn refer(
             allowed.join(", ")
         )));
     }
-    let mut tx = db.begin().await?;
-    lock(&mut tx, id).await?;
-    sqlx::query("UPDATE conversations SET referred_to = $2 WHERE id = $1")
-        .bind(id)
-        .bind(speciality)
-        .execute(&mut *tx)
-        .await?;
+    let mut act = Action::begin(db, who, Case::Conversation(id)).await?;
+    lock(act.conn(), id).await?;
+    act.set("referred_to = $2", speciality).await?;
     let alert = Uuid::now_v7();
     sqlx::query(
         "INSERT INTO conversation_alerts (id, conversation_id, reason, speciality)
@@ -862,19 +774,12 @@ pub async fn refer(
     .bind(alert)
     .bind(id)
     .bind(speciality)
-    .execute(&mut *tx)
+    .execute(act.conn())
     .await?;
-    outbox::enqueue(
-        &mut tx,
-        Outbox::Front,
-        Event::ConversationAlert { alert_id: alert },
-    )
-    .await?;
-    commit_audited(
-        tx,
-        who,
+    let raised = Event::ConversationAlert { alert_id: alert };
+    outbox::enqueue(act.conn(), Outbox::Front, raised).await?;
+    act.commit(
         "conversation.referred",
-        Some(Case::Conversation(id)),
         serde_json::json!({ "to": speciality }),
     )
     .await

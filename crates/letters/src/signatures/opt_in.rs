@@ -61,43 +61,20 @@ fn seal(keys: &Keyring, id: Uuid, s: &Signing, c: &Confirmation) -> Sealed {
 /// confirmation counts only while the letter collects.
 pub struct Signatures;
 
-#[async_trait::async_trait]
 impl Table for Signatures {
     const KIND: &'static str = "signature";
-
-    fn pending(id: Uuid) -> Event {
-        Event::SignaturePending { signature_id: id }
-    }
-
-    fn confirmed(id: Uuid) -> Event {
-        Event::SignatureConfirmed { signature_id: id }
-    }
-
-    async fn take(conn: &mut PgConnection, forms: &[Vec<u8>]) -> sqlx::Result<Option<Uuid>> {
-        sqlx::query_scalar(
-            "UPDATE letter_signatures s SET confirmed_at = now(), confirm_token_hash = NULL,
-                 confirm_token_ct = NULL, confirm_expires_at = NULL
-             FROM letters l
-             WHERE s.confirm_token_hash = ANY($1) AND s.confirmed_at IS NULL AND s.withdrawn_at IS NULL
-               AND s.confirm_expires_at > now() AND l.id = s.letter_id AND l.status = 'approved'
-               AND (l.closes_at IS NULL OR l.closes_at > now())
-             RETURNING s.id",
-        )
-        .bind(forms)
-        .fetch_optional(conn)
-        .await
-    }
-
-    async fn delete_stale(db: &PgPool, before: DateTime<Utc>) -> sqlx::Result<u64> {
-        Ok(sqlx::query(
-            "DELETE FROM letter_signatures WHERE confirmed_at IS NULL AND withdrawn_at IS NULL
-                 AND coalesce(confirm_issued_at, created_at) < $1",
-        )
-        .bind(before)
-        .execute(db)
-        .await?
-        .rows_affected())
-    }
+    const PENDING: fn(Uuid) -> Event = |signature_id| Event::SignaturePending { signature_id };
+    const CONFIRMED: fn(Uuid) -> Event = |signature_id| Event::SignatureConfirmed { signature_id };
+    const TAKE: &'static str = "UPDATE letter_signatures s SET confirmed_at = now(),
+             confirm_token_hash = NULL, confirm_token_ct = NULL, confirm_expires_at = NULL
+         FROM letters l
+         WHERE s.confirm_token_hash = ANY($1) AND s.confirmed_at IS NULL AND s.withdrawn_at IS NULL
+           AND s.confirm_expires_at > now() AND l.id = s.letter_id AND l.status = 'approved'
+           AND (l.closes_at IS NULL OR l.closes_at > now())
+         RETURNING s.id";
+    const DELETE_STALE: &'static str = "DELETE FROM letter_signatures
+         WHERE confirmed_at IS NULL AND withdrawn_at IS NULL
+           AND coalesce(confirm_issued_at, created_at) < $1";
 }
 
 /// A signature request as the opt-in sees it.

@@ -31,6 +31,7 @@ use crate::AppState;
 use crate::auth::Admin;
 use crate::consultations::store::{self, ConversationItem, Filter, MAX_REPLY_CHARS, StaffError};
 use crate::consultations::{api, media as proxy, staff_group};
+use nasvyazi_cases::staff::{self as cases, Case};
 
 const ROLES: &[Role] = &[Role::Consultant];
 const PAGE: i64 = 50;
@@ -437,9 +438,14 @@ pub async fn claim(
 ) -> PageResult {
     s.require(ROLES)?;
     Form::checked(&s, &body)?;
-    store::assign(&state.infra.db, &s.principal(), id, Some(s.user.id))
-        .await
-        .map_err(staff_problem)?;
+    cases::assign(
+        &state.infra.db,
+        &s.principal(),
+        Case::Conversation(id),
+        Some(s.user.id),
+    )
+    .await
+    .map_err(staff_problem)?;
     Ok(back(id, "claimed"))
 }
 
@@ -453,9 +459,14 @@ pub async fn unassign(
 ) -> PageResult {
     s.require(ROLES)?;
     Form::checked(&s, &body)?;
-    store::assign(&state.infra.db, &s.principal(), id, None)
-        .await
-        .map_err(staff_problem)?;
+    cases::assign(
+        &state.infra.db,
+        &s.principal(),
+        Case::Conversation(id),
+        None,
+    )
+    .await
+    .map_err(staff_problem)?;
     Ok(back(id, "unassigned"))
 }
 

@@ -20,6 +20,7 @@ use super::store::{self, CannedAnswer, ConversationDetail, ConversationItem, Fil
 use super::web::{self, OpenError, PublicConversation};
 use crate::AppState;
 use crate::auth::Admin;
+use nasvyazi_cases::staff::{self as cases, Case};
 
 const ROLES: &[Role] = &[Role::Consultant];
 
@@ -267,7 +268,8 @@ pub async fn claim(
 ) -> Result<StatusCode, ApiError> {
     let who = admin.require(ROLES)?;
     let id = store::resolve(&state.infra.db, &key).await?;
-    store::assign(&state.infra.db, who, id, Some(who.token_id)).await?;
+    let case = Case::Conversation(id);
+    cases::assign(&state.infra.db, who, case, Some(who.token_id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -308,7 +310,7 @@ pub async fn assign(
             ));
         }
     }
-    store::assign(&state.infra.db, who, id, body.to).await?;
+    cases::assign(&state.infra.db, who, Case::Conversation(id), body.to).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -4,14 +4,9 @@
 //! forms). ru / kk / en, CSRF on the form.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 
-use super::language;
-use super::subscribe::LangQuery;
-use super::token_link::TokenLink;
-use crate::AppState;
+use super::token_link::{Link, TokenLink};
 use crate::forget::{self, Kind};
 
 /// The link of each kind: its catalog section and the form's path.
@@ -36,68 +31,30 @@ fn link(kind: Kind) -> &'static TokenLink {
     }
 }
 
-async fn page(
-    state: AppState,
-    kind: Kind,
-    token: String,
-    lang_q: LangQuery,
-    headers: HeaderMap,
-) -> Response {
-    let lang = language(lang_q.lang.as_deref(), &headers);
-    let known = forget::token_known(&state.infra.db, kind, &token).await;
-    link(kind).show(&state, &headers, lang, &token, known.map_err(Into::into))
+async fn page(link: Link, kind: Kind) -> Response {
+    let known = forget::token_known(&link.state.infra.db, kind, &link.token).await;
+    link.show(self::link(kind), known.map_err(Into::into))
 }
 
-async fn submit(
-    state: AppState,
-    kind: Kind,
-    token: String,
-    lang_q: LangQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let lang = language(lang_q.lang.as_deref(), &headers);
-    if let Some(refused) = link(kind).refused(&state, &headers, lang, &body) {
-        return refused;
-    }
-    let gone = forget::erase(&state.infra.db, kind, &token).await;
-    link(kind).answer(&state, lang, gone)
+async fn submit(link: Link, kind: Kind, body: Bytes) -> Response {
+    link.act(self::link(kind), &body, async |state, token| {
+        forget::erase(&state.infra.db, kind, token).await
+    })
+    .await
 }
 
-pub async fn appeal_page(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
-) -> Response {
-    page(state, Kind::Appellant, token, q, headers).await
+pub async fn appeal_page(link: Link) -> Response {
+    page(link, Kind::Appellant).await
 }
 
-pub async fn appeal_submit(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    submit(state, Kind::Appellant, token, q, headers, body).await
+pub async fn appeal_submit(link: Link, body: Bytes) -> Response {
+    submit(link, Kind::Appellant, body).await
 }
 
-pub async fn signer_page(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
-) -> Response {
-    page(state, Kind::Signer, token, q, headers).await
+pub async fn signer_page(link: Link) -> Response {
+    page(link, Kind::Signer).await
 }
 
-pub async fn signer_submit(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    submit(state, Kind::Signer, token, q, headers, body).await
+pub async fn signer_submit(link: Link, body: Bytes) -> Response {
+    submit(link, Kind::Signer, body).await
 }

@@ -16,7 +16,7 @@ use nasvyazi_letters::signatures::{self, Signing, Withdrawal};
 use nasvyazi_shared::i18n::Lang;
 
 use super::subscribe::LangQuery;
-use super::token_link::TokenLink;
+use super::token_link::{Link, TokenLink};
 use super::{
     csrf_ok, csrf_refused, csrf_token, field, internal_error, language, message, parse_form, render,
 };
@@ -217,61 +217,36 @@ const WITHDRAW: TokenLink = TokenLink {
     ),
 };
 
-pub async fn confirm_page(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
-) -> Response {
-    let lang = language(q.lang.as_deref(), &headers);
-    CONFIRM.show(&state, &headers, lang, &token, Ok(true))
+pub async fn confirm_page(link: Link) -> Response {
+    link.show(&CONFIRM, Ok(true))
 }
 
-pub async fn confirm_submit(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let lang = language(q.lang.as_deref(), &headers);
-    if let Some(refused) = CONFIRM.refused(&state, &headers, lang, &body) {
+pub async fn confirm_submit(link: Link, body: Bytes) -> Response {
+    link.act(&CONFIRM, &body, async |state, token| {
+        Ok(signatures::confirm(&state.infra.db, &state.keys, token)
+            .await?
+            .is_some())
+    })
+    .await
+}
+
+pub async fn withdraw_page(link: Link) -> Response {
+    let known = signatures::withdraw_token_known(&link.state.infra.db, &link.token).await;
+    link.show(&WITHDRAW, known.map_err(Into::into))
+}
+
+pub async fn withdraw_submit(link: Link, body: Bytes) -> Response {
+    if let Some(refused) = link.refused(&WITHDRAW, &body) {
         return refused;
     }
-    let confirmed = signatures::confirm(&state.infra.db, &state.keys, &token).await;
-    CONFIRM.answer(&state, lang, confirmed.map(|id| id.is_some()))
-}
-
-pub async fn withdraw_page(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
-) -> Response {
-    let lang = language(q.lang.as_deref(), &headers);
-    let known = signatures::withdraw_token_known(&state.infra.db, &token).await;
-    WITHDRAW.show(&state, &headers, lang, &token, known.map_err(Into::into))
-}
-
-pub async fn withdraw_submit(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let lang = language(q.lang.as_deref(), &headers);
-    if let Some(refused) = WITHDRAW.refused(&state, &headers, lang, &body) {
-        return refused;
-    }
-    match signatures::withdraw(&state.infra.db, &token).await {
+    match signatures::withdraw(&link.state.infra.db, &link.token).await {
         Ok(Withdrawal::TooLate) => message(
-            &state,
-            lang,
+            &link.state,
+            link.lang,
             StatusCode::CONFLICT,
             "letters.withdraw_too_late_title",
             "letters.withdraw_too_late_body",
         ),
-        done => WITHDRAW.answer(&state, lang, done.map(|w| w == Withdrawal::Done)),
+        done => link.answer(&WITHDRAW, done.map(|w| w == Withdrawal::Done)),
     }
 }

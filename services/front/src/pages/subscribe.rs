@@ -2,13 +2,13 @@
 //! `/u/{token}` (RFC 8058 one-click unsubscribe) and `/forget/{token}`.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use nasvyazi_shared::contacts::topics;
 use serde::Deserialize;
 
-use super::token_link::TokenLink;
+use super::token_link::{Link, TokenLink};
 use super::{
     csrf_ok, csrf_refused, csrf_token, field, internal_error, language, message, parse_form, render,
 };
@@ -192,69 +192,39 @@ const FORGET: TokenLink = TokenLink {
     ..UNSUBSCRIBE
 };
 
-pub async fn confirm_page(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
-) -> Response {
-    let lang = language(q.lang.as_deref(), &headers);
+pub async fn confirm_page(link: Link) -> Response {
     // Showing the page confirms nothing: mail scanners open links.
-    CONFIRM.show(&state, &headers, lang, &token, Ok(true))
+    link.show(&CONFIRM, Ok(true))
 }
 
-pub async fn confirm_submit(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let lang = language(q.lang.as_deref(), &headers);
-    if let Some(refused) = CONFIRM.refused(&state, &headers, lang, &body) {
-        return refused;
-    }
-    let confirmed = subscriptions::confirm(&state.infra.db, &state.keys, &token).await;
-    CONFIRM.answer(&state, lang, confirmed.map(|id| id.is_some()))
+pub async fn confirm_submit(link: Link, body: Bytes) -> Response {
+    link.act(&CONFIRM, &body, async |state, token| {
+        Ok(subscriptions::confirm(&state.infra.db, &state.keys, token)
+            .await?
+            .is_some())
+    })
+    .await
 }
 
-pub async fn unsubscribe_page(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
-) -> Response {
-    let lang = language(q.lang.as_deref(), &headers);
-    let known = subscriptions::unsubscribe_token_known(&state.infra.db, &state.keys, &token).await;
-    UNSUBSCRIBE.show(&state, &headers, lang, &token, known.map_err(Into::into))
+pub async fn unsubscribe_page(link: Link) -> Response {
+    let state = &link.state;
+    let known = subscriptions::unsubscribe_token_known(&state.infra.db, &state.keys, &link.token);
+    link.show(&UNSUBSCRIBE, known.await.map_err(Into::into))
 }
 
 /// RFC 8058 one-click: a mail provider POSTs `List-Unsubscribe=One-Click`
 /// with no cookie and no further question. The token in the URL is the
 /// authority, so no CSRF token is asked for here.
-pub async fn unsubscribe_submit(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
-) -> Response {
-    let lang = language(q.lang.as_deref(), &headers);
-    let done = subscriptions::unsubscribe(&state.infra.db, &state.keys, &token).await;
-    UNSUBSCRIBE.answer(&state, lang, done)
+pub async fn unsubscribe_submit(link: Link) -> Response {
+    let state = &link.state;
+    let done = subscriptions::unsubscribe(&state.infra.db, &state.keys, &link.token).await;
+    link.answer(&UNSUBSCRIBE, done)
 }
 
 /// "Forget me": the same page offers it; the GET shows that page.
-pub async fn forget_submit(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let lang = language(q.lang.as_deref(), &headers);
-    if let Some(refused) = FORGET.refused(&state, &headers, lang, &body) {
-        return refused;
-    }
-    let gone = subscriptions::forget(&state.infra.db, &state.keys, &token).await;
-    FORGET.answer(&state, lang, gone)
+pub async fn forget_submit(link: Link, body: Bytes) -> Response {
+    link.act(&FORGET, &body, async |state, token| {
+        subscriptions::forget(&state.infra.db, &state.keys, token).await
+    })
+    .await
 }

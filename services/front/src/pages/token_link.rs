@@ -5,17 +5,89 @@
 //! POST checks that token, acts, and answers with one of two messages:
 //! done, or the link is unknown, spent or expired (404).
 //!
+//! A handler takes the request as a [`Link`] (the token, the language, the
+//! headers) and says, in a line, what the link is and what it does.
+//!
 //! It must never log, echo or put in an error the token: the page gets it
 //! through [`super::url_safe`], the log gets `what` only.
 
+use axum::extract::{FromRequestParts, Path, Query};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use nasvyazi_shared::i18n::Lang;
 
+use super::subscribe::LangQuery;
 use super::{
-    csrf_ok, csrf_refused, csrf_token, field, internal_error, message, parse_form, render,
+    csrf_ok, csrf_refused, csrf_token, field, internal_error, language, message, parse_form, render,
 };
 use crate::AppState;
+
+/// One request to a token link: the token from the path, the language
+/// (`?lang=` or the browser's), and the headers (the CSRF cookie, the
+/// onion address).
+pub struct Link {
+    pub state: AppState,
+    pub token: String,
+    pub lang: Lang,
+    pub headers: HeaderMap,
+}
+
+impl FromRequestParts<AppState> for Link {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Path(token) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Query(q) = Query::<LangQuery>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Link {
+            state: state.clone(),
+            lang: language(q.lang.as_deref(), &parts.headers),
+            headers: parts.headers.clone(),
+            token,
+        })
+    }
+}
+
+impl Link {
+    /// The GET of `kind`: its button page when the token is `known`, else
+    /// the invalid message.
+    pub fn show(&self, kind: &TokenLink, known: anyhow::Result<bool>) -> Response {
+        kind.show(&self.state, &self.headers, self.lang, &self.token, known)
+    }
+
+    /// The POST of `kind`: refused unless the form carries our CSRF token,
+    /// else `act` on the token and answer done (it acted) or invalid.
+    pub async fn act(
+        &self,
+        kind: &TokenLink,
+        body: &[u8],
+        act: impl AsyncFnOnce(&AppState, &str) -> anyhow::Result<bool>,
+    ) -> Response {
+        if let Some(refused) = kind.refused(&self.state, &self.headers, self.lang, body) {
+            return refused;
+        }
+        self.answer(kind, act(&self.state, &self.token).await)
+    }
+
+    /// The POST's answer without the CSRF check (RFC 8058 one-click, where
+    /// the token in the address is the authority), or after a third answer
+    /// was ruled out.
+    pub fn answer(&self, kind: &TokenLink, acted: anyhow::Result<bool>) -> Response {
+        kind.answer(&self.state, self.lang, acted)
+    }
+
+    /// The answer when the form is not ours, if it is not.
+    pub fn refused(&self, kind: &TokenLink, body: &[u8]) -> Option<Response> {
+        kind.refused(&self.state, &self.headers, self.lang, body)
+    }
+}
 
 /// One kind of token link.
 pub struct TokenLink {
@@ -35,7 +107,7 @@ pub struct TokenLink {
 impl TokenLink {
     /// The GET: the button page when the token is `known`, else the
     /// invalid message.
-    pub fn show(
+    fn show(
         &self,
         state: &AppState,
         headers: &HeaderMap,
@@ -63,7 +135,7 @@ impl TokenLink {
 
     /// The POST's guard: the answer to send instead when the form is not
     /// ours (no or a wrong CSRF token).
-    pub fn refused(
+    fn refused(
         &self,
         state: &AppState,
         headers: &HeaderMap,
@@ -75,7 +147,7 @@ impl TokenLink {
     }
 
     /// The POST's answer: done when the link `acted`, else invalid.
-    pub fn answer(&self, state: &AppState, lang: Lang, acted: anyhow::Result<bool>) -> Response {
+    fn answer(&self, state: &AppState, lang: Lang, acted: anyhow::Result<bool>) -> Response {
         match acted {
             Ok(true) => message(state, lang, StatusCode::OK, self.done.0, self.done.1),
             Ok(false) => self.invalid(state, lang),

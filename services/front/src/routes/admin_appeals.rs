@@ -26,6 +26,7 @@ use crate::appeals::sites::{self, Site};
 use crate::appeals::staff::{self, AppealDetail, AppealItem, ForwardRequest};
 use crate::appeals::stats::{self, Stats, StatsFilter};
 use crate::auth::Admin;
+use nasvyazi_cases::staff::{self as cases, Case};
 
 fn known(list: &[&'static str], value: &str, field: &str) -> Result<&'static str, ApiError> {
     list.iter()
@@ -173,7 +174,7 @@ pub async fn assign(
 ) -> Result<StatusCode, ApiError> {
     let who = admin.require(&[Role::Caseworker])?;
     let id = resolve(&state, &key).await?;
-    staff::assign(&state.infra.db, who, id, body.to).await?;
+    cases::assign(&state.infra.db, who, Case::Appeal(id), body.to).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
