@@ -121,6 +121,25 @@ impl<'a> Action<'a> {
         })
     }
 
+    /// Locks the case's row for the action; not found when there is none.
+    /// (A kind that needs the row's columns locks it with its own read.)
+    pub async fn lock(&mut self) -> Result<(), StaffError> {
+        let sql = format!(
+            "SELECT true FROM {} WHERE id = $1 FOR UPDATE",
+            self.case.table()
+        );
+        let found: Option<bool> = sqlx::query_scalar(&sql)
+            .bind(self.case.id())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        found.map(drop).ok_or(StaffError::NotFound)
+    }
+
+    /// `UPDATE` of the case's row by the `SET` clause `set` (`$1`: its id).
+    fn update_sql(&self, set: &str) -> String {
+        format!("UPDATE {} SET {set} WHERE id = $1", self.case.table())
+    }
+
     /// The transaction, for the action's own statements.
     pub fn conn(&mut self) -> &mut PgConnection {
         &mut self.tx
@@ -132,7 +151,7 @@ impl<'a> Action<'a> {
     where
         V: for<'q> sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres> + Send,
     {
-        let sql = format!("UPDATE {} SET {set} WHERE id = $1", self.case.table());
+        let sql = self.update_sql(set);
         let query = sqlx::query(&sql).bind(self.case.id()).bind(value);
         query.execute(&mut *self.tx).await?;
         Ok(())
@@ -140,7 +159,7 @@ impl<'a> Action<'a> {
 
     /// Changes the case's row by a `SET` clause without a value.
     pub async fn update(&mut self, set: &str) -> sqlx::Result<()> {
-        let sql = format!("UPDATE {} SET {set} WHERE id = $1", self.case.table());
+        let sql = self.update_sql(set);
         sqlx::query(&sql)
             .bind(self.case.id())
             .execute(&mut *self.tx)
@@ -182,12 +201,7 @@ pub async fn assign(
     to: Option<Uuid>,
 ) -> Result<(), StaffError> {
     let mut act = Action::begin(db, who, case).await?;
-    let lock = format!("SELECT true FROM {} WHERE id = $1 FOR UPDATE", case.table());
-    let found: Option<bool> = sqlx::query_scalar(&lock)
-        .bind(case.id())
-        .fetch_optional(act.conn())
-        .await?;
-    found.ok_or(StaffError::NotFound)?;
+    act.lock().await?;
     let set = match case {
         Case::Appeal(_) => {
             if let Some(to) = to {

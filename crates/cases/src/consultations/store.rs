@@ -642,7 +642,7 @@ pub async fn note(
 ) -> Result<Uuid, StaffError> {
     let text = valid_text(text)?;
     let mut act = Action::begin(db, who, Case::Conversation(id)).await?;
-    lock(act.conn(), id).await?;
+    act.lock().await?;
     let key = conversation_key(act.conn(), keys, id).await?;
     let key = key.ok_or(StaffError::NotFound)?;
     let mid = add_message(
@@ -710,7 +710,7 @@ pub async fn set_state(
 /// unanswered from now on, and the conversation closes.
 pub async fn block(db: &PgPool, who: &Principal, id: Uuid) -> Result<(), StaffError> {
     let mut act = Action::begin(db, who, Case::Conversation(id)).await?;
-    lock(act.conn(), id).await?;
+    act.lock().await?;
     sqlx::query(
         "UPDATE consultation_people SET blocked_at = coalesce(blocked_at, now())
          WHERE id = (SELECT person_id FROM conversations WHERE id = $1)",
@@ -739,7 +739,7 @@ pub async fn set_tags(
         )));
     }
     let mut act = Action::begin(db, who, Case::Conversation(id)).await?;
-    lock(act.conn(), id).await?;
+    act.lock().await?;
     let mut tags = tags.to_vec();
     tags.sort();
     tags.dedup();
@@ -764,7 +764,7 @@ pub async fn refer(
         )));
     }
     let mut act = Action::begin(db, who, Case::Conversation(id)).await?;
-    lock(act.conn(), id).await?;
+    act.lock().await?;
     act.set("referred_to = $2", speciality).await?;
     let alert = Uuid::now_v7();
     sqlx::query(

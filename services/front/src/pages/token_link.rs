@@ -70,7 +70,7 @@ impl Link {
         body: &[u8],
         act: impl AsyncFnOnce(&AppState, &str) -> anyhow::Result<bool>,
     ) -> Response {
-        if let Some(refused) = kind.refused(&self.state, &self.headers, self.lang, body) {
+        if let Some(refused) = self.refused(kind, body) {
             return refused;
         }
         self.answer(kind, act(&self.state, &self.token).await)
