@@ -13,14 +13,30 @@ use tokio_util::sync::CancellationToken;
 /// Rows erased per transaction.
 pub const BATCH: i64 = 500;
 
-/// One batch: erases at most [`BATCH`] due rows in the transaction it is
-/// given (claimed `FOR UPDATE SKIP LOCKED`, counted first) and returns how
-/// many went.
-pub type Batch = for<'c> fn(
-    &'c mut PgConnection,
-    u32,
-    &'c str,
-) -> Pin<Box<dyn Future<Output = sqlx::Result<i64>> + Send + 'c>>;
+/// How many rows a batch erased, when it has run.
+pub type Erased<'c> = Pin<Box<dyn Future<Output = sqlx::Result<i64>> + Send + 'c>>;
+
+/// One batch: erases at most [`BATCH`] rows due after `days` in the
+/// transaction it is given (claimed `FOR UPDATE SKIP LOCKED`, counted
+/// first, months in `time_zone`) and returns how many went.
+pub type Batch = for<'c> fn(&'c mut PgConnection, u32, &'c str) -> Erased<'c>;
+
+/// One kind of case's retention, as data: its batch, and how the log and
+/// the audit name what it erases.
+pub struct Retention {
+    /// In the log: "closed appeals".
+    pub what: &'static str,
+    /// The audit row's action: "appeal.erase".
+    pub action: &'static str,
+    pub batch: Batch,
+}
+
+impl Retention {
+    /// Erases what is older than `days` ([`in_batches`]).
+    pub async fn erase(&self, db: &PgPool, days: u32, time_zone: &str) -> sqlx::Result<u64> {
+        in_batches(db, self.what, self.action, days, time_zone, self.batch).await
+    }
+}
 
 /// Erases what is older than `days` in batches, each in its own
 /// transaction with one audit row (`action`, how many, the retention),

@@ -2,13 +2,17 @@
 //! refused ([`StaffError`], one type for appeals and consultations, with
 //! one answer to API clients), the audit row every action writes
 //! ([`audit`], naming the case, never the person), the transaction an
-//! action runs in ([`Action`]: lock, change, audit, commit), and the one
+//! action runs in ([`Action`]: lock, change, audit, commit), who acts with
+//! what ([`Staff`]), and the one
 //! action both kinds share as it is ([`assign`]).
 //!
 //! It must never put a personal value in an error or an audit row: ids,
 //! field names and limits only.
 
 use nasvyazi_shared::auth::{self, Principal};
+use nasvyazi_shared::crypto::Keyring;
+use nasvyazi_shared::events::Event;
+use nasvyazi_shared::outbox::{self, Outbox};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
@@ -101,6 +105,23 @@ pub async fn audit(
     .await
 }
 
+/// Who acts, and with what: the database, the keys that open the cases'
+/// sealed fields, and the principal every audit row names. Every staff
+/// function of both kinds of case takes one.
+#[derive(Clone, Copy)]
+pub struct Staff<'a> {
+    pub db: &'a PgPool,
+    pub keys: &'a Keyring,
+    pub who: &'a Principal,
+}
+
+impl<'a> Staff<'a> {
+    /// Begins an action on `case`.
+    pub async fn act(&self, case: Case) -> Result<Action<'a>, StaffError> {
+        Action::begin(self.db, self.who, case).await
+    }
+}
+
 /// One staff action on one case: its transaction, who acts and on what.
 /// The work runs on [`Action::conn`] (the caller locks the case's row
 /// first, reading what it needs); [`Action::commit`] writes the audit row
@@ -167,6 +188,13 @@ impl<'a> Action<'a> {
         Ok(())
     }
 
+    /// Announces `event` through the front's outbox, in the transaction:
+    /// it goes out only if the action commits.
+    pub async fn announce(&mut self, event: Event) -> sqlx::Result<()> {
+        outbox::enqueue(&mut self.tx, Outbox::Front, event).await?;
+        Ok(())
+    }
+
     /// Audits `action` on the case with `details` (ids and names only), in
     /// the transaction, for an action that writes more than one row.
     pub async fn audit(&mut self, action: &str, details: serde_json::Value) -> sqlx::Result<()> {
@@ -194,13 +222,8 @@ impl<'a> Action<'a> {
 /// Assigns a case to a principal (`None` unassigns; a conversation's claim
 /// assigns it to the caller). An appeal's assignee must be an active
 /// caseworker or admin token.
-pub async fn assign(
-    db: &PgPool,
-    who: &Principal,
-    case: Case,
-    to: Option<Uuid>,
-) -> Result<(), StaffError> {
-    let mut act = Action::begin(db, who, case).await?;
+pub async fn assign(st: Staff<'_>, case: Case, to: Option<Uuid>) -> Result<(), StaffError> {
+    let mut act = st.act(case).await?;
     act.lock().await?;
     let set = match case {
         Case::Appeal(_) => {

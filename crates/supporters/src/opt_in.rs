@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use nasvyazi_crypto::{Keyring, random_token, token_hash};
+use nasvyazi_mail::EmailAddress;
 use nasvyazi_platform::config::{LimitsConfig, SubscriptionsConfig};
 use nasvyazi_platform::events::Event;
 use nasvyazi_platform::limits::{self, Budget};
@@ -159,44 +160,61 @@ pub trait Table: Send + Sync {
     const DELETE_STALE: &'static str;
 }
 
+/// What the opt-in asks a kind to write: row `id` (a new one when
+/// `fresh`, else starting it over) holding `confirmation`, for the address
+/// whose blind index is `email_bi`, sealed under `keys`, and whether the
+/// request came through the onion address (the link then points there).
+pub struct Write<'a> {
+    pub keys: &'a Keyring,
+    pub id: Uuid,
+    pub fresh: bool,
+    pub confirmation: &'a Confirmation,
+    pub email_bi: &'a [u8],
+    pub via_onion: bool,
+}
+
 /// One person's request, as a kind sees it.
 #[async_trait::async_trait]
 pub trait Request: Send + Sync {
     type Table: Table;
+    /// The address the confirmation link goes to.
+    fn email(&self) -> &EmailAddress;
     /// The row for the address whose blind index is `email_bi`, locked.
     async fn find(&self, conn: &mut PgConnection, email_bi: &[u8]) -> sqlx::Result<Found>;
-    /// Writes row `id` (a new one when `fresh`, else starting it over)
-    /// holding `c`; whether a row was written.
-    async fn write(
-        &self,
-        conn: &mut PgConnection,
-        id: Uuid,
-        fresh: bool,
-        c: &Confirmation,
-    ) -> anyhow::Result<bool>;
+    /// Writes what `w` says; whether a row was written.
+    async fn write(&self, conn: &mut PgConnection, w: &Write<'_>) -> anyhow::Result<bool>;
 }
 
-/// Records a request for the address whose blind index is `email_bi`.
+/// Records `req`, made through the onion address when `via_onion`.
 /// Whatever the address's state, the caller answers the same.
 pub async fn request<R: Request>(
     db: &PgPool,
     keys: &Keyring,
     timing: Timing,
     req: &R,
-    email_bi: &[u8],
+    via_onion: bool,
 ) -> anyhow::Result<()> {
     let kind = R::Table::KIND;
+    let email_bi = keys.blind_index("email", &req.email().normalised());
     let mut tx = db.begin().await?;
-    let found = req.find(&mut tx, email_bi).await?;
+    let found = req.find(&mut tx, &email_bi).await?;
     // Spent on every request, whatever the state, so the work is the same.
     let allowed =
-        spend_confirmation(&mut tx, keys, timing.confirmations_per_hour, email_bi).await?;
+        spend_confirmation(&mut tx, keys, timing.confirmations_per_hour, &email_bi).await?;
     let now = Utc::now();
     match step(found, allowed, now, timing) {
         Step::Ignore(why) => tracing::info!(request = kind, why, "opt-in request ignored"),
         Step::Write { id, fresh } => {
-            let c = Confirmation::new(keys, now, timing);
-            if req.write(&mut tx, id, fresh, &c).await? {
+            let confirmation = Confirmation::new(keys, now, timing);
+            let w = Write {
+                keys,
+                id,
+                fresh,
+                confirmation: &confirmation,
+                email_bi: &email_bi,
+                via_onion,
+            };
+            if req.write(&mut tx, &w).await? {
                 outbox::enqueue(&mut tx, Outbox::Front, (R::Table::PENDING)(id)).await?;
                 tracing::info!(request = kind, %id, fresh, "pending confirmation");
             }

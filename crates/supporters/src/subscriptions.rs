@@ -2,7 +2,7 @@
 //! double opt-in, [`crate::opt_in`]), unsubscribe, forget
 //! (crypto-shredding) and the pending contacts' clean-up.
 //!
-//! `subscribe` does the same amount of work and returns the same nothing
+//! A subscription request (`opt_in::request` with a [`Subscription`]) does the same amount of work and returns the same nothing
 //! whatever the address's state (new, pending, active, unsubscribed,
 //! suppressed), so neither the answer nor its timing tells anyone whether a
 //! person is subscribed. Sending happens behind the outbox.
@@ -19,7 +19,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 pub use crate::opt_in::Timing;
-use crate::opt_in::{self, Confirmation, Found, Held, Request, Table, stored_forms};
+use crate::opt_in::{self, Found, Held, Request, Table, Write, stored_forms};
 
 /// A subscription request after parsing.
 pub struct Subscription {
@@ -111,16 +111,15 @@ impl Table for Contacts {
          WHERE status = 'pending' AND COALESCE(confirm_issued_at, created_at) < $1";
 }
 
-/// A subscription request as the opt-in sees it.
-struct Subscribing<'a> {
-    keys: &'a Keyring,
-    sub: &'a Subscription,
-    via_onion: bool,
-}
-
+/// A subscription is the opt-in's request: `opt_in::request(db, keys,
+/// timing, &subscription, via_onion)` records it.
 #[async_trait::async_trait]
-impl Request for Subscribing<'_> {
+impl Request for Subscription {
     type Table = Contacts;
+
+    fn email(&self) -> &EmailAddress {
+        &self.email
+    }
 
     async fn find(&self, conn: &mut PgConnection, bi: &[u8]) -> sqlx::Result<Found> {
         let suppressed: bool = sqlx::query_scalar(
@@ -151,15 +150,9 @@ impl Request for Subscribing<'_> {
         })
     }
 
-    async fn write(
-        &self,
-        conn: &mut PgConnection,
-        id: Uuid,
-        fresh: bool,
-        c: &Confirmation,
-    ) -> anyhow::Result<bool> {
-        let (keys, sub) = (self.keys, self.sub);
-        if fresh {
+    async fn write(&self, conn: &mut PgConnection, w: &Write<'_>) -> anyhow::Result<bool> {
+        let (keys, sub, id, c) = (w.keys, self, w.id, w.confirmation);
+        if w.fresh {
             let (key, wrapped) = keys.new_data_key();
             let unsub = random_token(32);
             let inserted = sqlx::query(
@@ -170,7 +163,7 @@ impl Request for Subscribing<'_> {
                  ON CONFLICT (channel, blind_index) DO NOTHING",
             )
             .bind(id)
-            .bind(keys.blind_index("email", &sub.email.normalised()))
+            .bind(w.email_bi)
             .bind(&wrapped)
             .bind(key.seal(sub.email.expose().as_bytes(), &aad(id, "address")))
             .bind(sub.language.code())
@@ -183,7 +176,7 @@ impl Request for Subscribing<'_> {
             .bind(c.expires)
             .bind(keys.token_mac(&unsub))
             .bind(key.seal(unsub.as_bytes(), &aad(id, "unsubscribe")))
-            .bind(self.via_onion)
+            .bind(w.via_onion)
             .execute(&mut *conn)
             .await?
             .rows_affected();
@@ -210,40 +203,11 @@ impl Request for Subscribing<'_> {
         .bind(key.seal(c.token.as_bytes(), &aad(id, "confirm")))
         .bind(c.issued)
         .bind(c.expires)
-        .bind(self.via_onion)
+        .bind(w.via_onion)
         .execute(&mut *conn)
         .await?;
         Ok(true)
     }
-}
-
-/// Records a subscription request. Whatever the address's state, the
-/// caller answers the same.
-pub async fn subscribe(
-    db: &PgPool,
-    keys: &Keyring,
-    timing: Timing,
-    sub: &Subscription,
-) -> anyhow::Result<()> {
-    subscribe_via(db, keys, timing, sub, false).await
-}
-
-/// [`subscribe`], recording whether the request came through the onion
-/// address (the confirmation email then links there).
-pub async fn subscribe_via(
-    db: &PgPool,
-    keys: &Keyring,
-    timing: Timing,
-    sub: &Subscription,
-    via_onion: bool,
-) -> anyhow::Result<()> {
-    let bi = keys.blind_index("email", &sub.email.normalised());
-    let req = Subscribing {
-        keys,
-        sub,
-        via_onion,
-    };
-    opt_in::request(db, keys, timing, &req, &bi).await
 }
 
 /// Confirms with a token from the confirmation mail. `Some(id)` if it was

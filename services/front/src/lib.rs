@@ -76,6 +76,29 @@ impl AppState {
             templates: pages::templates(),
         })
     }
+
+    /// `who`, acting on cases with this state's database and keys.
+    pub fn staff<'a>(
+        &'a self,
+        who: &'a nasvyazi_shared::auth::Principal,
+    ) -> nasvyazi_cases::staff::Staff<'a> {
+        nasvyazi_cases::staff::Staff {
+            db: &self.infra.db,
+            keys: &self.keys,
+            who,
+        }
+    }
+
+    /// Records a double opt-in request (a subscription, a signature)
+    /// made on this request's address (`via_onion`: the onion one).
+    pub async fn request_opt_in(
+        &self,
+        req: &impl nasvyazi_supporters::opt_in::Request,
+        via_onion: bool,
+    ) -> anyhow::Result<()> {
+        let (db, keys) = (&self.infra.db, &self.keys);
+        nasvyazi_supporters::opt_in::request(db, keys, self.timing, req, via_onion).await
+    }
 }
 
 /// What the public listener serves: pages, the public JSON API, the

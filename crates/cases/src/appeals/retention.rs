@@ -8,34 +8,19 @@
 //! Several front replicas may run this at once: rows are claimed with
 //! `FOR UPDATE SKIP LOCKED`, so none is counted twice.
 
-use std::future::Future;
-use std::pin::Pin;
-
 use nasvyazi_shared::Infra;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
-use crate::retention::{BATCH, in_batches};
+use crate::retention::{BATCH, Erased, Retention};
 
 /// Erases closed appeals older than `retention_days` (by closing date) and
 /// keeps their counts. Returns how many were erased.
 pub async fn erase_expired(db: &PgPool, retention_days: u32, time_zone: &str) -> sqlx::Result<u64> {
-    in_batches(
-        db,
-        "closed appeals",
-        "appeal.erase",
-        retention_days,
-        time_zone,
-        batch,
-    )
-    .await
+    APPEALS.erase(db, retention_days, time_zone).await
 }
 
-fn batch<'c>(
-    tx: &'c mut PgConnection,
-    days: u32,
-    time_zone: &'c str,
-) -> Pin<Box<dyn Future<Output = sqlx::Result<i64>> + Send + 'c>> {
+fn batch<'c>(tx: &'c mut PgConnection, days: u32, time_zone: &'c str) -> Erased<'c> {
     Box::pin(
         sqlx::query_scalar(
                 "WITH due AS (
@@ -60,6 +45,13 @@ fn batch<'c>(
             .fetch_one(tx),
     )
 }
+
+/// What the log and the audit call it, and its batch.
+const APPEALS: Retention = Retention {
+    what: "closed appeals",
+    action: "appeal.erase",
+    batch,
+};
 
 /// Runs [`erase_expired`] hourly until `shutdown`.
 pub async fn run(infra: Infra, shutdown: CancellationToken) -> anyhow::Result<()> {

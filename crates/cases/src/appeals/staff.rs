@@ -9,15 +9,14 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use nasvyazi_shared::appeals::aad;
-use nasvyazi_shared::auth::Principal;
-use nasvyazi_shared::crypto::{Key, Keyring};
+use nasvyazi_shared::crypto::Key;
 use nasvyazi_shared::events::Event;
-use nasvyazi_shared::outbox::{self, Outbox};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+pub use crate::staff::Staff;
 pub use crate::staff::StaffError;
 use crate::staff::{Action, Case, audit};
 
@@ -65,8 +64,8 @@ const ITEM_COLUMNS: &str = "a.id, a.case_number, a.status, a.category, a.region,
 
 /// The filtered list, newest first (the listing is audited with its
 /// filters).
-pub async fn list(db: &PgPool, who: &Principal, f: &Filter) -> sqlx::Result<Vec<AppealItem>> {
-    let mut tx = db.begin().await?;
+pub async fn list(st: Staff<'_>, f: &Filter) -> sqlx::Result<Vec<AppealItem>> {
+    let mut tx = st.db.begin().await?;
     let rows = sqlx::query_as::<_, AppealItem>(&format!(
         "SELECT {ITEM_COLUMNS} FROM appeals a
          WHERE ($1::text IS NULL OR a.status = $1) AND ($2::text IS NULL OR a.category = $2)
@@ -87,7 +86,7 @@ pub async fn list(db: &PgPool, who: &Principal, f: &Filter) -> sqlx::Result<Vec<
     .await?;
     audit(
         &mut tx,
-        who,
+        st.who,
         "appeal.list",
         None,
         serde_json::json!({
@@ -149,13 +148,8 @@ fn open(key: &Key, ct: &[u8], id: Uuid, field: &str) -> anyhow::Result<String> {
 
 /// Reads and decrypts one appeal (by id or case number); the read is
 /// audited in the same transaction, before anything is returned.
-pub async fn read(
-    db: &PgPool,
-    keys: &Keyring,
-    who: &Principal,
-    id: Uuid,
-) -> Result<AppealDetail, StaffError> {
-    let mut act = Action::begin(db, who, Case::Appeal(id)).await?;
+pub async fn read(st: Staff<'_>, id: Uuid) -> Result<AppealDetail, StaffError> {
+    let mut act = st.act(Case::Appeal(id)).await?;
     let item = sqlx::query_as::<_, AppealItem>(&format!(
         "SELECT {ITEM_COLUMNS} FROM appeals a WHERE a.id = $1"
     ))
@@ -189,7 +183,8 @@ pub async fn read(
     .await?;
     act.commit("appeal.read", serde_json::json!({})).await?;
 
-    let key = keys
+    let key = st
+        .keys
         .unwrap_data_key(&wrapped)
         .map_err(|e| anyhow::anyhow!("appeal {id}: data key: {e}"))?;
     let contact = match (channel, contact_ct) {
@@ -251,16 +246,11 @@ async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<(String, bool, Vec<u8
 }
 
 /// Adds an internal note (sealed under the appeal's key). Returns its id.
-pub async fn add_note(
-    db: &PgPool,
-    keys: &Keyring,
-    who: &Principal,
-    id: Uuid,
-    text: &str,
-) -> Result<Uuid, StaffError> {
-    let mut act = Action::begin(db, who, Case::Appeal(id)).await?;
+pub async fn add_note(st: Staff<'_>, id: Uuid, text: &str) -> Result<Uuid, StaffError> {
+    let mut act = st.act(Case::Appeal(id)).await?;
     let (_, _, wrapped) = lock(act.conn(), id).await?;
-    let key = keys
+    let key = st
+        .keys
         .unwrap_data_key(&wrapped)
         .map_err(|e| anyhow::anyhow!("appeal {id}: data key: {e}"))?;
     let note_id = Uuid::now_v7();
@@ -269,7 +259,7 @@ pub async fn add_note(
     )
     .bind(note_id)
     .bind(id)
-    .bind(who.actor())
+    .bind(st.who.actor())
     .bind(key.seal(text.as_bytes(), &aad(id, &format!("note:{note_id}"))))
     .execute(act.conn())
     .await?;
@@ -296,8 +286,8 @@ async fn write_status(
     .bind(Uuid::new_v4())
     .execute(act.conn())
     .await?;
-    let changed = Event::AppealStatusChanged { appeal_id: id };
-    outbox::enqueue(act.conn(), Outbox::Front, changed).await?;
+    act.announce(Event::AppealStatusChanged { appeal_id: id })
+        .await?;
     act.audit(
         "appeal.status",
         serde_json::json!({ "from": from, "to": to }),
@@ -311,8 +301,7 @@ async fn write_status(
 /// only through [`forward`]). The same status again changes nothing.
 /// Returns the status now.
 pub async fn set_status(
-    db: &PgPool,
-    who: &Principal,
+    st: Staff<'_>,
     id: Uuid,
     to: &'static str,
 ) -> Result<&'static str, StaffError> {
@@ -321,7 +310,7 @@ pub async fn set_status(
             "use the forward action to set the status `forwarded`".into(),
         ));
     }
-    let mut act = Action::begin(db, who, Case::Appeal(id)).await?;
+    let mut act = st.act(Case::Appeal(id)).await?;
     let (from, _, _) = lock(act.conn(), id).await?;
     if from != to {
         write_status(&mut act, id, &from, to).await?;
@@ -351,19 +340,14 @@ pub struct ForwardRequest {
 /// Records the intent to forward the case to an official and sets the
 /// status `forwarded`; only with the appellant's consent. (Sending the
 /// letter is the letters feature's work.)
-pub async fn forward(
-    db: &PgPool,
-    keys: &Keyring,
-    who: &Principal,
-    id: Uuid,
-    request: &ForwardRequest,
-) -> Result<(), StaffError> {
-    let mut act = Action::begin(db, who, Case::Appeal(id)).await?;
+pub async fn forward(st: Staff<'_>, id: Uuid, request: &ForwardRequest) -> Result<(), StaffError> {
+    let mut act = st.act(Case::Appeal(id)).await?;
     let (from, consent, wrapped) = lock(act.conn(), id).await?;
     if !consent {
         return Err(StaffError::NoConsent);
     }
-    let key = keys
+    let key = st
+        .keys
         .unwrap_data_key(&wrapped)
         .map_err(|e| anyhow::anyhow!("appeal {id}: data key: {e}"))?;
     let record = serde_json::to_string(&ForwardView {

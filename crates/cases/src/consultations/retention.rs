@@ -7,34 +7,19 @@
 //! [`super::CLEANUP_WAKE`]). People with nothing left (and not blocked) go
 //! too.
 
-use std::future::Future;
-use std::pin::Pin;
-
 use nasvyazi_shared::Infra;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
-use crate::retention::{BATCH, in_batches};
+use crate::retention::{BATCH, Erased, Retention};
 
 /// Erases closed conversations older than `days` (by closing date), counted
 /// first. Returns how many went.
 pub async fn erase_expired(db: &PgPool, days: u32, time_zone: &str) -> sqlx::Result<u64> {
-    in_batches(
-        db,
-        "closed conversations",
-        "conversation.erase",
-        days,
-        time_zone,
-        batch,
-    )
-    .await
+    CONVERSATIONS.erase(db, days, time_zone).await
 }
 
-fn batch<'c>(
-    tx: &'c mut PgConnection,
-    days: u32,
-    time_zone: &'c str,
-) -> Pin<Box<dyn Future<Output = sqlx::Result<i64>> + Send + 'c>> {
+fn batch<'c>(tx: &'c mut PgConnection, days: u32, time_zone: &'c str) -> Erased<'c> {
     Box::pin(async move {
         let (n, topics): (i64, i64) = sqlx::query_as(
             "WITH due AS (
@@ -85,6 +70,13 @@ fn batch<'c>(
         Ok(n)
     })
 }
+
+/// What the log and the audit call it, and its batch.
+const CONVERSATIONS: Retention = Retention {
+    what: "closed conversations",
+    action: "conversation.erase",
+    batch,
+};
 
 /// Runs [`erase_expired`] hourly until `shutdown`.
 pub async fn run(infra: Infra, shutdown: CancellationToken) -> anyhow::Result<()> {

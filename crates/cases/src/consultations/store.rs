@@ -331,8 +331,9 @@ pub async fn erase_person(tx: &mut PgConnection, person: Uuid, actor: &str) -> s
 
 // ---------------------------------------------------------------- staff
 
+use crate::staff::Case;
+pub use crate::staff::Staff;
 pub use crate::staff::StaffError;
-use crate::staff::{Action, Case};
 
 /// One conversation in the inbox.
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
@@ -370,7 +371,7 @@ pub struct Filter {
 pub const VIEWS: &[&str] = &["unassigned", "mine", "waiting_for_us", "waiting_for_person"];
 
 /// Conversations, newest first.
-pub async fn list(db: &PgPool, who: &Principal, f: &Filter) -> sqlx::Result<Vec<ConversationItem>> {
+pub async fn list(st: Staff<'_>, f: &Filter) -> sqlx::Result<Vec<ConversationItem>> {
     sqlx::query_as(
         "SELECT c.id, c.number, p.pseudonym, c.state, c.channel, c.assigned_to, c.last_message_at,
                 c.waiting_for, c.language, c.tags, c.referred_to, c.created_at
@@ -385,10 +386,10 @@ pub async fn list(db: &PgPool, who: &Principal, f: &Filter) -> sqlx::Result<Vec<
     )
     .bind(&f.state)
     .bind(&f.view)
-    .bind(who.token_id)
+    .bind(st.who.token_id)
     .bind(f.limit)
     .bind(f.offset)
-    .fetch_all(db)
+    .fetch_all(st.db)
     .await
 }
 
@@ -516,20 +517,15 @@ pub async fn messages(
 }
 
 /// Reads a conversation (audited).
-pub async fn read(
-    db: &PgPool,
-    keys: &Keyring,
-    who: &Principal,
-    id: Uuid,
-) -> Result<ConversationDetail, StaffError> {
-    let mut act = Action::begin(db, who, Case::Conversation(id)).await?;
+pub async fn read(st: Staff<'_>, id: Uuid) -> Result<ConversationDetail, StaffError> {
+    let mut act = st.act(Case::Conversation(id)).await?;
     // One snapshot for the conversation and its messages: a reply recorded
     // between the two reads must not show beside the state from before it.
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         .execute(act.conn())
         .await?;
     let item = item(act.conn(), id).await?.ok_or(StaffError::NotFound)?;
-    let key = conversation_key(act.conn(), keys, id).await?;
+    let key = conversation_key(act.conn(), st.keys, id).await?;
     let key = key.ok_or(StaffError::NotFound)?;
     let staff_api = "/api/v1/admin/conversations";
     let (messages, notes) = messages(act.conn(), &key, id, staff_api).await?;
@@ -586,9 +582,7 @@ fn valid_text(text: &str) -> Result<&str, StaffError> {
 /// for the web stored for the person to read. A reply to a closed
 /// conversation reopens nothing: it is refused.
 pub async fn reply(
-    db: &PgPool,
-    keys: &Keyring,
-    who: &Principal,
+    st: Staff<'_>,
     id: Uuid,
     text: &str,
     telegram_html: bool,
@@ -598,12 +592,12 @@ pub async fn reply(
         nasvyazi_shared::telegram::text::check_html(text)
             .map_err(|e| StaffError::Invalid(format!("text: {e}")))?;
     }
-    let mut act = Action::begin(db, who, Case::Conversation(id)).await?;
+    let mut act = st.act(Case::Conversation(id)).await?;
     let (state, channel, _, _) = lock(act.conn(), id).await?;
     if state != "open" {
         return Err(StaffError::Conflict("the conversation is closed"));
     }
-    let key = conversation_key(act.conn(), keys, id).await?;
+    let key = conversation_key(act.conn(), st.keys, id).await?;
     let key = key.ok_or(StaffError::NotFound)?;
     let delivery = (channel == "telegram").then_some("queued");
     let mid = add_message(
@@ -612,7 +606,7 @@ pub async fn reply(
         id,
         NewMessage {
             author: "staff",
-            staff_id: Some(who.token_id),
+            staff_id: Some(st.who.token_id),
             text: Some(text),
             media: None,
             delivery,
@@ -621,7 +615,7 @@ pub async fn reply(
     )
     .await?;
     // Whoever answers first takes an unassigned conversation.
-    act.set("assigned_to = coalesce(assigned_to, $2)", who.token_id)
+    act.set("assigned_to = coalesce(assigned_to, $2)", st.who.token_id)
         .await?;
     act.commit(
         "conversation.replied",
@@ -633,17 +627,11 @@ pub async fn reply(
 }
 
 /// An internal note (never sent).
-pub async fn note(
-    db: &PgPool,
-    keys: &Keyring,
-    who: &Principal,
-    id: Uuid,
-    text: &str,
-) -> Result<Uuid, StaffError> {
+pub async fn note(st: Staff<'_>, id: Uuid, text: &str) -> Result<Uuid, StaffError> {
     let text = valid_text(text)?;
-    let mut act = Action::begin(db, who, Case::Conversation(id)).await?;
+    let mut act = st.act(Case::Conversation(id)).await?;
     act.lock().await?;
-    let key = conversation_key(act.conn(), keys, id).await?;
+    let key = conversation_key(act.conn(), st.keys, id).await?;
     let key = key.ok_or(StaffError::NotFound)?;
     let mid = add_message(
         act.conn(),
@@ -651,7 +639,7 @@ pub async fn note(
         id,
         NewMessage {
             author: "note",
-            staff_id: Some(who.token_id),
+            staff_id: Some(st.who.token_id),
             text: Some(text),
             media: None,
             delivery: None,
@@ -674,13 +662,8 @@ pub struct StateChange {
 
 /// Closes or reopens. Reopening fails if the person has opened another
 /// conversation since.
-pub async fn set_state(
-    db: &PgPool,
-    who: &Principal,
-    id: Uuid,
-    open: bool,
-) -> Result<StateChange, StaffError> {
-    let mut act = Action::begin(db, who, Case::Conversation(id)).await?;
+pub async fn set_state(st: Staff<'_>, id: Uuid, open: bool) -> Result<StateChange, StaffError> {
+    let mut act = st.act(Case::Conversation(id)).await?;
     let (state, channel, language, thread) = lock(act.conn(), id).await?;
     let target = if open { "open" } else { "closed" };
     if state != target {
@@ -708,8 +691,8 @@ pub async fn set_state(
 
 /// Blocks the person behind a conversation: their messages are dropped
 /// unanswered from now on, and the conversation closes.
-pub async fn block(db: &PgPool, who: &Principal, id: Uuid) -> Result<(), StaffError> {
-    let mut act = Action::begin(db, who, Case::Conversation(id)).await?;
+pub async fn block(st: Staff<'_>, id: Uuid) -> Result<(), StaffError> {
+    let mut act = st.act(Case::Conversation(id)).await?;
     act.lock().await?;
     sqlx::query(
         "UPDATE consultation_people SET blocked_at = coalesce(blocked_at, now())
@@ -726,8 +709,7 @@ pub async fn block(db: &PgPool, who: &Principal, id: Uuid) -> Result<(), StaffEr
 
 /// Sets the conversation's topic tags (each from `consultations.tags`).
 pub async fn set_tags(
-    db: &PgPool,
-    who: &Principal,
+    st: Staff<'_>,
     id: Uuid,
     tags: &[String],
     allowed: &[String],
@@ -738,7 +720,7 @@ pub async fn set_tags(
             allowed.join(", ")
         )));
     }
-    let mut act = Action::begin(db, who, Case::Conversation(id)).await?;
+    let mut act = st.act(Case::Conversation(id)).await?;
     act.lock().await?;
     let mut tags = tags.to_vec();
     tags.sort();
@@ -751,8 +733,7 @@ pub async fn set_tags(
 /// Refers the conversation to a speciality (lawyer, psychologist, medic):
 /// console users with it are alerted (by number only).
 pub async fn refer(
-    db: &PgPool,
-    who: &Principal,
+    st: Staff<'_>,
     id: Uuid,
     speciality: &str,
     allowed: &[String],
@@ -763,7 +744,7 @@ pub async fn refer(
             allowed.join(", ")
         )));
     }
-    let mut act = Action::begin(db, who, Case::Conversation(id)).await?;
+    let mut act = st.act(Case::Conversation(id)).await?;
     act.lock().await?;
     act.set("referred_to = $2", speciality).await?;
     let alert = Uuid::now_v7();
@@ -776,8 +757,8 @@ pub async fn refer(
     .bind(speciality)
     .execute(act.conn())
     .await?;
-    let raised = Event::ConversationAlert { alert_id: alert };
-    outbox::enqueue(act.conn(), Outbox::Front, raised).await?;
+    act.announce(Event::ConversationAlert { alert_id: alert })
+        .await?;
     act.commit(
         "conversation.referred",
         serde_json::json!({ "to": speciality }),

@@ -17,7 +17,7 @@ use nasvyazi_platform::i18n::Lang;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-pub use opt_in::{Signatures, confirm, delete_stale_pending, janitor, sign, sign_via};
+pub use opt_in::{Signatures, SigningRequest, delete_stale_pending, janitor, sign};
 pub use withdrawal::{
     Withdrawal, erase_by_forget_token, share_lock_for_sending, withdraw, withdraw_token_known,
 };

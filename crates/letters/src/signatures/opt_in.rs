@@ -1,9 +1,9 @@
 //! The signer's side of the one double opt-in
-//! (`nasvyazi_supporters::opt_in`, shared with the subscriptions): [`sign`]
-//! records a pending signature holding a single-use confirmation token
+//! (`nasvyazi_supporters::opt_in`, shared with the subscriptions): a
+//! [`SigningRequest`] records a pending signature holding a single-use confirmation token
 //! (its keyed hash for the look-up, sealed so the notifier can put it in
 //! the link) and announces `signature.pending` in the same transaction;
-//! the notifier emails the link; [`confirm`] takes the token while the
+//! the notifier emails the link; the opt-in's `confirm::<Signatures>` takes the token while the
 //! letter collects and announces `signature.confirmed`; [`janitor`]
 //! deletes requests never confirmed. The decision, the token scheme and the
 //! per-address budget of confirmation emails are the opt-in's.
@@ -14,8 +14,9 @@
 
 use chrono::{DateTime, Utc};
 use nasvyazi_crypto::{Key, Keyring, random_token, token_hash};
+use nasvyazi_mail::EmailAddress;
 use nasvyazi_platform::events::Event;
-use nasvyazi_supporters::opt_in::{self, Confirmation, Found, Held, Request, Table, Timing};
+use nasvyazi_supporters::opt_in::{self, Confirmation, Found, Held, Request, Table, Timing, Write};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -77,17 +78,21 @@ impl Table for Signatures {
            AND coalesce(confirm_issued_at, created_at) < $1";
 }
 
-/// A signature request as the opt-in sees it.
-struct SigningRequest<'a> {
-    keys: &'a Keyring,
-    letter_id: Uuid,
-    signing: &'a Signing,
-    via_onion: bool,
+/// A signature request as the opt-in sees it: `opt_in::request(db, keys,
+/// timing, &SigningRequest { letter_id, signing }, via_onion)` records it.
+pub struct SigningRequest<'a> {
+    /// The letter, which must be collecting (the caller checks).
+    pub letter_id: Uuid,
+    pub signing: &'a Signing,
 }
 
 #[async_trait::async_trait]
 impl Request for SigningRequest<'_> {
     type Table = Signatures;
+
+    fn email(&self) -> &EmailAddress {
+        &self.signing.email
+    }
 
     async fn find(&self, conn: &mut PgConnection, bi: &[u8]) -> sqlx::Result<Found> {
         type Existing = (
@@ -113,16 +118,10 @@ impl Request for SigningRequest<'_> {
         })
     }
 
-    async fn write(
-        &self,
-        conn: &mut PgConnection,
-        id: Uuid,
-        fresh: bool,
-        c: &Confirmation,
-    ) -> anyhow::Result<bool> {
-        let s = self.signing;
-        let x = seal(self.keys, id, s, c);
-        let sql = if fresh {
+    async fn write(&self, conn: &mut PgConnection, w: &Write<'_>) -> anyhow::Result<bool> {
+        let (s, id, c) = (self.signing, w.id, w.confirmation);
+        let x = seal(w.keys, id, s, c);
+        let sql = if w.fresh {
             "INSERT INTO letter_signatures (id, letter_id, email_bi, data_key, name_ct, city_ct, note_ct, email_ct,
                  language, allow_reply_to, consent_at, confirm_nonce, confirm_token_hash, confirm_token_ct,
                  confirm_issued_at, confirm_expires_at, withdraw_token_hash, withdraw_token_ct,
@@ -140,7 +139,7 @@ impl Request for SigningRequest<'_> {
         sqlx::query(sql)
             .bind(id)
             .bind(self.letter_id)
-            .bind(self.keys.blind_index("email", &s.email.normalised()))
+            .bind(w.email_bi)
             .bind(&x.wrapped)
             .bind(&x.name)
             .bind(&x.city)
@@ -157,7 +156,7 @@ impl Request for SigningRequest<'_> {
             .bind(&x.withdraw_ct)
             .bind(&x.forget_hash)
             .bind(&x.forget_ct)
-            .bind(self.via_onion)
+            .bind(w.via_onion)
             .execute(conn)
             .await?;
         Ok(true)
@@ -172,35 +171,10 @@ pub async fn sign(
     keys: &Keyring,
     timing: Timing,
     letter_id: Uuid,
-    s: &Signing,
+    signing: &Signing,
 ) -> anyhow::Result<()> {
-    sign_via(db, keys, timing, letter_id, s, false).await
-}
-
-/// [`sign`], recording whether the request came through the onion address
-/// (the confirmation email then links there).
-pub async fn sign_via(
-    db: &PgPool,
-    keys: &Keyring,
-    timing: Timing,
-    letter_id: Uuid,
-    s: &Signing,
-    via_onion: bool,
-) -> anyhow::Result<()> {
-    let bi = keys.blind_index("email", &s.email.normalised());
-    let req = SigningRequest {
-        keys,
-        letter_id,
-        signing: s,
-        via_onion,
-    };
-    opt_in::request(db, keys, timing, &req, &bi).await
-}
-
-/// Confirms with the token from the email, while the letter collects.
-/// `Some(id)` if it was valid and unused.
-pub async fn confirm(db: &PgPool, keys: &Keyring, token: &str) -> anyhow::Result<Option<Uuid>> {
-    opt_in::confirm::<Signatures>(db, keys, token).await
+    let req = SigningRequest { letter_id, signing };
+    opt_in::request(db, keys, timing, &req, false).await
 }
 
 /// Deletes signatures never confirmed within `ttl`.

@@ -95,7 +95,7 @@ pub async fn list(
         limit: PAGE + 1,
         offset: q.offset.max(0),
     };
-    let mut rows = staff::list(db, &s.principal(), &filter).await?;
+    let mut rows = staff::list(state.staff(&s.principal()), &filter).await?;
     let more = rows.len() as i64 > PAGE;
     rows.truncate(PAGE as usize);
     let regions = crate::routes::regions::load(&state).await?;
@@ -181,7 +181,7 @@ async fn case_page(
     notice: Option<String>,
     error: Option<&str>,
 ) -> PageResult {
-    let a = staff::read(&state.infra.db, &state.keys, &s.principal(), id)
+    let a = staff::read(state.staff(&s.principal()), id)
         .await
         .map_err(staff_problem)?;
     let regions = crate::routes::regions::load(state).await?;
@@ -257,7 +257,7 @@ pub async fn note(
         )
         .await;
     };
-    staff::add_note(&state.infra.db, &state.keys, &s.principal(), id, &text)
+    staff::add_note(state.staff(&s.principal()), id, &text)
         .await
         .map_err(staff_problem)?;
     Ok(done(&format!("/admin/appeals/{id}"), "note"))
@@ -276,7 +276,7 @@ pub async fn status(
         .iter()
         .find(|v| **v == form.get("status") && **v != "forwarded")
         .ok_or(Problem::NotFound)?;
-    staff::set_status(&state.infra.db, &s.principal(), id, to)
+    staff::set_status(state.staff(&s.principal()), id, to)
         .await
         .map_err(staff_problem)?;
     Ok(done(&format!("/admin/appeals/{id}"), "status"))
@@ -313,7 +313,7 @@ pub async fn forward(
         official: official.to_string(),
         note: (!note.is_empty()).then(|| note.to_string()),
     };
-    match staff::forward(&state.infra.db, &state.keys, &s.principal(), id, &request).await {
+    match staff::forward(state.staff(&s.principal()), id, &request).await {
         Ok(()) => Ok(done(&format!("/admin/appeals/{id}"), "forwarded")),
         Err(StaffError::NoConsent) => {
             case_page(

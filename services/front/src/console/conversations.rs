@@ -172,7 +172,7 @@ pub async fn list(
         limit: PAGE + 1,
         offset: q.offset.max(0),
     };
-    let mut rows = store::list(db, &s.principal(), &filter).await?;
+    let mut rows = store::list(state.staff(&s.principal()), &filter).await?;
     let more = rows.len() as i64 > PAGE;
     rows.truncate(PAGE as usize);
     let group =
@@ -260,7 +260,7 @@ async fn conversation_page(
     refusal: Option<Refusal>,
 ) -> PageResult {
     let db = &state.infra.db;
-    let c = store::read(db, &state.keys, &s.principal(), id)
+    let c = store::read(state.staff(&s.principal()), id)
         .await
         .map_err(staff_problem)?;
     let lang = s.user.lang;
@@ -390,16 +390,7 @@ pub async fn reply(
 ) -> PageResult {
     s.require(ROLES)?;
     let form = Form::checked(&s, &body)?;
-    match store::reply(
-        &state.infra.db,
-        &state.keys,
-        &s.principal(),
-        id,
-        form.raw("text"),
-        true,
-    )
-    .await
-    {
+    match store::reply(state.staff(&s.principal()), id, form.raw("text"), true).await {
         Ok(_) => Ok(back(id, "replied")),
         Err(e) => refused(&state, &s, &uri, id, e, "console.conv.reply_invalid").await,
     }
@@ -415,15 +406,7 @@ pub async fn note(
 ) -> PageResult {
     s.require(ROLES)?;
     let form = Form::checked(&s, &body)?;
-    match store::note(
-        &state.infra.db,
-        &state.keys,
-        &s.principal(),
-        id,
-        form.raw("text"),
-    )
-    .await
-    {
+    match store::note(state.staff(&s.principal()), id, form.raw("text")).await {
         Ok(_) => Ok(back(id, "noted")),
         Err(e) => refused(&state, &s, &uri, id, e, "console.conv.note_invalid").await,
     }
@@ -439,8 +422,7 @@ pub async fn claim(
     s.require(ROLES)?;
     Form::checked(&s, &body)?;
     cases::assign(
-        &state.infra.db,
-        &s.principal(),
+        state.staff(&s.principal()),
         Case::Conversation(id),
         Some(s.user.id),
     )
@@ -459,14 +441,9 @@ pub async fn unassign(
 ) -> PageResult {
     s.require(ROLES)?;
     Form::checked(&s, &body)?;
-    cases::assign(
-        &state.infra.db,
-        &s.principal(),
-        Case::Conversation(id),
-        None,
-    )
-    .await
-    .map_err(staff_problem)?;
+    cases::assign(state.staff(&s.principal()), Case::Conversation(id), None)
+        .await
+        .map_err(staff_problem)?;
     Ok(back(id, "unassigned"))
 }
 
@@ -481,15 +458,7 @@ pub async fn tags(
     s.require(ROLES)?;
     let form = Form::checked(&s, &body)?;
     let allowed = &state.infra.config.consultations.tags;
-    match store::set_tags(
-        &state.infra.db,
-        &s.principal(),
-        id,
-        &form.all("tag"),
-        allowed,
-    )
-    .await
-    {
+    match store::set_tags(state.staff(&s.principal()), id, &form.all("tag"), allowed).await {
         Ok(()) => Ok(back(id, "tagged")),
         Err(e) => refused(&state, &s, &uri, id, e, "console.conv.tags_invalid").await,
     }
@@ -507,7 +476,7 @@ pub async fn refer(
     s.require(ROLES)?;
     let form = Form::checked(&s, &body)?;
     let allowed = &state.infra.config.consultations.specialities;
-    match store::refer(&state.infra.db, &s.principal(), id, form.get("to"), allowed).await {
+    match store::refer(state.staff(&s.principal()), id, form.get("to"), allowed).await {
         Ok(()) => Ok(back(id, "referred")),
         Err(e) => refused(&state, &s, &uri, id, e, "console.conv.refer_invalid").await,
     }
@@ -605,7 +574,7 @@ pub async fn block(
         )
         .await;
     }
-    store::block(&state.infra.db, &s.principal(), id)
+    store::block(state.staff(&s.principal()), id)
         .await
         .map_err(staff_problem)?;
     Ok(back(id, "blocked"))

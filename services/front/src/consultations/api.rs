@@ -234,7 +234,7 @@ pub async fn list(
         limit: q.limit.unwrap_or(100).clamp(1, 500),
         offset: q.offset.unwrap_or(0).max(0),
     };
-    Ok(ApiJson(store::list(&state.infra.db, who, &filter).await?))
+    Ok(ApiJson(store::list(state.staff(who), &filter).await?))
 }
 
 /// One conversation, decrypted (messages and notes). The read is audited.
@@ -250,9 +250,7 @@ pub async fn read(
 ) -> Result<ApiJson<ConversationDetail>, ApiError> {
     let who = admin.require(ROLES)?;
     let id = store::resolve(&state.infra.db, &key).await?;
-    Ok(ApiJson(
-        store::read(&state.infra.db, &state.keys, who, id).await?,
-    ))
+    Ok(ApiJson(store::read(state.staff(who), id).await?))
 }
 
 /// Takes the conversation (assigns it to the caller).
@@ -269,7 +267,7 @@ pub async fn claim(
     let who = admin.require(ROLES)?;
     let id = store::resolve(&state.infra.db, &key).await?;
     let case = Case::Conversation(id);
-    cases::assign(&state.infra.db, who, case, Some(who.token_id)).await?;
+    cases::assign(state.staff(who), case, Some(who.token_id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -310,7 +308,7 @@ pub async fn assign(
             ));
         }
     }
-    cases::assign(&state.infra.db, who, Case::Conversation(id), body.to).await?;
+    cases::assign(state.staff(who), Case::Conversation(id), body.to).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -346,7 +344,7 @@ pub async fn reply(
 ) -> Result<Response, ApiError> {
     let who = admin.require(ROLES)?;
     let id = store::resolve(&state.infra.db, &key).await?;
-    let mid = store::reply(&state.infra.db, &state.keys, who, id, &body.text, true).await?;
+    let mid = store::reply(state.staff(who), id, &body.text, true).await?;
     Ok((StatusCode::CREATED, ApiJson(Stored { id: mid })).into_response())
 }
 
@@ -365,7 +363,7 @@ pub async fn note(
 ) -> Result<Response, ApiError> {
     let who = admin.require(ROLES)?;
     let id = store::resolve(&state.infra.db, &key).await?;
-    let mid = store::note(&state.infra.db, &state.keys, who, id, &body.text).await?;
+    let mid = store::note(state.staff(who), id, &body.text).await?;
     Ok((StatusCode::CREATED, ApiJson(Stored { id: mid })).into_response())
 }
 
@@ -378,7 +376,7 @@ pub async fn change_state(
 ) -> Result<(), ApiError> {
     let who = admin.require(ROLES)?;
     let id = store::resolve(&state.infra.db, key).await?;
-    let change = store::set_state(&state.infra.db, who, id, open).await?;
+    let change = store::set_state(state.staff(who), id, open).await?;
     if let (Some(thread), Some(bot)) = (change.staff_thread_id, state.telegram.as_ref()) {
         super::staff_group::set_topic_open(bot, thread, open).await;
     }
@@ -429,7 +427,7 @@ pub async fn block(
 ) -> Result<StatusCode, ApiError> {
     let who = admin.require(ROLES)?;
     let id = store::resolve(&state.infra.db, &key).await?;
-    store::block(&state.infra.db, who, id).await?;
+    store::block(state.staff(who), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -455,7 +453,7 @@ pub async fn tags(
     let who = admin.require(ROLES)?;
     let id = store::resolve(&state.infra.db, &key).await?;
     let allowed = &state.infra.config.consultations.tags;
-    store::set_tags(&state.infra.db, who, id, &body.tags, allowed).await?;
+    store::set_tags(state.staff(who), id, &body.tags, allowed).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -482,7 +480,7 @@ pub async fn refer(
     let who = admin.require(ROLES)?;
     let id = store::resolve(&state.infra.db, &key).await?;
     let allowed = &state.infra.config.consultations.specialities;
-    store::refer(&state.infra.db, who, id, &body.to, allowed).await?;
+    store::refer(state.staff(who), id, &body.to, allowed).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -12,7 +12,6 @@
 //! emergency text is on every page, the refusals included. Nothing here logs what a person typed, and no
 //! client address is stored.
 
-use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -23,10 +22,9 @@ use serde::Serialize;
 
 use super::web::{self, OpenError, PublicConversation};
 use crate::AppState;
+use crate::pages::PostedForm;
 use crate::pages::subscribe::LangQuery;
-use crate::pages::{
-    csrf_ok, csrf_refused, csrf_token, field, internal_error, language, parse_form, render,
-};
+use crate::pages::{csrf_token, field, internal_error, language, render};
 
 /// The public routes of the pages (for the public listener's table).
 pub fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
@@ -136,17 +134,8 @@ fn created_page(state: &AppState, lang: Lang, number: &str, access_code: &str) -
     ))
 }
 
-pub async fn talk_submit(
-    State(state): State<AppState>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let lang = language(q.lang.as_deref(), &headers);
-    let form = parse_form(&body);
-    if !csrf_ok(&state, &headers, field(&form, "csrf")) {
-        return csrf_refused(&state, lang);
-    }
+pub async fn talk_submit(posted: PostedForm) -> Response {
+    let (state, lang, headers, form) = posted.into_parts();
     // A filled honeypot is a bot: a plausible answer, nothing stored.
     if field(&form, "website").is_some_and(|v| !v.is_empty()) {
         let code = super::new_access_code();
@@ -298,17 +287,8 @@ async fn conversation_page(
     ))
 }
 
-pub async fn status_submit(
-    State(state): State<AppState>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let lang = language(q.lang.as_deref(), &headers);
-    let form = parse_form(&body);
-    if !csrf_ok(&state, &headers, field(&form, "csrf")) {
-        return csrf_refused(&state, lang);
-    }
+pub async fn status_submit(posted: PostedForm) -> Response {
+    let (state, lang, headers, form) = posted.into_parts();
     let number = field(&form, "number").unwrap_or("");
     let access_code = field(&form, "access_code").unwrap_or("");
     match web::lookup(&state.infra.db, &state.keys, number, access_code).await {
@@ -330,17 +310,8 @@ pub async fn status_submit(
     }
 }
 
-pub async fn add_submit(
-    State(state): State<AppState>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let lang = language(q.lang.as_deref(), &headers);
-    let form = parse_form(&body);
-    if !csrf_ok(&state, &headers, field(&form, "csrf")) {
-        return csrf_refused(&state, lang);
-    }
+pub async fn add_submit(posted: PostedForm) -> Response {
+    let (state, lang, headers, form) = posted.into_parts();
     let number = field(&form, "number").unwrap_or("");
     let access_code = field(&form, "access_code").unwrap_or("");
     let typed = field(&form, "text").unwrap_or("");

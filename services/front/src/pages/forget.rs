@@ -11,20 +11,14 @@ use crate::forget::{self, Kind};
 
 /// The link of each kind: its catalog section and the form's path.
 fn link(kind: Kind) -> &'static TokenLink {
-    const APPELLANT: TokenLink = TokenLink {
-        page: "forget.html",
-        vars: &[("prefix", "appeal_forget"), ("action", "/appeal/forget")],
-        what: "erasure",
-        done: ("appeal_forget.done_title", "appeal_forget.done_body"),
-        invalid: ("appeal_forget.invalid_title", "appeal_forget.invalid_body"),
-    };
-    const SIGNER: TokenLink = TokenLink {
-        page: "forget.html",
-        vars: &[("prefix", "letter_forget"), ("action", "/letters/forget")],
-        what: "erasure",
-        done: ("letter_forget.done_title", "letter_forget.done_body"),
-        invalid: ("letter_forget.invalid_title", "letter_forget.invalid_body"),
-    };
+    const APPELLANT: TokenLink = TokenLink::new("forget.html", "erasure")
+        .vars(&[("prefix", "appeal_forget"), ("action", "/appeal/forget")])
+        .done("appeal_forget.done_title", "appeal_forget.done_body")
+        .invalid("appeal_forget.invalid_title", "appeal_forget.invalid_body");
+    const SIGNER: TokenLink = TokenLink::new("forget.html", "erasure")
+        .vars(&[("prefix", "letter_forget"), ("action", "/letters/forget")])
+        .done("letter_forget.done_title", "letter_forget.done_body")
+        .invalid("letter_forget.invalid_title", "letter_forget.invalid_body");
     match kind {
         Kind::Appellant => &APPELLANT,
         Kind::Signer => &SIGNER,

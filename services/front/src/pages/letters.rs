@@ -16,11 +16,10 @@ use nasvyazi_letters::signatures::{self, Signing, Withdrawal};
 use nasvyazi_shared::i18n::Lang;
 
 use super::subscribe::LangQuery;
-use super::token_link::{Link, TokenLink};
-use super::{
-    csrf_ok, csrf_refused, csrf_token, field, internal_error, language, message, parse_form, render,
-};
+use super::token_link::{Confirms, Link, TokenLink};
+use super::{csrf_token, field, internal_error, language, message, render};
 use crate::AppState;
+use crate::pages::PostedForm;
 
 #[derive(Debug, Default, serde::Serialize)]
 struct FormValues {
@@ -117,18 +116,8 @@ pub async fn sign_form(
     }
 }
 
-pub async fn sign_submit(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let lang = language(q.lang.as_deref(), &headers);
-    let form = parse_form(&body);
-    if !csrf_ok(&state, &headers, field(&form, "csrf")) {
-        return csrf_refused(&state, lang);
-    }
+pub async fn sign_submit(Path(slug): Path<String>, posted: PostedForm) -> Response {
+    let (state, lang, headers, form) = posted.into_parts();
     let letter = match collecting(&state, lang, &slug).await {
         Ok(l) => l,
         Err(page) => return page,
@@ -178,57 +167,37 @@ pub async fn sign_submit(
             .await;
         }
     };
-    match signatures::sign_via(
-        &state.infra.db,
-        &state.keys,
-        state.timing,
-        letter.id,
-        &signing,
-        super::via_onion(&state, &headers),
-    )
-    .await
+    let req = signatures::SigningRequest {
+        letter_id: letter.id,
+        signing: &signing,
+    };
+    match state
+        .request_opt_in(&req, super::via_onion(&state, &headers))
+        .await
     {
         Ok(()) => accepted(),
         Err(e) => internal_error(&state, lang, "signature", &format!("{e:#}")),
     }
 }
 
-/// The signer's confirmation link.
-const CONFIRM: TokenLink = TokenLink {
-    page: "letter_confirm.html",
-    vars: &[],
-    what: "signature confirmation",
-    done: ("letters.confirm_done_title", "letters.confirm_done_body"),
-    invalid: (
-        "letters.confirm_invalid_title",
-        "letters.confirm_invalid_body",
-    ),
-};
+/// The signer's confirmation link (it counts only while the letter
+/// collects: the opt-in's statement says so).
+impl Confirms for signatures::Signatures {
+    const LINK: TokenLink = TokenLink::new("letter_confirm.html", "signature confirmation")
+        .done("letters.confirm_done_title", "letters.confirm_done_body")
+        .invalid(
+            "letters.confirm_invalid_title",
+            "letters.confirm_invalid_body",
+        );
+}
 
 /// The signer's withdrawal link (its POST has a third answer: too late).
-const WITHDRAW: TokenLink = TokenLink {
-    page: "letter_withdraw.html",
-    vars: &[],
-    what: "withdrawal",
-    done: ("letters.withdraw_done_title", "letters.withdraw_done_body"),
-    invalid: (
+const WITHDRAW: TokenLink = TokenLink::new("letter_withdraw.html", "withdrawal")
+    .done("letters.withdraw_done_title", "letters.withdraw_done_body")
+    .invalid(
         "letters.withdraw_invalid_title",
         "letters.withdraw_invalid_body",
-    ),
-};
-
-pub async fn confirm_page(link: Link) -> Response {
-    link.show(&CONFIRM, Ok(true))
-}
-
-pub async fn confirm_submit(link: Link, body: Bytes) -> Response {
-    link.act(&CONFIRM, &body, async |state, token| {
-        Ok(signatures::confirm(&state.infra.db, &state.keys, token)
-            .await?
-            .is_some())
-    })
-    .await
-}
+    );
 
 pub async fn withdraw_page(link: Link) -> Response {
     let known = signatures::withdraw_token_known(&link.state.infra.db, &link.token).await;

@@ -271,6 +271,55 @@ pub fn parse_form(body: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A POST of one of our public forms: the state, the language (`?lang=`
+/// or the browser's), the headers and the form's fields. Extracting it
+/// checks the form's CSRF token: a form that is not ours is answered with
+/// the refusal page (403) before the handler runs.
+pub struct PostedForm {
+    pub state: AppState,
+    pub lang: Lang,
+    pub headers: HeaderMap,
+    pub form: Vec<(String, String)>,
+}
+
+impl PostedForm {
+    /// The state, the language, the headers and the fields.
+    pub fn into_parts(self) -> (AppState, Lang, HeaderMap, Vec<(String, String)>) {
+        (self.state, self.lang, self.headers, self.form)
+    }
+}
+
+impl axum::extract::FromRequest<AppState> for PostedForm {
+    type Rejection = Response;
+
+    async fn from_request(
+        req: axum::extract::Request,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        use axum::extract::{FromRequestParts, Query};
+        let (mut parts, body) = req.into_parts();
+        let Query(q) = Query::<subscribe::LangQuery>::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let lang = language(q.lang.as_deref(), &parts.headers);
+        let headers = parts.headers.clone();
+        let req = axum::extract::Request::from_parts(parts, body);
+        let body = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let form = parse_form(&body);
+        if !csrf_ok(state, &headers, field(&form, "csrf")) {
+            return Err(csrf_refused(state, lang));
+        }
+        Ok(PostedForm {
+            state: state.clone(),
+            lang,
+            headers,
+            form,
+        })
+    }
+}
+
 /// The first value of `key` in a parsed form.
 pub fn field<'a>(form: &'a [(String, String)], key: &str) -> Option<&'a str> {
     form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())

@@ -8,11 +8,10 @@ use axum::response::Response;
 use nasvyazi_shared::contacts::topics;
 use serde::Deserialize;
 
-use super::token_link::{Link, TokenLink};
-use super::{
-    csrf_ok, csrf_refused, csrf_token, field, internal_error, language, message, parse_form, render,
-};
+use super::token_link::{Confirms, Link, TokenLink};
+use super::{csrf_token, field, internal_error, language, message, render};
 use crate::AppState;
+use crate::pages::PostedForm;
 use nasvyazi_supporters::subscriptions::{self, Subscription};
 
 #[derive(Debug, Deserialize)]
@@ -84,17 +83,8 @@ pub async fn subscribe_form(
     .await
 }
 
-pub async fn subscribe_submit(
-    State(state): State<AppState>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let lang = language(q.lang.as_deref(), &headers);
-    let form = parse_form(&body);
-    if !csrf_ok(&state, &headers, field(&form, "csrf")) {
-        return csrf_refused(&state, lang);
-    }
+pub async fn subscribe_submit(posted: PostedForm) -> Response {
+    let (state, lang, headers, form) = posted.into_parts();
     let values = FormValues {
         email: field(&form, "email").unwrap_or("").to_string(),
         language: field(&form, "language").unwrap_or("").to_string(),
@@ -150,9 +140,7 @@ pub async fn subscribe_submit(
         }
     };
     let onion = super::via_onion(&state, &headers);
-    match subscriptions::subscribe_via(&state.infra.db, &state.keys, state.timing, &sub, onion)
-        .await
-    {
+    match state.request_opt_in(&sub, onion).await {
         Ok(()) => message(
             &state,
             lang,
@@ -165,46 +153,22 @@ pub async fn subscribe_submit(
 }
 
 /// The confirmation link of a subscription.
-const CONFIRM: TokenLink = TokenLink {
-    page: "confirm.html",
-    vars: &[],
-    what: "confirmation",
-    done: ("confirm.done_title", "confirm.done_body"),
-    invalid: ("confirm.invalid_title", "confirm.invalid_body"),
-};
+impl Confirms for subscriptions::Contacts {
+    const LINK: TokenLink = TokenLink::new("confirm.html", "confirmation")
+        .done("confirm.done_title", "confirm.done_body")
+        .invalid("confirm.invalid_title", "confirm.invalid_body");
+}
 
 /// The unsubscribe link (in every email's footer and `List-Unsubscribe`).
-const UNSUBSCRIBE: TokenLink = TokenLink {
-    page: "unsubscribe.html",
-    vars: &[],
-    what: "unsubscribe",
-    done: ("unsubscribe.done_title", "unsubscribe.done_body"),
-    invalid: ("unsubscribe.invalid_title", "unsubscribe.invalid_body"),
-};
+const UNSUBSCRIBE: TokenLink = TokenLink::new("unsubscribe.html", "unsubscribe")
+    .done("unsubscribe.done_title", "unsubscribe.done_body")
+    .invalid("unsubscribe.invalid_title", "unsubscribe.invalid_body");
 
 /// "Forget me", offered on the unsubscribe page.
-const FORGET: TokenLink = TokenLink {
-    what: "erasure",
-    done: (
-        "unsubscribe.forget_done_title",
-        "unsubscribe.forget_done_body",
-    ),
-    ..UNSUBSCRIBE
-};
-
-pub async fn confirm_page(link: Link) -> Response {
-    // Showing the page confirms nothing: mail scanners open links.
-    link.show(&CONFIRM, Ok(true))
-}
-
-pub async fn confirm_submit(link: Link, body: Bytes) -> Response {
-    link.act(&CONFIRM, &body, async |state, token| {
-        Ok(subscriptions::confirm(&state.infra.db, &state.keys, token)
-            .await?
-            .is_some())
-    })
-    .await
-}
+const FORGET: TokenLink = UNSUBSCRIBE.what("erasure").done(
+    "unsubscribe.forget_done_title",
+    "unsubscribe.forget_done_body",
+);
 
 pub async fn unsubscribe_page(link: Link) -> Response {
     let state = &link.state;

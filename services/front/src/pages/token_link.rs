@@ -11,11 +11,13 @@
 //! It must never log, echo or put in an error the token: the page gets it
 //! through [`super::url_safe`], the log gets `what` only.
 
+use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, Query};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use nasvyazi_shared::i18n::Lang;
+use nasvyazi_supporters::opt_in;
 
 use super::subscribe::LangQuery;
 use super::{
@@ -89,6 +91,27 @@ impl Link {
     }
 }
 
+/// A double opt-in's kind (subscriptions' `Contacts`, letters'
+/// `Signatures`) has a confirmation link: its page and answers.
+pub trait Confirms: opt_in::Table {
+    const LINK: TokenLink;
+}
+
+/// The GET of a confirmation link: the button, whatever the token.
+/// Showing the page confirms nothing: mail scanners open links.
+pub async fn confirm_page<T: Confirms>(link: Link) -> Response {
+    link.show(&T::LINK, Ok(true))
+}
+
+/// The POST of a confirmation link: the opt-in takes the token.
+pub async fn confirm_submit<T: Confirms>(link: Link, body: Bytes) -> Response {
+    link.act(&T::LINK, &body, async |state, token| {
+        let taken = opt_in::confirm::<T>(&state.infra.db, &state.keys, token).await?;
+        Ok(taken.is_some())
+    })
+    .await
+}
+
 /// One kind of token link.
 pub struct TokenLink {
     /// The GET's page: a button that POSTs to the same address.
@@ -105,6 +128,45 @@ pub struct TokenLink {
 }
 
 impl TokenLink {
+    /// A link whose GET shows `page` and whose failures the log names
+    /// `what`; its answers are set with [`Self::done`] and
+    /// [`Self::invalid`].
+    pub const fn new(page: &'static str, what: &'static str) -> Self {
+        TokenLink {
+            page,
+            vars: &[],
+            what,
+            done: ("", ""),
+            invalid: ("", ""),
+        }
+    }
+
+    /// With the page's further values.
+    pub const fn vars(self, vars: &'static [(&'static str, &'static str)]) -> Self {
+        TokenLink { vars, ..self }
+    }
+
+    /// With what the log names its failures.
+    pub const fn what(self, what: &'static str) -> Self {
+        TokenLink { what, ..self }
+    }
+
+    /// With the answer (catalog keys of title and body) when it acted.
+    pub const fn done(self, title: &'static str, body: &'static str) -> Self {
+        TokenLink {
+            done: (title, body),
+            ..self
+        }
+    }
+
+    /// With the answer when the token is not (or no longer) good.
+    pub const fn invalid(self, title: &'static str, body: &'static str) -> Self {
+        TokenLink {
+            invalid: (title, body),
+            ..self
+        }
+    }
+
     /// The GET: the button page when the token is `known`, else the
     /// invalid message.
     fn show(
@@ -128,7 +190,7 @@ impl TokenLink {
                     set_cookie,
                 )
             }
-            Ok(false) => self.invalid(state, lang),
+            Ok(false) => self.invalid_answer(state, lang),
             Err(e) => internal_error(state, lang, self.what, &format!("{e:#}")),
         }
     }
@@ -150,12 +212,12 @@ impl TokenLink {
     fn answer(&self, state: &AppState, lang: Lang, acted: anyhow::Result<bool>) -> Response {
         match acted {
             Ok(true) => message(state, lang, StatusCode::OK, self.done.0, self.done.1),
-            Ok(false) => self.invalid(state, lang),
+            Ok(false) => self.invalid_answer(state, lang),
             Err(e) => internal_error(state, lang, self.what, &format!("{e:#}")),
         }
     }
 
-    fn invalid(&self, state: &AppState, lang: Lang) -> Response {
+    fn invalid_answer(&self, state: &AppState, lang: Lang) -> Response {
         message(
             state,
             lang,

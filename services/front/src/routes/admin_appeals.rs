@@ -132,7 +132,7 @@ pub async fn list(
         limit: q.limit.unwrap_or(100).clamp(1, 500),
         offset: q.offset.unwrap_or(0).max(0),
     };
-    Ok(ApiJson(staff::list(&state.infra.db, who, &filter).await?))
+    Ok(ApiJson(staff::list(state.staff(who), &filter).await?))
 }
 
 /// One appeal, decrypted: text, contact, notes, additions. The read is
@@ -148,9 +148,7 @@ pub async fn read(
 ) -> Result<ApiJson<AppealDetail>, ApiError> {
     let who = admin.require(&[Role::Caseworker])?;
     let id = resolve(&state, &key).await?;
-    Ok(ApiJson(
-        staff::read(&state.infra.db, &state.keys, who, id).await?,
-    ))
+    Ok(ApiJson(staff::read(state.staff(who), id).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -174,7 +172,7 @@ pub async fn assign(
 ) -> Result<StatusCode, ApiError> {
     let who = admin.require(&[Role::Caseworker])?;
     let id = resolve(&state, &key).await?;
-    cases::assign(&state.infra.db, who, Case::Appeal(id), body.to).await?;
+    cases::assign(state.staff(who), Case::Appeal(id), body.to).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -212,7 +210,7 @@ pub async fn add_note(
     let text = model::valid_text(&body.text)
         .ok_or_else(|| ApiError::validation(format!("text: 1 to {MAX_TEXT_CHARS} characters")))?;
     let id = resolve(&state, &key).await?;
-    let note = staff::add_note(&state.infra.db, &state.keys, who, id, &text).await?;
+    let note = staff::add_note(state.staff(who), id, &text).await?;
     Ok((StatusCode::CREATED, ApiJson(NoteCreated { id: note })))
 }
 
@@ -245,7 +243,7 @@ pub async fn set_status(
     let who = admin.require(&[Role::Caseworker])?;
     let to = known(STATUSES, &body.status, "status")?;
     let id = resolve(&state, &key).await?;
-    let status = staff::set_status(&state.infra.db, who, id, to).await?;
+    let status = staff::set_status(state.staff(who), id, to).await?;
     Ok(ApiJson(StatusNow { status }))
 }
 
@@ -278,7 +276,7 @@ pub async fn forward(
         )));
     }
     let id = resolve(&state, &key).await?;
-    staff::forward(&state.infra.db, &state.keys, who, id, &body).await?;
+    staff::forward(state.staff(who), id, &body).await?;
     Ok(ApiJson(StatusNow {
         status: "forwarded",
     }))

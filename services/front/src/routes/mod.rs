@@ -47,8 +47,11 @@ fn all_public_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
 /// The public routes as a table: the router is built from it, so the list
 /// of paths can never miss one.
 fn public_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    use crate::pages::token_link::{confirm_page, confirm_submit};
     use crate::pages::{appeal as form, letters as letter};
     use axum::extract::DefaultBodyLimit;
+    use nasvyazi_letters::signatures::Signatures;
+    use nasvyazi_supporters::subscriptions::Contacts;
     // Appeal bodies may be larger than the default limit (10,000 Cyrillic
     // characters, percent-encoded).
     let limit = || DefaultBodyLimit::max(256 * 1024);
@@ -61,7 +64,7 @@ fn public_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ),
         (
             "/confirm/{token}",
-            get(page::confirm_page).post(page::confirm_submit),
+            get(confirm_page::<Contacts>).post(confirm_submit::<Contacts>),
         ),
         (
             "/u/{token}",
@@ -103,7 +106,7 @@ fn public_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ),
         (
             "/letters/confirm/{token}",
-            get(letter::confirm_page).post(letter::confirm_submit),
+            get(confirm_page::<Signatures>).post(confirm_submit::<Signatures>),
         ),
         (
             "/letters/withdraw/{token}",

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
-use nasvyazi_supporters::subscriptions::{self, Subscription};
+use nasvyazi_supporters::subscriptions::Subscription;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -119,7 +119,7 @@ pub async fn create(
         ))
     })?;
     let onion = crate::pages::via_onion(&state, &headers);
-    subscriptions::subscribe_via(&state.infra.db, &state.keys, state.timing, &sub, onion).await?;
+    state.request_opt_in(&sub, onion).await?;
     Ok((StatusCode::ACCEPTED, ApiJson(ACCEPTED)))
 }
 

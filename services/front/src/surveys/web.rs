@@ -7,7 +7,6 @@
 //! question are ignored (see `nasvyazi_surveys::answers`). Adapters only:
 //! the checks and the storing are `nasvyazi_surveys`'s.
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -23,9 +22,8 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::pages::{
-    csrf_ok, csrf_refused, csrf_token, field, internal_error, language, message, parse_form, render,
-};
+use crate::pages::PostedForm;
+use crate::pages::{csrf_token, field, internal_error, language, message, render};
 
 /// `POST /api/v1/surveys/{slug}/answers`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -412,18 +410,8 @@ pub async fn page(
 }
 
 /// `POST /surveys/{slug}`: the answers from the form.
-pub async fn submit(
-    State(state): State<AppState>,
-    Path(slug): Path<String>,
-    Query(q): Query<PageQuery>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let lang = language(q.lang.as_deref(), &headers);
-    let form = parse_form(&body);
-    if !csrf_ok(&state, &headers, field(&form, "csrf")) {
-        return csrf_refused(&state, lang);
-    }
+pub async fn submit(Path(slug): Path<String>, posted: PostedForm) -> Response {
+    let (state, lang, headers, form) = posted.into_parts();
     let survey = match accepting(&state, &slug).await {
         Ok(Some(s)) => s,
         Ok(None) => return not_found(&state, lang),
