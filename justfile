@@ -45,6 +45,10 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
+# The front's OpenAPI document, to stdout (diff it across commits).
+openapi:
+    cargo run -q -p nasvyazi-front --example openapi
+
 # Benchmarks against references measured in the same run; writes
 # target/bench/results.json. Sections: smtp scheduler fanout front telegram push;
 # e.g. `just bench smtp`.

@@ -6,17 +6,17 @@
 //! the Bot API what the bot may do there (`getChat` for the chat's type,
 //! `getChatMember` for the bot itself).
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::get;
 use chrono::{DateTime, Utc};
 use nasvyazi_shared::auth::{Principal, Role, audit};
 use nasvyazi_shared::error::{ApiError, ApiJson};
 use nasvyazi_shared::telegram::api::ApiError as BotError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::AppState;
@@ -26,20 +26,11 @@ const ROLES: &[Role] = &[Role::Organiser];
 type E = nasvyazi_shared::error::ErrorBody;
 
 /// The channels routes (merged by `media::routes`).
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/admin/channels", get(list).post(create))
-        .route("/api/v1/admin/channels/{id}", axum::routing::delete(delete))
-        .route("/api/v1/admin/channels/{id}/check", get(check))
-}
-
-#[derive(OpenApi)]
-#[openapi(paths(list, create, delete, check))]
-struct ChannelsApi;
-
-/// The channels part of the OpenAPI document.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    ChannelsApi::openapi()
+pub fn routes() -> crate::routes::Api {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(delete))
+        .routes(routes!(check))
 }
 
 /// A registered channel or group.

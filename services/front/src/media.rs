@@ -15,24 +15,25 @@
 
 pub use nasvyazi_media::content;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::multipart::{Field, MultipartError};
-use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use nasvyazi_shared::auth::{Principal, Role, audit};
 use nasvyazi_shared::config::MediaConfig;
 use nasvyazi_shared::error::{ApiError, ApiJson};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::Admin;
+use crate::routes::body_limit;
 use content::Kind;
 
 const ROLES: &[Role] = &[Role::Organiser];
@@ -45,32 +46,17 @@ const QUOTA_LOCK: i64 = 0x6d65_6469_6171; // "mediaq"
 
 /// The media library's routes and the channels registry's (one merge in
 /// `routes::staff_router`).
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> crate::routes::Api {
     // The largest file Telegram takes, plus room for the form's other
     // fields and boundaries; the configured limits are checked as it reads.
-    let upload = DefaultBodyLimit::max(MediaConfig::TELEGRAM_FILE_MAX + 256 * 1024);
-    Router::new()
-        .route(
-            "/api/v1/admin/media",
-            post(upload_file).get(list).layer(upload),
-        )
-        .route("/api/v1/admin/media/usage", get(usage))
-        .route("/api/v1/admin/media/{id}", get(get_one).delete(delete))
-        .route("/api/v1/admin/media/{id}/file", get(file))
+    let upload = MediaConfig::TELEGRAM_FILE_MAX + 256 * 1024;
+    OpenApiRouter::new()
+        .routes(body_limit(routes!(upload_file, list), upload))
+        .routes(routes!(usage))
+        .routes(routes!(get_one, delete))
+        .routes(routes!(file))
         .merge(crate::channels::routes())
         .merge(crate::posts::routes())
-}
-
-#[derive(OpenApi)]
-#[openapi(paths(upload_file, list, usage, get_one, delete, file))]
-struct MediaApi;
-
-/// The media and channels parts of the OpenAPI document.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    let mut doc = MediaApi::openapi();
-    doc.merge(crate::channels::openapi());
-    doc.merge(crate::posts::openapi());
-    doc
 }
 
 /// A file in the library, as the API shows it (never its bytes).

@@ -16,10 +16,8 @@
 //! /api/v1/admin/polls`; `GET /api/v1/admin/polls/{id}`; `POST
 //! /api/v1/admin/polls/{id}/stop`.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use nasvyazi_shared::auth::{Principal, Role, audit};
 use nasvyazi_shared::error::{ApiError, ApiJson};
@@ -28,7 +26,9 @@ use nasvyazi_shared::telegram::polls;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::PgConnection;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::AppState;
@@ -42,20 +42,11 @@ type E = nasvyazi_shared::error::ErrorBody;
 pub use nasvyazi_shared::telegram::polls::{MAX_OPTION, MAX_OPTIONS, MAX_QUESTION};
 
 /// The admin API routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/admin/polls", get(list).post(create))
-        .route("/api/v1/admin/polls/{id}", get(one))
-        .route("/api/v1/admin/polls/{id}/stop", post(stop))
-}
-
-#[derive(OpenApi)]
-#[openapi(paths(list, create, one, stop))]
-struct PollsApi;
-
-/// The polls part of the OpenAPI document.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    PollsApi::openapi()
+pub fn routes() -> crate::routes::Api {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(one))
+        .routes(routes!(stop))
 }
 
 /// A poll to send now.

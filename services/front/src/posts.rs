@@ -13,10 +13,8 @@
 //! only once Telegram said yes. Telegram's refusals come back in its own
 //! words (they name no chat and quote no text) with what to do about them.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
 use chrono::{DateTime, Utc};
 use nasvyazi_shared::auth::{Principal, Role, audit};
 use nasvyazi_shared::error::{ApiError, ApiJson};
@@ -25,7 +23,9 @@ use nasvyazi_shared::telegram::text::{MAX_MESSAGE_CHARS, check_html, visible_len
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::AppState;
@@ -38,27 +38,12 @@ type E = nasvyazi_shared::error::ErrorBody;
 pub const MAX_CAPTION_CHARS: usize = 1024;
 
 /// The posts routes (merged by `media::routes`).
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/admin/campaigns/{id}/posts", get(list))
-        .route(
-            "/api/v1/admin/campaigns/{id}/posts/{post}",
-            put(edit).delete(delete),
-        )
-        .route("/api/v1/admin/campaigns/{id}/posts/{post}/pin", post(pin))
-        .route(
-            "/api/v1/admin/campaigns/{id}/posts/{post}/unpin",
-            post(unpin),
-        )
-}
-
-#[derive(OpenApi)]
-#[openapi(paths(list, edit, delete, pin, unpin))]
-struct PostsApi;
-
-/// The posts part of the OpenAPI document.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    PostsApi::openapi()
+pub fn routes() -> crate::routes::Api {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(edit, delete))
+        .routes(routes!(pin))
+        .routes(routes!(unpin))
 }
 
 /// A post the notifier made in a channel or group.

@@ -4,16 +4,16 @@
 //! (audited), claiming, replies, notes, tags, referral, close / reopen,
 //! block, media through a proxy, canned answers.
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use nasvyazi_shared::auth::Role;
 use nasvyazi_shared::error::{ApiError, ApiJson, ErrorBody};
 use nasvyazi_shared::i18n::Lang;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::store::{self, CannedAnswer, ConversationDetail, ConversationItem, Filter, VIEWS};
@@ -179,13 +179,12 @@ pub async fn talk_message(
     Ok(StatusCode::CREATED)
 }
 
-/// The public routes (for the public listener's table).
-pub fn public_routes() -> Vec<(&'static str, axum::routing::MethodRouter<AppState>)> {
-    vec![
-        ("/api/v1/talk", post(talk)),
-        ("/api/v1/talk/status", post(talk_status)),
-        ("/api/v1/talk/messages", post(talk_message)),
-    ]
+/// The public JSON API: writing to us without Telegram.
+pub fn public_api() -> crate::routes::Api {
+    OpenApiRouter::new()
+        .routes(routes!(talk))
+        .routes(routes!(talk_status))
+        .routes(routes!(talk_message))
 }
 
 // ---------------------------------------------------------------- staff
@@ -592,62 +591,22 @@ pub async fn canned_delete(
 }
 
 /// The staff routes (console listener only).
-pub fn staff_routes() -> Router<AppState> {
-    let c = "/api/v1/admin/conversations/{id}";
-    Router::new()
-        .route("/api/v1/admin/conversations", get(list))
-        .route(c, get(read))
-        .route(&format!("{c}/claim"), post(claim))
-        .route(&format!("{c}/assign"), post(assign))
-        .route(&format!("{c}/replies"), post(reply))
-        .route(&format!("{c}/notes"), post(note))
-        .route(&format!("{c}/close"), post(close))
-        .route(&format!("{c}/reopen"), post(reopen))
-        .route(&format!("{c}/block"), post(block))
-        .route(&format!("{c}/tags"), post(tags))
-        .route(&format!("{c}/refer"), post(refer))
-        .route(
-            &format!("{c}/media/{{message}}"),
-            get(super::media::download),
-        )
-        .route(
-            "/api/v1/admin/canned-answers",
-            get(canned_list).post(canned_create),
-        )
-        .route(
-            "/api/v1/admin/canned-answers/{id}",
-            put(canned_update).delete(canned_delete),
-        )
-}
-
-#[derive(OpenApi)]
-#[openapi(
-    paths(
-        talk,
-        talk_status,
-        talk_message,
-        list,
-        read,
-        claim,
-        assign,
-        reply,
-        note,
-        close,
-        reopen,
-        block,
-        tags,
-        refer,
-        super::media::download,
-        canned_list,
-        canned_create,
-        canned_update,
-        canned_delete,
-        super::retention::stats,
-    ),
-    components(schemas(store::Media, store::MediaView, store::MessageView, store::NoteView))
-)]
-struct ApiDoc;
-
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+pub fn staff_api() -> crate::routes::Api {
+    use super::{media, retention};
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(read))
+        .routes(routes!(claim))
+        .routes(routes!(assign))
+        .routes(routes!(reply))
+        .routes(routes!(note))
+        .routes(routes!(close))
+        .routes(routes!(reopen))
+        .routes(routes!(block))
+        .routes(routes!(tags))
+        .routes(routes!(refer))
+        .routes(routes!(media::download))
+        .routes(routes!(canned_list, canned_create))
+        .routes(routes!(canned_update, canned_delete))
+        .routes(routes!(retention::stats))
 }

@@ -15,6 +15,17 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::Admin;
 
+/// Tokens, places, the audit log and who the caller is (staff listener).
+pub fn routes() -> super::Api {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(whoami))
+        .routes(routes!(create_token, list_tokens))
+        .routes(routes!(revoke_token))
+        .routes(routes!(add_place))
+        .routes(routes!(audit_log))
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WhoAmI {
     pub token_id: Uuid,

@@ -28,6 +28,22 @@ use crate::appeals::stats::{self, Stats, StatsFilter};
 use crate::auth::Admin;
 use nasvyazi_cases::staff::{self as cases, Case};
 
+/// The caseworkers' API (staff listener).
+pub fn routes() -> super::Api {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(stats))
+        .routes(routes!(stats_csv))
+        .routes(routes!(read))
+        .routes(routes!(assign))
+        .routes(routes!(add_note))
+        .routes(routes!(set_status))
+        .routes(routes!(forward))
+        .routes(routes!(list_sites, add_site))
+        .routes(routes!(deactivate_site))
+}
+
 fn known(list: &[&'static str], value: &str, field: &str) -> Result<&'static str, ApiError> {
     list.iter()
         .find(|v| **v == value)

@@ -21,6 +21,23 @@ use crate::auth::Admin;
 use crate::campaigns::model::CampaignInput;
 use crate::campaigns::{self as domain, Conflict, Step};
 
+/// The campaigns' API and the awareness days (staff listener).
+pub fn routes() -> super::Api {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(get_one, update))
+        .routes(routes!(approve))
+        .routes(routes!(pause))
+        .routes(routes!(resume))
+        .routes(routes!(cancel))
+        .routes(routes!(preview))
+        .routes(routes!(test_send))
+        .routes(routes!(progress))
+        .routes(routes!(resend_failed))
+        .routes(routes!(days, add_day))
+}
+
 const ROLES: &[Role] = &[Role::Organiser];
 type E = nasvyazi_shared::error::ErrorBody;
 

@@ -6,11 +6,9 @@
 //! `nasvyazi-letters`; these handlers only adapt HTTP to it and must never
 //! hold its SQL or put an official's or a signer's data in an error.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use nasvyazi_letters::campaign::{self as domain, Conflict, Letter, LetterInput, Step};
 use nasvyazi_letters::progress::{self, Progress};
@@ -22,7 +20,9 @@ use nasvyazi_shared::i18n::Lang;
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
-use utoipa::{OpenApi, PartialSchema, ToSchema};
+use utoipa::{PartialSchema, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::AppState;
@@ -33,65 +33,26 @@ type E = nasvyazi_shared::error::ErrorBody;
 
 /// The letters admin API and officials (the staff listener; the public
 /// letters pages are in `routes::public_router`).
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> super::Api {
     use super::admin_officials as officials;
-    let big = || axum::extract::DefaultBodyLimit::max(1024 * 1024);
-    Router::new()
-        .route(
-            "/api/v1/admin/officials",
-            get(officials::list).post(officials::create),
-        )
-        .route(
-            "/api/v1/admin/officials/import",
-            post(officials::import).layer(big()),
-        )
-        .route("/api/v1/admin/officials/export", get(officials::export))
-        .route(
-            "/api/v1/admin/officials/{id}",
-            get(officials::get_one)
-                .put(officials::update)
-                .delete(officials::delete),
-        )
-        .route("/api/v1/admin/letters", post(create).get(list))
-        .route("/api/v1/admin/letters/{id}", get(get_one).put(update))
-        .route("/api/v1/admin/letters/{id}/preview", post(preview))
-        .route("/api/v1/admin/letters/{id}/approve", post(approve))
-        .route("/api/v1/admin/letters/{id}/close", post(close))
-        .route("/api/v1/admin/letters/{id}/cancel", post(cancel))
-        .route("/api/v1/admin/letters/{id}/progress", get(progress_of))
-        .route("/api/v1/admin/letters/{id}/report.csv", get(report))
-        .route(
-            "/api/v1/admin/letters/{id}/deliveries/{delivery_id}/resolve",
-            post(resolve),
-        )
-}
-
-#[derive(OpenApi)]
-#[openapi(paths(
-    super::admin_officials::list,
-    super::admin_officials::create,
-    super::admin_officials::get_one,
-    super::admin_officials::update,
-    super::admin_officials::delete,
-    super::admin_officials::import,
-    super::admin_officials::export,
-    create,
-    list,
-    get_one,
-    update,
-    preview,
-    approve,
-    close,
-    cancel,
-    progress_of,
-    report,
-    resolve,
-))]
-struct LettersApi;
-
-/// The letters part of the OpenAPI document.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    LettersApi::openapi()
+    OpenApiRouter::new()
+        .routes(routes!(officials::list, officials::create))
+        .routes(super::body_limit(routes!(officials::import), 1024 * 1024))
+        .routes(routes!(officials::export))
+        .routes(routes!(
+            officials::get_one,
+            officials::update,
+            officials::delete
+        ))
+        .routes(routes!(create, list))
+        .routes(routes!(get_one, update))
+        .routes(routes!(preview))
+        .routes(routes!(approve))
+        .routes(routes!(close))
+        .routes(routes!(cancel))
+        .routes(routes!(progress_of))
+        .routes(routes!(report))
+        .routes(routes!(resolve))
 }
 
 /// A letter campaign as the API shows it.

@@ -3,11 +3,9 @@
 //! small cells suppressed) and the free-text answers. Handlers only: the
 //! work is `nasvyazi_surveys`'s; errors returned leak no answer.
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use nasvyazi_shared::auth::Role;
 use nasvyazi_shared::error::{ApiError, ApiJson};
@@ -16,7 +14,9 @@ use nasvyazi_surveys::results::{self, LANGUAGE, Results};
 use nasvyazi_surveys::store::{self, StepRefused, Survey};
 use nasvyazi_surveys::{example, responses};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::audited;
@@ -28,44 +28,17 @@ const ROLES: &[Role] = &[Role::Organiser];
 type E = nasvyazi_shared::error::ErrorBody;
 
 /// The surveys admin API (the staff listener).
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/admin/surveys", post(create).get(list))
-        .route("/api/v1/admin/surveys/{id}", get(get_one))
-        .route("/api/v1/admin/surveys/{id}/open", post(open))
-        .route("/api/v1/admin/surveys/{id}/close", post(close))
-        .route("/api/v1/admin/surveys/{id}/results", get(results_json))
-        .route("/api/v1/admin/surveys/{id}/results.csv", get(results_csv))
-        .route("/api/v1/admin/surveys/{id}/texts", get(texts))
-        .route(
-            "/api/v1/admin/surveys/examples/ost-access",
-            post(create_example),
-        )
-        .route(
-            "/api/v1/admin/campaigns/{id}/survey",
-            get(campaign_survey).put(set_campaign_survey),
-        )
-}
-
-#[derive(OpenApi)]
-#[openapi(paths(
-    create,
-    list,
-    get_one,
-    open,
-    close,
-    results_json,
-    results_csv,
-    texts,
-    create_example,
-    campaign_survey,
-    set_campaign_survey
-))]
-struct SurveysApi;
-
-/// The surveys part of the OpenAPI document.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    SurveysApi::openapi()
+pub fn routes() -> crate::routes::Api {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(get_one))
+        .routes(routes!(open))
+        .routes(routes!(close))
+        .routes(routes!(results_json))
+        .routes(routes!(results_csv))
+        .routes(routes!(texts))
+        .routes(routes!(create_example))
+        .routes(routes!(campaign_survey, set_campaign_survey))
 }
 
 /// A survey as the API shows it.

@@ -19,30 +19,21 @@ pub mod bot;
 pub mod campaign_link;
 pub mod web;
 
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, get};
 
 use crate::AppState;
 
-/// The public routes (added to the public listener's table).
+/// The public page (added to the public listener's table).
 pub fn public_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
-    vec![
-        ("/surveys/{slug}", get(web::page).post(web::submit)),
-        ("/api/v1/surveys/{slug}/answers", post(web::answer)),
-    ]
+    vec![("/surveys/{slug}", get(web::page).post(web::submit))]
+}
+
+/// The public JSON API: answering.
+pub fn public_api() -> crate::routes::Api {
+    utoipa_axum::router::OpenApiRouter::new().routes(utoipa_axum::routes!(web::answer))
 }
 
 /// The admin API routes (staff listener).
-pub fn routes() -> axum::Router<AppState> {
+pub fn routes() -> crate::routes::Api {
     admin::routes()
-}
-
-/// The surveys part of the OpenAPI document (admin and public paths).
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    use utoipa::OpenApi;
-    #[derive(OpenApi)]
-    #[openapi(paths(web::answer))]
-    struct PublicApi;
-    let mut doc = admin::openapi();
-    doc.merge(PublicApi::openapi());
-    doc
 }
