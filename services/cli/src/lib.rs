@@ -354,7 +354,7 @@ async fn user_create(
     password: Option<String>,
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<()> {
-    use nasvyazi_front::console::users;
+    use nasvyazi_staff::users;
     let email = nasvyazi_shared::email::EmailAddress::parse(email)
         .map_err(|_| anyhow::anyhow!("--email: not a valid email address"))?;
     let language = nasvyazi_shared::i18n::Lang::parse(language)

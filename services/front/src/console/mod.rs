@@ -33,10 +33,11 @@ pub mod session;
 pub mod sign_in;
 pub mod supporters;
 pub mod surveys;
-pub mod throttle;
-pub mod totp;
-pub mod users;
 pub mod words;
+
+// The console's users, their TOTP and the sign-in back-off are the staff
+// domain's (`nasvyazi-staff`); the pages here adapt them.
+pub use nasvyazi_staff::{throttle, totp, users};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

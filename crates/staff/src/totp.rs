@@ -63,7 +63,7 @@ pub fn verify(secret: &[u8], typed: &str, unix_secs: u64, last_step: u64) -> Opt
     // Check every candidate (no early exit), then compare in constant time.
     for step in now.saturating_sub(1)..=now + 1 {
         let candidate = format!("{:06}", hotp(secret, step));
-        if super::ct_eq(candidate.as_bytes(), typed.as_bytes()) && step > last_step {
+        if nasvyazi_crypto::ct_eq(candidate.as_bytes(), typed.as_bytes()) && step > last_step {
             found = Some(step);
         }
     }

@@ -10,23 +10,23 @@ use std::sync::OnceLock;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 
+use crate::auth::{self, Role};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use chrono::{DateTime, Utc};
-use nasvyazi_shared::auth::{self, Role};
-use nasvyazi_shared::crypto::Keyring;
-use nasvyazi_shared::email::EmailAddress;
-use nasvyazi_shared::i18n::Lang;
+use nasvyazi_crypto::Keyring;
+use nasvyazi_mail::EmailAddress;
+use nasvyazi_platform::i18n::Lang;
 use rand::Rng;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::throttle;
+use crate::throttle;
 
 /// The blind-index kind of a console user's address (its own domain: users
 /// cannot be joined with supporters).
-pub const BLIND_KIND: &str = nasvyazi_shared::console::USER_BLIND_KIND;
+pub const BLIND_KIND: &str = crate::console::USER_BLIND_KIND;
 
 /// Passwords: at least this many characters...
 pub const MIN_PASSWORD: usize = 10;
@@ -36,7 +36,7 @@ pub const MAX_PASSWORD: usize = 200;
 
 /// Associated data of a sealed user field.
 pub fn aad(id: Uuid, field: &str) -> Vec<u8> {
-    nasvyazi_shared::console::user_aad(id, field)
+    crate::console::user_aad(id, field)
 }
 
 /// The blind index of an address.
@@ -127,7 +127,7 @@ pub fn verify_password(hash: &str, password: &str) -> bool {
             )
             .is_ok()
     });
-    hashed && super::ct_eq(&out, expected.as_bytes())
+    hashed && nasvyazi_crypto::ct_eq(&out, expected.as_bytes())
 }
 
 /// A hash no password matches, verified against when there is no user (or
@@ -404,7 +404,7 @@ pub async fn record_failure(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<b
             .execute(&mut *conn)
             .await?;
         // A guess per waiting session would otherwise go on while locked.
-        super::session::end_waiting(&mut *conn, id).await?;
+        crate::sessions::end_waiting(&mut *conn, id).await?;
         tracing::warn!(user_id = %id, failures, "console account locked after repeated failures");
     }
     Ok(lock.is_some())
