@@ -92,6 +92,22 @@ pub fn merged(custom: Vec<(String, String, Names)>) -> Vec<Region> {
     list
 }
 
+/// The built-in places merged with the ones organisers added
+/// (`custom_places`): the reference list every form and filter uses.
+pub async fn load(db: &sqlx::PgPool) -> sqlx::Result<Vec<Region>> {
+    let custom: Vec<(String, String, String, String, String)> = sqlx::query_as(
+        "SELECT region_code, city_code, name_ru, name_kk, name_en FROM custom_places ORDER BY created_at",
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(merged(
+        custom
+            .into_iter()
+            .map(|(r, c, ru, kk, en)| (r, c, Names { ru, kk, en }))
+            .collect(),
+    ))
+}
+
 /// Whether (region, city) names a known place.
 pub fn is_known(list: &[Region], region: &str, city: Option<&str>) -> bool {
     list.iter()

@@ -183,7 +183,7 @@ pub async fn sign_up(app: &TestApp, fake: &TelegramFake, chat: i64) -> Uuid {
 /// Creates an active Telegram contact directly (as the bot would), for
 /// sender tests that need many.
 pub async fn active_contact(app: &TestApp, chat: i64) -> Uuid {
-    use nasvyazi_front::telegram::store;
+    use nasvyazi_front::bot::store;
     let mut tx = app.infra.db.begin().await.unwrap();
     let c = store::create_pending(&mut tx, &keys(app), chat, Lang::Ru, None)
         .await

@@ -3,6 +3,6 @@
 //! running service: to diff it across commits.
 
 fn main() {
-    let doc = nasvyazi_front::routes::openapi();
+    let doc = nasvyazi_front::api::openapi();
     println!("{}", doc.to_pretty_json().expect("the document serialises"));
 }

@@ -26,7 +26,7 @@ const ROLES: &[Role] = &[Role::Organiser];
 type E = nasvyazi_shared::error::ErrorBody;
 
 /// The channels routes (merged by `media::routes`).
-pub fn routes() -> crate::routes::Api {
+pub fn routes() -> crate::api::Api {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(delete))

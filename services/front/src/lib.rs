@@ -11,8 +11,10 @@
 //! reveal whether someone is subscribed, log personal data, or do slow work
 //! (sending) inline: that happens behind the outbox.
 
+pub mod api;
 pub mod appeals;
 pub mod auth;
+pub mod bot;
 pub mod campaigns;
 pub mod channels;
 pub mod complaints;
@@ -25,9 +27,7 @@ pub mod media;
 pub mod pages;
 pub mod polls;
 pub mod posts;
-pub mod routes;
 pub mod surveys;
-pub mod telegram;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,7 +50,7 @@ pub struct AppState {
     pub templates: Arc<minijinja::Environment<'static>>,
     pub timing: nasvyazi_supporters::opt_in::Timing,
     /// The Telegram bot, when a bot token is configured.
-    pub telegram: Option<Arc<telegram::Bot>>,
+    pub telegram: Option<Arc<bot::Bot>>,
     /// The console's in-memory state (the per-address sign-in lock-out).
     pub console: Arc<console::ConsoleState>,
     /// `http.trusted_proxies`, parsed: whose `X-Forwarded-For` is believed.
@@ -63,7 +63,7 @@ impl AppState {
         Ok(AppState {
             timing: nasvyazi_supporters::opt_in::Timing::from_config(&infra.config.subscriptions)
                 .with_limits(&infra.config.limits),
-            telegram: telegram::Bot::from_config(&infra, keys.clone())?,
+            telegram: bot::Bot::from_config(&infra, keys.clone())?,
             console: Default::default(),
             trusted_proxies: Arc::new(
                 infra
@@ -115,7 +115,7 @@ pub fn public_router(state: AppState) -> Router {
             infra: state.infra.clone(),
             openapi: Arc::new(String::new()),
         });
-    let app = routes::public_router(state.clone()).merge(health).layer(
+    let app = api::public_router(state.clone()).merge(health).layer(
         axum::middleware::from_fn_with_state(state.clone(), limits::public_posts),
     );
     http::with_layers(
@@ -130,10 +130,10 @@ pub fn public_router(state: AppState) -> Router {
 /// `/metrics`, `/healthz`, `/readyz` and the OpenAPI document.
 pub fn console_router(state: AppState) -> Router {
     let config = state.infra.config.clone();
-    let openapi = routes::openapi();
+    let openapi = api::openapi();
     // The console's pages use the public stylesheet too.
     let site_css = Router::new().route("/static/site.css", axum::routing::get(pages::stylesheet));
-    let app = routes::staff_router(state.clone())
+    let app = api::staff_router(state.clone())
         .merge(console::routes(state.clone()).with_state(state.clone()))
         .merge(site_css)
         .merge(http::basics_router(state.infra.clone(), &openapi));
@@ -180,7 +180,7 @@ pub async fn run_with(
     // previous master key dropped too early): better down than losing data.
     nasvyazi_shared::rewrap::check_all_open(&infra.db, &state.keys).await?;
     let mut tasks = JoinSet::new();
-    telegram::spawn(&infra, state.telegram.clone(), &mut tasks, &shutdown);
+    bot::spawn(&infra, state.telegram.clone(), &mut tasks, &shutdown);
     if let Some(bot) = state.telegram.clone() {
         tasks.spawn(consultations::staff_group::run(bot, shutdown.clone()));
     }

@@ -92,7 +92,7 @@ pub async fn public_posts(State(state): State<AppState>, req: Request, next: Nex
 async fn guard_posts(state: AppState, req: Request, next: Next, onion: bool) -> Response {
     let path = req.uri().path().to_string();
     let path = path.as_str();
-    if req.method() != Method::POST || path == crate::telegram::webhook::PATH {
+    if req.method() != Method::POST || path == crate::bot::webhook::PATH {
         return next.run(req).await;
     }
     let own_budget = OWN_BUDGETS.contains(&path);

@@ -32,8 +32,8 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::AppState;
+use crate::api::body_limit;
 use crate::auth::Admin;
-use crate::routes::body_limit;
 use content::Kind;
 
 const ROLES: &[Role] = &[Role::Organiser];
@@ -45,8 +45,8 @@ const ALT_MAX_CHARS: usize = 1000;
 const QUOTA_LOCK: i64 = 0x6d65_6469_6171; // "mediaq"
 
 /// The media library's routes and the channels registry's (one merge in
-/// `routes::staff_router`).
-pub fn routes() -> crate::routes::Api {
+/// `api::staff_router`).
+pub fn routes() -> crate::api::Api {
     // The largest file Telegram takes, plus room for the form's other
     // fields and boundaries; the configured limits are checked as it reads.
     let upload = MediaConfig::TELEGRAM_FILE_MAX + 256 * 1024;

@@ -42,7 +42,7 @@ type E = nasvyazi_shared::error::ErrorBody;
 pub use nasvyazi_shared::telegram::polls::{MAX_OPTION, MAX_OPTIONS, MAX_QUESTION};
 
 /// The admin API routes.
-pub fn routes() -> crate::routes::Api {
+pub fn routes() -> crate::api::Api {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(one))

@@ -38,7 +38,7 @@ type E = nasvyazi_shared::error::ErrorBody;
 pub const MAX_CAPTION_CHARS: usize = 1024;
 
 /// The posts routes (merged by `media::routes`).
-pub fn routes() -> crate::routes::Api {
+pub fn routes() -> crate::api::Api {
     OpenApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(edit, delete))

@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::Utc;
 use futures::StreamExt;
 use nasvyazi_shared::Config;
-use nasvyazi_shared::channel::{Channel, Outgoing, SendError};
+use nasvyazi_shared::channel::{Channel, Outgoing, SendError, Sent};
 use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 
@@ -310,38 +310,24 @@ impl Worker {
                 };
             }
         };
-        let channel = match &prepared.message {
-            Outgoing::Email(_) => Some(&self.email),
-            Outgoing::Telegram(_) | Outgoing::TelegramPoll(_) => self.telegram.as_ref(),
-        };
-        let Some(channel) = channel else {
-            return Outcome::Failed {
-                reason: "no Telegram channel configured".into(),
-                suppress: None,
-            };
-        };
-        // People first in the bot's one budget: alerts to staff and
-        // messages about a person's own case before broadcasts.
-        let class = crate::telegram::class_of(&row.kind);
-        let sent =
-            nasvyazi_shared::telegram::budget::with_class(class, channel.send(&prepared.message))
-                .await;
-        match sent {
-            Ok(sent) => {
-                // Channel posts and uploaded media's file ids (issue 16).
-                crate::telegram::posts::after_sent(
-                    &self.compose.infra.db,
-                    self.config(),
-                    row,
-                    &prepared.message,
-                    &sent,
-                )
-                .await;
-                Outcome::Sent {
-                    id: sent.provider_message_id,
-                    reply: sent.reply,
-                }
+        let sent = match &prepared.message {
+            Outgoing::Email(_) => self.email.send(&prepared.message).await,
+            Outgoing::Telegram(_) | Outgoing::TelegramPoll(_) => {
+                let Some(telegram) = &self.telegram else {
+                    return Outcome::Failed {
+                        reason: "no Telegram channel configured".into(),
+                        suppress: None,
+                    };
+                };
+                self.telegram_send(telegram.as_ref(), row, &prepared.message)
+                    .await
             }
+        };
+        match sent {
+            Ok(sent) => Outcome::Sent {
+                id: sent.provider_message_id,
+                reply: sent.reply,
+            },
             Err(e @ SendError::Transient { .. }) => Outcome::Retry(e),
             Err(SendError::Permanent { reason, suppress }) => Outcome::Failed {
                 reason,
@@ -352,5 +338,25 @@ impl Worker {
                 },
             },
         }
+    }
+
+    /// A Telegram send: in the bot's one budget, people first (alerts to
+    /// staff and messages about a person's own case before broadcasts);
+    /// once sent, the file ids it uploaded are kept and a campaign's
+    /// channel post is recorded (issue 16).
+    async fn telegram_send(
+        &self,
+        telegram: &dyn Channel,
+        row: &Claimed,
+        message: &Outgoing,
+    ) -> Result<Sent, SendError> {
+        let class = crate::telegram::class_of(&row.kind);
+        let sent =
+            nasvyazi_shared::telegram::budget::with_class(class, telegram.send(message)).await;
+        if let Ok(sent) = &sent {
+            let db = &self.compose.infra.db;
+            crate::telegram::posts::after_sent(db, self.config(), row, message, sent).await;
+        }
+        sent
     }
 }

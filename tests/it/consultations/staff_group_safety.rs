@@ -445,7 +445,7 @@ async fn a_staff_group_made_public_gets_nothing_and_is_not_listened_to() {
     fake.set_chat_username(GROUP, Some("forum_staff_open"))
         .unwrap();
     // The app checks every minute; here at once.
-    let bot = nasvyazi_front::telegram::Bot::from_config(&app.infra, Arc::new(keys(&app)))
+    let bot = nasvyazi_front::bot::Bot::from_config(&app.infra, Arc::new(keys(&app)))
         .unwrap()
         .unwrap();
     let state = staff_group::check(&bot).await.unwrap().unwrap();

@@ -20,7 +20,7 @@ fn concrete(path: &str) -> String {
 async fn every_public_route_and_error_page_carries_the_security_headers() {
     // A large per-client budget: the walk is about headers, not limits.
     let app = spawn_app_with("[limits]\npublic_posts_per_minute = 1000\n").await;
-    let paths = nasvyazi_front::routes::public_paths();
+    let paths = nasvyazi_front::api::public_paths();
     assert!(
         paths.len() >= 20,
         "the walk sees the whole table: {paths:?}"

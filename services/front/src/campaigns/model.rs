@@ -47,7 +47,7 @@ pub enum ScheduleInput {
 pub struct AudienceInput {
     /// Topic codes; empty: everyone (general updates).
     #[serde(default)]
-    #[schema(value_type = Vec<crate::routes::subscriptions::TopicCode>)]
+    #[schema(value_type = Vec<crate::api::subscriptions::TopicCode>)]
     pub topics: Vec<String>,
     /// ru, kk, en; empty: all.
     #[serde(default)]
@@ -55,7 +55,7 @@ pub struct AudienceInput {
     pub languages: Vec<String>,
     /// Region codes; empty: all.
     #[serde(default)]
-    #[schema(value_type = Vec<crate::routes::subscriptions::RegionCode>)]
+    #[schema(value_type = Vec<crate::api::subscriptions::RegionCode>)]
     pub regions: Vec<String>,
     /// email, telegram (direct messages), telegram_channel (one post to
     /// the configured channel), telegram_channel:<id> (one post to a

@@ -159,7 +159,7 @@ pub async fn preview(
     templates: &Templates,
     lang: nasvyazi_shared::i18n::Lang,
     text: &str,
-) -> anyhow::Result<Option<crate::routes::admin_campaigns::TelegramPostPreview>> {
+) -> anyhow::Result<Option<crate::api::admin_campaigns::TelegramPostPreview>> {
     use nasvyazi_shared::telegram::text::{MAX_CAPTION_CHARS, split_caption};
     let media = nasvyazi_shared::campaigns::pick_telegram_media(templates, lang).to_vec();
     if media.is_empty() {
@@ -183,7 +183,7 @@ pub async fn preview(
         .to_string()
     };
     let (caption, following) = split_caption(text, MAX_CAPTION_CHARS);
-    Ok(Some(crate::routes::admin_campaigns::TelegramPostPreview {
+    Ok(Some(crate::api::admin_campaigns::TelegramPostPreview {
         media,
         kind,
         caption,

@@ -297,7 +297,7 @@ struct Labels {
 
 impl Labels {
     async fn load(state: &AppState, lang: Lang) -> Labels {
-        let regions = crate::routes::regions::load(state)
+        let regions = nasvyazi_shared::regions::load(&state.infra.db)
             .await
             .unwrap_or_default();
         let sites = crate::appeals::sites::list(&state.infra.db, true, None)

@@ -180,7 +180,7 @@ pub async fn talk_message(
 }
 
 /// The public JSON API: writing to us without Telegram.
-pub fn public_api() -> crate::routes::Api {
+pub fn public_api() -> crate::api::Api {
     OpenApiRouter::new()
         .routes(routes!(talk))
         .routes(routes!(talk_status))
@@ -591,7 +591,7 @@ pub async fn canned_delete(
 }
 
 /// The staff routes (console listener only).
-pub fn staff_api() -> crate::routes::Api {
+pub fn staff_api() -> crate::api::Api {
     use super::{media, retention};
     OpenApiRouter::new()
         .routes(routes!(list))

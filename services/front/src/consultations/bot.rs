@@ -18,9 +18,9 @@ use sqlx::PgConnection;
 
 use super::store::{self, Media, NewMessage, Person};
 use super::{auto_answer, chat_index};
-use crate::telegram::Bot;
-use crate::telegram::replies::{Mirror, Reply};
-use crate::telegram::ui;
+use crate::bot::Bot;
+use crate::bot::replies::{Mirror, Reply};
+use crate::bot::ui;
 
 /// Callback data of the language question.
 pub const LANG_BUTTON: &str = "clang:";
@@ -116,7 +116,7 @@ async fn known_language(
     if let Some(lang) = person.and_then(|p| p.language) {
         return Ok(Some(lang));
     }
-    let bi = crate::telegram::store::blind_index(&bot.keys, chat);
+    let bi = crate::bot::store::blind_index(&bot.keys, chat);
     let subscribed: Option<String> = sqlx::query_scalar(
         "SELECT language FROM contacts WHERE channel = 'telegram' AND blind_index = $1",
     )

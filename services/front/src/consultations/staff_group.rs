@@ -44,8 +44,8 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::store::{self, NewMessage};
-use crate::telegram::Bot;
-use crate::telegram::replies::{Mirror, Reply};
+use crate::bot::Bot;
+use crate::bot::replies::{Mirror, Reply};
 
 /// How often the group is checked and the clean-up retried.
 pub const CHECK_EVERY: Duration = Duration::from_secs(60);

@@ -45,7 +45,7 @@ async fn form_page(
     error: Option<&str>,
 ) -> Response {
     let (csrf, set_cookie) = csrf_token(state, headers);
-    let regions = crate::routes::regions::load(state)
+    let regions = nasvyazi_shared::regions::load(&state.infra.db)
         .await
         .unwrap_or_default();
     let sites = sites::list(&state.infra.db, false, None)
@@ -140,7 +140,7 @@ pub async fn appeal_submit(
         _ => None,
     };
     let (places, known_sites) = match (
-        crate::routes::regions::load(&state).await,
+        nasvyazi_shared::regions::load(&state.infra.db).await,
         sites::active_refs(&state.infra.db).await,
     ) {
         (Ok(p), Ok(s)) => (p, s),

@@ -45,7 +45,7 @@ async fn subscribe_page(
     error: Option<&str>,
 ) -> Response {
     let (csrf, set_cookie) = csrf_token(state, headers);
-    let regions = crate::routes::regions::load(state)
+    let regions = nasvyazi_shared::regions::load(&state.infra.db)
         .await
         .unwrap_or_default();
     let form = FormValues {
@@ -105,7 +105,7 @@ pub async fn subscribe_submit(posted: PostedForm) -> Response {
             "subscribe.accepted_body",
         );
     }
-    let known = match crate::routes::regions::load(&state).await {
+    let known = match nasvyazi_shared::regions::load(&state.infra.db).await {
         Ok(k) => k,
         Err(e) => {
             tracing::error!(error = %e, "cannot load regions");

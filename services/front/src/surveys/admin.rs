@@ -28,7 +28,7 @@ const ROLES: &[Role] = &[Role::Organiser];
 type E = nasvyazi_shared::error::ErrorBody;
 
 /// The surveys admin API (the staff listener).
-pub fn routes() -> crate::routes::Api {
+pub fn routes() -> crate::api::Api {
     OpenApiRouter::new()
         .routes(routes!(create, list))
         .routes(routes!(get_one))

@@ -28,8 +28,8 @@ use nasvyazi_surveys::model::{Kind, text_in};
 use serde_json::{Value, json};
 use sqlx::PgConnection;
 
-use crate::telegram::Bot;
-use crate::telegram::replies::Reply;
+use crate::bot::Bot;
+use crate::bot::replies::Reply;
 
 pub use nasvyazi_surveys::bot::deep_link;
 
@@ -41,7 +41,7 @@ const MAX_INTRO: usize = 1500;
 const MAX_BUTTONS: usize = 90;
 
 /// The same lists the web page uses: regions (with the custom places, as
-/// `routes::regions::load` merges them) and the active OST sites.
+/// `nasvyazi_shared::regions::load` merges them) and the active OST sites.
 struct Lists {
     regions: Vec<Region>,
     region_codes: Vec<String>,
@@ -88,7 +88,7 @@ async fn language(
     chat: i64,
     hint: Option<Lang>,
 ) -> sqlx::Result<Lang> {
-    let bi = crate::telegram::store::blind_index(&bot.keys, chat);
+    let bi = crate::bot::store::blind_index(&bot.keys, chat);
     let subscribed: Option<String> = sqlx::query_scalar(
         "SELECT language FROM contacts WHERE channel = 'telegram' AND blind_index = $1",
     )

@@ -29,11 +29,11 @@ pub fn public_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
 }
 
 /// The public JSON API: answering.
-pub fn public_api() -> crate::routes::Api {
+pub fn public_api() -> crate::api::Api {
     utoipa_axum::router::OpenApiRouter::new().routes(utoipa_axum::routes!(web::answer))
 }
 
 /// The admin API routes (staff listener).
-pub fn routes() -> crate::routes::Api {
+pub fn routes() -> crate::api::Api {
     admin::routes()
 }

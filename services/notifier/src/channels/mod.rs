@@ -23,32 +23,3 @@ pub fn email_channel(config: &Config) -> anyhow::Result<Arc<dyn Channel>> {
         EmailTransport::Smtp => Arc::new(smtp::Smtp::new(&config.email, dkim)?),
     })
 }
-
-/// Replaces every email address in a provider's reply (servers quote the
-/// recipient: `550 5.1.1 <a@b.kz>: Recipient address rejected`) so the
-/// reason can be stored and logged.
-pub fn scrub(text: &str) -> String {
-    text.split_inclusive(char::is_whitespace)
-        .map(|w| {
-            if w.contains('@') {
-                let trailing: String = w.chars().rev().take_while(|c| c.is_whitespace()).collect();
-                format!("[address]{trailing}")
-            } else {
-                w.to_string()
-            }
-        })
-        .collect::<String>()
-        .chars()
-        .take(500)
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn scrub_removes_addresses() {
-        let s = super::scrub("550 5.1.1 <Aigerim@Mail.kz>: Recipient address rejected");
-        assert_eq!(s, "550 5.1.1 [address] Recipient address rejected");
-        assert!(!s.to_lowercase().contains("aigerim"));
-    }
-}

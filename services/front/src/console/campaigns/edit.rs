@@ -17,10 +17,10 @@ use super::{
     ROLES, Refusal, TIME_ZONES, api_problem, input_of, load, preview, save, schedule_words,
 };
 use crate::AppState;
+use crate::api::admin_campaigns as api;
 use crate::campaigns::model::{QuietHours, ScheduleInput};
 use crate::console::page::{Form, PageResult, done, render, render_status};
 use crate::console::session::Session;
-use crate::routes::admin_campaigns as api;
 
 /// How many active supporters a campaign would reach, per channel: the
 /// notifier's audience condition (`campaigns::audience_condition`), counted
@@ -226,7 +226,7 @@ async fn audience_page(
     status: StatusCode,
     error: Option<String>,
 ) -> PageResult {
-    let regions = crate::routes::regions::load(state).await?;
+    let regions = nasvyazi_shared::regions::load(&state.infra.db).await?;
     let lang = s.user.lang;
     let region_options: Vec<_> = regions
         .iter()

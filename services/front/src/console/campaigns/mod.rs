@@ -27,9 +27,9 @@ use super::page::{Form, PageResult, Problem, done, notice, render, render_status
 use super::session::Session;
 use super::{users, words};
 use crate::AppState;
+use crate::api::admin_campaigns::{self as api, Counts};
 use crate::campaigns::model::{AudienceInput, CampaignInput, QuietHours, ScheduleInput};
 use crate::campaigns::{self as domain, Conflict, Invalid, Step};
-use crate::routes::admin_campaigns::{self as api, Counts};
 
 /// Who may work on campaigns (and admin).
 pub const ROLES: &[Role] = &[Role::Organiser];
@@ -125,7 +125,7 @@ pub(crate) async fn save(
     input: &CampaignInput,
 ) -> Result<Result<Uuid, Refusal>, Problem> {
     let days = shared::calendar(&state.infra.db).await?;
-    let regions = crate::routes::regions::load(state).await?;
+    let regions = nasvyazi_shared::regions::load(&state.infra.db).await?;
     let valid = match input.validate(&state.infra.config, &days, &regions) {
         Ok(v) => v,
         Err(e) => return Ok(Err(invalid_key(&e))),
@@ -542,7 +542,7 @@ async fn overview_page(
             )
         })
         .collect();
-    let regions = crate::routes::regions::load(state).await?;
+    let regions = nasvyazi_shared::regions::load(&state.infra.db).await?;
     let region_names: Vec<String> = c
         .regions
         .iter()

@@ -5,7 +5,7 @@
 
 /// A post with media as the console shows it: how many files, their kind,
 /// the caption (safe HTML) and the messages that follow (safe HTML).
-pub fn post(p: &crate::routes::admin_campaigns::TelegramPostPreview) -> minijinja::Value {
+pub fn post(p: &crate::api::admin_campaigns::TelegramPostPreview) -> minijinja::Value {
     minijinja::context! {
         media => p.media.len(),
         kind => &p.kind,

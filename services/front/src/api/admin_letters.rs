@@ -2,7 +2,7 @@
 //! letter campaigns, their preview for any official and signer, approval,
 //! closing and cancelling, progress per official, the CSV report, and the
 //! resolution of letters whose fate is unknown. Also the officials routes
-//! and their OpenAPI part, merged by `routes::staff_router`. The domain is
+//! and their OpenAPI part, merged by `api::staff_router`. The domain is
 //! `nasvyazi-letters`; these handlers only adapt HTTP to it and must never
 //! hold its SQL or put an official's or a signer's data in an error.
 
@@ -32,7 +32,7 @@ const ROLES: &[Role] = &[Role::Organiser];
 type E = nasvyazi_shared::error::ErrorBody;
 
 /// The letters admin API and officials (the staff listener; the public
-/// letters pages are in `routes::public_router`).
+/// letters pages are in `api::public_router`).
 pub fn routes() -> super::Api {
     use super::admin_officials as officials;
     OpenApiRouter::new()

@@ -260,7 +260,7 @@ pub async fn create(
     if let Err(wait) = crate::limits::appeal_allowed(&state, Purpose::Submit, &client).await {
         return Ok(rate_limited(wait));
     }
-    let places = crate::routes::regions::load(&state).await?;
+    let places = nasvyazi_shared::regions::load(&state.infra.db).await?;
     let known_sites = sites::active_refs(&state.infra.db).await?;
     let language = body
         .language

@@ -508,7 +508,7 @@ pub async fn add_site(
     if !valid_code(&body.code) {
         return Err(ApiError::validation("code: 1-40 of a-z, 0-9 and _"));
     }
-    let places = crate::routes::regions::load(&state).await?;
+    let places = nasvyazi_shared::regions::load(&state.infra.db).await?;
     if !regions::is_known(&places, &body.region, Some(&body.city)) {
         return Err(ApiError::validation(
             "region/city: a place from GET /api/v1/regions",

@@ -162,7 +162,7 @@ async fn validate(
     input: &CampaignInput,
 ) -> Result<crate::campaigns::model::Valid, ApiError> {
     let days = campaigns::calendar(&state.infra.db).await?;
-    let regions = crate::routes::regions::load(state).await?;
+    let regions = nasvyazi_shared::regions::load(&state.infra.db).await?;
     let valid = input
         .validate(&state.infra.config, &days, &regions)
         .map_err(invalid)?;

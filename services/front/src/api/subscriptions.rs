@@ -103,7 +103,7 @@ pub async fn create(
     headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<SubscriptionRequest>,
 ) -> Result<(StatusCode, ApiJson<Accepted>), ApiError> {
-    let known = crate::routes::regions::load(&state).await?;
+    let known = nasvyazi_shared::regions::load(&state.infra.db).await?;
     let sub = Subscription::parse(
         &body.email,
         body.language.code(),

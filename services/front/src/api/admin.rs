@@ -208,7 +208,7 @@ pub async fn add_place(
             )));
         }
     }
-    let existing = crate::routes::regions::load(&state).await?;
+    let existing = nasvyazi_shared::regions::load(&state.infra.db).await?;
     let known = if city.is_empty() {
         regions::is_known(&existing, &body.region, None)
     } else {

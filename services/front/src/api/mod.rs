@@ -1,4 +1,8 @@
-//! front's routes and its OpenAPI document.
+//! The JSON API (public and admin) and the two listeners' routers: each
+//! feature mounts its handlers from their own `#[utoipa::path]`
+//! (`routes!`), so the OpenAPI document is built from what is mounted;
+//! the public pages and the bot's webhook, which the document does not
+//! list, are a table beside it.
 
 pub mod admin;
 pub mod admin_appeals;
@@ -113,8 +117,8 @@ fn public_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
             get(page::unsubscribe_page).post(page::forget_submit),
         ),
         (
-            crate::telegram::webhook::PATH,
-            post(crate::telegram::webhook::receive),
+            crate::bot::webhook::PATH,
+            post(crate::bot::webhook::receive),
         ),
         (
             "/appeal",
