@@ -30,24 +30,14 @@ async fn upload(app: &TestApp, token: &str, file: &[u8], name: &str) -> Uuid {
     upload_media(app, token, file, name, &[("alt_ru", "Картинка")]).await
 }
 
-async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {
-    app.http
-        .post(app.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn register_channel(app: &TestApp, token: &str, chat: &str, language: &str) -> Uuid {
-    let r = post(
-        app,
-        token,
-        "/api/v1/admin/channels",
-        json!({"chat": chat, "title": "Канал", "language": language}),
-    )
-    .await;
+    let r = app
+        .admin(token)
+        .post(
+            "/api/v1/admin/channels",
+            json!({"chat": chat, "title": "Канал", "language": language}),
+        )
+        .await;
     assert_eq!(r.status(), 201);
     r.json::<Value>().await.unwrap()["id"]
         .as_str()
@@ -118,7 +108,7 @@ fn campaign(channels: &[String], templates: Value) -> Value {
 }
 
 async fn create(app: &TestApp, token: &str, body: Value) -> Uuid {
-    let r = post(app, token, "/api/v1/admin/campaigns", body).await;
+    let r = app.admin(token).post("/api/v1/admin/campaigns", body).await;
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     r.json::<Value>().await.unwrap()["id"]
         .as_str()
@@ -128,13 +118,10 @@ async fn create(app: &TestApp, token: &str, body: Value) -> Uuid {
 }
 
 async fn approve(app: &TestApp, token: &str, id: Uuid) {
-    let r = post(
-        app,
-        token,
-        &format!("/api/v1/admin/campaigns/{id}/approve"),
-        json!({}),
-    )
-    .await;
+    let r = app
+        .admin(token)
+        .post(&format!("/api/v1/admin/campaigns/{id}/approve"), json!({}))
+        .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 }
 
@@ -311,16 +298,16 @@ async fn an_album_with_a_long_text_is_split_as_the_preview_shows() {
         ),
     )
     .await;
-    let preview: Value = post(
-        &app,
-        &token,
-        &format!("/api/v1/admin/campaigns/{id}/preview"),
-        json!({"language": "ru", "channel": format!("telegram_channel:{news_id}")}),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let preview: Value = app
+        .admin(&token)
+        .post(
+            &format!("/api/v1/admin/campaigns/{id}/preview"),
+            json!({"language": "ru", "channel": format!("telegram_channel:{news_id}")}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     let shown = &preview["telegram_post"];
     assert_eq!(shown["kind"], "album", "{preview}");
     assert_eq!(shown["media"], json!(album));
@@ -430,13 +417,10 @@ async fn unknown_media_unfit_albums_and_unregistered_channels_are_refused() {
         let app = &app;
         let token = &token;
         async move {
-            let r = post(
-                app,
-                token,
-                "/api/v1/admin/campaigns",
-                campaign(&channels, templates),
-            )
-            .await;
+            let r = app
+                .admin(token)
+                .post("/api/v1/admin/campaigns", campaign(&channels, templates))
+                .await;
             let status = r.status().as_u16();
             (status, r.json::<Value>().await.unwrap_or(Value::Null))
         }

@@ -34,31 +34,18 @@ fn overdose_day(channels: &[&str]) -> Value {
     })
 }
 
-async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {
-    app.http
-        .post(app.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn organiser_creates_previews_approves_pauses_and_cancels_with_audit() {
     let app = nasvyazi_tests::spawn_app().await;
     let organiser = app.token(Role::Organiser).await;
     let caseworker = app.token(Role::Caseworker).await;
 
-    let r = post(
-        &app,
-        &caseworker,
-        "/api/v1/admin/campaigns",
-        overdose_day(&["email"]),
-    )
-    .await;
+    let r = app
+        .admin(&caseworker)
+        .post("/api/v1/admin/campaigns", overdose_day(&["email"]))
+        .await;
     assert_eq!(r.status(), 403);
-    let r = post(&app, &organiser, "/api/v1/admin/campaigns", json!({"name": "x", "schedule": {"kind": "cron", "cron": "every day"}, "audience": {"channels": ["email"]}, "templates": {}})).await;
+    let r = app.admin(&organiser).post("/api/v1/admin/campaigns", json!({"name": "x", "schedule": {"kind": "cron", "cron": "every day"}, "audience": {"channels": ["email"]}, "templates": {}})).await;
     assert_eq!(r.status(), 422);
     assert!(
         r.json::<Value>().await.unwrap()["error"]["message"]
@@ -67,13 +54,13 @@ async fn organiser_creates_previews_approves_pauses_and_cancels_with_audit() {
             .starts_with("schedule.cron")
     );
 
-    let r = post(
-        &app,
-        &organiser,
-        "/api/v1/admin/campaigns",
-        overdose_day(&["email", "telegram"]),
-    )
-    .await;
+    let r = app
+        .admin(&organiser)
+        .post(
+            "/api/v1/admin/campaigns",
+            overdose_day(&["email", "telegram"]),
+        )
+        .await;
     assert_eq!(r.status(), 201);
     let c: Value = r.json().await.unwrap();
     let id = c["id"].as_str().unwrap().to_string();
@@ -83,13 +70,13 @@ async fn organiser_creates_previews_approves_pauses_and_cancels_with_audit() {
     assert_eq!(c["next_occurrences"][0], "2027-08-31T10:00:00+05:00");
 
     // Preview: kk falls back to ru for the text, keeps its own subject.
-    let r = post(
-        &app,
-        &organiser,
-        &format!("/api/v1/admin/campaigns/{id}/preview"),
-        json!({"language": "kk", "channel": "email"}),
-    )
-    .await;
+    let r = app
+        .admin(&organiser)
+        .post(
+            &format!("/api/v1/admin/campaigns/{id}/preview"),
+            json!({"language": "kk", "channel": "email"}),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let p: Value = r.json().await.unwrap();
     assert_eq!(
@@ -102,13 +89,13 @@ async fn organiser_creates_previews_approves_pauses_and_cancels_with_audit() {
             .unwrap()
             .starts_with("Сегодня Артық дозалану")
     );
-    let r = post(
-        &app,
-        &organiser,
-        &format!("/api/v1/admin/campaigns/{id}/preview"),
-        json!({"language": "ru", "channel": "telegram"}),
-    )
-    .await;
+    let r = app
+        .admin(&organiser)
+        .post(
+            &format!("/api/v1/admin/campaigns/{id}/preview"),
+            json!({"language": "ru", "channel": "telegram"}),
+        )
+        .await;
     let p: Value = r.json().await.unwrap();
     assert_eq!(
         p["telegram"],
@@ -122,13 +109,10 @@ async fn organiser_creates_previews_approves_pauses_and_cancels_with_audit() {
         ("pause", "paused", 200),
         ("resume", "scheduled", 200),
     ] {
-        let r = post(
-            &app,
-            &organiser,
-            &format!("/api/v1/admin/campaigns/{id}/{step}"),
-            json!({}),
-        )
-        .await;
+        let r = app
+            .admin(&organiser)
+            .post(&format!("/api/v1/admin/campaigns/{id}/{step}"), json!({}))
+            .await;
         assert_eq!(r.status(), code, "{step}");
         if code == 200 {
             assert_eq!(r.json::<Value>().await.unwrap()["status"], status, "{step}");
@@ -144,13 +128,10 @@ async fn organiser_creates_previews_approves_pauses_and_cancels_with_audit() {
         .await
         .unwrap();
     assert_eq!(r.status(), 409);
-    let r = post(
-        &app,
-        &organiser,
-        &format!("/api/v1/admin/campaigns/{id}/cancel"),
-        json!({}),
-    )
-    .await;
+    let r = app
+        .admin(&organiser)
+        .post(&format!("/api/v1/admin/campaigns/{id}/cancel"), json!({}))
+        .await;
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "cancelled");
 
     let actions: Vec<String> =
@@ -174,20 +155,20 @@ async fn organiser_creates_previews_approves_pauses_and_cancels_with_audit() {
 
 async fn approved_campaign(app: &TestApp, body: Value) -> Uuid {
     let organiser = app.token(Role::Organiser).await;
-    let r = post(app, &organiser, "/api/v1/admin/campaigns", body).await;
+    let r = app
+        .admin(&organiser)
+        .post("/api/v1/admin/campaigns", body)
+        .await;
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     let id: Uuid = r.json::<Value>().await.unwrap()["id"]
         .as_str()
         .unwrap()
         .parse()
         .unwrap();
-    let r = post(
-        app,
-        &organiser,
-        &format!("/api/v1/admin/campaigns/{id}/approve"),
-        json!({}),
-    )
-    .await;
+    let r = app
+        .admin(&organiser)
+        .post(&format!("/api/v1/admin/campaigns/{id}/approve"), json!({}))
+        .await;
     assert_eq!(r.status(), 200);
     id
 }
@@ -312,7 +293,10 @@ async fn fan_out_of_ten_thousand_contacts_is_exact_and_honours_quiet_hours() {
     let organiser = app.token(Role::Organiser).await;
     let mut body = overdose_day(&["email", "telegram", "telegram_channel"]);
     body["audience"]["languages"] = json!(["ru", "kk"]);
-    let r = post(&app, &organiser, "/api/v1/admin/campaigns", body).await;
+    let r = app
+        .admin(&organiser)
+        .post("/api/v1/admin/campaigns", body)
+        .await;
     let id: Uuid = r.json::<Value>().await.unwrap()["id"]
         .as_str()
         .unwrap()
@@ -442,13 +426,10 @@ async fn failed_deliveries_are_resent_with_one_request_and_test_sends_work() {
     })
     .await;
     let organiser = app.token(Role::Organiser).await;
-    let r = post(
-        &app,
-        &organiser,
-        "/api/v1/admin/campaigns",
-        overdose_day(&["email"]),
-    )
-    .await;
+    let r = app
+        .admin(&organiser)
+        .post("/api/v1/admin/campaigns", overdose_day(&["email"]))
+        .await;
     let id: Uuid = r.json::<Value>().await.unwrap()["id"]
         .as_str()
         .unwrap()
@@ -456,26 +437,22 @@ async fn failed_deliveries_are_resent_with_one_request_and_test_sends_work() {
         .unwrap();
     // A test send before approval.
     smtp.set_behaviour(Behaviour::Accept);
-    let r = post(
-        &app,
-        &organiser,
-        &format!("/api/v1/admin/campaigns/{id}/test-send"),
-        json!({"channel": "email", "address": "me@forum.example.kz", "language": "kk"}),
-    )
-    .await;
+    let r = app
+        .admin(&organiser)
+        .post(
+            &format!("/api/v1/admin/campaigns/{id}/test-send"),
+            json!({"channel": "email", "address": "me@forum.example.kz", "language": "kk"}),
+        )
+        .await;
     assert_eq!(r.status(), 202);
     let test = smtp.wait_for(1, Duration::from_secs(15)).await.remove(0);
     assert_eq!(test.rcpt_to, ["me@forum.example.kz"]);
     smtp.clear_messages();
     // Fire an occurrence by hand (as the scheduler would) while the server refuses.
     smtp.set_behaviour(Behaviour::PermFail { code: 554 });
-    post(
-        &app,
-        &organiser,
-        &format!("/api/v1/admin/campaigns/{id}/approve"),
-        json!({}),
-    )
-    .await;
+    app.admin(&organiser)
+        .post(&format!("/api/v1/admin/campaigns/{id}/approve"), json!({}))
+        .await;
     let campaign = Campaign::load(&app.infra.db, id).await.unwrap().unwrap();
     let occurrence = Uuid::now_v7();
     sqlx::query("INSERT INTO occurrences (id, campaign_id, scheduled_at, status) VALUES ($1, $2, now(), 'triggered')")
@@ -506,13 +483,13 @@ async fn failed_deliveries_are_resent_with_one_request_and_test_sends_work() {
         .await
         .unwrap();
     smtp.set_behaviour(Behaviour::Accept);
-    let r = post(
-        &app,
-        &organiser,
-        &format!("/api/v1/admin/campaigns/{id}/resend-failed"),
-        json!({}),
-    )
-    .await;
+    let r = app
+        .admin(&organiser)
+        .post(
+            &format!("/api/v1/admin/campaigns/{id}/resend-failed"),
+            json!({}),
+        )
+        .await;
     assert_eq!(r.status(), 202);
     let got = smtp.wait_for(1, Duration::from_secs(15)).await;
     assert_eq!(got[0].rcpt_to, ["r1@example.kz"]);
@@ -538,25 +515,18 @@ async fn a_notifier_killed_mid_campaign_loses_nothing_and_duplicates_at_most_its
         .await;
     }
     let organiser = app.token(Role::Organiser).await;
-    let r = post(
-        &app,
-        &organiser,
-        "/api/v1/admin/campaigns",
-        overdose_day(&["email"]),
-    )
-    .await;
+    let r = app
+        .admin(&organiser)
+        .post("/api/v1/admin/campaigns", overdose_day(&["email"]))
+        .await;
     let id: Uuid = r.json::<Value>().await.unwrap()["id"]
         .as_str()
         .unwrap()
         .parse()
         .unwrap();
-    post(
-        &app,
-        &organiser,
-        &format!("/api/v1/admin/campaigns/{id}/approve"),
-        json!({}),
-    )
-    .await;
+    app.admin(&organiser)
+        .post(&format!("/api/v1/admin/campaigns/{id}/approve"), json!({}))
+        .await;
     let campaign = Campaign::load(&app.infra.db, id).await.unwrap().unwrap();
     let occurrence = Uuid::now_v7();
     sqlx::query("INSERT INTO occurrences (id, campaign_id, scheduled_at, status) VALUES ($1, $2, now(), 'triggered')")

@@ -40,16 +40,6 @@ fn short() -> String {
     Uuid::new_v4().simple().to_string()[..10].to_string()
 }
 
-async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {
-    app.http
-        .post(app.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn official(
     app: &TestApp,
     token: &str,
@@ -58,10 +48,7 @@ async fn official(
     hours: &str,
     cap: Option<u32>,
 ) -> Uuid {
-    let r = post(
-        app,
-        token,
-        "/api/v1/admin/officials",
+    let r = app.admin(token).post("/api/v1/admin/officials",
         json!({ "name": name, "position": format!("position of {name}"), "organisation": "Ministry of Health",
                 "email": email, "language": "ru", "time_zone": "Asia/Almaty", "office_hours": hours, "daily_cap": cap }),
     )
@@ -97,20 +84,17 @@ fn letter_body(slug: &str, mode: &str, targets: &[Uuid], extra: Value) -> Value 
 }
 
 async fn approved_letter(app: &TestApp, token: &str, body: Value) -> Uuid {
-    let r = post(app, token, "/api/v1/admin/letters", body).await;
+    let r = app.admin(token).post("/api/v1/admin/letters", body).await;
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     let id: Uuid = r.json::<Value>().await.unwrap()["id"]
         .as_str()
         .unwrap()
         .parse()
         .unwrap();
-    let r = post(
-        app,
-        token,
-        &format!("/api/v1/admin/letters/{id}/approve"),
-        json!({}),
-    )
-    .await;
+    let r = app
+        .admin(token)
+        .post(&format!("/api/v1/admin/letters/{id}/approve"), json!({}))
+        .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     id
 }
@@ -436,15 +420,24 @@ async fn a_crash_after_the_server_took_a_letter_leaves_it_unknown_and_never_rese
     // The organiser checked with the office: it arrived. Audited.
     let delivery = unknown["delivery_id"].as_str().unwrap();
     let path = format!("/api/v1/admin/letters/{letter}/deliveries/{delivery}/resolve");
-    let r = post(&app, &token, &path, json!({ "resolution": "maybe" })).await;
+    let r = app
+        .admin(&token)
+        .post(&path, json!({ "resolution": "maybe" }))
+        .await;
     assert_eq!(r.status(), 422);
-    let r = post(&app, &token, &path, json!({ "resolution": "sent" })).await;
+    let r = app
+        .admin(&token)
+        .post(&path, json!({ "resolution": "sent" }))
+        .await;
     assert_eq!(r.status(), 202);
     eventually(Duration::from_secs(10), || async {
         (statuses(&app, letter).await.get("sent") == Some(&1)).then_some(())
     })
     .await;
-    let r = post(&app, &token, &path, json!({ "resolution": "requeue" })).await;
+    let r = app
+        .admin(&token)
+        .post(&path, json!({ "resolution": "requeue" }))
+        .await;
     assert_eq!(r.status(), 409, "only an unknown letter is resolved");
     let audited: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM audit_log WHERE action = 'letter.resolve_unknown' AND target = $1",
@@ -906,13 +899,13 @@ async fn signing_through_the_page_with_email_confirmation_and_withdrawal() {
     )
     .await;
     // A draft is not signable.
-    let r = post(
-        &app,
-        &token,
-        "/api/v1/admin/letters",
-        letter_body("now", "each", &[o], json!({})),
-    )
-    .await;
+    let r = app
+        .admin(&token)
+        .post(
+            "/api/v1/admin/letters",
+            letter_body("now", "each", &[o], json!({})),
+        )
+        .await;
     let now_id: Uuid = r.json::<Value>().await.unwrap()["id"]
         .as_str()
         .unwrap()
@@ -928,20 +921,19 @@ async fn signing_through_the_page_with_email_confirmation_and_withdrawal() {
         404
     );
     // Preview before approval, for any official and signer.
-    let r = post(&app, &token, &format!("/api/v1/admin/letters/{now_id}/preview"),
+    let r = app.admin(&token).post(&format!("/api/v1/admin/letters/{now_id}/preview"),
         json!({ "official_id": o, "signer": { "name": "Айгерим", "city": "Павлодар", "note": "Прошу." } })).await;
     assert_eq!(r.status(), 200);
     let p: Value = r.json().await.unwrap();
     assert_eq!(p["subject"], "Обращение: position of Minister");
     assert!(p["text"].as_str().unwrap().contains("Айгерим, Павлодар"));
     assert_eq!(p["from"], FROM);
-    post(
-        &app,
-        &token,
-        &format!("/api/v1/admin/letters/{now_id}/approve"),
-        json!({}),
-    )
-    .await;
+    app.admin(&token)
+        .post(
+            &format!("/api/v1/admin/letters/{now_id}/approve"),
+            json!({}),
+        )
+        .await;
     // A second letter whose letters wait an hour: time to withdraw.
     let later = approved_letter(
         &app,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use nasvyazi_shared::auth::Role;
 use nasvyazi_tests::smtp::SmtpServer;
-use nasvyazi_tests::{NewContact, TestApp, spawn_app_with};
+use nasvyazi_tests::{NewContact, spawn_app_with};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -22,16 +22,6 @@ fn config(smtp: &SmtpServer) -> String {
          [campaigns]\nquiet_hours_start = \"00:00\"\nquiet_hours_end = \"00:00\"\n",
         smtp.url()
     )
-}
-
-async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {
-    app.http
-        .post(app.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
 }
 
 /// `seconds` from now, local in Almaty (the campaign's time zone).
@@ -85,7 +75,10 @@ async fn each_post_of_a_series_is_sent_once_with_its_own_text_even_across_a_sche
             "not in the media library",
         ),
     ] {
-        let r = post(&app, &organiser, "/api/v1/admin/campaigns", series(posts)).await;
+        let r = app
+            .admin(&organiser)
+            .post("/api/v1/admin/campaigns", series(posts))
+            .await;
         assert_eq!(r.status(), 422);
         let text = r.text().await.unwrap();
         assert!(
@@ -94,10 +87,7 @@ async fn each_post_of_a_series_is_sent_once_with_its_own_text_even_across_a_sche
         );
     }
     // A post without the template of its channel cannot be approved.
-    let r = post(
-        &app,
-        &organiser,
-        "/api/v1/admin/campaigns",
+    let r = app.admin(&organiser).post("/api/v1/admin/campaigns",
         series(json!([{ "at": "2030-01-01T10:00", "templates": { "ru": { "telegram": "только Telegram" } } }])),
     )
     .await;
@@ -106,22 +96,19 @@ async fn each_post_of_a_series_is_sent_once_with_its_own_text_even_across_a_sche
         .as_str()
         .unwrap()
         .to_string();
-    let r = post(
-        &app,
-        &organiser,
-        &format!("/api/v1/admin/campaigns/{id}/approve"),
-        json!({}),
-    )
-    .await;
+    let r = app
+        .admin(&organiser)
+        .post(&format!("/api/v1/admin/campaigns/{id}/approve"), json!({}))
+        .await;
     assert_eq!(r.status(), 409, "{}", r.text().await.unwrap());
     // The preview shows the series' next post.
-    let r = post(
-        &app,
-        &organiser,
-        &format!("/api/v1/admin/campaigns/{id}/preview"),
-        json!({ "language": "ru", "channel": "telegram" }),
-    )
-    .await;
+    let r = app
+        .admin(&organiser)
+        .post(
+            &format!("/api/v1/admin/campaigns/{id}/preview"),
+            json!({ "language": "ru", "channel": "telegram" }),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(
         r.json::<Value>().await.unwrap()["telegram"],
@@ -139,7 +126,10 @@ async fn each_post_of_a_series_is_sent_once_with_its_own_text_even_across_a_sche
         { "at": ats[0], "templates": post_templates(1) },
         { "at": ats[2], "templates": post_templates(3) },
     ]));
-    let r = post(&app, &organiser, "/api/v1/admin/campaigns", body).await;
+    let r = app
+        .admin(&organiser)
+        .post("/api/v1/admin/campaigns", body)
+        .await;
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     let view: Value = r.json().await.unwrap();
     assert_eq!(view["schedule_kind"], "series");
@@ -152,13 +142,10 @@ async fn each_post_of_a_series_is_sent_once_with_its_own_text_even_across_a_sche
     assert_eq!(stored, ats.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(view["next_occurrences"].as_array().unwrap().len(), 3);
     let id: Uuid = view["id"].as_str().unwrap().parse().unwrap();
-    let r = post(
-        &app,
-        &organiser,
-        &format!("/api/v1/admin/campaigns/{id}/approve"),
-        json!({}),
-    )
-    .await;
+    let r = app
+        .admin(&organiser)
+        .post(&format!("/api/v1/admin/campaigns/{id}/approve"), json!({}))
+        .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 
     // The first post arrives; then a second scheduler starts from a state

@@ -395,6 +395,11 @@ impl TestApp {
         t.token.expose_secret().to_string()
     }
 
+    /// The admin JSON API as a client holding `token` (from [`Self::token`]).
+    pub fn admin<'a>(&'a self, token: &'a str) -> AdminClient<'a> {
+        AdminClient { app: self, token }
+    }
+
     /// Stops the services (as SIGTERM would) and waits for them; returns
     /// how long they took. Then removes the test's database and streams.
     pub async fn stop(mut self) -> Duration {
@@ -524,4 +529,37 @@ pub async fn assert_no_plaintext(app: &TestApp, needle: &str) {
         !dump.contains(&needle_lc),
         "the canary is in the database in plain text"
     );
+}
+
+/// The admin JSON API with one bearer token: `app.admin(&token).post(path,
+/// body)` instead of a `post(app, token, …)` written again in each test
+/// file. Requests go to the listener that serves the path ([`TestApp::url`]);
+/// the answer is returned as it came, for the test to assert on.
+#[derive(Clone, Copy)]
+pub struct AdminClient<'a> {
+    app: &'a TestApp,
+    token: &'a str,
+}
+
+impl AdminClient<'_> {
+    /// `POST path` with a JSON body.
+    pub async fn post(self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.send(self.app.http.post(self.app.url(path)).json(&body))
+            .await
+    }
+
+    /// `PUT path` with a JSON body.
+    pub async fn put(self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.send(self.app.http.put(self.app.url(path)).json(&body))
+            .await
+    }
+
+    /// `GET path`.
+    pub async fn get(self, path: &str) -> reqwest::Response {
+        self.send(self.app.http.get(self.app.url(path))).await
+    }
+
+    async fn send(self, request: reqwest::RequestBuilder) -> reqwest::Response {
+        request.bearer_auth(self.token).send().await.unwrap()
+    }
 }

@@ -24,16 +24,6 @@ const LONG_RU: &str = "Сегодня Международный день пам
 const LONG_KK: &str = "Бүгін — есірткіні шамадан тыс қабылдаудан қаза тапқандарды еске алу күні: \
     әр өңірде налоксонға қолжетімділік, ұмытпаймыз, бірге күшіміз көп";
 
-async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {
-    app.http
-        .post(app.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn created(r: reqwest::Response) -> Uuid {
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     r.json::<Value>().await.unwrap()["id"]
@@ -44,7 +34,7 @@ async fn created(r: reqwest::Response) -> Uuid {
 }
 
 async fn approve(app: &TestApp, token: &str, path: String) {
-    let r = post(app, token, &path, json!({})).await;
+    let r = app.admin(token).post(&path, json!({})).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 }
 
@@ -73,7 +63,12 @@ async fn campaign(app: &TestApp) {
         }
     });
     let organiser = app.token(Role::Organiser).await;
-    let id = created(post(app, &organiser, "/api/v1/admin/campaigns", body).await).await;
+    let id = created(
+        app.admin(&organiser)
+            .post("/api/v1/admin/campaigns", body)
+            .await,
+    )
+    .await;
     approve(
         app,
         &organiser,
@@ -87,10 +82,7 @@ async fn campaign(app: &TestApp) {
 pub(super) async fn letter(app: &TestApp, keys: &Keyring) {
     let admin = app.token(Role::Admin).await;
     let official = created(
-        post(
-            app,
-            &admin,
-            "/api/v1/admin/officials",
+        app.admin(&admin).post("/api/v1/admin/officials",
             json!({ "name": "Әлия Нұрланқызы Сәрсенбаева", "position": "Денсаулық сақтау басқармасының басшысы",
                     "organisation": "Павлодар облысының әкімдігі", "email": "official@gov.example.kz",
                     "language": "kk", "time_zone": "Asia/Almaty", "office_hours": "Mon-Sun 00:00-24:00" }),
@@ -105,7 +97,7 @@ pub(super) async fn letter(app: &TestApp, keys: &Keyring) {
                                "page_text": "Хат." } },
         "targets": [official], "reply_to": "office@forum.example.kz", "official_interval_minutes": 0,
     });
-    let letter = created(post(app, &admin, "/api/v1/admin/letters", body).await).await;
+    let letter = created(app.admin(&admin).post("/api/v1/admin/letters", body).await).await;
     approve(
         app,
         &admin,

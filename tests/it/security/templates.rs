@@ -5,23 +5,13 @@
 //! output cap, off the async threads, and fails fast with the same words.
 
 use nasvyazi_shared::auth::Role;
-use nasvyazi_tests::{TestApp, spawn_app};
+use nasvyazi_tests::spawn_app;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 const BOMB: &str =
     "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}";
 const HUGE: &str = "{% for i in range(100) %}{{ 'x' * 50000 }}{% endfor %}";
-
-async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {
-    app.http
-        .post(app.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
 
 fn campaign(text: &str) -> Value {
     json!({
@@ -37,33 +27,33 @@ async fn template_bombs_are_refused_at_save_and_cannot_stall_a_preview() {
     let app = spawn_app().await;
     let organiser = app.token(Role::Organiser).await;
     for (bomb, words) in [(BOMB, "too much work"), (HUGE, "output is over")] {
-        let r = post(&app, &organiser, "/api/v1/admin/campaigns", campaign(bomb)).await;
+        let r = app
+            .admin(&organiser)
+            .post("/api/v1/admin/campaigns", campaign(bomb))
+            .await;
         assert_eq!(r.status(), 422);
         let body = r.text().await.unwrap();
         assert!(body.contains(words), "{body}");
     }
-    let r = post(
-        &app,
-        &organiser,
-        "/api/v1/admin/letters",
-        json!({
+    let r = app
+        .admin(&organiser)
+        .post(
+            "/api/v1/admin/letters",
+            json!({
         "name": "Bomb letter", "slug": "bomb", "mode": "each",
         "templates": { "ru": { "subject": "S", "body": BOMB, "page_text": "P" } },
         "targets": [], "reply_to": "office@forum.example.kz" }),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(r.status(), 422);
     assert!(r.text().await.unwrap().contains("too much work"));
 
     // A bomb stored before the check existed: the preview fails fast with
     // the same words, and the service keeps answering.
-    let r = post(
-        &app,
-        &organiser,
-        "/api/v1/admin/campaigns",
-        campaign("Hello {{ org }}"),
-    )
-    .await;
+    let r = app
+        .admin(&organiser)
+        .post("/api/v1/admin/campaigns", campaign("Hello {{ org }}"))
+        .await;
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     let id: Uuid = r.json::<Value>().await.unwrap()["id"]
         .as_str()
@@ -79,12 +69,8 @@ async fn template_bombs_are_refused_at_save_and_cannot_stall_a_preview() {
     let path = format!("/api/v1/admin/campaigns/{id}/preview");
     let previews: Vec<_> = (0..3)
         .map(|_| {
-            post(
-                &app,
-                &organiser,
-                &path,
-                json!({ "language": "ru", "channel": "email" }),
-            )
+            app.admin(&organiser)
+                .post(&path, json!({ "language": "ru", "channel": "email" }))
         })
         .collect();
     for r in futures::future::join_all(previews).await {
