@@ -128,31 +128,6 @@ fn enc(s: &str) -> String {
         .collect()
 }
 
-async fn get_json(app: &TestApp, token: &str, path: &str) -> (StatusCode, Value) {
-    let r = app
-        .http
-        .get(app.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-async fn post_json(app: &TestApp, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
-    let r = app
-        .http
-        .post(app.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 /// Every part of a received message a reader could see.
 fn visible(m: &Received) -> String {
     format!(
@@ -450,13 +425,13 @@ async fn the_staff_alert_reaches_email_and_telegram_without_text_or_contact() {
 
     // A status change reaches the appellant, with the new status only.
     let caseworker = app.token(Role::Caseworker).await;
-    let (s, _) = post_json(
-        &app,
-        &caseworker,
-        &format!("/api/v1/admin/appeals/{case}/status"),
-        json!({ "status": "triaged" }),
-    )
-    .await;
+    let (s, _) = app
+        .admin(&caseworker)
+        .post_json(
+            &format!("/api/v1/admin/appeals/{case}/status"),
+            json!({ "status": "triaged" }),
+        )
+        .await;
     assert_eq!(s, 200);
     let mails = smtp.wait_for(3, WAIT).await;
     let update = mails
@@ -530,23 +505,17 @@ async fn canaries_in_text_contact_notes_and_additions_are_nowhere_in_plain_text(
 
     let caseworker = app.token(Role::Caseworker).await;
     let path = format!("/api/v1/admin/appeals/{case}");
-    let (s, _) = post_json(
-        &app,
-        &caseworker,
-        &format!("{path}/notes"),
-        json!({ "text": note }),
-    )
-    .await;
+    let (s, _) = app
+        .admin(&caseworker)
+        .post_json(&format!("{path}/notes"), json!({ "text": note }))
+        .await;
     assert_eq!(s, 201);
-    let (s, _) = post_json(
-        &app,
-        &caseworker,
-        &format!("{path}/forward"),
-        json!({ "official": official }),
-    )
-    .await;
+    let (s, _) = app
+        .admin(&caseworker)
+        .post_json(&format!("{path}/forward"), json!({ "official": official }))
+        .await;
     assert_eq!(s, 200);
-    let (s, read) = get_json(&app, &caseworker, &path).await;
+    let (s, read) = app.admin(&caseworker).get_json(&path).await;
     assert_eq!(s, 200);
     assert!(read["text"].as_str().unwrap().contains(&text));
     assert_eq!(read["contact"]["value"], email.to_lowercase());
@@ -558,12 +527,10 @@ async fn canaries_in_text_contact_notes_and_additions_are_nowhere_in_plain_text(
         .map(|n| n["text"].as_str().unwrap())
         .collect();
     assert_eq!(notes, [addition.as_str(), note.as_str()]);
-    let (s, read) = get_json(
-        &app,
-        &caseworker,
-        &format!("/api/v1/admin/appeals/{tg_case}"),
-    )
-    .await;
+    let (s, read) = app
+        .admin(&caseworker)
+        .get_json(&format!("/api/v1/admin/appeals/{tg_case}"))
+        .await;
     assert_eq!(s, 200);
     assert_eq!(read["contact"]["value"], telegram.as_str());
 
@@ -607,7 +574,10 @@ async fn a_caseworker_reads_an_organiser_cannot_and_every_read_is_audited() {
     // Organisers keep the OST sites; the public list shows them.
     let site = json!({ "code": "ekibastuz_ost", "region": "pavlodar", "city": "ekibastuz",
                        "name": { "ru": "Пункт ОЗТ Экибастуз", "kk": "Екібастұз ОАТ пункті", "en": "Ekibastuz OST site" } });
-    let (s, _) = post_json(&app, &organiser, "/api/v1/admin/sites", site).await;
+    let (s, _) = app
+        .admin(&organiser)
+        .post_json("/api/v1/admin/sites", site)
+        .await;
     assert_eq!(s, 201);
     let sites: Value = app
         .http
@@ -645,7 +615,7 @@ async fn a_caseworker_reads_an_organiser_cannot_and_every_read_is_audited() {
         "/api/v1/admin/appeals",
         "/api/v1/admin/appeals/stats",
     ] {
-        let (s, e) = get_json(&app, &organiser, p).await;
+        let (s, e) = app.admin(&organiser).get_json(p).await;
         assert_eq!(s, 403, "{p}");
         assert_eq!(e["error"]["code"], "forbidden");
     }
@@ -662,14 +632,17 @@ async fn a_caseworker_reads_an_organiser_cannot_and_every_read_is_audited() {
     };
     assert_eq!(reads().await, 0, "a refused read reads nothing");
 
-    let (s, one) = get_json(&app, &caseworker, &path).await;
+    let (s, one) = app.admin(&caseworker).get_json(&path).await;
     assert_eq!(s, 200);
     assert_eq!(one["text"], text.as_str());
     assert_eq!(one["case_number"], case.as_str());
     assert_eq!(one["site"], "ekibastuz_ost");
     assert_eq!(one["same_contact_appeals"], 1);
     assert_eq!(reads().await, 1);
-    let (s, _) = get_json(&app, &caseworker, &format!("/api/v1/admin/appeals/{case}")).await;
+    let (s, _) = app
+        .admin(&caseworker)
+        .get_json(&format!("/api/v1/admin/appeals/{case}"))
+        .await;
     assert_eq!(s, 200, "by case number too");
     assert_eq!(reads().await, 2);
     let (actor, role): (String, Option<String>) = sqlx::query_as(
@@ -682,35 +655,37 @@ async fn a_caseworker_reads_an_organiser_cannot_and_every_read_is_audited() {
     assert_eq!(role.as_deref(), Some("caseworker"));
 
     // The list filters; it shows no text.
-    let (s, list) = get_json(
-        &app,
-        &caseworker,
-        "/api/v1/admin/appeals?status=new&site=ekibastuz_ost",
-    )
-    .await;
+    let (s, list) = app
+        .admin(&caseworker)
+        .get_json("/api/v1/admin/appeals?status=new&site=ekibastuz_ost")
+        .await;
     assert_eq!(s, 200);
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert!(list[0].get("text").is_none());
-    let (s, list) = get_json(
-        &app,
-        &caseworker,
-        "/api/v1/admin/appeals?category=discrimination",
-    )
-    .await;
+    let (s, list) = app
+        .admin(&caseworker)
+        .get_json("/api/v1/admin/appeals?category=discrimination")
+        .await;
     assert_eq!((s, list.as_array().unwrap().len()), (StatusCode::OK, 0));
     let today = chrono::Utc::now().date_naive();
-    let (_, list) = get_json(
-        &app,
-        &caseworker,
-        &format!("/api/v1/admin/appeals?from={today}&to={today}&region=pavlodar"),
-    )
-    .await;
+    let (_, list) = app
+        .admin(&caseworker)
+        .get_json(&format!(
+            "/api/v1/admin/appeals?from={today}&to={today}&region=pavlodar"
+        ))
+        .await;
     assert_eq!(list.as_array().unwrap().len(), 2);
-    let (s, _) = get_json(&app, &caseworker, "/api/v1/admin/appeals?status=lost").await;
+    let (s, _) = app
+        .admin(&caseworker)
+        .get_json("/api/v1/admin/appeals?status=lost")
+        .await;
     assert_eq!(s, 422);
 
     // Assign, note, status; forwarding needs consent.
-    let (_, me) = get_json(&app, &caseworker, "/api/v1/admin/whoami").await;
+    let (_, me) = app
+        .admin(&caseworker)
+        .get_json("/api/v1/admin/whoami")
+        .await;
     let r = app
         .http
         .post(app.url(&format!("{path}/assign")))
@@ -720,37 +695,25 @@ async fn a_caseworker_reads_an_organiser_cannot_and_every_read_is_audited() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    let (s, _) = post_json(
-        &app,
-        &caseworker,
-        &format!("{path}/assign"),
-        json!({ "to": Uuid::new_v4() }),
-    )
-    .await;
+    let (s, _) = app
+        .admin(&caseworker)
+        .post_json(&format!("{path}/assign"), json!({ "to": Uuid::new_v4() }))
+        .await;
     assert_eq!(s, 422);
-    let (s, _) = post_json(
-        &app,
-        &caseworker,
-        &format!("{path}/forward"),
-        json!({ "official": "Akimat" }),
-    )
-    .await;
+    let (s, _) = app
+        .admin(&caseworker)
+        .post_json(&format!("{path}/forward"), json!({ "official": "Akimat" }))
+        .await;
     assert_eq!(s, 409, "no consent, no forwarding");
-    let (s, _) = post_json(
-        &app,
-        &caseworker,
-        &format!("{path}/status"),
-        json!({ "status": "forwarded" }),
-    )
-    .await;
+    let (s, _) = app
+        .admin(&caseworker)
+        .post_json(&format!("{path}/status"), json!({ "status": "forwarded" }))
+        .await;
     assert_eq!(s, 422);
-    let (s, v) = post_json(
-        &app,
-        &caseworker,
-        &format!("{path}/status"),
-        json!({ "status": "resolved" }),
-    )
-    .await;
+    let (s, v) = app
+        .admin(&caseworker)
+        .post_json(&format!("{path}/status"), json!({ "status": "resolved" }))
+        .await;
     assert_eq!(
         (s, v["status"].as_str()),
         (StatusCode::OK, Some("resolved"))
@@ -768,7 +731,7 @@ async fn a_caseworker_reads_an_organiser_cannot_and_every_read_is_audited() {
         serde_json::from_slice::<Value>(&status).unwrap()["status"],
         "resolved"
     );
-    let (_, one) = get_json(&app, &caseworker, &path).await;
+    let (_, one) = app.admin(&caseworker).get_json(&path).await;
     assert_eq!(one["assigned_to"], me["token_id"]);
     let actions: Vec<String> =
         sqlx::query_scalar("SELECT action FROM audit_log WHERE target = $1 ORDER BY id")
@@ -813,13 +776,13 @@ async fn a_closed_appeal_past_retention_is_erased_and_still_counted() {
     submit_ok(&app, &lone).await;
     let (case, code) = pairs[0].clone();
     let id = appeal_id(&app, &case).await;
-    let (s, _) = post_json(
-        &app,
-        &caseworker,
-        &format!("/api/v1/admin/appeals/{id}/status"),
-        json!({ "status": "closed" }),
-    )
-    .await;
+    let (s, _) = app
+        .admin(&caseworker)
+        .post_json(
+            &format!("/api/v1/admin/appeals/{id}/status"),
+            json!({ "status": "closed" }),
+        )
+        .await;
     assert_eq!(s, 200);
     let (wrapped, text_ct): (Vec<u8>, Vec<u8>) =
         sqlx::query_as("SELECT data_key, text_ct FROM appeals WHERE id = $1")
@@ -827,7 +790,10 @@ async fn a_closed_appeal_past_retention_is_erased_and_still_counted() {
             .fetch_one(&app.infra.db)
             .await
             .unwrap();
-    let (_, before) = get_json(&app, &caseworker, "/api/v1/admin/appeals/stats").await;
+    let (_, before) = app
+        .admin(&caseworker)
+        .get_json("/api/v1/admin/appeals/stats")
+        .await;
     assert_eq!(before["total"], 7);
 
     // Not yet due: nothing happens. Past the period: erased.
@@ -853,7 +819,10 @@ async fn a_closed_appeal_past_retention_is_erased_and_still_counted() {
             .await
             .unwrap();
     assert_eq!(left, 0);
-    let (s, _) = get_json(&app, &caseworker, &format!("/api/v1/admin/appeals/{id}")).await;
+    let (s, _) = app
+        .admin(&caseworker)
+        .get_json(&format!("/api/v1/admin/appeals/{id}"))
+        .await;
     assert_eq!(s, 404);
     let (s, _, _) = status_json(&app, &case, &code).await;
     assert_eq!(s, 404);
@@ -878,7 +847,10 @@ async fn a_closed_appeal_past_retention_is_erased_and_still_counted() {
     );
 
     // The statistics still count it; small cells are suppressed.
-    let (_, after) = get_json(&app, &caseworker, "/api/v1/admin/appeals/stats").await;
+    let (_, after) = app
+        .admin(&caseworker)
+        .get_json("/api/v1/admin/appeals/stats")
+        .await;
     assert_eq!(after["total"], 7);
     let region = |v: &Value, code: &str| {
         v["by_region"]

@@ -32,28 +32,13 @@ pub async fn consultant(app: &TestApp) -> String {
 }
 
 pub async fn get(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
-    let r = app
-        .http
-        .get(app.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    let (status, body) = app.admin(token).get_json(path).await;
+    (status.as_u16(), body)
 }
 
 pub async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> (u16, Value) {
-    let r = app
-        .http
-        .post(app.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    let (status, body) = app.admin(token).post_json(path, body).await;
+    (status.as_u16(), body)
 }
 
 /// Waits until the inbox has `n` conversations; returns them.

@@ -559,6 +559,26 @@ impl AdminClient<'_> {
         self.send(self.app.http.get(self.app.url(path))).await
     }
 
+    /// `GET path`: the status and the body as JSON (null when it is not).
+    pub async fn get_json(self, path: &str) -> (reqwest::StatusCode, serde_json::Value) {
+        Self::json(self.get(path).await).await
+    }
+
+    /// `POST path` with a JSON body: the status and the answer as JSON
+    /// (null when it is not).
+    pub async fn post_json(
+        self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        Self::json(self.post(path, body).await).await
+    }
+
+    async fn json(r: reqwest::Response) -> (reqwest::StatusCode, serde_json::Value) {
+        let status = r.status();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
     async fn send(self, request: reqwest::RequestBuilder) -> reqwest::Response {
         request.bearer_auth(self.token).send().await.unwrap()
     }
