@@ -21,8 +21,10 @@ use crate::support::{BenchDb, percentile, spawn_service, stop};
 
 pub async fn run() -> anyhow::Result<Results> {
     let mut results = Results::child();
-    let rate: u64 = env_or("BENCH_INTAKE_RATE", 500);
-    let secs: u64 = env_or("BENCH_INTAKE_SECS", 60);
+    // `BENCH_INTAKE_*`, the names from before the service was called
+    // front, still work.
+    let rate: u64 = env_or("BENCH_FRONT_RATE", env_or("BENCH_INTAKE_RATE", 500));
+    let secs: u64 = env_or("BENCH_FRONT_SECS", env_or("BENCH_INTAKE_SECS", 60));
     let db = BenchDb::new().await?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
