@@ -655,8 +655,25 @@ filter = "info"
     }
 
     /// Starts `nasvyazi <args>` (`up`, or `front`/`scheduler`/`notifier`)
-    /// on fresh ports and waits until it is ready; returns its index.
+    /// on fresh ports and waits until it is ready; returns its index. A
+    /// port found free can be taken by another test before the process
+    /// binds it ([`free_port`]'s race): then it starts again on other ports.
     pub async fn spawn(&mut self, args: &[&str]) -> usize {
+        for _ in 0..5 {
+            let i = self.start_on_fresh_ports(args);
+            if self.ready_unless_port_taken(i).await {
+                return i;
+            }
+            self.procs.pop();
+            self.endpoints.pop();
+            // The next attempt's log starts empty (it is opened to append).
+            let log = self.dir.path().join(format!("p{}.log", self.procs.len()));
+            let _ = std::fs::remove_file(log);
+        }
+        panic!("nasvyazi {args:?}: its ports were taken five times");
+    }
+
+    fn start_on_fresh_ports(&mut self, args: &[&str]) -> usize {
         let i = self.procs.len();
         let ep = Endpoints::fresh();
         let toml = crate::merge_toml(
@@ -676,7 +693,6 @@ filter = "info"
         let log = self.dir.path().join(format!("p{i}.log"));
         self.procs.push(Proc::start(args, &path, &log));
         self.endpoints.push(ep);
-        self.wait_ready(i).await;
         i
     }
 
@@ -702,6 +718,16 @@ filter = "info"
 
     /// Waits until every service of process `i` answers `/readyz` 200.
     pub async fn wait_ready(&mut self, i: usize) {
+        assert!(
+            self.ready_unless_port_taken(i).await,
+            "process {i} could not listen:\n{}",
+            self.log_tail(i)
+        );
+    }
+
+    /// [`Self::wait_ready`], but `false` when the process stopped because
+    /// one of its ports was already taken.
+    async fn ready_unless_port_taken(&mut self, i: usize) -> bool {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
         for url in self.ready_urls(i) {
             loop {
@@ -711,6 +737,9 @@ filter = "info"
                     break;
                 }
                 if let Some(status) = self.procs[i].exited() {
+                    if self.log(i).contains("Address already in use") {
+                        return false;
+                    }
                     panic!("process {i} exited with {status}:\n{}", self.log_tail(i));
                 }
                 assert!(
@@ -721,6 +750,7 @@ filter = "info"
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
+        true
     }
 
     /// `kill -9` process `i`.
