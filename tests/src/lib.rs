@@ -6,6 +6,7 @@
 //! Where the servers are comes from NASVYAZI_TEST_PG_URL and
 //! NASVYAZI_TEST_NATS_URL, or from `.data/env` written by `just prepare`.
 
+pub mod agent;
 pub mod cluster;
 pub mod logs;
 pub mod media;

@@ -1,12 +1,13 @@
-//! A browser without a browser, for the security tests: cookies kept by
-//! hand, redirects not followed, forms posted as browsers post them.
+//! The console as a person uses it, without a browser: cookies kept by
+//! hand, redirects not followed, forms posted as browsers post them
+//! ([`ConsoleAgent`], beside [`crate::AdminClient`] for the JSON API).
 
-use nasvyazi_tests::TestApp;
+use crate::TestApp;
 use reqwest::header::{LOCATION, SET_COOKIE};
 
 /// A browser without a browser: cookies kept by hand, redirects not
 /// followed.
-pub struct Agent<'a> {
+pub struct ConsoleAgent<'a> {
     pub app: &'a TestApp,
     pub jar: Vec<(String, String)>,
     /// Every `Set-Cookie` seen, as sent.
@@ -15,9 +16,9 @@ pub struct Agent<'a> {
     pub headers: Vec<(&'static str, String)>,
 }
 
-impl<'a> Agent<'a> {
+impl<'a> ConsoleAgent<'a> {
     pub fn new(app: &'a TestApp) -> Self {
-        Agent {
+        ConsoleAgent {
             app,
             jar: Vec::new(),
             set_cookies: Vec::new(),
