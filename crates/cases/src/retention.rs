@@ -32,49 +32,37 @@ pub struct Retention {
 }
 
 impl Retention {
-    /// Erases what is older than `days` ([`in_batches`]).
+    /// Erases what is older than `days` in batches, each in its own
+    /// transaction with one audit row (`action`, how many, the retention),
+    /// until a batch comes back short. Returns how many went; logs the
+    /// total as `what`.
     pub async fn erase(&self, db: &PgPool, days: u32, time_zone: &str) -> sqlx::Result<u64> {
-        in_batches(db, self.what, self.action, days, time_zone, self.batch).await
-    }
-}
-
-/// Erases what is older than `days` in batches, each in its own
-/// transaction with one audit row (`action`, how many, the retention),
-/// until a batch comes back short. Returns how many went; logs the total
-/// as `what`.
-pub async fn in_batches(
-    db: &PgPool,
-    what: &'static str,
-    action: &'static str,
-    days: u32,
-    time_zone: &str,
-    batch: Batch,
-) -> sqlx::Result<u64> {
-    let mut total = 0;
-    loop {
-        let mut tx = db.begin().await?;
-        let n = batch(&mut tx, days, time_zone).await?;
-        if n > 0 {
-            nasvyazi_shared::auth::audit(
-                &mut tx,
-                "retention",
-                None,
-                action,
-                None,
-                serde_json::json!({ "erased": n, "retention_days": days }),
-            )
-            .await?;
+        let mut total = 0;
+        loop {
+            let mut tx = db.begin().await?;
+            let n = (self.batch)(&mut tx, days, time_zone).await?;
+            if n > 0 {
+                nasvyazi_shared::auth::audit(
+                    &mut tx,
+                    "retention",
+                    None,
+                    self.action,
+                    None,
+                    serde_json::json!({ "erased": n, "retention_days": days }),
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            total += n as u64;
+            if n < BATCH {
+                break;
+            }
         }
-        tx.commit().await?;
-        total += n as u64;
-        if n < BATCH {
-            break;
+        if total > 0 {
+            tracing::info!(erased = total, what = self.what, "erased after retention");
         }
+        Ok(total)
     }
-    if total > 0 {
-        tracing::info!(erased = total, what, "erased after retention");
-    }
-    Ok(total)
 }
 
 /// How often retention runs.

@@ -122,7 +122,8 @@ impl<'a> Staff<'a> {
     }
 }
 
-/// One staff action on one case: its transaction, who acts and on what.
+/// One staff action on one case ([`Staff::act`] begins it): its
+/// transaction, who acts and on what.
 /// The work runs on [`Action::conn`] (the caller locks the case's row
 /// first, reading what it needs); [`Action::commit`] writes the audit row
 /// in that transaction and commits, so the action and its row land
@@ -134,7 +135,7 @@ pub struct Action<'a> {
 }
 
 impl<'a> Action<'a> {
-    pub async fn begin(db: &PgPool, who: &'a Principal, case: Case) -> Result<Self, StaffError> {
+    async fn begin(db: &PgPool, who: &'a Principal, case: Case) -> Result<Self, StaffError> {
         Ok(Action {
             tx: db.begin().await?,
             who,

@@ -205,7 +205,7 @@ pub async fn withdraw_page(link: Link) -> Response {
 }
 
 pub async fn withdraw_submit(link: Link, body: Bytes) -> Response {
-    if let Some(refused) = link.refused(&WITHDRAW, &body) {
+    if let Some(refused) = link.refused(&body) {
         return refused;
     }
     match signatures::withdraw(&link.state.infra.db, &link.token).await {

@@ -296,20 +296,16 @@ impl axum::extract::FromRequest<AppState> for PostedForm {
         req: axum::extract::Request,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        use axum::extract::{FromRequestParts, Query};
         let (mut parts, body) = req.into_parts();
-        let Query(q) = Query::<subscribe::LangQuery>::from_request_parts(&mut parts, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        let lang = language(q.lang.as_deref(), &parts.headers);
+        let lang = page_language(&mut parts, state).await?;
         let headers = parts.headers.clone();
         let req = axum::extract::Request::from_parts(parts, body);
         let body = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(IntoResponse::into_response)?;
         let form = parse_form(&body);
-        if !csrf_ok(state, &headers, field(&form, "csrf")) {
-            return Err(csrf_refused(state, lang));
+        if let Some(refused) = form_refused(state, &headers, lang, &form) {
+            return Err(refused);
         }
         Ok(PostedForm {
             state: state.clone(),
@@ -318,6 +314,30 @@ impl axum::extract::FromRequest<AppState> for PostedForm {
             form,
         })
     }
+}
+
+/// A page request's language (`?lang=`, then [`language`]'s order); a
+/// malformed query string is answered 400 as axum's `Query` answers it.
+pub async fn page_language(
+    parts: &mut axum::http::request::Parts,
+    state: &AppState,
+) -> Result<Lang, Response> {
+    use axum::extract::{FromRequestParts, Query};
+    let Query(q) = Query::<subscribe::LangQuery>::from_request_parts(parts, state)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    Ok(language(q.lang.as_deref(), &parts.headers))
+}
+
+/// The refusal page (403) when a posted public `form` is not ours (no or a
+/// wrong CSRF token), if it is not.
+pub fn form_refused(
+    state: &AppState,
+    headers: &HeaderMap,
+    lang: Lang,
+    form: &[(String, String)],
+) -> Option<Response> {
+    (!csrf_ok(state, headers, field(form, "csrf"))).then(|| csrf_refused(state, lang))
 }
 
 /// The first value of `key` in a parsed form.

@@ -12,17 +12,14 @@
 //! through [`super::url_safe`], the log gets `what` only.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, Query};
+use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use nasvyazi_shared::i18n::Lang;
 use nasvyazi_supporters::opt_in;
 
-use super::subscribe::LangQuery;
-use super::{
-    csrf_ok, csrf_refused, csrf_token, field, internal_error, language, message, parse_form, render,
-};
+use super::{csrf_token, form_refused, internal_error, message, page_language, parse_form, render};
 use crate::AppState;
 
 /// One request to a token link: the token from the path, the language
@@ -45,12 +42,9 @@ impl FromRequestParts<AppState> for Link {
         let Path(token) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(IntoResponse::into_response)?;
-        let Query(q) = Query::<LangQuery>::from_request_parts(parts, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
         Ok(Link {
             state: state.clone(),
-            lang: language(q.lang.as_deref(), &parts.headers),
+            lang: page_language(parts, state).await?,
             headers: parts.headers.clone(),
             token,
         })
@@ -72,7 +66,7 @@ impl Link {
         body: &[u8],
         act: impl AsyncFnOnce(&AppState, &str) -> anyhow::Result<bool>,
     ) -> Response {
-        if let Some(refused) = self.refused(kind, body) {
+        if let Some(refused) = self.refused(body) {
             return refused;
         }
         self.answer(kind, act(&self.state, &self.token).await)
@@ -85,9 +79,9 @@ impl Link {
         kind.answer(&self.state, self.lang, acted)
     }
 
-    /// The answer when the form is not ours, if it is not.
-    pub fn refused(&self, kind: &TokenLink, body: &[u8]) -> Option<Response> {
-        kind.refused(&self.state, &self.headers, self.lang, body)
+    /// The answer when the posted form is not ours, if it is not.
+    pub fn refused(&self, body: &[u8]) -> Option<Response> {
+        form_refused(&self.state, &self.headers, self.lang, &parse_form(body))
     }
 }
 
@@ -193,19 +187,6 @@ impl TokenLink {
             Ok(false) => self.invalid_answer(state, lang),
             Err(e) => internal_error(state, lang, self.what, &format!("{e:#}")),
         }
-    }
-
-    /// The POST's guard: the answer to send instead when the form is not
-    /// ours (no or a wrong CSRF token).
-    fn refused(
-        &self,
-        state: &AppState,
-        headers: &HeaderMap,
-        lang: Lang,
-        body: &[u8],
-    ) -> Option<Response> {
-        (!csrf_ok(state, headers, field(&parse_form(body), "csrf")))
-            .then(|| csrf_refused(state, lang))
     }
 
     /// The POST's answer: done when the link `acted`, else invalid.
