@@ -2,8 +2,9 @@
 //! double opt-in, [`crate::opt_in`]), unsubscribe, forget
 //! (crypto-shredding) and the pending contacts' clean-up.
 //!
-//! A subscription request (`opt_in::request` with a [`Subscription`]) does the same amount of work and returns the same nothing
-//! whatever the address's state (new, pending, active, unsubscribed,
+//! A subscription request (`opt_in::request` with a [`Subscription`])
+//! does the same amount of work and returns the same nothing whatever the
+//! address's state (new, pending, active, unsubscribed,
 //! suppressed), so neither the answer nor its timing tells anyone whether a
 //! person is subscribed. Sending happens behind the outbox.
 
