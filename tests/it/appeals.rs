@@ -827,7 +827,7 @@ async fn a_closed_appeal_past_retention_is_erased_and_still_counted() {
     let (s, _, _) = status_json(&app, &case, &code).await;
     assert_eq!(s, 404);
     let keys = nasvyazi_shared::crypto::Keyring::from_config(&app.config.crypto).unwrap();
-    let contact = nasvyazi_shared::appeals::load_contact(&app.infra.db, &keys, id)
+    let contact = nasvyazi_cases::appeals::stored::load_contact(&app.infra.db, &keys, id)
         .await
         .unwrap();
     assert!(contact.is_none(), "nothing left to decrypt");
@@ -840,7 +840,7 @@ async fn a_closed_appeal_past_retention_is_erased_and_still_counted() {
             .expose_secret(),
     )
     .unwrap();
-    let aad = nasvyazi_shared::appeals::aad(id, "text");
+    let aad = nasvyazi_cases::appeals::stored::aad(id, "text");
     assert!(
         master.open(&text_ct, &aad).is_err(),
         "the master key alone opens nothing"

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use nasvyazi_campaigns::Campaign;
 use nasvyazi_scheduler::engine::Engine;
 use nasvyazi_shared::auth::Role;
-use nasvyazi_shared::campaigns::Campaign;
 use nasvyazi_tests::smtp::{Behaviour, SmtpServer};
 use nasvyazi_tests::{NewContact, TestApp, eventually, spawn_app_with, spawn_app_without_notifier};
 use serde_json::{Value, json};

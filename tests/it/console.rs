@@ -16,9 +16,9 @@ mod security;
 use std::time::Duration;
 
 use chrono::Utc;
+use nasvyazi_campaigns::Campaign;
 use nasvyazi_front::console::users;
 use nasvyazi_shared::auth::Role;
-use nasvyazi_shared::campaigns::Campaign;
 use nasvyazi_shared::crypto::Keyring;
 use nasvyazi_shared::email::EmailAddress;
 use nasvyazi_shared::i18n::Lang;

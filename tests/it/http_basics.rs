@@ -184,7 +184,7 @@ async fn the_openapi_document_matches_the_reference_data_and_documents_errors() 
         .collect();
     assert_eq!(
         topics,
-        nasvyazi_shared::contacts::topics()
+        nasvyazi_supporters::contacts::topics()
             .iter()
             .map(String::as_str)
             .collect::<Vec<_>>()
@@ -195,7 +195,7 @@ async fn the_openapi_document_matches_the_reference_data_and_documents_errors() 
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    let builtin: Vec<&str> = nasvyazi_shared::regions::builtin()
+    let builtin: Vec<&str> = nasvyazi_supporters::regions::builtin()
         .iter()
         .map(|r| r.code.as_str())
         .collect();

@@ -218,7 +218,7 @@ async fn each_post_of_a_series_is_sent_once_with_its_own_text_even_across_a_sche
         .iter()
         .map(|a| {
             let local = chrono::NaiveDateTime::parse_from_str(a, "%Y-%m-%dT%H:%M:%S").unwrap();
-            nasvyazi_shared::schedule::local_to_instant(chrono_tz::Asia::Almaty, local)
+            nasvyazi_campaigns::schedule::local_to_instant(chrono_tz::Asia::Almaty, local)
         })
         .collect();
     assert_eq!(

@@ -199,7 +199,7 @@ async fn subscribe_confirm_unsubscribe_and_forget_over_smtp_leave_no_plain_addre
     assert_eq!(status_of(&app, &email).await, None);
     let keyring = keys(&app);
     assert!(
-        nasvyazi_shared::contacts::load_for_sending(&app.infra.db, &keyring, id)
+        nasvyazi_supporters::contacts::load_for_sending(&app.infra.db, &keyring, id)
             .await
             .unwrap()
             .is_none()
@@ -215,7 +215,10 @@ async fn subscribe_confirm_unsubscribe_and_forget_over_smtp_leave_no_plain_addre
     .unwrap();
     assert!(
         master
-            .open(&address_ct, &nasvyazi_shared::contacts::aad(id, "address"))
+            .open(
+                &address_ct,
+                &nasvyazi_supporters::contacts::aad(id, "address")
+            )
             .is_err()
     );
     let key_left: i64 = sqlx::query_scalar("SELECT count(*) FROM contacts WHERE data_key = $1")
@@ -598,13 +601,13 @@ async fn key_rotation_rewraps_data_keys_without_touching_contents() {
         previous_master_keys: vec![],
     };
     let keys = Keyring::from_config(&only_new).unwrap();
-    let contact = nasvyazi_shared::contacts::load_for_sending(&app.infra.db, &keys, id)
+    let contact = nasvyazi_supporters::contacts::load_for_sending(&app.infra.db, &keys, id)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(contact.address, email);
     assert!(
-        nasvyazi_shared::contacts::load_for_sending(&app.infra.db, &self::keys(&app), id)
+        nasvyazi_supporters::contacts::load_for_sending(&app.infra.db, &self::keys(&app), id)
             .await
             .is_err(),
         "the old key alone no longer opens it"

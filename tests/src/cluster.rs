@@ -952,8 +952,8 @@ pub async fn insert_contact(
     config: &nasvyazi_shared::Config,
     c: crate::NewContact<'_>,
 ) -> uuid::Uuid {
-    use nasvyazi_shared::contacts::aad;
     use nasvyazi_shared::crypto::{Keyring, random_token, token_hash};
+    use nasvyazi_supporters::contacts::aad;
     let keys = Keyring::from_config(&config.crypto).unwrap();
     let id = uuid::Uuid::now_v7();
     let normalised = if c.channel == "email" {

@@ -4,7 +4,7 @@
 //! by four; an access code is stored only as a keyed hash of its
 //! canonical form.
 
-use nasvyazi_shared::crypto::Keyring;
+use nasvyazi_crypto::Keyring;
 use rand::Rng;
 use zeroize::Zeroizing;
 

@@ -42,7 +42,7 @@ impl Retention {
             let mut tx = db.begin().await?;
             let n = (self.batch)(&mut tx, days, time_zone).await?;
             if n > 0 {
-                nasvyazi_shared::auth::audit(
+                nasvyazi_staff::auth::audit(
                     &mut tx,
                     "retention",
                     None,

@@ -9,10 +9,10 @@
 //! It must never put a personal value in an error or an audit row: ids,
 //! field names and limits only.
 
-use nasvyazi_shared::auth::{self, Principal};
-use nasvyazi_shared::crypto::Keyring;
-use nasvyazi_shared::events::Event;
-use nasvyazi_shared::outbox::{self, Outbox};
+use nasvyazi_crypto::Keyring;
+use nasvyazi_platform::events::Event;
+use nasvyazi_platform::outbox::{self, Outbox};
+use nasvyazi_staff::auth::{self, Principal};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
@@ -35,9 +35,9 @@ pub enum StaffError {
 }
 
 /// How a refusal answers an API client (a stable code, logged once).
-impl From<StaffError> for nasvyazi_shared::error::ApiError {
+impl From<StaffError> for nasvyazi_platform::error::ApiError {
     fn from(e: StaffError) -> Self {
-        use nasvyazi_shared::error::ApiError;
+        use nasvyazi_platform::error::ApiError;
         match e {
             StaffError::NotFound => ApiError::not_found(),
             StaffError::Invalid(m) => ApiError::validation(m),

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use nasvyazi_crypto::Keyring;
-use nasvyazi_shared::auth::{self, Principal};
-use nasvyazi_shared::csv_cell;
+use nasvyazi_platform::csv_cell;
+use nasvyazi_staff::auth::{self, Principal};
 use serde::Serialize;
 use sqlx::PgPool;
 use utoipa::ToSchema;

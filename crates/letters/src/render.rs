@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use nasvyazi_platform::i18n::{self, Lang};
-use nasvyazi_shared::template_limits;
+use nasvyazi_platform::template_limits;
 
 /// The texts of one language.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]

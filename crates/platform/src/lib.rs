@@ -27,6 +27,7 @@ pub mod outbox;
 pub mod shutdown;
 pub mod startup;
 pub mod telemetry;
+pub mod template_limits;
 
 use std::sync::Arc;
 

@@ -13,5 +13,7 @@
 //! error, an address or a token: ids only. A subscription request answers
 //! the same whatever the address's state.
 
+pub mod contacts;
 pub mod opt_in;
+pub mod regions;
 pub mod subscriptions;

@@ -8,14 +8,14 @@
 //! suppressed), so neither the answer nor its timing tells anyone whether a
 //! person is subscribed. Sending happens behind the outbox.
 
+use crate::contacts::{aad, topics};
+use crate::regions;
 use chrono::{DateTime, Utc};
 use nasvyazi_crypto::{Keyring, random_token};
 use nasvyazi_mail::EmailAddress;
 use nasvyazi_platform::events::Event;
 use nasvyazi_platform::i18n::Lang;
 use nasvyazi_platform::outbox::{self, Outbox};
-use nasvyazi_shared::contacts::{aad, topics};
-use nasvyazi_shared::regions;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -377,7 +377,7 @@ pub async fn erase_person(
 /// staff member, `cli`, `telegram`, `link`), never whom it erased: no
 /// contact id either (deliveries still carry it, so it would say who).
 pub async fn audit_erasure(conn: &mut PgConnection, actor: &str) -> sqlx::Result<()> {
-    nasvyazi_shared::auth::audit(
+    nasvyazi_staff::auth::audit(
         conn,
         actor,
         None,
@@ -436,7 +436,7 @@ pub async fn unsubscribe_person(
         .await?;
         tracing::info!(contact_id = %id, "contact unsubscribed on request");
     }
-    nasvyazi_shared::auth::audit(
+    nasvyazi_staff::auth::audit(
         &mut tx,
         actor,
         None,

@@ -15,7 +15,6 @@ pub mod api;
 pub mod appeals;
 pub mod auth;
 pub mod bot;
-pub mod campaigns;
 pub mod channels;
 pub mod complaints;
 pub mod console;

@@ -182,7 +182,7 @@ fn check(input: &NewPoll) -> Result<(String, Vec<String>), String> {
 
 /// A campaign's channel poll (`telegram_poll`) within the same limits as
 /// a poll sent here; why not, naming the part.
-pub fn check_template(poll: &nasvyazi_shared::campaigns::PollTemplate) -> Result<(), String> {
+pub fn check_template(poll: &nasvyazi_campaigns::PollTemplate) -> Result<(), String> {
     polls::normalise(&poll.question, &poll.options).map(|_| ())
 }
 

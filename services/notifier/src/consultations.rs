@@ -22,9 +22,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::channels::{EmailMessage, Outgoing, TelegramMessage};
 use nasvyazi_cases::consultations::{message_aad, person_aad};
 use nasvyazi_cases::replies;
-use nasvyazi_shared::channel::{EmailMessage, Outgoing, TelegramMessage};
 use nasvyazi_shared::consumer::{HandleError, Handler};
 use nasvyazi_shared::crypto::Keyring;
 use nasvyazi_shared::email::EmailAddress;

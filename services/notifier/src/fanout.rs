@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
-use nasvyazi_shared::campaigns::Campaign;
+use nasvyazi_campaigns::Campaign;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -22,7 +22,7 @@ SELECT gen_random_uuid(), 'campaign', $1, c.id, c.channel, $2
 FROM contacts c
 WHERE {}
 ON CONFLICT DO NOTHING",
-        nasvyazi_shared::campaigns::audience_condition(3)
+        nasvyazi_campaigns::audience_condition(3)
     )
 });
 
@@ -52,7 +52,7 @@ pub fn first_attempt(
     if quiet_start > quiet_end && t >= quiet_start {
         end_date = end_date.succ_opt().unwrap_or(end_date);
     }
-    nasvyazi_shared::schedule::local_to_instant(tz, end_date.and_time(quiet_end))
+    nasvyazi_campaigns::schedule::local_to_instant(tz, end_date.and_time(quiet_end))
 }
 
 /// Expands one occurrence (idempotent). Returns the deliveries queued.
@@ -72,11 +72,11 @@ pub async fn expand(
     }
     // A series' occurrence: its post's channels (and templates).
     let effective =
-        nasvyazi_shared::series::for_occurrence(&mut *conn, campaign, occurrence_id).await?;
+        nasvyazi_campaigns::series::for_occurrence(&mut *conn, campaign, occurrence_id).await?;
     let campaign: &Campaign = &effective;
     let tz: Tz = campaign.tz().unwrap_or(chrono_tz::Asia::Almaty);
     let at = first_attempt(now, tz, campaign.quiet_start, campaign.quiet_end);
-    let contact_channels = nasvyazi_shared::campaigns::contact_channels(&campaign.channels);
+    let contact_channels = nasvyazi_campaigns::contact_channels(&campaign.channels);
     let mut n = sqlx::query(&AUDIENCE_SQL)
         .bind(occurrence_id)
         .bind(at)

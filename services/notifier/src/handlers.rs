@@ -60,10 +60,10 @@ impl Handler for CampaignTriggered {
 async fn load_campaign(
     tx: &mut PgConnection,
     id: uuid::Uuid,
-) -> Result<Option<nasvyazi_shared::campaigns::Campaign>, sqlx::Error> {
+) -> Result<Option<nasvyazi_campaigns::Campaign>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {} FROM campaigns WHERE id = $1",
-        nasvyazi_shared::campaigns::COLUMNS
+        nasvyazi_campaigns::COLUMNS
     ))
     .bind(id)
     .fetch_optional(&mut *tx)

@@ -302,8 +302,7 @@ async fn reconcile_occurrences(infra: &Infra) -> anyhow::Result<()> {
     for (occurrence_id, campaign_id) in
         deliveries::unexpanded_occurrences(&infra.db, Duration::from_secs(120)).await?
     {
-        let Some(campaign) =
-            nasvyazi_shared::campaigns::Campaign::load(&infra.db, campaign_id).await?
+        let Some(campaign) = nasvyazi_campaigns::Campaign::load(&infra.db, campaign_id).await?
         else {
             continue;
         };

@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
+use crate::channels::EmailMessage;
 use minijinja::Environment;
 use nasvyazi_shared::Config;
-use nasvyazi_shared::channel::EmailMessage;
 use nasvyazi_shared::email::{EmailAddress, parse_mailbox};
 use nasvyazi_shared::i18n::{self, Lang};
 use uuid::Uuid;

@@ -7,10 +7,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::channels::{Channel, Outgoing, SendError, Sent};
 use chrono::Utc;
 use futures::StreamExt;
 use nasvyazi_shared::Config;
-use nasvyazi_shared::channel::{Channel, Outgoing, SendError, Sent};
 use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 

@@ -10,10 +10,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use nasvyazi_shared::campaigns::{self, COLUMNS, Campaign};
+use nasvyazi_campaigns::schedule::AwarenessDay;
+use nasvyazi_campaigns::{self as campaigns, COLUMNS, Campaign};
 use nasvyazi_shared::events::{Envelope, Event, VERSION};
 use nasvyazi_shared::outbox::Outbox;
-use nasvyazi_shared::schedule::AwarenessDay;
 use sqlx::PgPool;
 use uuid::Uuid;
 

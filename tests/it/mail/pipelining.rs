@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use nasvyazi_notifier::channels::smtp::Smtp;
+use nasvyazi_notifier::channels::{Channel, EmailMessage, Outgoing, SendError};
 use nasvyazi_shared::Config;
-use nasvyazi_shared::channel::{Channel, EmailMessage, Outgoing, SendError};
 use nasvyazi_shared::email::EmailAddress;
 use nasvyazi_tests::smtp::SmtpServer;
 

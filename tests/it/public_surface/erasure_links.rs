@@ -167,7 +167,7 @@ async fn the_appellants_link_erases_the_contact_and_keeps_the_anonymous_appeal()
         .unwrap();
     let key = keys.unwrap_data_key(&wrapped).unwrap();
     assert_eq!(
-        key.open_string(&text_ct, &nasvyazi_shared::appeals::aad(id, "text"))
+        key.open_string(&text_ct, &nasvyazi_cases::appeals::stored::aad(id, "text"))
             .unwrap(),
         "Мне отказали в метадоне."
     );

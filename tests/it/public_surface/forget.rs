@@ -2,8 +2,8 @@
 //! key go, so its ciphertexts open under no key; the audit says that an
 //! erasure happened, never whom; no dump holds the chat id or the key.
 
-use nasvyazi_shared::contacts::aad;
 use nasvyazi_shared::telegram::BLIND_INDEX_KIND;
+use nasvyazi_supporters::contacts::aad;
 use nasvyazi_tests::{assert_no_plaintext, spawn_app_with};
 
 use crate::telegram::{

@@ -350,12 +350,12 @@ async fn readme_key_rotation_keeps_every_kind_of_sealed_data() {
     let keys = Keyring::from_config(&only_new(&app.config).crypto).unwrap();
     rewrap::check_all_open(&app.infra.db, &keys).await.unwrap();
     front_starts(only_new(&app.config)).await.unwrap();
-    let c = nasvyazi_shared::contacts::load_for_sending(&app.infra.db, &keys, contact)
+    let c = nasvyazi_supporters::contacts::load_for_sending(&app.infra.db, &keys, contact)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(c.address, "rotate-contact@example.kz");
-    let a = nasvyazi_shared::appeals::load_contact(&app.infra.db, &keys, appeal)
+    let a = nasvyazi_cases::appeals::stored::load_contact(&app.infra.db, &keys, appeal)
         .await
         .unwrap();
     assert!(a.is_some(), "the appellant's contact opens");

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nasvyazi_notifier::channels::telegram::Telegram;
+use nasvyazi_notifier::channels::{Channel, Outgoing, SendError, TelegramMessage};
 use nasvyazi_notifier::telegram::posts;
-use nasvyazi_shared::channel::{Channel, Outgoing, SendError, TelegramMessage};
 use nasvyazi_shared::lease::Lease;
 use nasvyazi_shared::telegram::text::fill_html;
 use nasvyazi_shared::{Config, Infra};

@@ -17,5 +17,6 @@ pub mod sites;
 pub mod staff;
 pub mod stats;
 pub mod store;
+pub mod stored;
 
 pub use model::{ContactInput, Input, Invalid, Valid};

@@ -5,12 +5,12 @@
 //! What it must never do: print the text or the contact. [`Valid`] has no
 //! `Debug` of its contents and no `Display`.
 
+use crate::appeals::stored::{CATEGORIES, Contact, normalise_telegram};
 use crate::code;
-use nasvyazi_shared::appeals::{CATEGORIES, Contact, normalise_telegram};
-use nasvyazi_shared::crypto::Keyring;
-use nasvyazi_shared::email::EmailAddress;
-use nasvyazi_shared::i18n::Lang;
-use nasvyazi_shared::regions::{self, Region};
+use nasvyazi_crypto::Keyring;
+use nasvyazi_mail::EmailAddress;
+use nasvyazi_platform::i18n::Lang;
+use nasvyazi_supporters::regions::{self, Region};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use zeroize::Zeroizing;
@@ -202,7 +202,7 @@ pub fn access_hash(keys: &Keyring, input: &str) -> Vec<u8> {
     code::access_hash(keys, "appeal_access", input)
 }
 
-pub use nasvyazi_shared::crypto::ct_eq;
+pub use nasvyazi_crypto::ct_eq;
 
 #[cfg(test)]
 mod tests {

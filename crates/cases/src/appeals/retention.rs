@@ -8,7 +8,7 @@
 //! Several front replicas may run this at once: rows are claimed with
 //! `FOR UPDATE SKIP LOCKED`, so none is counted twice.
 
-use nasvyazi_shared::Infra;
+use nasvyazi_platform::Infra;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 

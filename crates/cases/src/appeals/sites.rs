@@ -2,7 +2,7 @@
 //! by them. Sites are deactivated, never deleted, so old appeals and the
 //! counts of erased ones keep a meaningful code.
 
-use nasvyazi_shared::regions::Names;
+use nasvyazi_supporters::regions::Names;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;

@@ -7,10 +7,10 @@
 //! contact. Status changes announce `appeal.status_changed` through the
 //! outbox in that transaction too.
 
+use crate::appeals::stored::aad;
 use chrono::{DateTime, NaiveDate, Utc};
-use nasvyazi_shared::appeals::aad;
-use nasvyazi_shared::crypto::Key;
-use nasvyazi_shared::events::Event;
+use nasvyazi_crypto::Key;
+use nasvyazi_platform::events::Event;
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;

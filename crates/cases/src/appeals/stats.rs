@@ -161,7 +161,7 @@ pub fn to_csv(stats: &Stats) -> String {
     for c in &stats.cells {
         // Codes are [a-z0-9_] and months digits: nothing to quote; still
         // neutralised like every CSV cell the system writes.
-        let n = nasvyazi_shared::csv_cell::neutralise;
+        let n = nasvyazi_platform::csv_cell::neutralise;
         out.push_str(&format!(
             "{},{},{},{},{}\n",
             n(&c.month),

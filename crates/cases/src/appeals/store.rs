@@ -6,11 +6,11 @@
 //! access code are indistinguishable to the caller (same answer, one hash
 //! comparison either way). Nothing here logs more than the appeal's id.
 
+use crate::appeals::stored::aad;
 use chrono::{DateTime, Utc};
-use nasvyazi_shared::appeals::aad;
-use nasvyazi_shared::crypto::Keyring;
-use nasvyazi_shared::events::Event;
-use nasvyazi_shared::outbox::{self, Outbox};
+use nasvyazi_crypto::Keyring;
+use nasvyazi_platform::events::Event;
+use nasvyazi_platform::outbox::{self, Outbox};
 use sqlx::PgPool;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -60,8 +60,8 @@ pub async fn submit_via(
         let forget = appeal
             .contact
             .as_ref()
-            .map(|_| nasvyazi_shared::crypto::random_token(32));
-        let forget_hash = forget.as_deref().map(nasvyazi_shared::crypto::token_hash);
+            .map(|_| nasvyazi_crypto::random_token(32));
+        let forget_hash = forget.as_deref().map(nasvyazi_crypto::token_hash);
         let forget_ct = forget
             .as_deref()
             .map(|t| key.seal(t.as_bytes(), &aad(id, "forget")));

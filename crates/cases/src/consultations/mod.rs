@@ -7,7 +7,7 @@
 pub mod retention;
 pub mod store;
 
-use nasvyazi_shared::crypto::Keyring;
+use nasvyazi_crypto::Keyring;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 

@@ -7,7 +7,7 @@
 //! [`super::CLEANUP_WAKE`]). People with nothing left (and not blocked) go
 //! too.
 
-use nasvyazi_shared::Infra;
+use nasvyazi_platform::Infra;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 

@@ -4,11 +4,11 @@
 //! audit row (ids only) in their own transaction.
 
 use chrono::{DateTime, Utc};
-use nasvyazi_shared::auth::{self, Principal};
-use nasvyazi_shared::crypto::{Key, Keyring};
-use nasvyazi_shared::events::Event;
-use nasvyazi_shared::i18n::Lang;
-use nasvyazi_shared::outbox::{self, Outbox};
+use nasvyazi_crypto::{Key, Keyring};
+use nasvyazi_platform::events::Event;
+use nasvyazi_platform::i18n::Lang;
+use nasvyazi_platform::outbox::{self, Outbox};
+use nasvyazi_staff::auth::{self, Principal};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;
@@ -589,7 +589,7 @@ pub async fn reply(
 ) -> Result<Uuid, StaffError> {
     let text = valid_text(text)?;
     if telegram_html {
-        nasvyazi_shared::telegram::text::check_html(text)
+        nasvyazi_telegram::text::check_html(text)
             .map_err(|e| StaffError::Invalid(format!("text: {e}")))?;
     }
     let mut act = st.act(Case::Conversation(id)).await?;
@@ -805,7 +805,7 @@ pub async fn canned_save(
     if body.is_empty() || body.chars().count() > 4000 {
         return Err(StaffError::Invalid("body: 1 to 4000 characters".into()));
     }
-    nasvyazi_shared::telegram::text::check_html(body)
+    nasvyazi_telegram::text::check_html(body)
         .map_err(|e| StaffError::Invalid(format!("body: {e}")))?;
     let mut tx = db.begin().await?;
     let saved: Option<CannedAnswer> = sqlx::query_as(

@@ -11,7 +11,7 @@ pub mod input;
 
 use chrono::{DateTime, Utc};
 use nasvyazi_platform::i18n::Lang;
-use nasvyazi_shared::auth::{self, Principal};
+use nasvyazi_staff::auth::{self, Principal};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 

@@ -8,7 +8,7 @@
 //! only), nor write a cell a spreadsheet would run as a formula.
 
 use nasvyazi_platform::Config;
-use nasvyazi_shared::csv_cell;
+use nasvyazi_platform::csv_cell;
 use serde::Serialize;
 use utoipa::ToSchema;
 

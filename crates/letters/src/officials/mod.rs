@@ -12,7 +12,7 @@ pub mod input;
 
 use nasvyazi_crypto::Keyring;
 use nasvyazi_platform::Config;
-use nasvyazi_shared::auth::{self, Principal};
+use nasvyazi_staff::auth::{self, Principal};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use nasvyazi_shared::auth::{self, Role};
 use nasvyazi_shared::error::{ApiError, ApiJson};
-use nasvyazi_shared::regions::{self, Names};
+use nasvyazi_supporters::regions::{self, Names};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -208,7 +208,7 @@ pub async fn add_place(
             )));
         }
     }
-    let existing = nasvyazi_shared::regions::load(&state.infra.db).await?;
+    let existing = nasvyazi_supporters::regions::load(&state.infra.db).await?;
     let known = if city.is_empty() {
         regions::is_known(&existing, &body.region, None)
     } else {

@@ -10,10 +10,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
-use nasvyazi_shared::appeals::{CATEGORIES, STATUSES};
+use nasvyazi_cases::appeals::stored::{CATEGORIES, STATUSES};
 use nasvyazi_shared::auth::{self, Role};
 use nasvyazi_shared::error::{ApiError, ApiJson, ErrorBody};
-use nasvyazi_shared::regions::{self, Names};
+use nasvyazi_supporters::regions::{self, Names};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::Schema;
@@ -508,7 +508,7 @@ pub async fn add_site(
     if !valid_code(&body.code) {
         return Err(ApiError::validation("code: 1-40 of a-z, 0-9 and _"));
     }
-    let places = nasvyazi_shared::regions::load(&state.infra.db).await?;
+    let places = nasvyazi_supporters::regions::load(&state.infra.db).await?;
     if !regions::is_known(&places, &body.region, Some(&body.city)) {
         return Err(ApiError::validation(
             "region/city: a place from GET /api/v1/regions",

@@ -6,20 +6,21 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use nasvyazi_campaigns::schedule::AwarenessDay;
+use nasvyazi_campaigns::{self as campaigns, COLUMNS, Campaign, Context, RenderedEmail};
 use nasvyazi_shared::auth::{self, Role};
-use nasvyazi_shared::campaigns::{self, COLUMNS, Campaign, Context, RenderedEmail};
 use nasvyazi_shared::error::{ApiError, ApiJson};
 use nasvyazi_shared::i18n::Lang;
-use nasvyazi_shared::regions::Names;
-use nasvyazi_shared::schedule::AwarenessDay;
+use nasvyazi_supporters::regions::Names;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::Admin;
-use crate::campaigns::model::CampaignInput;
-use crate::campaigns::{self as domain, Conflict, Step};
+use nasvyazi_campaigns::input::CampaignInput;
+use nasvyazi_campaigns::input::telegram_media::TelegramPostPreview;
+use nasvyazi_campaigns::lifecycle::{self as domain, Conflict, Step};
 
 /// The campaigns' API and the awareness days (staff listener).
 pub fn routes() -> super::Api {
@@ -66,10 +67,10 @@ pub struct CampaignView {
     pub version: i32,
     /// The posts of a `series` (absent for other kinds).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub series: Vec<nasvyazi_shared::series::SeriesPost>,
+    pub series: Vec<nasvyazi_campaigns::series::SeriesPost>,
 }
 
-fn invalid(e: crate::campaigns::Invalid) -> ApiError {
+fn invalid(e: nasvyazi_campaigns::input::Invalid) -> ApiError {
     ApiError::validation(format!("{}: {}", e.field, e.reason))
 }
 
@@ -160,20 +161,24 @@ async fn view(state: &AppState, c: Campaign) -> Result<CampaignView, ApiError> {
 async fn validate(
     state: &AppState,
     input: &CampaignInput,
-) -> Result<crate::campaigns::model::Valid, ApiError> {
+) -> Result<nasvyazi_campaigns::input::Valid, ApiError> {
     let days = campaigns::calendar(&state.infra.db).await?;
-    let regions = nasvyazi_shared::regions::load(&state.infra.db).await?;
+    let regions = nasvyazi_supporters::regions::load(&state.infra.db).await?;
     let valid = input
         .validate(&state.infra.config, &days, &regions)
         .map_err(invalid)?;
-    crate::campaigns::email_media::check(&state.infra.db, &valid.templates)
+    nasvyazi_campaigns::input::email_media::check(&state.infra.db, &valid.templates)
         .await?
         .map_err(invalid)?;
-    crate::campaigns::telegram_media::check(&state.infra.db, &valid.templates, &valid.channels)
-        .await?
-        .map_err(invalid)?;
+    nasvyazi_campaigns::input::telegram_media::check(
+        &state.infra.db,
+        &valid.templates,
+        &valid.channels,
+    )
+    .await?
+    .map_err(invalid)?;
     check_polls(&valid.templates)?;
-    crate::campaigns::series::check(&state.infra.db, &valid)
+    nasvyazi_campaigns::input::series::check(&state.infra.db, &valid)
         .await?
         .map_err(invalid)?;
     Ok(valid)
@@ -339,7 +344,7 @@ pub async fn cancel(
 pub struct PreviewRequest {
     pub language: Lang,
     /// email, telegram or telegram_channel
-    #[schema(value_type = crate::campaigns::model::ChannelCode)]
+    #[schema(value_type = nasvyazi_campaigns::input::ChannelCode)]
     pub channel: String,
 }
 
@@ -357,18 +362,6 @@ pub struct Preview {
     /// messages (`telegram`) never carry it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub telegram_poll: Option<campaigns::PollTemplate>,
-}
-
-/// A Telegram post with media: the caption the (first) file carries, at
-/// most 1024 characters, and the text messages that follow it when the
-/// text is longer.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TelegramPostPreview {
-    pub media: Vec<Uuid>,
-    /// `photo`/`animation`/`video`/`document` with one file, `album` with more.
-    pub kind: String,
-    pub caption: String,
-    pub following: Vec<String>,
 }
 
 /// Renders the message as a recipient in `language` would get it.
@@ -437,7 +430,7 @@ pub(crate) async fn render_preview(
         }
         ch if ch == "telegram"
             || ch == "telegram_channel"
-            || ch.starts_with(crate::campaigns::telegram_media::CHANNEL_PREFIX) =>
+            || ch.starts_with(nasvyazi_campaigns::input::telegram_media::CHANNEL_PREFIX) =>
         {
             let ctx = Context {
                 unsubscribe_url: None,
@@ -450,7 +443,7 @@ pub(crate) async fn render_preview(
             .await
             .map_err(limit_err)?;
             let text = r.map_err(render_err)?;
-            out.telegram_post = crate::campaigns::telegram_media::preview(
+            out.telegram_post = nasvyazi_campaigns::input::telegram_media::preview(
                 &state.infra.db,
                 &c.templates,
                 language,

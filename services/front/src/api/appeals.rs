@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use nasvyazi_shared::error::{ApiError, ApiJson, ErrorBody, ErrorDetail};
 use nasvyazi_shared::i18n::{self, Lang};
-use nasvyazi_shared::regions;
+use nasvyazi_supporters::regions;
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
@@ -260,7 +260,7 @@ pub async fn create(
     if let Err(wait) = crate::limits::appeal_allowed(&state, Purpose::Submit, &client).await {
         return Ok(rate_limited(wait));
     }
-    let places = nasvyazi_shared::regions::load(&state.infra.db).await?;
+    let places = nasvyazi_supporters::regions::load(&state.infra.db).await?;
     let known_sites = sites::active_refs(&state.infra.db).await?;
     let language = body
         .language

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use nasvyazi_shared::error::{ApiError, ApiJson};
-use nasvyazi_shared::regions::{self, Region};
+use nasvyazi_supporters::regions::{self, Region};
 
 use crate::AppState;
 

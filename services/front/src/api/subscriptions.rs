@@ -2,14 +2,16 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use nasvyazi_shared::contacts::topics;
 use nasvyazi_shared::error::{ApiError, ApiJson};
 use nasvyazi_shared::i18n::{self, Lang};
-use nasvyazi_shared::regions::Names;
+use nasvyazi_supporters::contacts::topics;
+use nasvyazi_supporters::regions::Names;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
+use nasvyazi_supporters::contacts::TopicCode;
+use nasvyazi_supporters::regions::RegionCode;
 use nasvyazi_supporters::subscriptions::Subscription;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -29,52 +31,6 @@ pub struct SubscriptionRequest {
     /// A region code from `GET /api/v1/regions`.
     #[schema(value_type = Option<RegionCode>)]
     pub region: Option<String>,
-}
-
-/// A topic code (the built-in list, `GET /api/v1/topics`).
-#[derive(ToSchema)]
-#[schema(as = TopicCode)]
-#[allow(dead_code)]
-#[serde(rename_all = "snake_case")]
-pub enum TopicCode {
-    Ost,
-    HarmReduction,
-    Hiv,
-    Hepatitis,
-    Overdose,
-    HumanRights,
-    DrugPolicy,
-    Events,
-}
-
-/// A region code of the built-in list (organisers may have added more; see
-/// `GET /api/v1/regions`).
-#[derive(ToSchema)]
-#[schema(as = RegionCode)]
-#[allow(dead_code)]
-#[serde(rename_all = "snake_case")]
-pub enum RegionCode {
-    Abai,
-    Akmola,
-    Aktobe,
-    AlmatyRegion,
-    Atyrau,
-    EastKazakhstan,
-    Jambyl,
-    Jetisu,
-    Karaganda,
-    Kostanay,
-    Kyzylorda,
-    Mangystau,
-    NorthKazakhstan,
-    Pavlodar,
-    Turkistan,
-    Ulytau,
-    WestKazakhstan,
-    Astana,
-    Almaty,
-    Shymkent,
-    Other,
 }
 
 /// The one answer to every well-formed request.
@@ -103,7 +59,7 @@ pub async fn create(
     headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<SubscriptionRequest>,
 ) -> Result<(StatusCode, ApiJson<Accepted>), ApiError> {
-    let known = nasvyazi_shared::regions::load(&state.infra.db).await?;
+    let known = nasvyazi_supporters::regions::load(&state.infra.db).await?;
     let sub = Subscription::parse(
         &body.email,
         body.language.code(),

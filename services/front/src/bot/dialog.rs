@@ -13,8 +13,8 @@
 //! staff_group`) the bot reads consultants' messages in conversation
 //! topics and nothing else. The person's name and username are never read.
 
-use nasvyazi_shared::contacts::topics;
 use nasvyazi_shared::i18n::{Lang, t};
+use nasvyazi_supporters::contacts::topics;
 use serde_json::Value;
 use sqlx::PgConnection;
 

@@ -4,12 +4,12 @@
 //! through front's outbox in the same transaction.
 
 use chrono::Utc;
-use nasvyazi_shared::contacts::aad;
 use nasvyazi_shared::crypto::{Keyring, random_token};
 use nasvyazi_shared::events::Event;
 use nasvyazi_shared::i18n::Lang;
 use nasvyazi_shared::outbox::{self, Outbox};
 use nasvyazi_shared::telegram::BLIND_INDEX_KIND;
+use nasvyazi_supporters::contacts::aad;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 

@@ -3,9 +3,9 @@
 //! (the organisation's name and contact) is escaped.
 
 use nasvyazi_shared::Config;
-use nasvyazi_shared::contacts::topics;
 use nasvyazi_shared::i18n::{Lang, t};
 use nasvyazi_shared::telegram::text::{escape_html, fill_html};
+use nasvyazi_supporters::contacts::topics;
 use serde_json::{Value, json};
 
 /// Callback data: `lang:<code>` during sign-up, `setlang:<code>` from

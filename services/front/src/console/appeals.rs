@@ -9,9 +9,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
-use nasvyazi_shared::appeals::{CATEGORIES, STATUSES};
+use nasvyazi_cases::appeals::stored::{CATEGORIES, STATUSES};
 use nasvyazi_shared::auth::{self, Role};
-use nasvyazi_shared::regions::Region;
+use nasvyazi_supporters::regions::Region;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -98,7 +98,7 @@ pub async fn list(
     let mut rows = staff::list(state.staff(&s.principal()), &filter).await?;
     let more = rows.len() as i64 > PAGE;
     rows.truncate(PAGE as usize);
-    let regions = nasvyazi_shared::regions::load(&state.infra.db).await?;
+    let regions = nasvyazi_supporters::regions::load(&state.infra.db).await?;
     let lang = s.user.lang.code();
     let tz = tz(&state);
     let items: Vec<_> = rows
@@ -184,7 +184,7 @@ async fn case_page(
     let a = staff::read(state.staff(&s.principal()), id)
         .await
         .map_err(staff_problem)?;
-    let regions = nasvyazi_shared::regions::load(&state.infra.db).await?;
+    let regions = nasvyazi_supporters::regions::load(&state.infra.db).await?;
     let lang = s.user.lang.code();
     let (region, city) = place_names(&regions, lang, &a.item.region, &a.item.city);
     let site = match &a.item.site {
@@ -385,7 +385,7 @@ pub async fn stats(
 ) -> PageResult {
     s.require(ROLES)?;
     let st = compute(&state, &s, &q, "html").await?;
-    let regions = nasvyazi_shared::regions::load(&state.infra.db).await?;
+    let regions = nasvyazi_supporters::regions::load(&state.infra.db).await?;
     let lang = s.user.lang.code();
     let name_of = |code: &str| {
         regions

@@ -63,7 +63,7 @@ async fn page_with(
     )
     .fetch_all(db)
     .await?;
-    let regions = nasvyazi_shared::regions::load(&state.infra.db).await?;
+    let regions = nasvyazi_supporters::regions::load(&state.infra.db).await?;
     let lang = s.user.lang.code();
     let by_region: Vec<_> = by_region
         .into_iter()

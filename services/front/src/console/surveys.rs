@@ -291,13 +291,13 @@ async fn load_results(
 
 /// Names of a dimension's categories in `lang`.
 struct Labels {
-    regions: Vec<nasvyazi_shared::regions::Region>,
+    regions: Vec<nasvyazi_supporters::regions::Region>,
     sites: Vec<(String, String)>,
 }
 
 impl Labels {
     async fn load(state: &AppState, lang: Lang) -> Labels {
-        let regions = nasvyazi_shared::regions::load(&state.infra.db)
+        let regions = nasvyazi_supporters::regions::load(&state.infra.db)
             .await
             .unwrap_or_default();
         let sites = crate::appeals::sites::list(&state.infra.db, true, None)

@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
-use nasvyazi_shared::appeals::CATEGORIES;
+use nasvyazi_cases::appeals::stored::CATEGORIES;
 use nasvyazi_shared::i18n::Lang;
 use serde::Serialize;
 
@@ -45,7 +45,7 @@ async fn form_page(
     error: Option<&str>,
 ) -> Response {
     let (csrf, set_cookie) = csrf_token(state, headers);
-    let regions = nasvyazi_shared::regions::load(&state.infra.db)
+    let regions = nasvyazi_supporters::regions::load(&state.infra.db)
         .await
         .unwrap_or_default();
     let sites = sites::list(&state.infra.db, false, None)
@@ -140,7 +140,7 @@ pub async fn appeal_submit(
         _ => None,
     };
     let (places, known_sites) = match (
-        nasvyazi_shared::regions::load(&state.infra.db).await,
+        nasvyazi_supporters::regions::load(&state.infra.db).await,
         sites::active_refs(&state.infra.db).await,
     ) {
         (Ok(p), Ok(s)) => (p, s),

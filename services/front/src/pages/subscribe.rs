@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use nasvyazi_shared::contacts::topics;
+use nasvyazi_supporters::contacts::topics;
 use serde::Deserialize;
 
 use super::token_link::{Confirms, Link, TokenLink};
@@ -45,7 +45,7 @@ async fn subscribe_page(
     error: Option<&str>,
 ) -> Response {
     let (csrf, set_cookie) = csrf_token(state, headers);
-    let regions = nasvyazi_shared::regions::load(&state.infra.db)
+    let regions = nasvyazi_supporters::regions::load(&state.infra.db)
         .await
         .unwrap_or_default();
     let form = FormValues {
@@ -105,7 +105,7 @@ pub async fn subscribe_submit(posted: PostedForm) -> Response {
             "subscribe.accepted_body",
         );
     }
-    let known = match nasvyazi_shared::regions::load(&state.infra.db).await {
+    let known = match nasvyazi_supporters::regions::load(&state.infra.db).await {
         Ok(k) => k,
         Err(e) => {
             tracing::error!(error = %e, "cannot load regions");

@@ -19,8 +19,8 @@
 //! and `/cancel`).
 
 use nasvyazi_shared::i18n::{Lang, fill, t};
-use nasvyazi_shared::regions::{self, Names, Region};
 use nasvyazi_shared::telegram::text::escape_html;
+use nasvyazi_supporters::regions::{self, Names, Region};
 use nasvyazi_surveys::answers::Refs;
 use nasvyazi_surveys::bot::steps::{self, Action, NotStarted, Step};
 use nasvyazi_surveys::bot::{Session, session};
@@ -41,7 +41,7 @@ const MAX_INTRO: usize = 1500;
 const MAX_BUTTONS: usize = 90;
 
 /// The same lists the web page uses: regions (with the custom places, as
-/// `nasvyazi_shared::regions::load` merges them) and the active OST sites.
+/// `nasvyazi_supporters::regions::load` merges them) and the active OST sites.
 struct Lists {
     regions: Vec<Region>,
     region_codes: Vec<String>,

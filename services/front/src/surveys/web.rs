@@ -60,7 +60,7 @@ async fn accepting(state: &AppState, slug: &str) -> sqlx::Result<Option<Survey>>
 /// The codes a region or site answer is checked against: the regions
 /// with the custom places, and the active OST sites.
 async fn refs(state: &AppState) -> sqlx::Result<(Vec<String>, Vec<String>)> {
-    let regions = nasvyazi_shared::regions::load(&state.infra.db)
+    let regions = nasvyazi_supporters::regions::load(&state.infra.db)
         .await?
         .into_iter()
         .map(|r| r.code)
@@ -207,7 +207,7 @@ async fn form_page(
     } = again;
     let l = lang.code();
     let (csrf, set_cookie) = csrf_token(state, headers);
-    let regions = nasvyazi_shared::regions::load(&state.infra.db)
+    let regions = nasvyazi_supporters::regions::load(&state.infra.db)
         .await
         .unwrap_or_default();
     let sites = crate::appeals::sites::list(&state.infra.db, false, None)

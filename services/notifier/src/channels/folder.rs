@@ -22,7 +22,7 @@ use nasvyazi_shared::Infra;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use nasvyazi_shared::channel::{Channel, Outgoing, SendError, Sent};
+use crate::channels::{Channel, Outgoing, SendError, Sent};
 use tokio::io::AsyncWriteExt;
 
 use super::mime::{self, Dkim};

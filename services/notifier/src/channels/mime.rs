@@ -6,12 +6,12 @@
 //! DKIM signatures over exactly those bytes (`shared::email::dkim`), and
 //! the envelope (the VERP return path when the composer set one).
 
+use crate::channels::{EmailMessage, InlineImage, SendError};
 use lettre::Message;
 use lettre::address::Envelope;
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
-use nasvyazi_shared::channel::{EmailMessage, InlineImage, SendError};
 use nasvyazi_shared::config::EmailConfig;
 use nasvyazi_shared::email::dkim::DkimSigner;
 

@@ -28,13 +28,13 @@
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
+use crate::channels::{Channel, Outgoing, SendError, Sent};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
 use lettre::transport::smtp::commands::{Ehlo, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::response::Response;
-use nasvyazi_shared::channel::{Channel, Outgoing, SendError, Sent};
 use nasvyazi_shared::config::EmailConfig;
 use secrecy::ExposeSecret;
 use std::sync::Arc;

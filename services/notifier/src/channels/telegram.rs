@@ -45,7 +45,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nasvyazi_shared::channel::{
+use crate::channels::{
     Channel, Outgoing, SendError, Sent, TelegramMedia, TelegramMediaKind, TelegramMessage,
     TelegramPoll,
 };

@@ -4,11 +4,11 @@
 //! appeal and its contact (decrypted only here, only to send), and turn a
 //! rendered message into an email or a Telegram message.
 
+use crate::channels::{EmailMessage, Outgoing, TelegramMessage};
 use minijinja::Value;
-use nasvyazi_shared::appeals::{self, AppealSummary, Contact};
-use nasvyazi_shared::channel::{EmailMessage, Outgoing, TelegramMessage};
-use nasvyazi_shared::contacts::LoadError;
+use nasvyazi_cases::appeals::stored::{self as appeals, AppealSummary, Contact};
 use nasvyazi_shared::i18n::{self, Lang};
+use nasvyazi_supporters::contacts::LoadError;
 
 use super::ComposeCtx;
 use super::{NotReady, Prepared};

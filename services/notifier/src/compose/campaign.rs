@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nasvyazi_shared::campaigns::{self, Campaign, Context};
-use nasvyazi_shared::channel::{EmailMessage, Outgoing, TelegramMessage, TelegramPoll};
+use crate::channels::{EmailMessage, Outgoing, TelegramMessage, TelegramPoll};
+use nasvyazi_campaigns::{self as campaigns, Campaign, Context};
 use nasvyazi_shared::email::EmailAddress;
 use nasvyazi_shared::i18n::Lang;
 use uuid::Uuid;
@@ -23,7 +23,7 @@ use crate::render::{SubscriberLinks, message_id};
 /// A campaign and its calendar, as one occurrence's deliveries need them.
 pub struct Loaded {
     pub campaign: Campaign,
-    pub days: Vec<nasvyazi_shared::schedule::AwarenessDay>,
+    pub days: Vec<nasvyazi_campaigns::schedule::AwarenessDay>,
     /// The email rendered once per language (`None`: render per recipient).
     pub shared: Mutex<HashMap<Lang, Option<Arc<campaigns::SharedEmail>>>>,
     /// The Telegram text rendered once per language (it has no
@@ -38,7 +38,7 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    pub fn new(campaign: Campaign, days: Vec<nasvyazi_shared::schedule::AwarenessDay>) -> Self {
+    pub fn new(campaign: Campaign, days: Vec<nasvyazi_campaigns::schedule::AwarenessDay>) -> Self {
         Loaded {
             campaign,
             days,
@@ -57,7 +57,7 @@ async fn telegram_media(
     cx: &ComposeCtx,
     loaded: &Loaded,
     lang: Lang,
-) -> Result<Vec<nasvyazi_shared::channel::TelegramMedia>, NotReady> {
+) -> Result<Vec<crate::channels::TelegramMedia>, NotReady> {
     let templates = &loaded.campaign.templates;
     if campaigns::pick_telegram_media(templates, lang).is_empty() {
         return Ok(Vec::new());
@@ -160,7 +160,7 @@ impl Cache {
             return Ok(None);
         };
         // A series' occurrence: its post's templates and channels.
-        let campaign = nasvyazi_shared::series::for_occurrence(db, &campaign, occurrence_id)
+        let campaign = nasvyazi_campaigns::series::for_occurrence(db, &campaign, occurrence_id)
             .await?
             .into_owned();
         let mut loaded = Loaded::new(campaign, campaigns::calendar(db).await?);

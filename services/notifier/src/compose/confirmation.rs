@@ -1,6 +1,6 @@
 //! The double opt-in confirmation email.
 
-use nasvyazi_shared::channel::Outgoing;
+use crate::channels::Outgoing;
 
 use super::ComposeCtx;
 use super::{NotReady, Prepared, subscriber};

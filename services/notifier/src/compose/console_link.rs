@@ -11,8 +11,8 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use crate::channels::{EmailMessage, Outgoing};
 use minijinja::Environment;
-use nasvyazi_shared::channel::{EmailMessage, Outgoing};
 use nasvyazi_shared::console::{link_aad, user_aad};
 use nasvyazi_shared::email::EmailAddress;
 use nasvyazi_shared::i18n::{self, Lang};

@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use nasvyazi_shared::campaigns::{self, EMAIL_MEDIA_MIMES, Templates, escape_html};
-use nasvyazi_shared::channel::InlineImage;
+use crate::channels::InlineImage;
+use nasvyazi_campaigns::{self as campaigns, EMAIL_MEDIA_MIMES, Templates, escape_html};
 use nasvyazi_shared::i18n::Lang;
 use sqlx::PgPool;
 use uuid::Uuid;

@@ -5,11 +5,11 @@
 //! letter's reply_to), a Message-ID stable per (letter, signer, official).
 //! Plain text, as officials' mail systems expect. Decrypts only here.
 
+use crate::channels::EmailMessage;
 use nasvyazi_letters::records::{LoadError, confirmed_signers, load_official, load_signer};
 use nasvyazi_letters::render::{LetterContext, OfficialCtx, SignerCtx, render};
 use nasvyazi_letters::{COLLECTIVE, LetterTemplates, message_id};
 use nasvyazi_shared::Config;
-use nasvyazi_shared::channel::EmailMessage;
 use nasvyazi_shared::crypto::Keyring;
 use sqlx::PgPool;
 

@@ -5,9 +5,9 @@
 
 use std::sync::{Arc, OnceLock};
 
+use crate::channels::{EmailMessage, Outgoing};
 use minijinja::Environment;
 use nasvyazi_letters::signature_aad;
-use nasvyazi_shared::channel::{EmailMessage, Outgoing};
 use nasvyazi_shared::email::EmailAddress;
 use nasvyazi_shared::i18n::{self, Lang};
 use uuid::Uuid;

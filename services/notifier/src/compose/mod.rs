@@ -17,8 +17,8 @@ pub mod telegram_media;
 
 use std::sync::Arc;
 
+use crate::channels::{Outgoing, SendError};
 use minijinja::Environment;
-use nasvyazi_shared::channel::{Outgoing, SendError};
 use nasvyazi_shared::crypto::Keyring;
 use nasvyazi_shared::{Config, Infra};
 
@@ -82,7 +82,7 @@ pub async fn prepare(cx: &ComposeCtx, row: &Claimed) -> Result<Prepared, NotRead
 
 /// Asks the channel for the VERP envelope sender of `delivery`.
 pub fn add_return_path(
-    m: &mut nasvyazi_shared::channel::EmailMessage,
+    m: &mut crate::channels::EmailMessage,
     keys: &nasvyazi_shared::crypto::Keyring,
     config: &nasvyazi_shared::Config,
     delivery: uuid::Uuid,

@@ -3,12 +3,12 @@
 //! category, region and a link to the admin API. Never the text, never the
 //! contact: this module does not decrypt anything.
 
+use crate::channels::{EmailMessage, Outgoing};
 use minijinja::Value;
-use nasvyazi_shared::appeals::{self, AppealSummary};
-use nasvyazi_shared::channel::{EmailMessage, Outgoing};
+use nasvyazi_cases::appeals::stored::{self as appeals, AppealSummary};
 use nasvyazi_shared::email::EmailAddress;
 use nasvyazi_shared::i18n::{self, Lang};
-use nasvyazi_shared::regions;
+use nasvyazi_supporters::regions;
 
 use super::ComposeCtx;
 use super::{NotReady, Prepared};

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use nasvyazi_shared::contacts::{self, ContactForSending};
+use nasvyazi_supporters::contacts::{self, ContactForSending};
 use uuid::Uuid;
 
 use super::ComposeCtx;

@@ -6,8 +6,8 @@
 
 use std::collections::HashMap;
 
-use nasvyazi_shared::campaigns::{self, Templates};
-use nasvyazi_shared::channel::{TelegramMedia, TelegramMediaKind};
+use crate::channels::{TelegramMedia, TelegramMediaKind};
+use nasvyazi_campaigns::{self as campaigns, Templates};
 use nasvyazi_shared::i18n::Lang;
 use sqlx::PgPool;
 use uuid::Uuid;

@@ -14,8 +14,8 @@ pub mod sender;
 
 use std::sync::Arc;
 
+use crate::channels::Channel;
 use nasvyazi_shared::Infra;
-use nasvyazi_shared::channel::Channel;
 use nasvyazi_shared::consumer::{ConsumerRunner, ConsumerSpec, Inbox};
 use nasvyazi_shared::crypto::Keyring;
 use tokio::task::JoinSet;

@@ -14,8 +14,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::channels::{Channel, Outgoing, SendError};
 use nasvyazi_shared::Infra;
-use nasvyazi_shared::channel::{Channel, Outgoing, SendError};
 use nasvyazi_shared::crypto::Keyring;
 use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;

@@ -16,8 +16,8 @@ pub mod posts;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::channels::Channel;
 use nasvyazi_shared::Config;
-use nasvyazi_shared::channel::Channel;
 use nasvyazi_shared::lease::Lease;
 use nasvyazi_shared::telegram::budget::Class;
 use sqlx::PgPool;

@@ -15,9 +15,9 @@
 //! and, for any send, keeps the file ids of media it uploaded in
 //! `media_telegram_files`.
 
+use crate::channels::{Outgoing, Sent, TelegramMessage, TelegramPoll};
 use chrono::{DateTime, Utc};
 use nasvyazi_shared::Config;
-use nasvyazi_shared::channel::{Outgoing, Sent, TelegramMessage, TelegramPoll};
 use nasvyazi_shared::telegram::polls;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;

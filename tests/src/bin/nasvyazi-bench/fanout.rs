@@ -7,8 +7,8 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use nasvyazi_campaigns::Campaign;
 use nasvyazi_notifier::fanout::{AUDIENCE_SQL, expand};
-use nasvyazi_shared::campaigns::Campaign;
 use uuid::Uuid;
 
 use crate::results::Results;

@@ -16,8 +16,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use nasvyazi_shared::contacts::aad;
 use nasvyazi_shared::crypto::random_token;
+use nasvyazi_supporters::contacts::aad;
 use nasvyazi_telegram_fake::{ChatKind, FakeConfig, NewChat, TelegramFake};
 use uuid::Uuid;
 

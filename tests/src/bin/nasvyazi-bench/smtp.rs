@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nasvyazi_notifier::channels::smtp::Smtp;
+use nasvyazi_notifier::channels::{Channel, EmailMessage, Outgoing};
 use nasvyazi_shared::Config;
-use nasvyazi_shared::channel::{Channel, EmailMessage, Outgoing};
 use nasvyazi_shared::email::EmailAddress;
 use nasvyazi_tests::smtp::SmtpServer;
 

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use nasvyazi_shared::contacts::aad;
 use nasvyazi_shared::crypto::{Keyring, random_token, token_hash};
+use nasvyazi_supporters::contacts::aad;
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use uuid::Uuid;

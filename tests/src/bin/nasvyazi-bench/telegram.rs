@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use nasvyazi_notifier::channels::telegram::Telegram;
+use nasvyazi_notifier::channels::{Channel, Outgoing, TelegramMessage};
 use nasvyazi_shared::Config;
-use nasvyazi_shared::channel::{Channel, Outgoing, TelegramMessage};
 use nasvyazi_telegram_fake::{ChatKind, FakeConfig, NewChat, TelegramFake};
 
 use crate::results::Results;

@@ -7,9 +7,9 @@
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, Uri};
-use nasvyazi_shared::campaigns::{self as shared, CHANNELS, Campaign, MessageTemplates};
-use nasvyazi_shared::contacts::topics;
+use nasvyazi_campaigns::{self as shared, CHANNELS, Campaign, MessageTemplates};
 use nasvyazi_shared::i18n::Lang;
+use nasvyazi_supporters::contacts::topics;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -18,9 +18,9 @@ use super::{
 };
 use crate::AppState;
 use crate::api::admin_campaigns as api;
-use crate::campaigns::model::{QuietHours, ScheduleInput};
 use crate::console::page::{Form, PageResult, done, render, render_status};
 use crate::console::session::Session;
+use nasvyazi_campaigns::input::{QuietHours, ScheduleInput};
 
 /// How many active supporters a campaign would reach, per channel: the
 /// notifier's audience condition (`campaigns::audience_condition`), counted
@@ -43,10 +43,10 @@ pub async fn count(
     languages: &[String],
     regions: &[String],
 ) -> sqlx::Result<AudienceCount> {
-    let contact_channels = nasvyazi_shared::campaigns::contact_channels(channels);
+    let contact_channels = nasvyazi_campaigns::contact_channels(channels);
     let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
         "SELECT c.channel, count(*) FROM contacts c WHERE {} GROUP BY 1",
-        nasvyazi_shared::campaigns::audience_condition(1)
+        nasvyazi_campaigns::audience_condition(1)
     ))
     .bind(&contact_channels)
     .bind(topics)
@@ -58,7 +58,7 @@ pub async fn count(
         .iter()
         .filter(|c| {
             *c == "telegram_channel"
-                || crate::campaigns::telegram_media::registered_channel(c).is_some()
+                || nasvyazi_campaigns::input::telegram_media::registered_channel(c).is_some()
         })
         .count();
     let mut out = AudienceCount {
@@ -226,7 +226,7 @@ async fn audience_page(
     status: StatusCode,
     error: Option<String>,
 ) -> PageResult {
-    let regions = nasvyazi_shared::regions::load(&state.infra.db).await?;
+    let regions = nasvyazi_supporters::regions::load(&state.infra.db).await?;
     let lang = s.user.lang;
     let region_options: Vec<_> = regions
         .iter()
@@ -249,7 +249,7 @@ async fn audience_page(
         .iter()
         .map(|(id, chat, title, language)| {
             minijinja::context! {
-                value => format!("{}{id}", crate::campaigns::telegram_media::CHANNEL_PREFIX),
+                value => format!("{}{id}", nasvyazi_campaigns::input::telegram_media::CHANNEL_PREFIX),
                 chat, title, language,
             }
         })
@@ -468,8 +468,8 @@ async fn texts_page(
                 telegram_media => ids(&own.telegram_media), email_media => ids(&own.email_media),
             },
             telegram_library, email_library,
-            telegram_max => nasvyazi_shared::campaigns::TELEGRAM_MEDIA_MAX,
-            email_max => nasvyazi_shared::campaigns::EMAIL_MEDIA_MAX,
+            telegram_max => nasvyazi_campaigns::TELEGRAM_MEDIA_MAX,
+            email_max => nasvyazi_campaigns::EMAIL_MEDIA_MAX,
             media_error => media_error.as_ref().map(|e| minijinja::context! {
                 part => e.part, key => &e.key, detail => &e.detail,
             }),
@@ -609,7 +609,7 @@ impl LibraryItem {
 
     /// An image an email carries inline.
     fn for_email(&self) -> bool {
-        nasvyazi_shared::campaigns::EMAIL_MEDIA_MIMES.contains(&self.mime.as_str())
+        nasvyazi_campaigns::EMAIL_MEDIA_MIMES.contains(&self.mime.as_str())
     }
 }
 

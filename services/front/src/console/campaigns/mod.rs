@@ -5,7 +5,7 @@
 //! approve / pause / resume / cancel, progress and "resend failed").
 //!
 //! Every change goes through the same domain functions as the admin API
-//! (`crate::campaigns`), with the same validation and audit rows.
+//! (`nasvyazi_campaigns::lifecycle`), with the same validation and audit rows.
 
 pub mod edit;
 pub mod preview;
@@ -16,10 +16,10 @@ use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
 use chrono::{DateTime, Datelike, Utc};
 use chrono_tz::Tz;
+use nasvyazi_campaigns::schedule::AwarenessDay;
+use nasvyazi_campaigns::{self as shared, COLUMNS, Campaign, MessageTemplates, Templates};
 use nasvyazi_shared::auth::Role;
-use nasvyazi_shared::campaigns::{self as shared, COLUMNS, Campaign, MessageTemplates, Templates};
 use nasvyazi_shared::i18n::{self, Lang};
-use nasvyazi_shared::schedule::AwarenessDay;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -28,8 +28,9 @@ use super::session::Session;
 use super::{users, words};
 use crate::AppState;
 use crate::api::admin_campaigns::{self as api, Counts};
-use crate::campaigns::model::{AudienceInput, CampaignInput, QuietHours, ScheduleInput};
-use crate::campaigns::{self as domain, Conflict, Invalid, Step};
+use nasvyazi_campaigns::input::Invalid;
+use nasvyazi_campaigns::input::{AudienceInput, CampaignInput, QuietHours, ScheduleInput};
+use nasvyazi_campaigns::lifecycle::{self as domain, Conflict, Step};
 
 /// Who may work on campaigns (and admin).
 pub const ROLES: &[Role] = &[Role::Organiser];
@@ -125,17 +126,22 @@ pub(crate) async fn save(
     input: &CampaignInput,
 ) -> Result<Result<Uuid, Refusal>, Problem> {
     let days = shared::calendar(&state.infra.db).await?;
-    let regions = nasvyazi_shared::regions::load(&state.infra.db).await?;
+    let regions = nasvyazi_supporters::regions::load(&state.infra.db).await?;
     let valid = match input.validate(&state.infra.config, &days, &regions) {
         Ok(v) => v,
         Err(e) => return Ok(Err(invalid_key(&e))),
     };
-    if let Err(e) = crate::campaigns::email_media::check(&state.infra.db, &valid.templates).await? {
+    if let Err(e) =
+        nasvyazi_campaigns::input::email_media::check(&state.infra.db, &valid.templates).await?
+    {
         return Ok(Err(invalid_key(&e)));
     }
-    if let Err(e) =
-        crate::campaigns::telegram_media::check(&state.infra.db, &valid.templates, &valid.channels)
-            .await?
+    if let Err(e) = nasvyazi_campaigns::input::telegram_media::check(
+        &state.infra.db,
+        &valid.templates,
+        &valid.channels,
+    )
+    .await?
     {
         return Ok(Err(invalid_key(&e)));
     }
@@ -166,7 +172,7 @@ fn presets(days: &[AwarenessDay], lang: Lang, tz: Tz, now: DateTime<Utc>) -> Vec
     let mut out: Vec<(DateTime<Utc>, Preset)> = days
         .iter()
         .filter_map(|d| {
-            let s = nasvyazi_shared::schedule::Schedule::Yearly {
+            let s = nasvyazi_campaigns::schedule::Schedule::Yearly {
                 month: d.month,
                 day: d.day,
                 time: chrono::NaiveTime::from_hms_opt(10, 0, 0)?,
@@ -537,12 +543,15 @@ async fn overview_page(
         .into_iter()
         .map(|(id, title)| {
             (
-                format!("{}{id}", crate::campaigns::telegram_media::CHANNEL_PREFIX),
+                format!(
+                    "{}{id}",
+                    nasvyazi_campaigns::input::telegram_media::CHANNEL_PREFIX
+                ),
                 title,
             )
         })
         .collect();
-    let regions = nasvyazi_shared::regions::load(&state.infra.db).await?;
+    let regions = nasvyazi_supporters::regions::load(&state.infra.db).await?;
     let region_names: Vec<String> = c
         .regions
         .iter()

@@ -5,7 +5,9 @@
 
 /// A post with media as the console shows it: how many files, their kind,
 /// the caption (safe HTML) and the messages that follow (safe HTML).
-pub fn post(p: &crate::api::admin_campaigns::TelegramPostPreview) -> minijinja::Value {
+pub fn post(
+    p: &nasvyazi_campaigns::input::telegram_media::TelegramPostPreview,
+) -> minijinja::Value {
     minijinja::context! {
         media => p.media.len(),
         kind => &p.kind,
@@ -32,7 +34,7 @@ const SIMPLE: &[(&str, &str)] = &[
 ];
 
 fn escape(s: &str) -> String {
-    nasvyazi_shared::campaigns::escape_html(s)
+    nasvyazi_campaigns::escape_html(s)
 }
 
 /// One tag as written: `Some(safe)` if Telegram would take it.

@@ -1,13 +1,19 @@
 //! The campaign API's shapes and their validation. Bad input gets a clear
 //! error naming the field; nothing is stored until all of it is valid.
+//! What needs the database (media, registered channels, a series' posts)
+//! is checked by [`email_media`], [`telegram_media`] and [`series`].
 
+pub mod email_media;
+pub mod series;
+pub mod telegram_media;
+
+use crate::schedule::{self, AwarenessDay};
+use crate::{CHANNELS, Campaign, Templates};
 use chrono::{NaiveDateTime, NaiveTime};
-use nasvyazi_shared::campaigns::{CHANNELS, Campaign, Templates};
-use nasvyazi_shared::config::Config;
-use nasvyazi_shared::contacts::topics;
-use nasvyazi_shared::i18n::Lang;
-use nasvyazi_shared::regions::Region;
-use nasvyazi_shared::schedule::{self, AwarenessDay};
+use nasvyazi_platform::config::Config;
+use nasvyazi_platform::i18n::Lang;
+use nasvyazi_supporters::contacts::topics;
+use nasvyazi_supporters::regions::Region;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -38,7 +44,7 @@ pub enum ScheduleInput {
     /// templates, each sent once.
     Series {
         #[schema(min_items = 1, max_items = 100)]
-        posts: Vec<nasvyazi_shared::series::SeriesPost>,
+        posts: Vec<crate::series::SeriesPost>,
     },
 }
 
@@ -47,7 +53,7 @@ pub enum ScheduleInput {
 pub struct AudienceInput {
     /// Topic codes; empty: everyone (general updates).
     #[serde(default)]
-    #[schema(value_type = Vec<crate::api::subscriptions::TopicCode>)]
+    #[schema(value_type = Vec<nasvyazi_supporters::contacts::TopicCode>)]
     pub topics: Vec<String>,
     /// ru, kk, en; empty: all.
     #[serde(default)]
@@ -55,7 +61,7 @@ pub struct AudienceInput {
     pub languages: Vec<String>,
     /// Region codes; empty: all.
     #[serde(default)]
-    #[schema(value_type = Vec<crate::api::subscriptions::RegionCode>)]
+    #[schema(value_type = Vec<nasvyazi_supporters::regions::RegionCode>)]
     pub regions: Vec<String>,
     /// email, telegram (direct messages), telegram_channel (one post to
     /// the configured channel), telegram_channel:<id> (one post to a
@@ -135,7 +141,7 @@ pub struct Valid {
     pub quiet_start: NaiveTime,
     pub quiet_end: NaiveTime,
     /// The posts of a series (empty for other kinds).
-    pub series: Vec<nasvyazi_shared::series::SeriesPost>,
+    pub series: Vec<crate::series::SeriesPost>,
 }
 
 fn time(field: &'static str, s: &str) -> Result<NaiveTime, Invalid> {
@@ -197,7 +203,7 @@ impl CampaignInput {
                 "once"
             }
             ScheduleInput::Series { posts } => {
-                series = super::series::validate(posts, &time_zone)?;
+                series = self::series::validate(posts, &time_zone)?;
                 "series"
             }
         }
@@ -214,7 +220,7 @@ impl CampaignInput {
             }
         }
         for r in &a.regions {
-            if !nasvyazi_shared::regions::is_known(regions, r, None) {
+            if !nasvyazi_supporters::regions::is_known(regions, r, None) {
                 return Err(invalid("audience.regions", format!("unknown region `{r}`")));
             }
         }
@@ -222,7 +228,7 @@ impl CampaignInput {
             return Err(invalid("audience.channels", "choose at least one channel"));
         }
         for c in &a.channels {
-            match super::telegram_media::registered_channel(c) {
+            match self::telegram_media::registered_channel(c) {
                 Some(Some(_)) => {}
                 Some(None) => {
                     return Err(invalid(
@@ -305,13 +311,13 @@ pub(super) fn check_templates(t: &Templates) -> Result<(), Invalid> {
     }
     // Run once with stand-in values: a template over the limits (a loop
     // bomb, a huge output) is refused here, not at preview or send time.
-    nasvyazi_shared::campaigns::check_limits(t).map_err(|l| invalid("templates", l.to_string()))?;
+    crate::check_limits(t).map_err(|l| invalid("templates", l.to_string()))?;
     // A remote resource in the source, or in what it renders to.
     let remote = t
         .values()
         .filter_map(|m| m.email_html.as_deref())
-        .find_map(nasvyazi_shared::campaigns::remote_resource)
-        .or_else(|| nasvyazi_shared::campaigns::remote_resource_rendered(t));
+        .find_map(crate::remote_resource)
+        .or_else(|| crate::remote_resource_rendered(t));
     if let Some(found) = remote {
         return Err(invalid(
             "templates",
@@ -325,9 +331,9 @@ pub(super) fn check_templates(t: &Templates) -> Result<(), Invalid> {
 
 /// What approval needs: a message for every chosen channel, in some language.
 pub fn ready_to_approve(c: &Campaign) -> Result<(), &'static str> {
-    use nasvyazi_shared::campaigns::{Field, pick};
+    use crate::{Field, pick};
     if c.schedule_kind == "series" {
-        return super::series::ready_to_approve(c);
+        return self::series::ready_to_approve(c);
     }
     for ch in &c.channels {
         let ok = match ch.as_str() {

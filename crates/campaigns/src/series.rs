@@ -13,8 +13,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::campaigns::{Campaign, Templates};
 use crate::schedule;
+use crate::{Campaign, Templates};
 
 /// The most posts one series holds.
 pub const MAX_POSTS: usize = 100;

@@ -1,5 +1,5 @@
-//! Campaigns as the scheduler and the notifier read them (front writes
-//! them), and the rendering of their messages, shared by the admin
+//! Campaigns as the scheduler and the notifier read them (the
+//! [`lifecycle`](crate::lifecycle) writes them), and the rendering of their messages, shared by the admin
 //! preview and the sender so that what an organiser previews is what goes
 //! out.
 
@@ -13,8 +13,8 @@ use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::i18n::Lang;
 use crate::schedule::{self, AwarenessDay, Schedule, ScheduleError};
+use nasvyazi_platform::i18n::Lang;
 
 /// The message texts of one language. Templates are minijinja; every
 /// substituted value is escaped for HTML (email HTML, Telegram).
@@ -212,7 +212,7 @@ pub async fn calendar(db: &PgPool) -> sqlx::Result<Vec<AwarenessDay>> {
                 code,
                 month: m as u32,
                 day: d as u32,
-                name: crate::regions::Names { ru, kk, en },
+                name: nasvyazi_supporters::regions::Names { ru, kk, en },
             }),
     );
     Ok(days)
@@ -282,13 +282,13 @@ pub use nasvyazi_telegram::text::escape_html;
 /// Organisers' text templates: under the limits (fuel, output size).
 fn text_env() -> Environment<'static> {
     let mut env = Environment::new();
-    crate::template_limits::limit(&mut env);
+    nasvyazi_platform::template_limits::limit(&mut env);
     env
 }
 
 fn html_env() -> Environment<'static> {
     let mut env = Environment::new();
-    crate::template_limits::limit(&mut env);
+    nasvyazi_platform::template_limits::limit(&mut env);
     env.set_formatter(|out, _state, value| {
         let s = value.to_string();
         if value.is_safe() {
@@ -302,12 +302,12 @@ fn html_env() -> Environment<'static> {
 }
 
 fn render(env: &Environment<'_>, src: &str, ctx: &Value) -> Result<String, RenderError> {
-    crate::template_limits::render(env, src, ctx).map_err(
-        |e| match crate::template_limits::limit_of(&e) {
+    nasvyazi_platform::template_limits::render(env, src, ctx).map_err(|e| {
+        match nasvyazi_platform::template_limits::limit_of(&e) {
             Some(limit) => RenderError::Template(limit.to_string()),
             None => RenderError::Template(e.to_string()),
-        },
-    )
+        }
+    })
 }
 
 /// The first remote resource an email's HTML would load by itself when
@@ -402,14 +402,16 @@ pub fn remote_resource(html: &str) -> Option<String> {
 
 /// Runs every template of a campaign once with stand-in values under the
 /// limits (at save): `Err` says which limit a template goes over.
-pub fn check_limits(templates: &Templates) -> Result<(), crate::template_limits::Limit> {
+pub fn check_limits(
+    templates: &Templates,
+) -> Result<(), nasvyazi_platform::template_limits::Limit> {
     let ctx = stand_in();
     for m in templates.values() {
         for src in [&m.email_subject, &m.email_text, &m.email_html, &m.telegram]
             .into_iter()
             .flatten()
         {
-            crate::template_limits::check(src, &ctx)?;
+            nasvyazi_platform::template_limits::check(src, &ctx)?;
         }
     }
     Ok(())

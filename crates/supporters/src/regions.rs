@@ -114,6 +114,36 @@ pub fn is_known(list: &[Region], region: &str, city: Option<&str>) -> bool {
         .any(|r| r.code == region && city.is_none_or(|c| r.cities.iter().any(|x| x.code == c)))
 }
 
+/// A region code of the built-in list (organisers may have added more; see
+/// `GET /api/v1/regions`).
+#[derive(ToSchema)]
+#[schema(as = RegionCode)]
+#[allow(dead_code)]
+#[serde(rename_all = "snake_case")]
+pub enum RegionCode {
+    Abai,
+    Akmola,
+    Aktobe,
+    AlmatyRegion,
+    Atyrau,
+    EastKazakhstan,
+    Jambyl,
+    Jetisu,
+    Karaganda,
+    Kostanay,
+    Kyzylorda,
+    Mangystau,
+    NorthKazakhstan,
+    Pavlodar,
+    Turkistan,
+    Ulytau,
+    WestKazakhstan,
+    Astana,
+    Almaty,
+    Shymkent,
+    Other,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

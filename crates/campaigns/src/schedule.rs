@@ -16,8 +16,8 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::regions::Names;
 pub use nasvyazi_platform::hours::local_to_instant;
+use nasvyazi_supporters::regions::Names;
 
 /// A day of the awareness calendar.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

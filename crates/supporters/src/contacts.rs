@@ -6,9 +6,9 @@
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::crypto::{CryptoError, Keyring};
-use crate::email::EmailAddress;
-use crate::i18n::Lang;
+use nasvyazi_crypto::{CryptoError, Keyring};
+use nasvyazi_mail::EmailAddress;
+use nasvyazi_platform::i18n::Lang;
 
 /// Built-in topics a supporter can choose.
 pub fn topics() -> &'static [String] {
@@ -158,4 +158,20 @@ fn open(keys: &Keyring, row: SendingRow) -> Result<ContactForSending, CryptoErro
         confirm_nonce,
         unsubscribe_token: key.open_string(&unsub_ct, &aad(id, "unsubscribe"))?,
     })
+}
+
+/// A topic code (the built-in list, `GET /api/v1/topics`).
+#[derive(utoipa::ToSchema)]
+#[schema(as = TopicCode)]
+#[allow(dead_code)]
+#[serde(rename_all = "snake_case")]
+pub enum TopicCode {
+    Ost,
+    HarmReduction,
+    Hiv,
+    Hepatitis,
+    Overdose,
+    HumanRights,
+    DrugPolicy,
+    Events,
 }

@@ -4,7 +4,7 @@
 //! [`EMAIL_MEDIA_MAX`] per language, each once, and a total size every
 //! recipient's mailbox accepts.
 
-use nasvyazi_shared::campaigns::{EMAIL_MEDIA_MAX, EMAIL_MEDIA_MIMES, Templates};
+use crate::{EMAIL_MEDIA_MAX, EMAIL_MEDIA_MIMES, Templates};
 use sqlx::PgPool;
 use uuid::Uuid;
 

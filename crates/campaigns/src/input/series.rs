@@ -5,14 +5,14 @@
 //! campaign's `audience.channels`), and no two posts may fall on the same
 //! instant (each instant is one occurrence, and sends one post).
 
-use nasvyazi_shared::campaigns::{CHANNELS, Campaign};
-use nasvyazi_shared::i18n::Lang;
-use nasvyazi_shared::schedule;
-use nasvyazi_shared::series::{MAX_POSTS, SeriesPost, format_local};
+use crate::schedule;
+use crate::series::{MAX_POSTS, SeriesPost, format_local};
+use crate::{CHANNELS, Campaign};
+use nasvyazi_platform::i18n::Lang;
 use sqlx::PgPool;
 
 use super::Invalid;
-use super::model::Valid;
+use super::Valid;
 
 fn invalid(reason: impl Into<String>) -> Invalid {
     Invalid {
@@ -64,7 +64,7 @@ pub fn validate(posts: &[SeriesPost], time_zone: &str) -> Result<Vec<SeriesPost>
                 "{at}: templates keys are language codes: ru, kk, en"
             )));
         }
-        super::model::check_templates(&p.templates)
+        super::check_templates(&p.templates)
             .map_err(|e| invalid(format!("{at}: {}: {}", e.field, e.reason)))?;
         out.push(SeriesPost {
             at: p.at,
@@ -110,7 +110,7 @@ pub fn ready_to_approve(c: &Campaign) -> Result<(), &'static str> {
             .at_occurrence(schedule::local_to_instant(tz, p.at))
             .into_owned();
         post.schedule_kind = "once".into();
-        super::model::ready_to_approve(&post)
+        super::ready_to_approve(&post)
             .map_err(|_| "every post of the series needs the templates of its channels (email: subject and text; Telegram: telegram) in at least one language")?;
     }
     Ok(())

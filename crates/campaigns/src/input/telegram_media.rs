@@ -12,7 +12,7 @@
 //! Channels: `telegram_channel:<id>` must name a row of the registry
 //! (`GET /api/v1/admin/channels`).
 
-use nasvyazi_shared::campaigns::{TELEGRAM_MEDIA_MAX, Templates};
+use crate::{TELEGRAM_MEDIA_MAX, Templates};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -157,11 +157,11 @@ pub async fn check(
 pub async fn preview(
     db: &PgPool,
     templates: &Templates,
-    lang: nasvyazi_shared::i18n::Lang,
+    lang: nasvyazi_platform::i18n::Lang,
     text: &str,
-) -> anyhow::Result<Option<crate::api::admin_campaigns::TelegramPostPreview>> {
-    use nasvyazi_shared::telegram::text::{MAX_CAPTION_CHARS, split_caption};
-    let media = nasvyazi_shared::campaigns::pick_telegram_media(templates, lang).to_vec();
+) -> anyhow::Result<Option<TelegramPostPreview>> {
+    use nasvyazi_telegram::text::{MAX_CAPTION_CHARS, split_caption};
+    let media = crate::pick_telegram_media(templates, lang).to_vec();
     if media.is_empty() {
         return Ok(None);
     }
@@ -183,12 +183,24 @@ pub async fn preview(
         .to_string()
     };
     let (caption, following) = split_caption(text, MAX_CAPTION_CHARS);
-    Ok(Some(crate::api::admin_campaigns::TelegramPostPreview {
+    Ok(Some(TelegramPostPreview {
         media,
         kind,
         caption,
         following,
     }))
+}
+
+/// A Telegram post with media: the caption the (first) file carries, at
+/// most 1024 characters, and the text messages that follow it when the
+/// text is longer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct TelegramPostPreview {
+    pub media: Vec<Uuid>,
+    /// `photo`/`animation`/`video`/`document` with one file, `album` with more.
+    pub kind: String,
+    pub caption: String,
+    pub following: Vec<String>,
 }
 
 #[cfg(test)]

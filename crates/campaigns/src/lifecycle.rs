@@ -3,23 +3,18 @@
 //! Every change bumps `version` and rings `campaigns_changed`, so the
 //! scheduler recomputes; every change is audited by the caller's route.
 
-pub mod email_media;
-pub mod model;
-pub mod series;
-pub mod telegram_media;
-
+use crate::{COLUMNS, Campaign};
 use chrono::Utc;
-use nasvyazi_shared::auth::{self, Principal};
-use nasvyazi_shared::campaigns::{COLUMNS, Campaign};
-use nasvyazi_shared::events::Event;
-use nasvyazi_shared::outbox::{self, Outbox};
+use nasvyazi_platform::events::Event;
+use nasvyazi_platform::outbox::{self, Outbox};
+use nasvyazi_staff::auth::{self, Principal};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-pub use model::{CampaignInput, Invalid};
+use crate::input;
 
 /// Inserts a draft.
-pub async fn create(db: &PgPool, who: &Principal, input: &model::Valid) -> anyhow::Result<Uuid> {
+pub async fn create(db: &PgPool, who: &Principal, input: &input::Valid) -> anyhow::Result<Uuid> {
     let id = Uuid::now_v7();
     let mut tx = db.begin().await?;
     sqlx::query(
@@ -55,7 +50,7 @@ pub async fn update(
     db: &PgPool,
     who: &Principal,
     id: Uuid,
-    input: &model::Valid,
+    input: &input::Valid,
 ) -> anyhow::Result<Result<(), Conflict>> {
     let mut tx = db.begin().await?;
     let Some(status) = lock_status(&mut tx, id).await? else {
@@ -156,7 +151,7 @@ pub async fn step(
             .bind(id)
             .fetch_one(&mut *tx)
             .await?;
-        if let Err(why) = model::ready_to_approve(&c) {
+        if let Err(why) = input::ready_to_approve(&c) {
             return Ok(Err(Conflict::State(why)));
         }
     }
@@ -196,7 +191,7 @@ pub async fn resend_failed(db: &PgPool, who: &Principal, id: Uuid) -> anyhow::Re
 /// Records a test send (the address sealed) and asks the notifier for it.
 pub async fn test_send(
     db: &PgPool,
-    keys: &nasvyazi_shared::crypto::Keyring,
+    keys: &nasvyazi_crypto::Keyring,
     who: &Principal,
     id: Uuid,
     channel: &str,

@@ -1,5 +1,5 @@
-//! Appeals as other services read them (the tables are written by front
-//! only): the categories and statuses, the associated data that binds a
+//! Appeals as other services read them (the tables are written by this
+//! crate only): the categories and statuses, the associated data that binds a
 //! sealed field to its row and column, the contact forms an appellant may
 //! leave, and loading one appeal for a message.
 //!
@@ -9,10 +9,10 @@
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::contacts::LoadError;
-use crate::crypto::Keyring;
-use crate::email::EmailAddress;
-use crate::i18n::Lang;
+use nasvyazi_crypto::Keyring;
+use nasvyazi_mail::EmailAddress;
+use nasvyazi_platform::i18n::Lang;
+use nasvyazi_supporters::contacts::LoadError;
 
 /// What an appeal is about (the `category` column's values).
 pub const CATEGORIES: &[&str] = &[
